@@ -1,0 +1,1 @@
+"""Reproducibility kit for ten ML papers."""

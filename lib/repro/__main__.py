@@ -1,0 +1,5 @@
+import sys
+
+from repro.core.cli import main
+
+sys.exit(main())

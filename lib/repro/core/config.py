@@ -1,0 +1,131 @@
+"""Typed run profiles with strict overrides.
+
+Every paper defines one frozen dataclass (a subclass of :class:`RunConfig`) and a table of named
+profiles (``smoke``, ``cpu``, ``gpu`` and, where the real assets are named in manifests, ``paper``).
+A notebook's parameters cell holds ``profile`` and ``overrides``; :func:`make_config` turns them into
+a config or raises a :class:`ConfigError` that lists what is valid (papermill only warns).
+
+Introduced in every paper's ``01_data.ipynb``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+
+class ConfigError(ValueError):
+    """An unknown profile, an unknown override key, or an override of the wrong type."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Fields every profile owns. Papers subclass this with their own fields.
+
+    ``seeds`` are the training/evaluation seeds (claims bootstrap over them); ``data_seed`` fixes
+    the generator or the split. ``overrides`` is filled by :func:`make_config` and decides the run
+    directory: a named profile without overrides is canonical (``runs/cpu``), otherwise the run
+    goes to ``runs/cpu+<hash>`` so an experiment never replaces the canonical results.
+    """
+
+    paper: ClassVar[str] = ""
+
+    profile: str = "smoke"
+    seeds: tuple[int, ...] = (0,)
+    data_seed: int = 0
+    threads: int = 2
+    device: str = "cpu"  # "cpu" | "cuda" | "auto"
+    mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
+    overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def run_name(self) -> str:
+        """``<profile>`` for a named profile, ``<profile>+<hash of the overrides>`` otherwise."""
+        if not self.overrides:
+            return self.profile
+        return f"{self.profile}+{stable_hash(dict(self.overrides))[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values of every field (overrides excluded: they are in the run name)."""
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "overrides"}
+
+    def slice(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The part of the config a step uses, for its cache key and ``step.json``."""
+        unknown = [n for n in names if not hasattr(self, n)]
+        if unknown:
+            raise ConfigError(f"step uses unknown config fields {unknown}")
+        return {n: jsonable(getattr(self, n)) for n in names}
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+def make_config(profiles: Mapping[str, Callable[[], C]], profile: str, **overrides: Any) -> C:
+    """Build the named profile and apply ``overrides`` strictly.
+
+    >>> make_config({"smoke": lambda: RunConfig()}, "smoke", seeds=[1, 2]).seeds
+    (1, 2)
+    """
+    if profile not in profiles:
+        raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(profiles)}")
+    base = profiles[profile]()
+    fields = {f.name: f for f in dataclasses.fields(base) if f.name not in ("profile", "overrides")}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown override(s) {unknown} for {type(base).__name__}; valid keys: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(type(base))
+    coerced = {k: _coerce(k, v, hints[k]) for k, v in overrides.items()}
+    changed = {k: v for k, v in coerced.items() if v != getattr(base, k)}
+    return dataclasses.replace(base, **coerced, overrides={k: jsonable(v) for k, v in changed.items()})
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Lists from JSON/papermill become tuples; ints are accepted for floats; anything else must match."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(name, value, option)
+            except ConfigError:
+                pass
+        raise ConfigError(f"override {name}={value!r} does not match type {hint}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"override {name} expects a list, got {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return tuple(_coerce(name, v, item) for v in value)
+    if hint is Any or hint is typing.Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return dataclasses.replace(hint(), **value)
+    if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"override {name}={value!r} should be of type {getattr(hint, '__name__', hint)}")
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Tuples to lists, dataclasses to dicts: the form configs take in JSON and hashes."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def stable_hash(value: Any) -> str:
+    """sha256 of the canonical JSON form of ``value``."""
+    text = json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

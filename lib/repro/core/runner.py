@@ -1,0 +1,130 @@
+"""Run papers' notebooks headlessly with papermill: the engine behind ``./run_all.sh``.
+
+Each notebook gets ``profile`` and ``overrides`` injected, runs in its own kernel with the notebook's
+folder as working directory (as under nbval and JupyterLab), and is written executed to
+``<run>/<paper>/notebooks/``. A failing notebook is recorded and the run goes on; the summary and the
+exit status say what failed. ``resume`` skips notebooks whose step is already fresh (same config
+slice, same code, artifacts intact).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import papers
+from .steps import read_json, run_dir, write_json
+
+
+@dataclass
+class NotebookRun:
+    paper: str
+    notebook: str
+    status: str  # ok | failed | skipped
+    wall_s: float
+    peak_rss_mb: float | None
+    output: str | None
+    error: str | None = None
+
+
+def execute(path: Path, output: Path, parameters: dict[str, Any] | None, timeout: int = 1800) -> None:
+    """papermill, with the kernel's cwd at the notebook's folder and the immediate kernel shutdown
+    (the default graceful one sometimes adds seconds)."""
+    import papermill
+
+    os.environ.setdefault("REPRO_PROGRESS", "0")
+    papermill.execute_notebook(
+        str(path), str(output), parameters=parameters, kernel_name="python3", cwd=str(path.parent),
+        progress_bar=False, log_output=False, execution_timeout=timeout, shutdown_kernel="immediate",
+    )  # fmt: skip
+
+
+def run_paper(paper: str, profile: str, overrides: dict[str, Any], resume: bool, log=print) -> list[NotebookRun]:
+    pkg = papers.package(paper)
+    cfg = pkg.config(profile, **overrides)
+    pipe = papers.pipeline(paper)
+    out_dir = run_dir(cfg) / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for step, path in papers.notebooks(paper):
+        meta_path = pipe.step_dir(step, cfg) / "step.json"
+        if resume and pipe.staleness(step, cfg) is None:
+            meta = read_json(meta_path)
+            results.append(NotebookRun(paper, path.name, "skipped", 0.0, meta.get("peak_rss_mb"), None))
+            log(f"  {paper}/{path.name}: fresh, skipped (--resume)")
+            continue
+        log(f"  {paper}/{path.name} ...")
+        started = time.perf_counter()
+        output = out_dir / path.name
+        try:
+            execute(path, output, {"profile": profile, "overrides": overrides})
+            status, error = "ok", None
+        except Exception as err:  # keep going: the summary reports it
+            status, error = "failed", _short_error(err)
+        wall = time.perf_counter() - started
+        peak = read_json(meta_path).get("peak_rss_mb") if status == "ok" and meta_path.exists() else None
+        results.append(NotebookRun(paper, path.name, status, round(wall, 1), peak, str(output), error))
+        log(f"  {paper}/{path.name}: {status} in {wall:.1f} s" + (f"\n{error}" if error else ""))
+    write_json(out_dir / "summary.json", [asdict(r) for r in results])
+    return results
+
+
+def _short_error(err: Exception) -> str:
+    text = "".join(traceback.format_exception_only(type(err), err)).strip()
+    lines = text.splitlines()
+    return "\n".join(lines[-15:])
+
+
+def run(profile: str, paper_names: list[str], overrides: dict[str, Any], resume: bool) -> list[NotebookRun]:
+    """Run every selected paper's notebooks (each paper's summary goes to ``notebooks/summary.json``
+    in its run folder, where the report finds it)."""
+    results: list[NotebookRun] = []
+    for i, paper in enumerate(paper_names, 1):
+        print(f"[{i}/{len(paper_names)}] {paper} ({profile})", flush=True)
+        try:
+            results += run_paper(paper, profile, overrides, resume, log=lambda m: print(m, flush=True))
+        except Exception as err:  # a config error for one paper must not stop the others
+            print(f"  {paper}: {_short_error(err)}", flush=True)
+            results.append(NotebookRun(paper, "-", "failed", 0.0, None, None, _short_error(err)))
+    return results
+
+
+def summary(results: list[NotebookRun]) -> str:
+    rows = [f"{'paper':<14}{'notebook':<22}{'status':<9}{'wall s':>8}{'peak MB':>9}"]
+    for r in results:
+        peak = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-"
+        rows.append(f"{r.paper:<14}{r.notebook:<22}{r.status:<9}{r.wall_s:>8.1f}{peak:>9}")
+    failed = sum(r.status == "failed" for r in results)
+    rows.append(f"{len(results)} notebooks, {failed} failed, {sum(r.wall_s for r in results):.0f} s")
+    return "\n".join(rows)
+
+
+def refresh_notebooks(paper_names: list[str]) -> list[NotebookRun]:
+    """Re-execute the committed notebooks in place at ``smoke`` so their stored outputs are current.
+    Runs in a fresh runs folder, so the stored outputs are those of a run from scratch."""
+    import tempfile
+
+    results = []
+    previous = os.environ.get("REPRO_RUNS_DIR")
+    with tempfile.TemporaryDirectory(prefix="repro-refresh-") as tmp:
+        os.environ["REPRO_RUNS_DIR"] = tmp
+        for paper in paper_names:
+            for _step, path in papers.notebooks(paper):
+                started = time.perf_counter()
+                try:
+                    execute(path, path, None)
+                    status, error = "ok", None
+                except Exception as err:
+                    status, error = "failed", _short_error(err)
+                wall = round(time.perf_counter() - started, 1)
+                results.append(NotebookRun(paper, path.name, status, wall, None, str(path), error))
+                print(f"  {paper}/{path.name}: {status} in {wall:.1f} s" + (f"\n{error}" if error else ""), flush=True)
+    if previous is None:
+        os.environ.pop("REPRO_RUNS_DIR")
+    else:
+        os.environ["REPRO_RUNS_DIR"] = previous
+    return results

@@ -1,0 +1,178 @@
+"""Training losses of the baselines: natural, PGD-AT, TRADES, ARD, RSLAD, AdaAD; and their shared
+hyperparameters `MethodHP`.
+
+Introduced in notebooks/mmard/02_model.ipynb (teachers: TRADES) and 03_train.ipynb (the rest).
+Each method is `loss(student, teacher, x, y, hp) -> scalar`: the inner maximisation runs with the
+student in eval mode (its modes are restored afterwards), the outer loss is computed in the mode
+the caller set (train), and the caller does backward and the optimizer step. The teacher must be in
+eval mode; its outer targets are computed under `torch.no_grad()` and the inner maximisations take
+gradients w.r.t. the input only, so no teacher parameter ever receives a gradient (freezing it with
+`requires_grad_(False)` saves work but is not needed for correctness).
+
+Notation (card): KL(P || Q) = sum_c P_c log(P_c / Q_c), with the teacher as the target P. PyTorch's
+`kl_div(log_softmax(student), softmax(teacher))` is this KL(teacher || student). One helper, `kl`,
+computes it everywhere, averaged over the batch. The peers' code averages over batch x classes in
+places (ARD's and AdaAD's CIFAR-10 `nn.KLDivLoss()`, RSLAD's `torch.mean`), i.e. their losses are
+ours divided by the number of classes; with SGD that is a 10x smaller learning rate, nothing more.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from repro.mmard.attacks import maximise, pgd
+
+
+@dataclass(frozen=True)
+class MethodHP:
+    """Hyperparameters of every method, with the card's values where it gives them.
+
+    eps 0.1 and step eps/4 are the digits miniature's (the card: eps 8/255, step 2/255 = eps/4,
+    10 steps on CIFAR-10). `init_std` is the Gaussian start of TRADES, RSLAD and AdaAD (their code);
+    PGD-AT and ARD start uniformly in the ball (Madry; ARD's code). The `mmard_*` and `plug_weight`
+    fields belong to the reconstruction in `repro.mmard.method`, documented there.
+    """
+
+    eps: float = 0.1
+    step: float = 0.025
+    steps: int = 10
+    init_std: float = 0.001
+    trades_beta: float = 6.0  # TRADES (Zhang et al., 2019); card
+    ard_temperature: float = 30.0  # ARD (Goldblum et al., 2020); card and ARD's code defaults
+    ard_alpha: float = 1.0
+    rslad_adv_weight: float = 5 / 6  # RSLAD (Zhu et al., 2021): 5/6 adversarial, 1/6 natural
+    adaad_alpha: float = 1.0  # AdaAD (Huang et al., 2023): default of --AdaAD_alpha in boyellow/AdaAD
+    mmard_gamma: float = 1.0
+    mmard_tie_weight: float = 1.0
+    mmard_student_first: bool = False
+    plug_weight: float = 1.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, bool) and value < 0:
+                raise ValueError(f"MethodHP.{f.name} must be >= 0, got {value}")
+        for name in ("ard_alpha", "rslad_adv_weight", "adaad_alpha"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"MethodHP.{name} is a convex weight in [0, 1], got {getattr(self, name)}")
+        if self.ard_temperature == 0:
+            raise ValueError("MethodHP.ard_temperature must be > 0")
+
+
+def kl(p_logits: Tensor, q_logits: Tensor, T: float = 1.0, reduction: str = "batchmean") -> Tensor:
+    """KL(P || Q) = sum_c P_c (log P_c - log Q_c) with P = softmax(p_logits / T) the target and
+    Q = softmax(q_logits / T); reduction "batchmean", "sum" or "none" (per example).
+
+    Computed in float32 so bf16 logits do not lose the small differences it measures. Gradients
+    flow into both arguments; detach or compute a target under no_grad where it is fixed.
+    """
+    log_p = F.log_softmax(p_logits.float() / T, dim=1)
+    log_q = F.log_softmax(q_logits.float() / T, dim=1)
+    per_example = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(1)
+    if reduction == "none":
+        return per_example
+    if reduction == "sum":
+        return per_example.sum()
+    if reduction == "batchmean":
+        return per_example.mean()
+    raise ValueError(f"reduction={reduction!r}; valid: batchmean, sum, none")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with `model` in eval mode, then give every submodule back its own mode."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def require_eval(teacher: nn.Module) -> None:
+    """Teachers are fixed functions: a teacher left in train mode is a bug upstream, not fixed here."""
+    if teacher.training:
+        raise ValueError("the teacher must be in eval mode: call teacher.eval() before training the student")
+
+
+def targets(teacher: nn.Module, x: Tensor) -> Tensor:
+    """Teacher logits T(x) as a fixed target: no graph, so no gradient reaches the teacher."""
+    with torch.no_grad():
+        return teacher(x)
+
+
+def natural(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """Natural training: CE(S(x), y). The anchor row whose robust accuracy is near zero."""
+    return F.cross_entropy(student(x), y)
+
+
+def pgd_at(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """PGD-AT (Madry et al., 2018): min CE(S(x'), y), x' = PGD-steps on CE from a uniform start."""
+    with eval_mode(student):
+        x_adv = pgd(student, x, y, hp.eps, hp.step, hp.steps)
+    return F.cross_entropy(student(x_adv), y)
+
+
+def trades(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """TRADES (Zhang et al., 2019): CE(f(x), y) + beta * KL(f(x) || f(x')), where x' maximises
+    KL(f(x) || f(x')) from x + init_std * N(0, 1). As in TRADES' code, the outer KL's gradient
+    flows into both f(x) and f(x'). Trains the teachers (card)."""
+    with eval_mode(student):
+        nat = targets(student, x)
+        x_adv = maximise(lambda xa: kl(nat, student(xa), reduction="sum"), x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+    nat_logits = student(x)
+    return F.cross_entropy(nat_logits, y) + hp.trades_beta * kl(nat_logits, student(x_adv))
+
+
+def ard(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """ARD (Goldblum et al., 2020): alpha * T^2 * KL(T(x)/tau || S(x')/tau) + (1 - alpha) * CE(S(x), y),
+    x' = PGD on the student's CE with true labels, tau = ard_temperature.
+
+    At tau = 30 the softened distributions of small models are near uniform and tau^2 * KL tends
+    to half the variance of the centred logit difference (Hinton et al., 2015): ARD at the card's
+    tau is logit matching of S(x') to T(x), not matching of probabilities.
+    """
+    require_eval(teacher)
+    t_nat = targets(teacher, x)
+    with eval_mode(student):
+        x_adv = pgd(student, x, y, hp.eps, hp.step, hp.steps)
+    tau = hp.ard_temperature
+    distil = tau**2 * kl(t_nat, student(x_adv), T=tau)
+    return hp.ard_alpha * distil + (1 - hp.ard_alpha) * F.cross_entropy(student(x), y)
+
+
+def rslad_inner(student: nn.Module, t_nat: Tensor, x: Tensor, hp: MethodHP) -> Tensor:
+    """RSLAD's x': maximise KL(T(x) || S(x')) from x + init_std * N(0, 1) (the teacher sees only x)."""
+    with eval_mode(student):
+        return maximise(lambda xa: kl(t_nat, student(xa), reduction="sum"), x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+
+
+def rslad_outer(s_nat: Tensor, s_adv: Tensor, t_nat: Tensor, hp: MethodHP) -> Tensor:
+    """RSLAD's outer loss from logits: w * KL(T(x) || S(x')) + (1 - w) * KL(T(x) || S(x)), w = 5/6."""
+    w = hp.rslad_adv_weight
+    return w * kl(t_nat, s_adv) + (1 - w) * kl(t_nat, s_nat)
+
+
+def rslad(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """RSLAD (Zhu et al., 2021): the teacher's soft labels on natural images replace y in both the
+    inner and the outer problem (`rslad_inner`, `rslad_outer`). Labels are not used."""
+    require_eval(teacher)
+    t_nat = targets(teacher, x)
+    x_adv = rslad_inner(student, t_nat, x, hp)
+    return rslad_outer(student(x), student(x_adv), t_nat, hp)
+
+
+def adaad(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """AdaAD (Huang et al., 2023): x' maximises KL(T(x') || S(x')) from x + init_std * N(0, 1), the
+    teacher seeing x' too; outer alpha * KL(T(x') || S(x')) + (1 - alpha) * KL(T(x) || S(x)).
+    alpha = 1 (the public code's default) drops the natural term."""
+    require_eval(teacher)
+    with eval_mode(student):
+        x_adv = maximise(lambda xa: kl(teacher(xa), student(xa), reduction="sum"), x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+    a = hp.adaad_alpha
+    return a * kl(targets(teacher, x_adv), student(x_adv)) + (1 - a) * kl(targets(teacher, x), student(x))

@@ -1,0 +1,64 @@
+"""The attack suite over every trained student, as per-image scores for the claims.
+Introduced in ``notebooks/mmard/04_evaluate.ipynb``.
+
+Scores are 0 or 100 per test image (accuracy in points), shape ``(n_seeds, n_images)`` per arm, on
+the same images for every arm so that claims are paired. AutoAttack (~0.1 s per image on 2 cores)
+runs only on the arms the claims compare, on the first ``autoattack_subset`` test images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from repro.mmard.attacks import PGD_EVAL_STEP_FRACTION, PGD_EVAL_STEPS, attack_suite, pgd, robust_correct
+from repro.mmard.config import MmardConfig
+
+FAST_ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf")
+
+
+def points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, batch_size: int = 512) -> np.ndarray:
+    """0/100 per image: correct under ``attack`` (None = clean)."""
+    return robust_correct(model, x, y, attack, batch_size).float().mul(100).cpu().numpy()
+
+
+def score_arms(cfg: MmardConfig, students: Mapping[str, Sequence[nn.Module]], x: torch.Tensor, y: torch.Tensor) -> dict[str, dict[str, np.ndarray]]:
+    """metric -> arm -> (n_seeds, n_images) for the fast attacks, the eps sweep and AutoAttack."""
+    suite = attack_suite(cfg.hp.eps, seed=cfg.data_seed)
+    scores: dict[str, dict[str, np.ndarray]] = {m: {} for m in (*FAST_ATTACKS, "pgd20_sweep", "autoattack")}
+    aa_arms = {f"{m}/{cfg.autoattack_teacher}" for m in cfg.autoattack_methods}
+    n_aa = min(cfg.autoattack_subset, len(x))
+    for arm, models in students.items():
+        for metric in FAST_ATTACKS:
+            scores[metric][arm] = np.stack([points(m, x, y, suite[metric]) for m in models])
+        scores["pgd20_sweep"][arm] = np.stack([sweep_points(m, x, y, cfg.eps_sweep).mean(axis=0) for m in models])
+        if arm in aa_arms:
+            scores["autoattack"][arm] = np.stack([points(m, x[:n_aa], y[:n_aa], suite["autoattack"]) for m in models])
+    return scores
+
+
+def sweep_points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_values: Sequence[float]) -> np.ndarray:
+    """(n_eps, n_images) PGD-20 scores at each eps, the step a fixed fraction of eps."""
+    return np.stack([
+        points(model, x, y, lambda m, xb, yb, e=eps: pgd(m, xb, yb, e, e * PGD_EVAL_STEP_FRACTION, PGD_EVAL_STEPS))
+        for eps in eps_values
+    ])  # fmt: skip
+
+
+def results_table(scores: Mapping[str, Mapping[str, np.ndarray]], teachers: Mapping[str, Mapping[str, float]]) -> list[dict]:
+    """Rows: chance, each teacher, then each arm's mean (and seed sd) per metric, in points."""
+    metrics = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack")
+    rows = [{"method": "chance", **{m: 10.0 for m in metrics}}]
+    rows += [{"method": f"teacher {name} (TRADES)", **dict(values)} for name, values in teachers.items()]
+    for arm in scores["clean"]:
+        row: dict = {"method": arm}
+        for metric in metrics:
+            if arm in scores[metric]:
+                per_seed = scores[metric][arm].mean(axis=1)
+                row[metric] = round(float(per_seed.mean()), 2)
+                row[f"{metric}_sd"] = round(float(per_seed.std(ddof=1)), 2) if len(per_seed) > 1 else 0.0
+        rows.append(row)
+    return rows
