@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except ValueError as err:  # unknown paper, profile, override or method: a message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         for paper in papers.ALL_PAPERS:
             if paper in papers.available():

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repro.core.data import load_manifest, restricted_load, verified_path
+from repro.core.data import Manifest, load_manifest, restricted_load, verified_path
 
 CIFAR_TRAIN = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "cifar-10-batches-py/test_batch"
@@ -51,10 +51,10 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return (data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0), labels
 
 
-def cifar10_split(root: Path | None = None) -> Split:
+def cifar10_split(root: Path | None = None, manifest: Manifest | None = None) -> Split:
     """CIFAR-10 train (50k) and test (10k) from ``$REPRO_DATA_DIR/cifar-10-batches-py``, each file
     checked against the manifest's hash before it is opened."""
-    manifest = load_manifest("cifar10")
+    manifest = manifest or load_manifest("cifar10")
     train = [read_cifar_batch(verified_path(manifest, rel, root)) for rel in CIFAR_TRAIN]
     x_te, y_te = read_cifar_batch(verified_path(manifest, CIFAR_TEST, root))
     return {

@@ -142,3 +142,13 @@ def figures(cfg: MmardConfig, ctx: StepContext) -> dict:
     """Clean vs robust scatter, robustness vs eps, adversarial examples, training curves."""
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
+
+
+def check_models(cfg: MmardConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
+    """Every network a profile builds, with a tiny input batch (the config-rot test runs this for
+    ``gpu`` and ``paper`` on CPU)."""
+    channels = 3 if cfg.data_source == "cifar10" else 1
+    batch = torch.rand(2, channels, cfg.image_size, cfg.image_size)
+    specs = {f"teacher_{t}": teacher_spec(t, cfg.image_size, channels) for t in cfg.teachers}
+    specs["student"] = student_spec(cfg.image_size, channels)
+    return {name: (build_net(spec), batch) for name, spec in specs.items()}
