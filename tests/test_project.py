@@ -43,7 +43,9 @@ def test_lock_satisfies_every_range_and_pins_cpu_torch():
         req = Requirement(spec)
         name = req.name.lower().replace("_", "-")
         assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock"
-        assert req.specifier.contains(pins[name], prereleases=True), f"lock has {name}=={pins[name]}, outside {req.specifier}"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"lock has {name}=={pins[name]}, outside {req.specifier}"
+        )
     assert pins["torch"] == "2.13.0"
     assert "torchvision" not in pins, "torchvision does not import beside the CPU torch"
 
@@ -69,7 +71,9 @@ def test_every_paper_has_five_thin_notebooks(paper):
         assert assigned == {"profile", "overrides"}, f"{path.name}: parameters cell holds {assigned}"
         assert all(isinstance(node.value, ast.Constant | ast.Dict) for node in tree.body), "plain values only"
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-        assert all(c.get("execution_count") for c in code), f"{path.name}: stored outputs missing; run --refresh-notebooks"
+        assert all(c.get("execution_count") for c in code), (
+            f"{path.name}: stored outputs missing; run --refresh-notebooks"
+        )
         assert nb["cells"][0]["cell_type"] == "markdown" and nb["cells"][0]["source"][0].startswith("# ")
 
 

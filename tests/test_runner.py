@@ -87,4 +87,7 @@ def test_interrupted_run_resumes_to_the_same_claims(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert resumed.stdout.count("fresh, skipped (--resume)") >= 2
     claims_b = json.loads((tmp_path / "b" / "smoke" / "mmard" / "evaluate" / "claims.json").read_text())
-    assert stable(claims_b) == stable(claims_a)
+    a, b = stable(claims_a), stable(claims_b)
+    for key in a:
+        differing = [(x, y) for x, y in zip(a[key], b[key]) if x != y] if isinstance(a[key], list) else []
+        assert a[key] == b[key], f"{key} differs after resume: {differing[:2] or (a[key], b[key])}"

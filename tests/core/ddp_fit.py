@@ -25,9 +25,19 @@ def loss_fn(m, batch):
 
 
 result = fit(model, loss_fn, loader, optimizer, epochs=5, accelerator=accelerator)
-eval_loader = accelerator.prepare(DataLoader(TensorDataset(x, y), batch_size=6))  # 32 = 5 x 6 + 2: the last batch is padded
+eval_loader = accelerator.prepare(
+    DataLoader(TensorDataset(x, y), batch_size=6)
+)  # 32 = 5 x 6 + 2: the last batch is padded
 errors = map_batches(lambda b: (model(b[0]).squeeze(-1) - b[1]).detach(), eval_loader, accelerator)
 if accelerator.is_main_process:
     weights = accelerator.unwrap_model(model).weight.detach().flatten().tolist()
-    torch.save({"weights": weights, "losses": result.losses, "steps": result.budget.optimizer_steps,
-                "n_errors": len(errors), "world": accelerator.num_processes}, sys.argv[1])  # fmt: skip
+    torch.save(
+        {
+            "weights": weights,
+            "losses": result.losses,
+            "steps": result.budget.optimizer_steps,
+            "n_errors": len(errors),
+            "world": accelerator.num_processes,
+        },
+        sys.argv[1],
+    )

@@ -99,12 +99,14 @@ def document():
     a, b = paired(0.8, 0.10)
     control = claim("equivalent", margin=5.0, control=True, expected="reproduced")
     return claims_document(
-        paper="toy", run={"profile": "smoke", "run_name": "smoke", "seeds": [0, 1, 2]},
+        paper="toy",
+        run={"profile": "smoke", "run_name": "smoke", "seeds": [0, 1, 2]},
         claims=[claim(paper_delta=1.5), replace(control, id="k")],
-        scores={"acc": {"A": a, "B": b}}, table=[{"method": "A", "acc": 80.0}],
+        scores={"acc": {"A": a, "B": b}},
+        table=[{"method": "A", "acc": 80.0}],
         budget={"A": {"optimizer_steps": 3, "forward_samples": {"student": 9}, "wall_s": 0.1}},
         cannot_show=["scale"],
-    )  # fmt: skip
+    )
 
 
 def test_claims_document_follows_the_schema_and_flags_controls():
@@ -115,12 +117,15 @@ def test_claims_document_follows_the_schema_and_flags_controls():
     assert list(frame["claim"]) == ["c", "k (control)"]
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: d.pop("budget"),
-    lambda d: d["claims"][0]["result"].update(verdict="probably"),
-    lambda d: d["claims"][0].update(type="vibes"),
-    lambda d: d.update(schema_version="0.9"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.pop("budget"),
+        lambda d: d["claims"][0]["result"].update(verdict="probably"),
+        lambda d: d["claims"][0].update(type="vibes"),
+        lambda d: d.update(schema_version="0.9"),
+    ],
+)
 def test_schema_rejects_malformed_documents(mutate):
     doc = copy.deepcopy(document())
     mutate(doc)

@@ -10,8 +10,17 @@ from repro.core.data import DataUnavailableError, ForbiddenPickleError, load_man
 
 
 def write_manifest(folder, files, **fields):
-    raw = {"name": "toyset", "title": "Toy", "homepage": "https://example.org", "license": "CC0",
-           "citation": "none", "access": "public", "instructions": "make it yourself", "files": files, **fields}  # fmt: skip
+    raw = {
+        "name": "toyset",
+        "title": "Toy",
+        "homepage": "https://example.org",
+        "license": "CC0",
+        "citation": "none",
+        "access": "public",
+        "instructions": "make it yourself",
+        "files": files,
+        **fields,
+    }
     (folder / "toyset.yaml").write_text(yaml.safe_dump(raw))
     return load_manifest("toyset", folder)
 
@@ -54,7 +63,9 @@ def test_corrupted_file_reports_expected_and_actual_hash(data_dir, tmp_path):
     manifest = write_manifest(tmp_path, [{"path": "a.bin", "sha256": good}])
     with pytest.raises(DataUnavailableError, match="sha256 mismatch") as err:
         verified_path(manifest, "a.bin")
-    assert err.value.expected == f"sha256:{good}" and err.value.actual == f"sha256:{hashlib.sha256(b'hellO').hexdigest()}"
+    assert (
+        err.value.expected == f"sha256:{good}" and err.value.actual == f"sha256:{hashlib.sha256(b'hellO').hexdigest()}"
+    )
     assert (data_dir / "a.bin").read_bytes() == b"hellO"  # nothing deleted or rewritten
 
 

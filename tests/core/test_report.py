@@ -11,8 +11,14 @@ def run(tmp_path, monkeypatch):
     monkeypatch.setenv("REPRO_RUNS_DIR", str(tmp_path))
     paper = tmp_path / "cpu" / "mmard"
     write_json(paper / "evaluate" / "claims.json", document())
-    meta = {"wall_s": 1.5, "peak_rss_mb": 300.0, "code_hash": "abc", "git": {"commit": "1234567890ab"},
-            "device": {"python": "3.11"}, "packages": {"torch": "2.13.0"}}  # fmt: skip
+    meta = {
+        "wall_s": 1.5,
+        "peak_rss_mb": 300.0,
+        "code_hash": "abc",
+        "git": {"commit": "1234567890ab"},
+        "device": {"python": "3.11"},
+        "packages": {"torch": "2.13.0"},
+    }
     write_json(paper / "evaluate" / "step.json", meta)
     (paper / "figures").mkdir()
     (paper / "figures" / "curve.png").write_bytes(b"png")

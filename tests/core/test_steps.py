@@ -106,3 +106,14 @@ def test_runs_root_is_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("REPRO_RUNS_DIR")
     monkeypatch.chdir(tmp_path)
     assert steps.runs_root() == steps.REPO_ROOT / "runs"
+
+
+def test_an_interrupted_step_leaves_only_a_temporary_folder_that_the_next_run_removes(runs):
+    cfg = toy.config("smoke")
+    folder = runs / "smoke" / "toy"
+    orphan = folder / ".train.tmp-999999999"  # no such process
+    orphan.mkdir(parents=True)
+    (orphan / "scaled.json").write_text("[0, 1")  # half-written
+    toy.train(cfg)
+    assert not orphan.exists()
+    assert toy.pipe.staleness("train", cfg) is None

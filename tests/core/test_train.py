@@ -22,8 +22,14 @@ def test_fit_reduces_the_loss_and_counts_the_budget():
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
     model, opt, loader = accelerator.prepare(model, opt, loader)
-    result = fit(model, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), loader, opt,
-                 epochs=10, accelerator=accelerator)  # fmt: skip
+    result = fit(
+        model,
+        lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+        loader,
+        opt,
+        epochs=10,
+        accelerator=accelerator,
+    )
     assert result.losses[-1] < 0.5 * result.losses[0]
     assert result.budget.optimizer_steps == 40 and result.budget.forward_samples == {"model": 640}
 

@@ -30,8 +30,11 @@ def cifar_fixture(tmp_path):
     """Six tiny batches laid out as the real archive extracts, and a manifest with their hashes."""
     batches = {rel: write_batch(tmp_path / rel, 4, i) for i, rel in enumerate((*CIFAR_TRAIN, CIFAR_TEST))}
     manifest = load_manifest("cifar10")
-    files = tuple(replace(f, md5=hashlib.md5((tmp_path / f.path).read_bytes()).hexdigest())
-                  for f in manifest.files if f.path in batches)  # fmt: skip
+    files = tuple(
+        replace(f, md5=hashlib.md5((tmp_path / f.path).read_bytes()).hexdigest())
+        for f in manifest.files
+        if f.path in batches
+    )
     return tmp_path, replace(manifest, files=files), batches
 
 
@@ -68,7 +71,9 @@ def test_malformed_batches_give_clear_errors(tmp_path):
     write_batch(tmp_path / "nolabels", 3, 0, label_key=b"fine_labels")
     with pytest.raises(ValueError, match="needs b'data' and b'labels'"):
         read_cifar_batch(tmp_path / "nolabels")
-    (tmp_path / "shape").write_bytes(pickle.dumps({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}, protocol=2))
+    (tmp_path / "shape").write_bytes(
+        pickle.dumps({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}, protocol=2)
+    )
     with pytest.raises(ValueError, match=r"uint8 data \(N, 3072\)"):
         read_cifar_batch(tmp_path / "shape")
 

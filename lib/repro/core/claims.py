@@ -154,12 +154,19 @@ def decide(claim: Claim, scores: Mapping[str, np.ndarray], n_boot: int = 2000, s
     point = effect(claim, {arm: v.mean() for arm, v in arms.items()})
     n_seeds, n_examples = next(iter(arms.values())).shape
     return ClaimResult(
-        id=claim.id, type=claim.type, metric=claim.metric, effect=float(point),
-        ci_low=float(lo), ci_high=float(hi), detectable=float(DETECTABLE_SE * draws.std(ddof=1)),
+        id=claim.id,
+        type=claim.type,
+        metric=claim.metric,
+        effect=float(point),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        detectable=float(DETECTABLE_SE * draws.std(ddof=1)),
         verdict=verdict(claim, float(lo), float(hi)),
         arm_means={arm: float(v.mean()) for arm, v in arms.items()},
-        n_seeds=int(n_seeds), n_examples=int(n_examples), n_boot=n_boot,
-    )  # fmt: skip
+        n_seeds=int(n_seeds),
+        n_examples=int(n_examples),
+        n_boot=n_boot,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,15 +249,18 @@ def claims_frame(doc: Mapping[str, Any]):
     rows = []
     for c in doc["claims"]:
         r = c["result"]
-        rows.append({
-            "claim": c["id"] + (" (control)" if c["control"] else ""),
-            "type": c["type"], "metric": c["metric"],
-            "A vs B": f"{c['a']} vs {', '.join(c['b'])}",
-            "effect": round(r["effect"], 3),
-            "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
-            "detectable": round(r["detectable"], 3),
-            "margin": c["band"] if c["type"] == "tracks" else c["margin"],
-            "paper delta": c["paper_delta"],
-            "verdict": r["verdict"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "claim": c["id"] + (" (control)" if c["control"] else ""),
+                "type": c["type"],
+                "metric": c["metric"],
+                "A vs B": f"{c['a']} vs {', '.join(c['b'])}",
+                "effect": round(r["effect"], 3),
+                "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
+                "detectable": round(r["detectable"], 3),
+                "margin": c["band"] if c["type"] == "tracks" else c["margin"],
+                "paper delta": c["paper_delta"],
+                "verdict": r["verdict"],
+            }
+        )
     return pd.DataFrame(rows)

@@ -31,8 +31,15 @@ ACCESS = ("public", "manual", "gated")
 class DataUnavailableError(FileNotFoundError):
     """A dataset file is missing, corrupted, or outside the data folder."""
 
-    def __init__(self, dataset: str, path: Path | str, problem: str, todo: str,
-                 expected: str | None = None, actual: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        dataset: str,
+        path: Path | str,
+        problem: str,
+        todo: str,
+        expected: str | None = None,
+        actual: str | None = None,
+    ):
         self.dataset, self.path, self.expected, self.actual = dataset, Path(path), expected, actual
         lines = [f"dataset {dataset!r}: {problem}", f"  path: {path}"]
         if expected:
@@ -112,8 +119,12 @@ def _inside(root: Path, rel: str, dataset: str) -> Path:
     """``root / rel``, refusing absolute paths and ``..`` that leave ``root``."""
     candidate = (root / rel).resolve()
     if Path(rel).is_absolute() or not candidate.is_relative_to(root):
-        raise DataUnavailableError(dataset, rel, "path escapes the data folder",
-                                   f"manifest paths must be relative to {root} and stay inside it")  # fmt: skip
+        raise DataUnavailableError(
+            dataset,
+            rel,
+            "path escapes the data folder",
+            f"manifest paths must be relative to {root} and stay inside it",
+        )
     return candidate
 
 
@@ -128,9 +139,14 @@ def verified_path(manifest: Manifest, rel: str, root: Path | None = None) -> Pat
         raise DataUnavailableError(manifest.name, path, "file not found", todo, expected=f"{algo}:{expected}")
     actual = file_digest(path, algo)
     if actual != expected:
-        raise DataUnavailableError(manifest.name, path, f"{algo} mismatch (corrupted or a different version)",
-                                   f"download it again. {todo}", expected=f"{algo}:{expected}",
-                                   actual=f"{algo}:{actual}")  # fmt: skip
+        raise DataUnavailableError(
+            manifest.name,
+            path,
+            f"{algo} mismatch (corrupted or a different version)",
+            f"download it again. {todo}",
+            expected=f"{algo}:{expected}",
+            actual=f"{algo}:{actual}",
+        )
     return path
 
 
@@ -139,13 +155,21 @@ def verified_path(manifest: Manifest, rel: str, root: Path | None = None) -> Pat
 
 
 SAFE_GLOBALS = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
-    ("builtins", "complex"), ("builtins", "slice"), ("_codecs", "encode"),
-}  # fmt: skip
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("collections", "OrderedDict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "complex"),
+    ("builtins", "slice"),
+    ("_codecs", "encode"),
+}
 
 
 class ForbiddenPickleError(pickle.UnpicklingError):
@@ -156,8 +180,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise ForbiddenPickleError(f"pickle refers to {module}.{name}, which is not an allowed global "
-                                   "(only numpy arrays and plain containers are admitted)")  # fmt: skip
+        raise ForbiddenPickleError(
+            f"pickle refers to {module}.{name}, which is not an allowed global "
+            "(only numpy arrays and plain containers are admitted)"
+        )
 
 
 def restricted_load(source: Path | bytes, encoding: str = "ASCII") -> Any:
@@ -168,5 +194,6 @@ def restricted_load(source: Path | bytes, encoding: str = "ASCII") -> Any:
     except ForbiddenPickleError:
         raise
     except Exception as err:
-        raise pickle.UnpicklingError(f"{source if isinstance(source, (str, Path)) else 'pickle'} "
-                                     f"is not a readable pickle: {err}") from err  # fmt: skip
+        raise pickle.UnpicklingError(
+            f"{source if isinstance(source, (str, Path)) else 'pickle'} is not a readable pickle: {err}"
+        ) from err

@@ -26,10 +26,16 @@ def main(argv: list[str]) -> None:
     port = free_port()
     token = os.environ.get("REPRO_LAB_TOKEN") or secrets.token_hex(16)
     args = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--ServerApp.root_dir={REPO_ROOT}", f"--IdentityProvider.token={token}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={REPO_ROOT}",
+        f"--IdentityProvider.token={token}",
         "--ServerApp.default_url=/lab/tree/notebooks",
-    ]  # fmt: skip
+    ]
     if os.geteuid() == 0:
         args.append("--allow-root")
     print(f"JupyterLab: http://127.0.0.1:{port}/lab/tree/notebooks?token={token}", flush=True)

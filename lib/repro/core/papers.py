@@ -9,7 +9,18 @@ from types import ModuleType
 from .steps import LIB_ROOT, REPO_ROOT
 
 # Slugs in the order of seeds/papers.txt (DESIGN.md, Layout).
-ALL_PAPERS = ("mgtil", "vbackchecker", "mods", "invert4tvg", "lingoloop", "dflmoe", "mmard", "videopure", "gfprune", "medaide")
+ALL_PAPERS = (
+    "mgtil",
+    "vbackchecker",
+    "mods",
+    "invert4tvg",
+    "lingoloop",
+    "dflmoe",
+    "mmard",
+    "videopure",
+    "gfprune",
+    "medaide",
+)
 STEPS = ("data", "model", "train", "evaluate", "figures")
 
 

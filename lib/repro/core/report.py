@@ -30,22 +30,43 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def with_sd(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold ``<metric>_sd`` columns into ``<metric>`` as ``mean ± sd``."""
+    out = []
+    for row in rows:
+        merged = {}
+        for key, value in row.items():
+            if key.endswith("_sd") and key[:-3] in row:
+                continue
+            sd = row.get(f"{key}_sd")
+            merged[key] = f"{value:.3g} ± {sd:.2g}" if isinstance(value, float) and sd is not None else value
+        out.append(merged)
+    return out
+
+
 def claim_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for c in doc["claims"]:
         r = c["result"]
         verdict = r["verdict"]
         if c["control"]:
-            verdict += f" (control, expected {c['expected']}: {'as expected' if r.get('as_expected') else 'NOT as expected'})"
-        rows.append({
-            "claim": c["id"], "type": c["type"], "metric": c["metric"],
-            "A vs B": f"{c['a']} vs {', '.join(c['b'])}",
-            "ours": r["effect"], "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
-            "detectable": r["detectable"],
-            "margin": str(c["band"]) if c["type"] == "tracks" else c["margin"],
-            "paper delta": "-" if c["paper_delta"] is None else c["paper_delta"],
-            "verdict": verdict,
-        })  # fmt: skip
+            verdict += (
+                f" (control, expected {c['expected']}: {'as expected' if r.get('as_expected') else 'NOT as expected'})"
+            )
+        rows.append(
+            {
+                "claim": c["id"],
+                "type": c["type"],
+                "metric": c["metric"],
+                "A vs B": f"{c['a']} vs {', '.join(c['b'])}",
+                "ours": r["effect"],
+                "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
+                "detectable": r["detectable"],
+                "margin": str(c["band"]) if c["type"] == "tracks" else c["margin"],
+                "paper delta": "-" if c["paper_delta"] is None else c["paper_delta"],
+                "verdict": verdict,
+            }
+        )
     return rows
 
 
@@ -59,9 +80,15 @@ def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
         verdicts.update(c["result"]["verdict"] for c in doc["claims"] if not c["control"])
         lines += ["### Claims", "", markdown_table(claim_rows(doc)), ""]
         lines += ["Claim sentences:", ""] + [f"- **{c['id']}**: {c['text']}" for c in doc["claims"]] + [""]
-        lines += ["### Results", "", markdown_table(doc["table"]), ""]
-        budget = [{"method": m, **{k: v for k, v in b.items() if k != "forward_samples"},
-                   **{f"fwd:{k}": v for k, v in b["forward_samples"].items()}} for m, b in doc["budget"].items()]  # fmt: skip
+        lines += ["### Results (mean ± sd over seeds)", "", markdown_table(with_sd(doc["table"])), ""]
+        budget = [
+            {
+                "method": m,
+                **{k: v for k, v in b.items() if k != "forward_samples"},
+                **{f"fwd:{k}": v for k, v in b["forward_samples"].items()},
+            }
+            for m, b in doc["budget"].items()
+        ]
         lines += ["### Budget ledger", "", markdown_table(budget), ""]
         lines += ["### What this miniature cannot show", ""] + [f"- {t}" for t in doc["cannot_show"]] + [""]
     else:
@@ -83,8 +110,15 @@ def step_rows(folder: Path) -> list[dict[str, Any]]:
         meta_path = folder / step / "step.json"
         if meta_path.exists():
             meta = read_json(meta_path)
-            rows.append({"step": step, "wall s": meta["wall_s"], "peak RSS MB": meta["peak_rss_mb"],
-                         "code": meta["code_hash"], "git": (meta["git"].get("commit") or "-")[:10]})  # fmt: skip
+            rows.append(
+                {
+                    "step": step,
+                    "wall s": meta["wall_s"],
+                    "peak RSS MB": meta["peak_rss_mb"],
+                    "code": meta["code_hash"],
+                    "git": (meta["git"].get("commit") or "-")[:10],
+                }
+            )
     return rows
 
 
@@ -108,12 +142,19 @@ def build(run_name: str) -> Path:
             totals += verdicts
     counts = ", ".join(f"{n} {v}" for v, n in sorted(totals.items())) or "no claims decided"
     head = [
-        f"# Reproduction report: `{run_name}`", "",
+        f"# Reproduction report: `{run_name}`",
+        "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. Verdicts are computed by the kit's rule "
         "(paired bootstrap over seeds and evaluation examples; DESIGN.md, Claims), never written by hand. "
-        "Effects are ours, in the metric's units, beside the paper's own delta on its own data.", "",
-        f"**Claims (controls excluded): {counts}.**", "", "## Environment", "", environment(run), "",
-    ]  # fmt: skip
+        "Effects are ours, in the metric's units, beside the paper's own delta on its own data.",
+        "",
+        f"**Claims (controls excluded): {counts}.**",
+        "",
+        "## Environment",
+        "",
+        environment(run),
+        "",
+    ]
     path = run / "REPORT.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(head + sections) + "\n")

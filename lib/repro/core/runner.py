@@ -38,9 +38,16 @@ def execute(path: Path, output: Path, parameters: dict[str, Any] | None, timeout
 
     os.environ.setdefault("REPRO_PROGRESS", "0")
     papermill.execute_notebook(
-        str(path), str(output), parameters=parameters, kernel_name="python3", cwd=str(path.parent),
-        progress_bar=False, log_output=False, execution_timeout=timeout, shutdown_kernel="immediate",
-    )  # fmt: skip
+        str(path),
+        str(output),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(path.parent),
+        progress_bar=False,
+        log_output=False,
+        execution_timeout=timeout,
+        shutdown_kernel="immediate",
+    )
 
 
 def run_paper(paper: str, profile: str, overrides: dict[str, Any], resume: bool, log=print) -> list[NotebookRun]:

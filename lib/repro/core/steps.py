@@ -44,9 +44,20 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 LIB_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
 PACKAGES = (
-    "torch", "numpy", "scikit-learn", "accelerate", "transformers", "diffusers", "datasets",
-    "safetensors", "torchattacks", "torch-pruning", "faiss-cpu", "bm25s", "papermill",
-)  # fmt: skip
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "accelerate",
+    "transformers",
+    "diffusers",
+    "datasets",
+    "safetensors",
+    "torchattacks",
+    "torch-pruning",
+    "faiss-cpu",
+    "bm25s",
+    "papermill",
+)
 
 
 def runs_root() -> Path:
@@ -132,7 +143,10 @@ def git_state() -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+    return {
+        "commit": commit or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None,
+    }
 
 
 @functools.cache
@@ -294,8 +308,8 @@ class Pipeline:
 
     def _execute(self, step: Step, cfg: RunConfig, final: Path, upstream: dict[str, Path]) -> StepResult:
         main = _is_main_process()
+        _remove_orphans(final.parent, step.name)
         tmp = final.parent / f".{step.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             started = time.perf_counter()
@@ -315,9 +329,7 @@ class Pipeline:
 
         from .runtime import device_summary
 
-        artifacts = {
-            str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
-        }
+        artifacts = {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
         return {
             "schema_version": SCHEMA_VERSION,
             "paper": self.paper,
@@ -339,6 +351,25 @@ class Pipeline:
             "artifacts": artifacts,
             "summary": summary,
         }
+
+
+def _remove_orphans(folder: Path, name: str) -> None:
+    """Delete the temporary folders of this step left by processes that died (an interrupted run);
+    those of live processes (other ranks of a distributed run) are left alone."""
+    for tmp in folder.glob(f".{name}.tmp-*"):
+        pid = int(tmp.name.rsplit("-", 1)[1])
+        if pid == os.getpid() or not _alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _replace_dir(new: Path, final: Path) -> None:

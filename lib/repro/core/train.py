@@ -118,7 +118,9 @@ def fit(
     return FitResult(losses, budget)
 
 
-def map_batches(fn: Callable[[Any], torch.Tensor], loader: Iterable, accelerator: Any, desc: str = "eval") -> torch.Tensor:
+def map_batches(
+    fn: Callable[[Any], torch.Tensor], loader: Iterable, accelerator: Any, desc: str = "eval"
+) -> torch.Tensor:
     """Apply ``fn`` (batch -> per-example tensor) to every batch and gather across processes, in
     dataset order, without the duplicates that padding the last batch adds."""
     outputs = [accelerator.gather_for_metrics(fn(batch)) for batch in progress(loader, desc=desc)]

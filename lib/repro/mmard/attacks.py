@@ -12,11 +12,14 @@ through torchattacks. PGD-20 uses step eps/8 = 2.5 * eps / 20, Madry et al.'s ru
 add up to 2.5 eps; the card's CIFAR-10 step 0.003 at eps 8/255 is eps/10.5 (RSLAD's code), which
 covers less than two eps in 20 steps.
 
-    >>> x_adv = pgd(model.eval(), x, y, eps=0.1, step=0.1 / 8, steps=20)
-    >>> acc = robust_correct(model, x, y, attack_suite(eps=0.1)["pgd20"]).float().mean()
+Usage, with a model in eval mode and a test batch (x, y):
+
+    x_adv = pgd(model, x, y, eps=0.1, step=0.1 / 8, steps=20)
+    pgd20_accuracy = robust_correct(model, x, y, attack_suite(eps=0.1)["pgd20"]).float().mean()
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import torch
@@ -44,10 +47,11 @@ def maximise(
     init: str = "uniform",
     gaussian_std: float = 0.001,
 ) -> Tensor:
-    """Projected sign-gradient ascent: x_{k+1} = Proj_{B_inf(x, eps) cap [0,1]}(x_k + step * sign(grad loss_fn(x_k))).
+    """Projected sign-gradient ascent of a scalar loss:
+    x_{k+1} = Proj_{B_inf(x, eps) cap [0,1]}(x_k + step * sign(grad loss_fn(x_k))).
 
-    `loss_fn` maps a batch to a scalar; sum it over the batch (not mean) so that each example's
-    ascent direction is its own and small gradients do not vanish in low precision. The start is
+    `loss_fn` maps a batch to a scalar; sum it over the batch rather than average: the signs are
+    the same, but a 1/N-shrunk gradient can round to zero in low precision. The start is
     x + U(-eps, eps) (Madry et al., 2018), x + gaussian_std * N(0, 1) (TRADES, RSLAD, AdaAD) or x.
     """
     if init not in INITS:
@@ -85,13 +89,21 @@ ATTACK_LOSSES = {
 
 
 def pgd(
-    model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float, steps: int, random_start: bool = True, loss: str = "ce"
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    step: float,
+    steps: int,
+    random_start: bool = True,
+    loss: str = "ce",
 ) -> Tensor:
     """L-inf PGD (Madry et al., 2018) maximising cross-entropy ("ce") or the CW margin ("cw")."""
     if loss not in ATTACK_LOSSES:
         raise ValueError(f"loss={loss!r}; valid losses: {', '.join(ATTACK_LOSSES)}")
     objective = ATTACK_LOSSES[loss]
-    return maximise(lambda x_adv: objective(model(x_adv), y), x, eps, step, steps, "uniform" if random_start else "none")
+    init = "uniform" if random_start else "none"
+    return maximise(lambda x_adv: objective(model(x_adv), y), x, eps, step, steps, init)
 
 
 def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
@@ -99,7 +111,9 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
     return pgd(model, x, y, eps, step=eps, steps=1, random_start=False)
 
 
-def cw_inf(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float, steps: int, random_start: bool = True) -> Tensor:
+def cw_inf(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float, steps: int, random_start: bool = True
+) -> Tensor:
     """CW-inf: L-inf PGD on the CW margin loss max_{j != y} z_j - z_y (the card's CW-inf row)."""
     return pgd(model, x, y, eps, step, steps, random_start, loss="cw")
 
@@ -108,16 +122,28 @@ def autoattack(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, n_classes: int = 10, version: str = "standard"
 ) -> Tensor:
     """AutoAttack (Croce & Hein, 2020), L-inf, through torchattacks (which may differ from the
-    official implementation). Its sub-attacks reseed torch's global RNG; the caller's RNG state is
-    restored afterwards so that a later training or sampling step does not depend on whether
-    AutoAttack ran."""
+    official implementation). Its sub-attacks reseed torch's global RNG and backpropagate into the
+    parameters: the caller's RNG state is restored afterwards (a later training or sampling step
+    must not depend on whether AutoAttack ran) and the parameters are frozen while it runs."""
     import torchattacks  # optional extra `repro[attacks]`
 
     attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=n_classes, seed=seed)
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), _parameters_frozen(model):
         x_adv = attack(x, y)
     # torchattacks' output can leave the ball by float rounding (2e-8 seen on digits); enforce the contract.
     return project(x_adv.to(x.dtype), x, eps).detach()
+
+
+@contextmanager
+def _parameters_frozen(model: nn.Module) -> Iterator[None]:
+    # torchattacks calls loss.backward(), which would fill the parameters' .grad
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def attack_suite(eps: float, seed: int = 0) -> dict[str, Attack | None]:

@@ -7,16 +7,17 @@ student in eval mode (its modes are restored afterwards), the outer loss is comp
 the caller set (train), and the caller does backward and the optimizer step. The teacher must be in
 eval mode; its outer targets are computed under `torch.no_grad()` and the inner maximisations take
 gradients w.r.t. the input only, so no teacher parameter ever receives a gradient (freezing it with
-`requires_grad_(False)` saves work but is not needed for correctness).
+`requires_grad_(False)` is harmless but not needed; it did not change AdaAD's epoch time either).
 
 Notation (card): KL(P || Q) = sum_c P_c log(P_c / Q_c), with the teacher as the target P. PyTorch's
 `kl_div(log_softmax(student), softmax(teacher))` is this KL(teacher || student). One helper, `kl`,
 computes it everywhere, averaged over the batch. The peers' code averages over batch x classes in
-places (ARD's and AdaAD's CIFAR-10 `nn.KLDivLoss()`, RSLAD's `torch.mean`), i.e. their losses are
-ours divided by the number of classes; with SGD that is a 10x smaller learning rate, nothing more.
+places (ARD's and AdaAD's CIFAR-10 `nn.KLDivLoss()`, RSLAD's `torch.mean`): at the default weights
+their losses are ours divided by the number of classes, a constant factor (with SGD, a 10x smaller
+learning rate relative to the weight decay; with Adam, almost nothing).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
@@ -100,14 +101,20 @@ def require_eval(teacher: nn.Module) -> None:
         raise ValueError("the teacher must be in eval mode: call teacher.eval() before training the student")
 
 
-def targets(teacher: nn.Module, x: Tensor) -> Tensor:
-    """Teacher logits T(x) as a fixed target: no graph, so no gradient reaches the teacher."""
+def targets(model: nn.Module, x: Tensor) -> Tensor:
+    """Logits of `model` at x as a fixed target: no graph, so no gradient reaches `model` through them."""
     with torch.no_grad():
-        return teacher(x)
+        return model(x)
+
+
+def ascend(objective: Callable[[Tensor], Tensor], x: Tensor, hp: MethodHP) -> Tensor:
+    """The inner problem of TRADES, RSLAD, AdaAD and MMARD: hp.steps sign steps of size hp.step in
+    the hp.eps-ball from x + init_std * N(0, 1) (their code's start)."""
+    return maximise(objective, x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
 
 
 def natural(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
-    """Natural training: CE(S(x), y). The anchor row whose robust accuracy is near zero."""
+    """Natural training: CE(S(x), y); the table's no-defence anchor."""
     return F.cross_entropy(student(x), y)
 
 
@@ -124,7 +131,7 @@ def trades(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, 
     flows into both f(x) and f(x'). Trains the teachers (card)."""
     with eval_mode(student):
         nat = targets(student, x)
-        x_adv = maximise(lambda xa: kl(nat, student(xa), reduction="sum"), x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+        x_adv = ascend(lambda xa: kl(nat, student(xa), reduction="sum"), x, hp)
     nat_logits = student(x)
     return F.cross_entropy(nat_logits, y) + hp.trades_beta * kl(nat_logits, student(x_adv))
 
@@ -134,8 +141,8 @@ def ard(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Method
     x' = PGD on the student's CE with true labels, tau = ard_temperature.
 
     At tau = 30 the softened distributions of small models are near uniform and tau^2 * KL tends
-    to half the variance of the centred logit difference (Hinton et al., 2015): ARD at the card's
-    tau is logit matching of S(x') to T(x), not matching of probabilities.
+    to half the variance over classes of z_T(x) - z_S(x') (Hinton et al., 2015): ARD at the card's
+    tau is logit matching of S(x') to T(x) by squared error, not matching of probabilities.
     """
     require_eval(teacher)
     t_nat = targets(teacher, x)
@@ -149,7 +156,7 @@ def ard(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Method
 def rslad_inner(student: nn.Module, t_nat: Tensor, x: Tensor, hp: MethodHP) -> Tensor:
     """RSLAD's x': maximise KL(T(x) || S(x')) from x + init_std * N(0, 1) (the teacher sees only x)."""
     with eval_mode(student):
-        return maximise(lambda xa: kl(t_nat, student(xa), reduction="sum"), x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+        return ascend(lambda xa: kl(t_nat, student(xa), reduction="sum"), x, hp)
 
 
 def rslad_outer(s_nat: Tensor, s_adv: Tensor, t_nat: Tensor, hp: MethodHP) -> Tensor:
@@ -173,6 +180,6 @@ def adaad(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Meth
     alpha = 1 (the public code's default) drops the natural term."""
     require_eval(teacher)
     with eval_mode(student):
-        x_adv = maximise(lambda xa: kl(teacher(xa), student(xa), reduction="sum"), x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+        x_adv = ascend(lambda xa: kl(teacher(xa), student(xa), reduction="sum"), x, hp)
     a = hp.adaad_alpha
     return a * kl(targets(teacher, x_adv), student(x_adv)) + (1 - a) * kl(targets(teacher, x), student(x))

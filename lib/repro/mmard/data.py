@@ -45,7 +45,9 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: not a CIFAR-10 batch (needs b'data' and b'labels', found {found})")
     data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise ValueError(f"{path}: expected uint8 data (N, 3072) and N labels, got {data.dtype} {data.shape} and {labels.shape}")
+        raise ValueError(
+            f"{path}: expected uint8 data (N, 3072) and N labels, got {data.dtype} {data.shape} and {labels.shape}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise ValueError(f"{path}: labels outside 0..9")
     return (data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0), labels
@@ -58,9 +60,11 @@ def cifar10_split(root: Path | None = None, manifest: Manifest | None = None) ->
     train = [read_cifar_batch(verified_path(manifest, rel, root)) for rel in CIFAR_TRAIN]
     x_te, y_te = read_cifar_batch(verified_path(manifest, CIFAR_TEST, root))
     return {
-        "x_train": np.concatenate([x for x, _ in train]), "y_train": np.concatenate([y for _, y in train]),
-        "x_test": x_te, "y_test": y_te,
-    }  # fmt: skip
+        "x_train": np.concatenate([x for x, _ in train]),
+        "y_train": np.concatenate([y for _, y in train]),
+        "x_test": x_te,
+        "y_test": y_te,
+    }
 
 
 def load_split(source: str, image_size: int, test_fraction: float, seed: int) -> Split:

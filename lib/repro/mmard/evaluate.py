@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from repro.core.runtime import seed_everything
 from repro.mmard.attacks import PGD_EVAL_STEP_FRACTION, PGD_EVAL_STEPS, attack_suite, pgd, robust_correct
 from repro.mmard.config import MmardConfig
 
@@ -25,30 +26,51 @@ def points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, batch_siz
     return robust_correct(model, x, y, attack, batch_size).float().mul(100).cpu().numpy()
 
 
-def score_arms(cfg: MmardConfig, students: Mapping[str, Sequence[nn.Module]], x: torch.Tensor, y: torch.Tensor) -> dict[str, dict[str, np.ndarray]]:
-    """metric -> arm -> (n_seeds, n_images) for the fast attacks, the eps sweep and AutoAttack."""
+def score_arms(
+    cfg: MmardConfig, students: Mapping[str, Sequence[nn.Module]], x: torch.Tensor, y: torch.Tensor
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, list[float]]]:
+    """Scores, metric -> arm -> (n_seeds, n_images), for the fast attacks, the eps sweep (PGD-20
+    averaged over eps per image) and AutoAttack; and each arm's PGD-20 accuracy per eps (seed mean)."""
+    aa_arms = {f"{m}/{cfg.main_teacher}" for m in cfg.autoattack_methods}
+    per_model = {arm: [model_scores(cfg, m, x, y, arm in aa_arms) for m in models] for arm, models in students.items()}
+    metrics = (*FAST_ATTACKS, "pgd20_sweep", "autoattack")
+    scores = {
+        metric: {arm: np.stack([s[metric] for s in runs]) for arm, runs in per_model.items() if metric in runs[0]}
+        for metric in metrics
+    }
+    curves = {arm: np.mean([s["sweep"].mean(axis=1) for s in runs], axis=0).tolist() for arm, runs in per_model.items()}
+    return scores, curves
+
+
+def model_scores(
+    cfg: MmardConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor, autoattack: bool
+) -> dict[str, np.ndarray]:
+    """Every metric of one model. The random starts are reseeded per model, so a model's scores do
+    not depend on which models were attacked before it (or on a resumed run's history)."""
+    seed_everything(cfg.data_seed)
     suite = attack_suite(cfg.hp.eps, seed=cfg.data_seed)
-    scores: dict[str, dict[str, np.ndarray]] = {m: {} for m in (*FAST_ATTACKS, "pgd20_sweep", "autoattack")}
-    aa_arms = {f"{m}/{cfg.autoattack_teacher}" for m in cfg.autoattack_methods}
-    n_aa = min(cfg.autoattack_subset, len(x))
-    for arm, models in students.items():
-        for metric in FAST_ATTACKS:
-            scores[metric][arm] = np.stack([points(m, x, y, suite[metric]) for m in models])
-        scores["pgd20_sweep"][arm] = np.stack([sweep_points(m, x, y, cfg.eps_sweep).mean(axis=0) for m in models])
-        if arm in aa_arms:
-            scores["autoattack"][arm] = np.stack([points(m, x[:n_aa], y[:n_aa], suite["autoattack"]) for m in models])
+    scores = {metric: points(model, x, y, suite[metric]) for metric in FAST_ATTACKS}
+    scores["sweep"] = sweep_points(model, x, y, cfg.eps_sweep)  # (n_eps, n_images)
+    scores["pgd20_sweep"] = scores["sweep"].mean(axis=0)
+    if autoattack:
+        n = min(cfg.autoattack_subset, len(x))
+        scores["autoattack"] = points(model, x[:n], y[:n], suite["autoattack"])
     return scores
 
 
 def sweep_points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_values: Sequence[float]) -> np.ndarray:
     """(n_eps, n_images) PGD-20 scores at each eps, the step a fixed fraction of eps."""
-    return np.stack([
-        points(model, x, y, lambda m, xb, yb, e=eps: pgd(m, xb, yb, e, e * PGD_EVAL_STEP_FRACTION, PGD_EVAL_STEPS))
-        for eps in eps_values
-    ])  # fmt: skip
+    return np.stack(
+        [
+            points(model, x, y, lambda m, xb, yb, e=eps: pgd(m, xb, yb, e, e * PGD_EVAL_STEP_FRACTION, PGD_EVAL_STEPS))
+            for eps in eps_values
+        ]
+    )
 
 
-def results_table(scores: Mapping[str, Mapping[str, np.ndarray]], teachers: Mapping[str, Mapping[str, float]]) -> list[dict]:
+def results_table(
+    scores: Mapping[str, Mapping[str, np.ndarray]], teachers: Mapping[str, Mapping[str, float]]
+) -> list[dict]:
     """Rows: chance, each teacher, then each arm's mean (and seed sd) per metric, in points."""
     metrics = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack")
     rows = [{"method": "chance", **{m: 10.0 for m in metrics}}]

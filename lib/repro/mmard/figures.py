@@ -10,6 +10,7 @@ import torch
 
 from repro.core import plots
 from repro.core.claims import load_claims
+from repro.core.runtime import seed_everything
 from repro.core.steps import read_json
 from repro.mmard.attacks import attack_suite
 
@@ -28,6 +29,7 @@ def examples(x: torch.Tensor, y: torch.Tensor, n: int = 8, title: str = ""):
 def adversarial_examples(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n: int = 8):
     """Clean images, PGD-20 images and the perturbation (scaled to +-eps), with predictions."""
     x, y = x[:n], y[:n]
+    seed_everything(0)
     x_adv = attack_suite(eps)["pgd20"](model, x, y)
     with torch.no_grad():
         pred_clean, pred_adv = model(x).argmax(1), model(x_adv).argmax(1)
@@ -50,7 +52,9 @@ def clean_vs_robust(doc: dict, metric: str = "pgd20"):
     for row in doc["table"]:
         if metric in row and "clean" in row and not row["method"].startswith("chance"):
             ax.scatter(row["clean"], row[metric], s=18)
-            ax.annotate(row["method"], (row["clean"], row[metric]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            ax.annotate(
+                row["method"], (row["clean"], row[metric]), fontsize=6, xytext=(3, 2), textcoords="offset points"
+            )
     ax.axhline(10, color="grey", lw=0.8, ls=":", label="chance")
     ax.set(xlabel="clean accuracy (%)", ylabel=f"{metric} accuracy (%)", title="clean vs robust")
     ax.legend()
@@ -58,10 +62,10 @@ def clean_vs_robust(doc: dict, metric: str = "pgd20"):
 
 
 def robustness_curves(sweep: dict):
-    """PGD-20 accuracy against eps for each arm (first seed)."""
+    """PGD-20 accuracy against eps for each arm (mean over seeds)."""
     fig, axes = plots.figure(width=4.2, height=3.0)
     ax = axes[0][0]
-    for arm, accs in sweep["pgd20_first_seed"].items():
+    for arm, accs in sweep["pgd20"].items():
         if "@eps0" not in arm:
             ax.plot(sweep["eps"], accs, marker="o", ms=3, lw=1, label=arm)
     ax.set(xlabel="eps (pixel units)", ylabel="PGD-20 accuracy (%)", title="robustness vs eps")
@@ -85,7 +89,7 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
     from repro.mmard.pipeline import arm_file, load_net
 
     split = load_saved_split(upstream["data"] / "split.npz")
-    student = load_net(upstream["train"] / "students" / f"{arm_file(f'mmard/{cfg.autoattack_teacher}')}_seed{cfg.seeds[0]}")
+    student = load_net(upstream["train"] / "students" / f"{arm_file(f'mmard/{cfg.main_teacher}')}_seed{cfg.seeds[0]}")
     made = {
         "clean_vs_robust": clean_vs_robust(load_claims(upstream["evaluate"] / "claims.json")),
         "robustness_vs_eps": robustness_curves(read_json(upstream["evaluate"] / "sweep.json")),

@@ -37,11 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from repro.mmard.attacks import cw_margin, maximise
+from repro.mmard.attacks import cw_margin
 from repro.mmard.baselines import (
     MethodHP,
     adaad,
     ard,
+    ascend,
     eval_mode,
     kl,
     natural,
@@ -79,7 +80,7 @@ def mmard_inner(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp
         return distil(s, t, hp, reduction="sum") + hp.mmard_gamma * cw_margin(t.float(), y).clamp(max=0).sum()
 
     with eval_mode(student):
-        return maximise(objective, x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+        return ascend(objective, x, hp)
 
 
 def mmard_terms(s_nat: Tensor, s_adv: Tensor, t_nat: Tensor, t_adv: Tensor, hp: MethodHP) -> Tensor:

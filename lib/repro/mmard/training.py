@@ -25,9 +25,19 @@ def hp_at(hp: MethodHP, eps: float) -> MethodHP:
 
 
 def train_net(
-    cfg: MmardConfig, spec: NetSpec, method: str, x: torch.Tensor, y: torch.Tensor, *, seed: int,
-    epochs: int, accelerator, teacher: nn.Module | None = None, hp: MethodHP | None = None, desc: str = "",
-) -> tuple[nn.Module, FitResult]:  # fmt: skip
+    cfg: MmardConfig,
+    spec: NetSpec,
+    method: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    seed: int,
+    epochs: int,
+    accelerator,
+    teacher: nn.Module | None = None,
+    hp: MethodHP | None = None,
+    desc: str = "",
+) -> tuple[nn.Module, FitResult]:
     """Train a fresh ``spec`` network with ``method``'s loss. The seed fixes the initialisation and the
     data order, so two methods with the same seed start from the same network and see the same
     batches (a paired comparison)."""
@@ -48,6 +58,15 @@ def train_net(
         xb, yb = batch
         return loss_of(model, teacher, xb, yb, hp)
 
-    result = fit(net, loss_fn, loader, optimizer, epochs=epochs, accelerator=accelerator,
-                 scheduler=scheduler, counted=counted, desc=desc or method)  # fmt: skip
+    result = fit(
+        net,
+        loss_fn,
+        loader,
+        optimizer,
+        epochs=epochs,
+        accelerator=accelerator,
+        scheduler=scheduler,
+        counted=counted,
+        desc=desc or method,
+    )
     return accelerator.unwrap_model(net).eval(), result
