@@ -10,6 +10,7 @@ slice, same code, artifacts intact).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -50,9 +51,21 @@ def execute(path: Path, output: Path, parameters: dict[str, Any] | None, timeout
     )
 
 
+def run_notebook(paper: str, path: Path, output: Path, parameters: dict[str, Any] | None, log=print) -> NotebookRun:
+    """Execute one notebook, recording failure instead of raising (the run goes on)."""
+    started = time.perf_counter()
+    try:
+        execute(path, output, parameters)
+        status, error = "ok", None
+    except Exception as err:
+        status, error = "failed", _short_error(err)
+    wall = round(time.perf_counter() - started, 1)
+    log(f"  {paper}/{path.name}: {status} in {wall:.1f} s" + (f"\n{error}" if error else ""))
+    return NotebookRun(paper, path.name, status, wall, None, str(output), error)
+
+
 def run_paper(paper: str, profile: str, overrides: dict[str, Any], resume: bool, log=print) -> list[NotebookRun]:
-    pkg = papers.package(paper)
-    cfg = pkg.config(profile, **overrides)
+    cfg = papers.package(paper).config(profile, **overrides)
     pipe = papers.pipeline(paper)
     out_dir = run_dir(cfg) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,29 +73,20 @@ def run_paper(paper: str, profile: str, overrides: dict[str, Any], resume: bool,
     for step, path in papers.notebooks(paper):
         meta_path = pipe.step_dir(step, cfg) / "step.json"
         if resume and pipe.staleness(step, cfg) is None:
-            meta = read_json(meta_path)
-            results.append(NotebookRun(paper, path.name, "skipped", 0.0, meta.get("peak_rss_mb"), None))
+            results.append(NotebookRun(paper, path.name, "skipped", 0.0, read_json(meta_path).get("peak_rss_mb"), None))
             log(f"  {paper}/{path.name}: fresh, skipped (--resume)")
             continue
         log(f"  {paper}/{path.name} ...")
-        started = time.perf_counter()
-        output = out_dir / path.name
-        try:
-            execute(path, output, {"profile": profile, "overrides": overrides})
-            status, error = "ok", None
-        except Exception as err:  # keep going: the summary reports it
-            status, error = "failed", _short_error(err)
-        wall = time.perf_counter() - started
-        peak = read_json(meta_path).get("peak_rss_mb") if status == "ok" and meta_path.exists() else None
-        results.append(NotebookRun(paper, path.name, status, round(wall, 1), peak, str(output), error))
-        log(f"  {paper}/{path.name}: {status} in {wall:.1f} s" + (f"\n{error}" if error else ""))
+        result = run_notebook(paper, path, out_dir / path.name, {"profile": profile, "overrides": overrides}, log)
+        if result.status == "ok" and meta_path.exists():
+            result.peak_rss_mb = read_json(meta_path).get("peak_rss_mb")
+        results.append(result)
     write_json(out_dir / "summary.json", [asdict(r) for r in results])
     return results
 
 
 def _short_error(err: Exception) -> str:
-    text = "".join(traceback.format_exception_only(type(err), err)).strip()
-    lines = text.splitlines()
+    lines = "".join(traceback.format_exception_only(type(err), err)).strip().splitlines()
     return "\n".join(lines[-15:])
 
 
@@ -113,25 +117,17 @@ def summary(results: list[NotebookRun]) -> str:
 def refresh_notebooks(paper_names: list[str]) -> list[NotebookRun]:
     """Re-execute the committed notebooks in place at ``smoke`` so their stored outputs are current.
     Runs in a fresh runs folder, so the stored outputs are those of a run from scratch."""
-    import tempfile
-
-    results = []
     previous = os.environ.get("REPRO_RUNS_DIR")
-    with tempfile.TemporaryDirectory(prefix="repro-refresh-") as tmp:
-        os.environ["REPRO_RUNS_DIR"] = tmp
-        for paper in paper_names:
-            for _step, path in papers.notebooks(paper):
-                started = time.perf_counter()
-                try:
-                    execute(path, path, None)
-                    status, error = "ok", None
-                except Exception as err:
-                    status, error = "failed", _short_error(err)
-                wall = round(time.perf_counter() - started, 1)
-                results.append(NotebookRun(paper, path.name, status, wall, None, str(path), error))
-                print(f"  {paper}/{path.name}: {status} in {wall:.1f} s" + (f"\n{error}" if error else ""), flush=True)
-    if previous is None:
-        os.environ.pop("REPRO_RUNS_DIR")
-    else:
-        os.environ["REPRO_RUNS_DIR"] = previous
-    return results
+    try:
+        with tempfile.TemporaryDirectory(prefix="repro-refresh-") as tmp:
+            os.environ["REPRO_RUNS_DIR"] = tmp
+            return [
+                run_notebook(paper, path, path, None, log=lambda m: print(m, flush=True))
+                for paper in paper_names
+                for _step, path in papers.notebooks(paper)
+            ]
+    finally:
+        if previous is None:
+            os.environ.pop("REPRO_RUNS_DIR", None)
+        else:
+            os.environ["REPRO_RUNS_DIR"] = previous

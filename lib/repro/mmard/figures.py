@@ -47,17 +47,15 @@ def adversarial_examples(model: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
 
 def clean_vs_robust(doc: dict, metric: str = "pgd20"):
     """Each arm's clean accuracy against its robust accuracy (mean over seeds), chance marked."""
-    fig, axes = plots.figure(width=4.2, height=3.2)
+    fig, axes = plots.figure(width=5.6, height=3.2)
     ax = axes[0][0]
-    for row in doc["table"]:
-        if metric in row and "clean" in row and not row["method"].startswith("chance"):
-            ax.scatter(row["clean"], row[metric], s=18)
-            ax.annotate(
-                row["method"], (row["clean"], row[metric]), fontsize=6, xytext=(3, 2), textcoords="offset points"
-            )
+    markers = "osD^v<>ph*"
+    rows = [r for r in doc["table"] if metric in r and "clean" in r and r["method"] != "chance"]
+    for i, row in enumerate(rows):
+        ax.scatter(row["clean"], row[metric], s=22, marker=markers[i % len(markers)], label=row["method"])
     ax.axhline(10, color="grey", lw=0.8, ls=":", label="chance")
     ax.set(xlabel="clean accuracy (%)", ylabel=f"{metric} accuracy (%)", title="clean vs robust")
-    ax.legend()
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
