@@ -51,3 +51,14 @@ def test_slice_and_hash_are_stable():
 
 def test_to_dict_is_json_ready():
     assert ToyConfig().to_dict()["names"] == ["a", "b"]
+
+
+def test_nested_dataclass_override_updates_the_profile_value_strictly():
+    from repro import mmard
+
+    paper = mmard.config("paper", hp={"mmard_gamma": 0.5})
+    assert paper.hp.mmard_gamma == 0.5 and paper.hp.eps == pytest.approx(8 / 255)  # the profile's eps kept
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['gama'\] in override hp; valid keys: .*mmard_gamma"):
+        mmard.config("cpu", hp={"gama": 0.5})
+    with pytest.raises(ConfigError, match="hp.steps"):
+        mmard.config("cpu", hp={"steps": "ten"})

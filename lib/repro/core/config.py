@@ -82,13 +82,14 @@ def make_config(profiles: Mapping[str, Callable[[], C]], profile: str, **overrid
             f"unknown override(s) {unknown} for {type(base).__name__}; valid keys: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(type(base))
-    coerced = {k: _coerce(k, v, hints[k]) for k, v in overrides.items()}
+    coerced = {k: _coerce(k, v, hints[k], getattr(base, k)) for k, v in overrides.items()}
     changed = {k: v for k, v in coerced.items() if v != getattr(base, k)}
     return dataclasses.replace(base, **coerced, overrides={k: jsonable(v) for k, v in changed.items()})
 
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Lists from JSON/papermill become tuples; ints are accepted for floats; anything else must match."""
+def _coerce(name: str, value: Any, hint: Any, current: Any = None) -> Any:
+    """Lists from JSON/papermill become tuples; ints are accepted for floats; a mapping updates a
+    nested dataclass field (the profile's ``current`` value, strictly); anything else must match."""
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         for option in typing.get_args(hint):
@@ -108,10 +109,21 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-        return dataclasses.replace(hint(), **value)
+        return _update_nested(name, current if isinstance(current, hint) else hint(), value)
     if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"override {name}={value!r} should be of type {getattr(hint, '__name__', hint)}")
     return value
+
+
+def _update_nested(name: str, current: Any, value: Mapping[str, Any]) -> Any:
+    fields = {f.name for f in dataclasses.fields(current)}
+    unknown = sorted(set(value) - fields)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in override {name}; valid keys: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(type(current))
+    return dataclasses.replace(
+        current, **{k: _coerce(f"{name}.{k}", v, hints[k], getattr(current, k)) for k, v in value.items()}
+    )
 
 
 def jsonable(value: Any) -> Any:
