@@ -5,10 +5,14 @@ progress bars off, offline hubs, and two threads. nbval compares only the cells 
 ``# NBVAL_CHECK_OUTPUT``; stderr (warnings, progress) is kept out of the comparison.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("REPRO_RUNS_DIR", tempfile.mkdtemp(prefix="repro-test-runs-"))
+if "REPRO_RUNS_DIR" not in os.environ:
+    os.environ["REPRO_RUNS_DIR"] = tempfile.mkdtemp(prefix="repro-test-runs-")
+    atexit.register(shutil.rmtree, os.environ["REPRO_RUNS_DIR"], ignore_errors=True)
 os.environ["REPRO_PROGRESS"] = "0"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
