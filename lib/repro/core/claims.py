@@ -259,7 +259,7 @@ def claims_frame(doc: Mapping[str, Any]):
                 "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
                 "detectable": round(r["detectable"], 3),
                 "margin": c["band"] if c["type"] == "tracks" else c["margin"],
-                "paper delta": c["paper_delta"],
+                "paper delta": "-" if c["paper_delta"] is None else c["paper_delta"],
                 "verdict": r["verdict"],
             }
         )

@@ -53,12 +53,14 @@ class MmardConfig(RunConfig):
 
 
 PROFILES = {
+    # smoke: every code path once, in seconds; a higher lr so that even 12 steps learn something to look at
     "smoke": lambda: MmardConfig(
         profile="smoke",
         seeds=(0,),
-        teacher_epochs=3,
-        student_epochs=1,
-        train_limit=384,
+        teacher_epochs=5,
+        student_epochs=3,
+        train_limit=512,
+        lr=1e-2,
         eval_limit=64,
         autoattack_subset=8,
         eps_sweep=(0.05, 0.1),

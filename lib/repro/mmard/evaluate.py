@@ -71,16 +71,19 @@ def sweep_points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_values:
 def results_table(
     scores: Mapping[str, Mapping[str, np.ndarray]], teachers: Mapping[str, Mapping[str, float]]
 ) -> list[dict]:
-    """Rows: chance, each teacher, then each arm's mean (and seed sd) per metric, in points."""
-    metrics = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack")
-    rows = [{"method": "chance", **{m: 10.0 for m in metrics}}]
+    """Rows: chance, each teacher, then each arm's mean (and seed sd) per metric, in points. The
+    AutoAttack column is named with its subset size: it is measured on fewer images than the rest."""
+    n_aa = next((v.shape[1] for v in scores["autoattack"].values()), 0)
+    columns = {m: m for m in ("clean", "fgsm", "pgd20", "cw_inf")} | {"autoattack": f"autoattack (first {n_aa})"}
+    rows = [{"method": "chance", **{c: 10.0 for c in columns.values()}}]
     rows += [{"method": f"teacher {name} (TRADES)", **dict(values)} for name, values in teachers.items()]
     for arm in scores["clean"]:
         row: dict = {"method": arm}
-        for metric in metrics:
+        for metric, column in columns.items():
             if arm in scores[metric]:
                 per_seed = scores[metric][arm].mean(axis=1)
-                row[metric] = round(float(per_seed.mean()), 2)
-                row[f"{metric}_sd"] = round(float(per_seed.std(ddof=1)), 2) if len(per_seed) > 1 else 0.0
+                row[column] = round(float(per_seed.mean()), 2)
+                if len(per_seed) > 1:
+                    row[f"{column}_sd"] = round(float(per_seed.std(ddof=1)), 2)
         rows.append(row)
     return rows
