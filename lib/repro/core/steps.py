@@ -197,12 +197,13 @@ class PeakMemory:
 class StepContext:
     """What a step function gets: its output folder and its upstream steps' folders."""
 
+    step: str
     dir: Path
     upstream: dict[str, Path]
     cfg: RunConfig
 
     def log(self, message: str) -> None:
-        print(f"[{self.cfg.paper}:{self.dir.name.split('.tmp')[0].lstrip('.')}] {message}", flush=True)
+        print(f"[{self.cfg.paper}:{self.step}] {message}", flush=True)
 
 
 @dataclass
@@ -314,7 +315,7 @@ class Pipeline:
         try:
             started = time.perf_counter()
             with PeakMemory() as mem:
-                summary = step.fn(cfg, StepContext(tmp, upstream, cfg)) or {}
+                summary = step.fn(cfg, StepContext(step.name, tmp, upstream, cfg)) or {}
             meta = self._meta(step, cfg, tmp, summary, time.perf_counter() - started, mem.peak_bytes)
             if main:
                 write_json(tmp / "step.json", meta)
