@@ -36,6 +36,7 @@ if accelerator.is_main_process:
             "weights": weights,
             "losses": result.losses,
             "steps": result.budget.optimizer_steps,
+            "forwards": result.budget.forward_samples,
             "n_errors": len(errors),
             "world": accelerator.num_processes,
         },

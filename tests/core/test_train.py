@@ -66,6 +66,7 @@ def test_two_cpu_processes_match_one(tmp_path):
     one, two = run_fit(tmp_path, 1), run_fit(tmp_path, 2)
     assert one["world"] == 1 and two["world"] == 2
     assert one["steps"] == two["steps"] == 20
+    assert one["forwards"] == two["forwards"] == {"model": 160}  # 5 epochs x 32 samples, whichever process saw them
     assert one["n_errors"] == two["n_errors"] == 32  # gather_for_metrics drops the padding
     torch.testing.assert_close(torch.tensor(two["weights"]), torch.tensor(one["weights"]), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.tensor(two["losses"]), torch.tensor(one["losses"]), rtol=1e-5, atol=1e-6)

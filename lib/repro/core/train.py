@@ -115,6 +115,11 @@ def fit(
                 batches += 1
             losses.append(accelerator.reduce(total / max(batches, 1), reduction="mean").item())
     budget.wall_s = time.perf_counter() - started
+    # each process saw its share of every batch: the ledger counts the whole run
+    budget.forward_samples = {
+        name: int(accelerator.reduce(torch.tensor(n, device=accelerator.device), reduction="sum").item())
+        for name, n in budget.forward_samples.items()
+    }
     return FitResult(losses, budget)
 
 
