@@ -28,7 +28,7 @@ def run(tmp_path, monkeypatch):
 def test_report_gathers_claims_figures_timings_and_limits(run):
     text = report.build("cpu").read_text()
     assert "## mmard" in text and "| c | better | acc | A vs B |" in text
-    assert "control, expected reproduced: NOT as expected" in text
+    assert "| k (control) |" in text and "(expected reproduced: NOT as expected)" in text
     assert "![curve](mmard/figures/curve.png)" in text
     assert "| evaluate | 1.5 | 300 | abc | 1234567890 |" in text
     assert "- scale" in text and "torch 2.13.0" in text

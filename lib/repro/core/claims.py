@@ -242,25 +242,34 @@ def load_claims(path: Path) -> dict[str, Any]:
     return doc
 
 
-def claims_frame(doc: Mapping[str, Any]):
-    """The claims table as a DataFrame: ours beside the paper's delta, interval, verdict."""
-    import pandas as pd
-
+def claim_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per claim: ours beside the paper's delta, interval, detectable effect, verdict (and,
+    for a control, whether it came out as expected). The report and the notebooks show these rows."""
     rows = []
     for c in doc["claims"]:
         r = c["result"]
+        verdict = r["verdict"]
+        if c["control"]:
+            verdict += f" (expected {c['expected']}: {'as expected' if r.get('as_expected') else 'NOT as expected'})"
         rows.append(
             {
                 "claim": c["id"] + (" (control)" if c["control"] else ""),
                 "type": c["type"],
                 "metric": c["metric"],
                 "A vs B": f"{c['a']} vs {', '.join(c['b'])}",
-                "effect": round(r["effect"], 3),
+                "ours": r["effect"],
                 "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
-                "detectable": round(r["detectable"], 3),
-                "margin": c["band"] if c["type"] == "tracks" else c["margin"],
+                "detectable": r["detectable"],
+                "margin": str(c["band"]) if c["type"] == "tracks" else c["margin"],
                 "paper delta": "-" if c["paper_delta"] is None else c["paper_delta"],
-                "verdict": r["verdict"],
+                "verdict": verdict,
             }
         )
-    return pd.DataFrame(rows)
+    return rows
+
+
+def claims_frame(doc: Mapping[str, Any]):
+    """The claims table as a DataFrame (notebooks)."""
+    import pandas as pd
+
+    return pd.DataFrame(claim_rows(doc)).round(3)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import papers
-from .claims import load_claims
+from .claims import claim_rows, load_claims
 from .steps import atomic_path, read_json, runs_root
 
 
@@ -42,32 +42,6 @@ def with_sd(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             merged[key] = f"{value:.3g} ± {sd:.2g}" if isinstance(value, float) and sd is not None else value
         out.append(merged)
     return out
-
-
-def claim_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for c in doc["claims"]:
-        r = c["result"]
-        verdict = r["verdict"]
-        if c["control"]:
-            verdict += (
-                f" (control, expected {c['expected']}: {'as expected' if r.get('as_expected') else 'NOT as expected'})"
-            )
-        rows.append(
-            {
-                "claim": c["id"],
-                "type": c["type"],
-                "metric": c["metric"],
-                "A vs B": f"{c['a']} vs {', '.join(c['b'])}",
-                "ours": r["effect"],
-                "95% CI": f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]",
-                "detectable": r["detectable"],
-                "margin": str(c["band"]) if c["type"] == "tracks" else c["margin"],
-                "paper delta": "-" if c["paper_delta"] is None else c["paper_delta"],
-                "verdict": verdict,
-            }
-        )
-    return rows
 
 
 def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
