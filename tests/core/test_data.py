@@ -92,6 +92,16 @@ def test_manifest_missing_fields_or_bad_hash_is_refused(tmp_path, data_dir):
         load_manifest("nope", tmp_path)
 
 
+def test_unpublished_hash_is_allowed_in_a_manifest_but_the_file_is_refused(data_dir, tmp_path):
+    manifest = write_manifest(tmp_path, [{"path": "a.pkl", "sha256": None}])
+    (data_dir / "a.pkl").write_bytes(b"hello")
+    with pytest.raises(DataUnavailableError, match="no published checksum") as err:
+        verified_path(manifest, "a.pkl")
+    assert err.value.actual == f"sha256:{hashlib.sha256(b'hello').hexdigest()}" and "sha256sum" in str(err.value)
+    with pytest.raises(ValueError, match="64-hex sha256"):
+        write_manifest(tmp_path, [{"path": "a.pkl"}])  # no hash field at all: still an error
+
+
 def test_restricted_unpickler_admits_arrays_and_containers():
     obj = {b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [1, 2], "meta": ("a", 1.5)}
     loaded = restricted_load(pickle.dumps(obj, protocol=2))

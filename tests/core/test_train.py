@@ -46,6 +46,17 @@ def test_count_forwards_and_merge():
     assert merged.forward_samples == {"net": 9, "teacher": 4} and merged.optimizer_steps == 2
 
 
+def test_count_forwards_reads_the_batch_size_of_a_dict_batch():
+    class DictNet(torch.nn.Module):
+        def forward(self, batch):
+            return batch["audio"].sum(-1)
+
+    net, budget = DictNet(), Budget()
+    with count_forwards({"net": net}, budget):
+        net({"label": [1.0] * 9, "audio": torch.zeros(6, 2), "text": torch.zeros(6, 3)})
+    assert budget.forward_samples == {"net": 6}
+
+
 def run_fit(tmp_path, nproc):
     out = tmp_path / f"fit{nproc}.pt"
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}

@@ -53,7 +53,9 @@ class DataUnavailableError(FileNotFoundError):
 @dataclass(frozen=True)
 class ManifestFile:
     """One file of a manifest. ``sha256`` is the kit's check; where only the publisher's ``md5`` is
-    known (CIFAR-10 publishes md5 per file), that is checked instead and the manifest says so."""
+    known (CIFAR-10 publishes md5 per file), that is checked instead and the manifest says so. Where
+    no checksum is published at all, the manifest says ``sha256: null``: the file is then refused
+    until the user pins the hash of a copy they trust (never an invented hash)."""
 
     path: str
     sha256: str | None = None
@@ -104,11 +106,15 @@ def load_manifest(name: str, folder: Path | None = None) -> Manifest:
     if raw["access"] not in ACCESS:
         raise ValueError(f"manifest {path}: access must be one of {ACCESS}, not {raw['access']!r}")
     files = tuple(ManifestFile(**entry) for entry in raw["files"])
-    for entry in files:
+    for entry, given in zip(files, raw["files"]):
         _inside(data_root(), entry.path, raw["name"])
         algo, digest = entry.digest
-        if not digest or len(digest) != {"sha256": 64, "md5": 32}[algo]:
-            raise ValueError(f"manifest {path}: {entry.path} needs a 64-hex sha256 (or the publisher's md5)")
+        unpublished = digest is None and "sha256" in given  # an explicit `sha256: null`
+        if not unpublished and (not digest or len(digest) != {"sha256": 64, "md5": 32}[algo]):
+            raise ValueError(
+                f"manifest {path}: {entry.path} needs a 64-hex sha256 (or the publisher's md5), "
+                "or an explicit `sha256: null` where no checksum is published"
+            )
     raw.pop("files")
     known = {k: raw.pop(k) for k in list(raw) if k in Manifest.__dataclass_fields__}
     known["papers"] = tuple(known.get("papers", ()))
@@ -137,6 +143,15 @@ def verified_path(manifest: Manifest, rel: str, root: Path | None = None) -> Pat
     algo, expected = entry.digest
     if not path.exists():
         raise DataUnavailableError(manifest.name, path, "file not found", todo, expected=f"{algo}:{expected}")
+    if expected is None:
+        raise DataUnavailableError(
+            manifest.name,
+            path,
+            "no published checksum, so the file cannot be verified (and a pickle is never opened unverified)",
+            f"compute `sha256sum {path}`, compare it with a copy you trust, and write it as this file's "
+            f"sha256 in data_manifests/{manifest.name}.yaml",
+            actual=f"sha256:{file_digest(path, 'sha256')}",
+        )
     actual = file_digest(path, algo)
     if actual != expected:
         raise DataUnavailableError(

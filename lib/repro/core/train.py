@@ -54,12 +54,16 @@ class Budget:
 
 @contextmanager
 def count_forwards(modules: Mapping[str, nn.Module], budget: Budget) -> Iterator[Budget]:
-    """Count samples through each module's forward while the block runs."""
+    """Count samples through each module's forward while the block runs (the first argument's
+    batch size; for a dict batch, that of its first tensor)."""
 
     def hook(name: str) -> Callable:
         def count(_module: nn.Module, args: tuple, _out: Any) -> None:
-            if args and torch.is_tensor(args[0]):
-                budget.forward_samples[name] = budget.forward_samples.get(name, 0) + int(args[0].shape[0])
+            first = args[0] if args else None
+            if isinstance(first, Mapping):  # a batch dict (multimodal models): its first tensor's rows
+                first = next((v for v in first.values() if torch.is_tensor(v)), None)
+            if torch.is_tensor(first):
+                budget.forward_samples[name] = budget.forward_samples.get(name, 0) + int(first.shape[0])
 
         return count
 
