@@ -1,0 +1,100 @@
+"""MedAide's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+
+    >>> from repro import medaide
+    >>> medaide.config("smoke", noise=0.3).run_name.startswith("smoke+")
+    True
+
+Miniature choices (the card leaves them open; each is a field): the KB has ``n_diseases`` invented
+diseases, 17 facts each; train/val queries use template family A, test queries the held-out family
+B; ``noise`` is the per-token corruption probability; T = 0.05 turns cosines into a peaked softmax;
+the threshold and the keyword baseline's k are calibrated on validation; prototypes are fitted with
+cross-entropy (Adam, the paper's batch 32 and 5 epochs; lr 1e-2 because only the 17 x d prototype
+matrix is trained, not the encoder); hybrid weight 0.5; the union rule's tau 0.5. Seeds draw new
+train/val/test/control queries over the same KB (``data_seed``) and refit everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from repro.core.config import ConfigError, RunConfig, make_config
+
+ENCODERS = ("minilm", "small")
+
+
+@dataclass(frozen=True)
+class MedaideConfig(RunConfig):
+    paper: ClassVar[str] = "medaide"
+
+    # knowledge base and queries
+    n_diseases: int = 40
+    cases_per_disease: int = 4
+    n_train: int = 150  # queries per benchmark (x4 benchmarks)
+    n_val: int = 50
+    n_test: int = 100
+    n_control: int = 25
+    max_intents: int = 3
+    noise: float = 0.2  # per-token corruption probability (difficulty knob)
+    noise_sweep: tuple[float, ...] = (0.0, 0.2, 0.4)
+    # encoder, prototypes, recognition
+    encoder: str = "minilm"  # minilm (pretrained, frozen) | small (trained in place)
+    small_dim: int = 128
+    small_epochs: int = 30
+    temperature: float = 0.05
+    proto_epochs: int = 5
+    proto_lr: float = 1e-2
+    batch_size: int = 32
+    encode_batch: int = 128
+    threshold_grid: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    keyword_k_grid: tuple[int, ...] = (1, 2, 3, 5, 8)
+    # rewriting and retrieval
+    max_passes: int = 5
+    max_subqueries: int = 4
+    hybrid_weight: float = 0.5
+    case_tau: float = 0.5
+    top_k: int = 3
+    backend: str = "extractive"  # extractive | hf:<local path of a causal LM>
+
+
+PROFILES = {
+    "smoke": lambda: MedaideConfig(
+        profile="smoke",
+        seeds=(0,),
+        n_diseases=12,
+        n_train=30,
+        n_val=10,
+        n_test=10,
+        n_control=5,
+        noise_sweep=(0.0, 0.4),
+        small_epochs=3,
+    ),
+    "cpu": lambda: MedaideConfig(profile="cpu", seeds=(0, 1, 2, 3, 4)),
+    "gpu": lambda: MedaideConfig(
+        profile="gpu",
+        seeds=tuple(range(10)),
+        device="auto",
+        mixed_precision="bf16",
+        n_diseases=80,
+        n_train=700,  # 2,800 training queries, the paper's count
+        n_val=75,  # 300
+        n_test=250,
+        n_control=50,
+        noise_sweep=(0.0, 0.1, 0.2, 0.3, 0.4),
+        encode_batch=512,
+    ),
+}
+
+
+def config(profile: str = "smoke", **overrides) -> MedaideConfig:
+    """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
+    cfg = make_config(PROFILES, profile, **overrides)
+    if cfg.encoder not in ENCODERS:
+        raise ConfigError(f"encoder {cfg.encoder!r}; valid: {', '.join(ENCODERS)}")
+    if not (cfg.backend == "extractive" or cfg.backend.startswith("hf:")):
+        raise ConfigError(f"backend {cfg.backend!r}; valid: 'extractive' or 'hf:<local path>'")
+    if not 0 <= cfg.noise <= 1 or not all(0 <= p <= 1 for p in cfg.noise_sweep):
+        raise ConfigError("noise levels are probabilities in [0, 1]")
+    if cfg.n_diseases < 2:
+        raise ConfigError("n_diseases must be at least 2")
+    return cfg

@@ -1,0 +1,110 @@
+"""Every arm over the test, sweep and control splits, as per-query scores for the claims.
+Introduced in ``notebooks/medaide/04_evaluate.ipynb``.
+
+Scores have shape ``(n_seeds, n_queries)`` per metric and arm, on the same queries for every arm
+(paired). Intent metrics exist for the arms that recognise intents; the single agent has none.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from repro.core.train import Budget
+from repro.medaide.kb import BENCHMARKS, INTENTS
+from repro.medaide.method import ARMS, INTENT_ARMS, answer_batch, prepare, query_intents, recognise
+from repro.medaide.metrics import answer_scores, exact_match, fact_recall, intent_f1, split_f1
+
+ANSWER_METRICS = ("bleu1", "bleu2", "rouge1", "rouge2", "rougeL", "gleu", "fact_recall")
+
+
+class Ledger:
+    """Per-arm budget: encoder requests, retrieval queries, backend calls (forward counts) and wall time."""
+
+    def __init__(self, res):
+        self.res, self.budgets = res, {}
+
+    def __enter__(self):
+        return self
+
+    def measure(self, arm: str, fn, *args):
+        r = self.res
+        before = (r.embed.requests, r.facts.queries + r.cases.queries + r.profiles.queries, r.backend.calls)
+        started = time.perf_counter()
+        out = fn(*args)
+        after = (r.embed.requests, r.facts.queries + r.cases.queries + r.profiles.queries, r.backend.calls)
+        spent = Budget(0, {k: b - a for k, a, b in zip(("encoder", "retrieval", "backend"), before, after)},
+                       time.perf_counter() - started)  # fmt: skip
+        self.budgets[arm] = self.budgets.get(arm, Budget()).merge(spent)
+        return out
+
+    def __exit__(self, *exc):
+        return False
+
+
+def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[float, list[dict]], ledger: Ledger):
+    """All metrics of one seed: ``{metric: {arm: (n_queries,)}}``, per-benchmark F1 and the traces."""
+    test, control = splits["test"], splits["control"]
+    gold = [q["intents"] for q in test]
+    out: dict[str, dict[str, np.ndarray]] = {}
+    per_benchmark, traces = {}, {}
+    for arm in ARMS:
+        answers = ledger.measure(arm, answer_batch, res, [q["query"] for q in test], arm, recognisers)
+        traces[arm] = answers
+        metrics = answer_scores([a.text for a in answers], [q["reference"] for q in test])
+        metrics["fact_recall"] = fact_recall([a.facts for a in answers], [tuple(q["gold_facts"]) for q in test])
+        if arm in INTENT_ARMS:
+            pred = [a.intents for a in answers]
+            metrics["intent_f1"], metrics["exact_match"] = intent_f1(gold, pred), exact_match(gold, pred)
+            per_benchmark[arm] = {
+                b: split_f1([g for g, q in zip(gold, test) if q["benchmark"] == b],
+                            [p for p, q in zip(pred, test) if q["benchmark"] == b])  # fmt: skip
+                for b in BENCHMARKS
+            } | {"all": split_f1(gold, pred)}
+        for k, v in metrics.items():
+            out.setdefault(k, {})[arm] = v
+    for arm in ("medaide", "single_agent"):
+        answers = ledger.measure(arm, answer_batch, res, [q["query"] for q in control], arm, recognisers)
+        out.setdefault("rougeL_control", {})[arm] = answer_scores([a.text for a in answers], [q["reference"] for q in control])["rougeL"]
+    curves = {}
+    for arm in INTENT_ARMS:
+        spec = ARMS[arm]
+        recogniser = recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
+        levels = []
+        for p, queries in sweep.items():
+            subs, *_ = ledger.measure(arm, prepare, res, [q["query"] for q in queries], spec["rewrite"])
+            pred = [query_intents(s) for s in ledger.measure(arm, recognise, res, subs, recogniser)]
+            levels.append(intent_f1([q["intents"] for q in queries], pred))
+        out.setdefault("intent_f1_sweep", {})[arm] = np.mean(levels, axis=0)
+        curves[arm] = [float(v.mean()) for v in levels]
+    return out, per_benchmark, curves, traces
+
+
+def chance_f1(train: list[dict], test: list[dict], seed: int) -> np.ndarray:
+    """A recogniser that draws each intent independently at its training frequency."""
+    rng = np.random.default_rng(seed)
+    prior = np.mean([[i in q["intents"] for i in INTENTS] for q in train], axis=0)
+    pred = [[i for i, p in zip(INTENTS, prior) if rng.random() < p] for _ in test]
+    return intent_f1([q["intents"] for q in test], pred)
+
+
+def results_table(scores, per_benchmark: list[dict], chance: float) -> list[dict]:
+    """Rows: chance, then each arm: mean (and seed sd) per metric; intent micro/macro F1 and per-benchmark
+    micro F1 (seed means)."""
+    rows = [{"method": "chance (intent prior)", "intent_f1": round(chance, 2)}]
+    for arm in ARMS:
+        row: dict = {"method": f"{arm} (extractive)"}
+        for metric in ("intent_f1", "exact_match", *ANSWER_METRICS, "rougeL_control", "intent_f1_sweep"):
+            if arm in scores.get(metric, {}):
+                per_seed = scores[metric][arm].mean(axis=1)
+                row[metric] = round(float(per_seed.mean()), 2)
+                if len(per_seed) > 1:
+                    row[f"{metric}_sd"] = round(float(per_seed.std(ddof=1)), 2)
+        if arm in per_benchmark[0]:
+            for b in (*BENCHMARKS, "all"):
+                for avg in ("micro", "macro") if b == "all" else ("micro",):
+                    name = f"f1_{avg}" if b == "all" else f"f1_{b}"
+                    row[name] = round(float(np.mean([pb[arm][b][avg] for pb in per_benchmark])), 2)
+        rows.append(row)
+    return rows

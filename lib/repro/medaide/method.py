@@ -1,0 +1,158 @@
+"""MedAide end to end: rewrite -> key element -> intent prototypes -> routed agents -> decision ->
+backend. Baselines are the same system with one switch changed (``ARMS``), so every arm gets the
+same KB, retrieval, encoder and backend. Introduced in ``notebooks/medaide/02_model.ipynb`` and
+``04_evaluate.ipynb``.
+
+Intent recognition (paper): ``S_i = cos(Q, E_i)``, ``alpha = softmax(S / T)``; an intent is active when
+``alpha_i`` exceeds a threshold calibrated on validation. Each sub-query also keeps its top intent
+(every clause asks something); a query's intents are the union over its sub-queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from repro.medaide.agents import Task, decide, diagnosis_agent, fact_agent, no_decision
+from repro.medaide.kb import AGENT_OF, INTENTS, KB
+from repro.medaide.retrieval import HybridIndex
+
+ARMS: dict[str, dict] = {
+    "medaide": dict(rewrite=True, recogniser="prototype", routing=True, decision=True),
+    "single_agent": dict(rewrite=True, recogniser=None, routing=False, decision=False),
+    "keyword": dict(rewrite=True, recogniser="keyword", routing=True, decision=True),
+    "no_rewrite": dict(rewrite=False, recogniser="prototype", routing=True, decision=True),
+    "no_decision": dict(rewrite=True, recogniser="prototype", routing=True, decision=False),
+}
+INTENT_ARMS = ("medaide", "keyword", "no_rewrite")  # the arms that recognise intents differently
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class PrototypeRecogniser:
+    prototypes: np.ndarray  # (n_intents, d), unit rows
+    temperature: float
+    threshold: float
+
+    def alpha(self, emb: np.ndarray) -> np.ndarray:
+        return softmax(emb @ self.prototypes.T / self.temperature)
+
+    def active(self, emb: np.ndarray) -> list[list[str]]:
+        """Per sub-query: intents with alpha above the threshold, and always the top one."""
+        alpha = self.alpha(emb)
+        hits = alpha > self.threshold
+        hits[np.arange(len(alpha)), alpha.argmax(1)] = True
+        return [[INTENTS[j] for j in np.flatnonzero(row)] for row in hits]
+
+
+@dataclass
+class Answer:
+    intents: list[str]
+    facts: list[int]
+    text: str
+    subqueries: list[str]
+    key_disease: int | None
+    consensus: int | None
+    tasks: list[Task] = field(default_factory=list)
+
+
+@dataclass
+class Resources:
+    """What every arm shares: the KB, its three indices, the encoder, the rewriter, the backend."""
+
+    kb: KB
+    facts: HybridIndex
+    cases: HybridIndex
+    profiles: HybridIndex
+    embed: object  # models.Embedder
+    rewriter: object  # rewrite.Rewriter
+    backend: object
+    hybrid_weight: float = 0.5
+    case_tau: float = 0.5
+    top_k: int = 3
+
+
+def prepare(res: Resources, texts: list[str], rewrite: bool) -> tuple[list[list[str]], list[str], list[int | None], list[float]]:
+    """Sub-queries (for intent recognition), retrieval prefixes and key elements per query.
+
+    With rewriting, the key element is the disease whose KB profile best matches the rewritten query
+    (hybrid retrieval); its name and drug are prefixed to every sub-query for retrieval, which
+    resolves pronouns ("it", "that condition"). Without rewriting, the raw query is one sub-query."""
+    if not rewrite:
+        return [[t] for t in texts], ["" for _ in texts], [None] * len(texts), [0.0] * len(texts)
+    rewritten = res.rewriter.rewrite_many(texts)
+    full = [r.text for r in rewritten]
+    hybrid = res.profiles.scores(full, res.embed(full)).hybrid(res.hybrid_weight)
+    keys = hybrid.argmax(1)
+    prefixes = [f"{res.kb.diseases[k].name} {res.kb.diseases[k].drug}: " for k in keys]
+    return [r.subqueries for r in rewritten], prefixes, [int(k) for k in keys], hybrid.max(1).tolist()
+
+
+def recognise(res: Resources, subqueries: list[list[str]], recogniser) -> list[list[list[str]]]:
+    """Intents per sub-query for a batch of queries (``recogniser`` is a PrototypeRecogniser or a
+    KeywordRecogniser)."""
+    flat = [s for subs in subqueries for s in subs]
+    per_sub = recogniser.active(res.embed(flat)) if isinstance(recogniser, PrototypeRecogniser) else recogniser.active(flat)
+    out, i = [], 0
+    for subs in subqueries:
+        out.append(per_sub[i : i + len(subs)])
+        i += len(subs)
+    return out
+
+
+def query_intents(per_sub: list[list[str]]) -> list[str]:
+    return sorted({i for intents in per_sub for i in intents}, key=INTENTS.index)
+
+
+def answer_batch(res: Resources, texts: list[str], arm: str, recognisers: dict) -> list[Answer]:
+    """Run one arm over a batch of query texts."""
+    spec = ARMS[arm]
+    subs, prefixes, keys, key_scores = prepare(res, texts, spec["rewrite"])
+    if spec["routing"]:
+        recogniser = recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
+        intents = recognise(res, subs, recogniser)
+        tasks = [(q, s, i) for q in range(len(texts)) for s, its in zip(subs[q], intents[q]) for i in its]
+    else:
+        intents = [[[] for _ in s] for s in subs]
+        tasks = [(q, s, None) for q in range(len(texts)) for s in subs[q]]
+    queries = [prefixes[q] + s for q, s, _ in tasks]
+    unique = sorted(set(queries))
+    row = {t: n for n, t in enumerate(unique)}
+    emb = res.embed(unique)
+    fact_scores = res.facts.scores(unique, emb).hybrid(res.hybrid_weight)
+    needs_cases = [t for (_, _, i), t in zip(tasks, queries) if i and AGENT_OF[i] == "diagnosis"]
+    case_rows = {t: n for n, t in enumerate(sorted(set(needs_cases)))}
+    case_scores = res.cases.scores(list(case_rows), res.embed(list(case_rows))) if case_rows else None
+    by_query: list[list[Task]] = [[] for _ in texts]
+    for (q, s, intent), text in zip(tasks, queries):
+        if intent is None:
+            cands = [(int(np.argmax(fact_scores[row[text]])), float(np.max(fact_scores[row[text]])))]
+        elif AGENT_OF[intent] == "diagnosis":
+            cands = diagnosis_agent(res.kb, case_scores, case_rows[text], res.hybrid_weight, res.case_tau, intent, res.top_k)
+        else:
+            cands = fact_agent(res.kb, fact_scores[row[text]], intent, res.top_k)
+        by_query[q].append(Task(q, s, intent, cands))
+    answers = []
+    for q, text in enumerate(texts):
+        if spec["decision"]:
+            facts, consensus = decide(res.kb, by_query[q], keys[q], key_scores[q])
+        else:
+            facts, consensus = no_decision(by_query[q]), None
+        answers.append(
+            Answer(
+                intents=query_intents(intents[q]),
+                facts=list(dict.fromkeys(facts)),
+                text=res.backend.answer(text, [res.kb.facts[f] for f in facts]),
+                subqueries=subs[q],
+                key_disease=keys[q],
+                consensus=consensus,
+                tasks=by_query[q],
+            )
+        )
+    return answers

@@ -1,0 +1,113 @@
+"""Fitting what MedAide learns: the intent prototypes (and, for the second encoder option, the small
+encoder), and the validation calibration of the threshold (and of the keyword baseline's k).
+Introduced in ``notebooks/medaide/03_train.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from repro.core.runtime import seed_everything
+from repro.core.train import FitResult, fit
+from repro.medaide.baselines import KeywordRecogniser
+from repro.medaide.config import MedaideConfig
+from repro.medaide.kb import INTENTS, KB
+from repro.medaide.method import PrototypeRecogniser, Resources, prepare, query_intents, recognise
+from repro.medaide.metrics import intent_f1
+from repro.medaide.models import PrototypeHead, SmallEncoder, class_means
+
+
+def _fit_classifier(model, x, y, cfg: MedaideConfig, seed: int, epochs: int, accelerator, desc: str) -> FitResult:
+    generator = seed_everything(seed)
+    loader = DataLoader(TensorDataset(*x, y), batch_size=cfg.batch_size, shuffle=True, generator=generator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.proto_lr)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    def loss_fn(m, batch):
+        *inputs, labels = batch
+        return F.cross_entropy(m(*inputs), labels)
+
+    return fit(model, loss_fn, loader, optimizer, epochs=epochs, accelerator=accelerator, desc=desc)
+
+
+def fit_prototypes(emb: np.ndarray, labels: np.ndarray, cfg: MedaideConfig, seed: int, accelerator) -> tuple[np.ndarray, FitResult]:
+    """Prototypes initialised at the class means of the training sub-query embeddings, then fitted
+    with cross-entropy on ``softmax(cos(Q, E) / T)`` (the encoder stays frozen)."""
+    head = PrototypeHead(class_means(emb, labels, len(INTENTS)), cfg.temperature)
+    x, y = torch.from_numpy(emb).float(), torch.from_numpy(labels).long()
+    result = _fit_classifier(head, (x,), y, cfg, seed, cfg.proto_epochs, accelerator, "prototypes")
+    head = accelerator.unwrap_model(head)
+    return F.normalize(head.prototypes.detach().float().cpu(), dim=-1).numpy(), result
+
+
+class _SmallClassifier(torch.nn.Module):
+    def __init__(self, encoder: SmallEncoder, temperature: float):
+        super().__init__()
+        self.encoder = encoder
+        self.head = PrototypeHead(F.normalize(torch.randn(len(INTENTS), encoder.dim), dim=-1), temperature)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(ids))
+
+
+def train_small_encoder(cfg: MedaideConfig, kb: KB, accelerator) -> tuple[SmallEncoder, FitResult]:
+    """The second encoder option, trained in place on the KB's own sentences labelled by the intent of
+    their fact (seed-independent: the KB is fixed by ``data_seed``), with a prototype head."""
+    encoder = SmallEncoder(dim=cfg.small_dim)
+    batch = encoder.tokenize(list(kb.facts))
+    ids = _pad(batch["ids"], batch["offsets"])
+    model = _SmallClassifier(encoder, cfg.temperature)
+    result = _fit_classifier(model, (ids,), torch.from_numpy(kb.fact_intent).long(), cfg, cfg.data_seed,
+                             cfg.small_epochs, accelerator, "small encoder")  # fmt: skip
+    return accelerator.unwrap_model(model).encoder.eval(), result
+
+
+def _pad(ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """EmbeddingBag's packed ids as a (B, L) batch padded with 0."""
+    ends = torch.cat([offsets[1:], torch.tensor([len(ids)])])
+    rows = [ids[s:e] for s, e in zip(offsets.tolist(), ends.tolist())]
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=0)
+
+
+def training_clauses(res: Resources, queries: list[dict], rewrite: bool) -> tuple[list[str], np.ndarray]:
+    """Each training clause as the recogniser will see it (rewritten, or raw), with its intent."""
+    clauses = [c for q in queries for c in q["clauses"]]
+    labels = np.array([INTENTS.index(i) for q in queries for i in q["clause_intents"]])
+    if rewrite:
+        clauses = [r.text for r in res.rewriter.rewrite_many(clauses)]
+    return clauses, labels
+
+
+def calibrate(res: Resources, val: list[dict], make, grid, rewrite: bool) -> tuple[object, dict]:
+    """The grid value whose recogniser has the best mean per-query F1 on validation (first on ties)."""
+    subs, *_ = prepare(res, [q["query"] for q in val], rewrite)
+    gold = [q["intents"] for q in val]
+    scores = {}
+    for value in grid:
+        pred = [query_intents(s) for s in recognise(res, subs, make(value))]
+        scores[value] = float(intent_f1(gold, pred).mean())
+    best = max(grid, key=lambda v: scores[v])
+    return best, scores
+
+
+def fit_recognisers(res: Resources, cfg: MedaideConfig, train: list[dict], val: list[dict], seed: int, accelerator):
+    """Prototypes + threshold for the rewritten and for the raw pipeline; keywords + k for the keyword
+    baseline (from the same rewritten training clauses). Returns the recognisers, their fitted
+    parameters, calibration curves and budgets."""
+    out, params, curves, budgets = {}, {}, {}, {}
+    for name, rewrite in (("prototype", True), ("raw", False)):
+        texts, labels = training_clauses(res, train, rewrite)
+        prototypes, fitted = fit_prototypes(res.embed(texts), labels, cfg, seed, accelerator)
+        make = lambda thr, p=prototypes: PrototypeRecogniser(p, cfg.temperature, thr)  # noqa: E731
+        threshold, curves[name] = calibrate(res, val, make, cfg.threshold_grid, rewrite)
+        out[name], params[name], budgets[name] = make(threshold), {"threshold": threshold}, fitted.budget
+        params[name]["prototypes"] = prototypes
+    texts, labels = training_clauses(res, train, True)
+    names = [INTENTS[i] for i in labels]
+    make = lambda k: KeywordRecogniser.fit(texts, names, k)  # noqa: E731
+    k, curves["keyword"] = calibrate(res, val, make, cfg.keyword_k_grid, True)
+    out["keyword"], params["keyword"] = make(k), {"k": k, "keywords": make(k).keywords}
+    return out, params, curves, budgets
