@@ -1,0 +1,176 @@
+"""gfprune's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+
+    >>> from repro import gfprune
+    >>> cfg = gfprune.config("smoke", seeds=[0, 1])
+    >>> cfg.run_name.startswith("smoke+")
+    True
+
+Miniature choices (the card leaves them open): sklearn digits upsampled to 16x16 and scaled to
+[-1, 1]; a tiny diffusers UNet2DModel (attention at the lowest resolution, as DDPM-CIFAR has at 16x16)
+pretrained in place with the DDPM loss; DDIM sampling (eta = 0) for every evaluation. Pruning is
+local (every channel group loses the same fraction, Diff-Pruning's setting), so at one ratio every
+criterion reaches the same architecture and the same MACs; the ratio is searched per method so the
+MACs land on ``macs_target`` (the card's honesty guard; ``global_pruning=True`` makes the search
+matter). Every method then gets the same fine-tuning (``finetune_steps`` Adam steps, same batches per
+seed). The two iterative methods also train between pruning stages (``prune_stages`` x
+``stage_steps`` steps): the ledger counts those steps and the HVPs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from repro.core.config import ConfigError, RunConfig, make_config
+
+METHODS = ("random", "magnitude", "taylor", "diffpruning", "iterative_taylor", "gfprune")
+
+
+@dataclass(frozen=True)
+class UNetSpec:
+    """A diffusers ``UNet2DModel`` as data (the fields of its config that the kit varies)."""
+
+    sample_size: int = 16
+    channels: int = 1
+    block_out_channels: tuple[int, ...] = (16, 32, 32)
+    down_block_types: tuple[str, ...] = ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D")
+    up_block_types: tuple[str, ...] = ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")
+    layers_per_block: int = 1
+    norm_num_groups: int = 1  # 1: any channel count can be pruned (GroupNorm's groups must divide it)
+    attention_head_dim: int | None = 8
+
+
+# google/ddpm-cifar10-32's published UNet config (35.7M parameters); the paper profile loads the
+# checkpoint itself, this spec only lets the config-build test instantiate the same architecture.
+DDPM_CIFAR10 = UNetSpec(
+    sample_size=32,
+    channels=3,
+    block_out_channels=(128, 256, 256, 256),
+    down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+    layers_per_block=2,
+    norm_num_groups=32,
+    attention_head_dim=None,
+)
+
+
+@dataclass(frozen=True)
+class GfpruneConfig(RunConfig):
+    paper: ClassVar[str] = "gfprune"
+
+    # data and the pretrained diffusion model
+    data_source: str = "digits"  # digits | cifar10 (python batches from $REPRO_DATA_DIR)
+    test_fraction: float = 0.2
+    train_limit: int = 0  # >0 keeps only this many training images (smoke)
+    pretrained: str = ""  # "" pretrains `unet` in place; else a local diffusers DDPM pipeline folder
+    unet: UNetSpec = field(default_factory=UNetSpec)
+    num_train_timesteps: int = 1000
+    pretrain_steps: int = 1500
+    pretrain_lr: float = 2e-3
+    batch_size: int = 64
+    classifier_epochs: int = 15  # the digit classifier whose features define the Frechet distance
+    # pruning: every method at the same MACs
+    methods: tuple[str, ...] = METHODS
+    macs_target: float = 0.56  # fraction of the dense model's MACs (Diff-Pruning CIFAR-10: 3.4G / 6.1G)
+    macs_tolerance: float = 0.02  # the card's guard: MACs within 2% of the target
+    global_pruning: bool = False
+    criterion_batches: int = 2  # batches of gradients (Taylor) or gradient + HVP (ours) per criterion
+    diffpruning_threshold: float = 0.05  # Diff-Pruning: timesteps from 0 until L_t < 0.05 L_max
+    diffpruning_grid: int = 20  # timesteps probed (0, T/20, 2T/20, ...)
+    # the iterative methods (ours and iterative hard Taylor)
+    prune_stages: int = 4
+    stage_steps: int = 25  # optimizer steps per stage (soft gradient flow, or fine-tuning between hard prunes)
+    mask_lr: float = 1.0  # explicit-Euler step of the masks along -dE/dm
+    mask_decay: float = 2.0  # sparsity strength: a mask with no loss gradient falls by this much per stage
+    # fine-tuning: the same for every method
+    finetune_steps: int = 150
+    finetune_lr: float = 1e-3
+    eval_every: int = 25  # validation diffusion loss every n fine-tuning steps (convergence curves)
+    val_examples: int = 256
+    # evaluation
+    n_samples: int = 256  # DDIM samples per model, from the same noise for every model
+    ddim_steps: int = 20
+    latency_methods: tuple[str, ...] = ("gfprune",)  # timed against the dense model (claim C3)
+    latency_repeats: int = 5
+    latency_batch: int = 32
+    # control: a tiny pruning ratio, where every criterion should do the same
+    control_ratio: float = 0.05
+    control_methods: tuple[str, ...] = ("magnitude", "gfprune")
+
+
+PROFILES = {
+    # smoke: every code path once, in seconds (samples are noise-like at 40 pretraining steps)
+    "smoke": lambda: GfpruneConfig(
+        profile="smoke",
+        seeds=(0,),
+        train_limit=256,
+        pretrain_steps=40,
+        batch_size=32,
+        classifier_epochs=2,
+        criterion_batches=1,
+        diffpruning_grid=8,
+        prune_stages=2,
+        stage_steps=3,
+        finetune_steps=6,
+        eval_every=3,
+        val_examples=32,
+        n_samples=32,
+        ddim_steps=4,
+        latency_repeats=2,
+        latency_batch=8,
+    ),
+    "cpu": lambda: GfpruneConfig(profile="cpu", seeds=(0, 1, 2)),
+    "gpu": lambda: GfpruneConfig(
+        profile="gpu",
+        seeds=(0, 1, 2, 3, 4),
+        device="auto",
+        unet=UNetSpec(block_out_channels=(32, 64, 64)),
+        pretrain_steps=6000,
+        batch_size=256,
+        criterion_batches=4,
+        stage_steps=100,
+        finetune_steps=600,
+        eval_every=50,
+        val_examples=1024,
+        n_samples=2048,
+        ddim_steps=50,
+        latency_batch=256,
+    ),
+    # The paper's setting: google/ddpm-cifar10-32 (data_manifests/ddpm_cifar10_32.yaml) pruned on
+    # CIFAR-10 (data_manifests/cifar10.yaml), Diff-Pruning's 100-step DDIM; needs a GPU and the files.
+    "paper": lambda: GfpruneConfig(
+        profile="paper",
+        seeds=(0,),
+        device="auto",
+        data_source="cifar10",
+        pretrained="ddpm_cifar10_32",
+        unet=DDPM_CIFAR10,
+        batch_size=128,
+        classifier_epochs=30,
+        criterion_batches=8,
+        stage_steps=2000,
+        finetune_steps=100_000,
+        finetune_lr=2e-4,
+        eval_every=5000,
+        val_examples=2048,
+        n_samples=10_000,
+        ddim_steps=100,
+        latency_batch=128,
+    ),
+}
+
+
+def config(profile: str = "smoke", **overrides) -> GfpruneConfig:
+    """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
+    cfg = make_config(PROFILES, profile, **overrides)
+    for name in ("methods", "latency_methods", "control_methods"):
+        unknown = sorted(set(getattr(cfg, name)) - set(METHODS))
+        if unknown:
+            raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
+    if not 0 < cfg.macs_target < 1:
+        raise ConfigError(f"macs_target must lie in (0, 1), got {cfg.macs_target}")
+    if cfg.data_source not in ("digits", "cifar10"):
+        raise ConfigError(f"data_source {cfg.data_source!r}; valid: digits, cifar10")
+    if cfg.finetune_steps % cfg.eval_every:
+        raise ConfigError(f"finetune_steps ({cfg.finetune_steps}) must be a multiple of eval_every ({cfg.eval_every})")
+    return cfg

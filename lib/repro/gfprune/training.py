@@ -1,0 +1,121 @@
+"""Training loops shared by every method: pretraining the DDPM, the digit classifier, and the
+fine-tuning every pruned model gets (the same steps, batches and optimizer per seed), with the
+validation loss that draws the convergence curves. Introduced in ``02_model`` and ``03_train``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+
+from repro.core.train import Budget, fit
+from repro.gfprune.models import DigitClassifier, classifier_loss, noise_loss, unet_denoiser
+
+
+def sampled_loader(x: torch.Tensor, batch_size: int, steps: int, generator: torch.Generator, *extra) -> DataLoader:
+    """``steps`` batches drawn with replacement in an order fixed by ``generator``."""
+    sampler = RandomSampler(range(len(x)), replacement=True, num_samples=steps * batch_size, generator=generator)
+    return DataLoader(TensorDataset(x, *extra), batch_size=batch_size, sampler=sampler, drop_last=True)
+
+
+def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """An endless stream of random batches (the iterative methods' inner loops)."""
+    while True:
+        yield x[torch.randint(0, len(x), (batch_size,), generator=generator)]
+
+
+def diffusion_fit(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, *, steps: int, lr: float, batch_size: int,
+                  generator: torch.Generator, accelerator) -> tuple[list[float], Budget]:  # fmt: skip
+    """``steps`` Adam steps of the DDPM loss through the kit's :func:`repro.core.train.fit`."""
+    loader = sampled_loader(x, batch_size, steps, generator)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
+    model, optimizer, loader = accelerator.prepare(unet, optimizer, loader)
+    denoise = unet_denoiser(model)
+    result = fit(model, lambda _m, batch: noise_loss(denoise, batch[0], abar).mean(), loader, optimizer,
+                 epochs=1, accelerator=accelerator, counted={"unet": accelerator.unwrap_model(model)}, desc="ddpm")  # fmt: skip
+    result.budget.forward_samples["unet_backward"] = steps * batch_size
+    return result.losses, result.budget
+
+
+def pretrain(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelerator) -> tuple[list[float], Budget]:
+    """Pretrain the dense DDPM in chunks of 10% of the steps (one loss point per chunk)."""
+    generator = torch.Generator().manual_seed(cfg.data_seed)
+    chunk = max(1, cfg.pretrain_steps // 10)
+    losses, budget = [], Budget()
+    for start in range(0, cfg.pretrain_steps, chunk):
+        n = min(chunk, cfg.pretrain_steps - start)
+        chunk_losses, spent = diffusion_fit(unet, x, abar, steps=n, lr=cfg.pretrain_lr, batch_size=cfg.batch_size,
+                                            generator=generator, accelerator=accelerator)  # fmt: skip
+        losses += chunk_losses
+        budget = budget.merge(spent)
+    return losses, budget
+
+
+def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, accelerator) -> tuple[DigitClassifier, list[float]]:
+    generator = torch.manual_seed(seed)
+    net = DigitClassifier(channels=x.shape[1])
+    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True, generator=generator)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    model, optimizer, loader = accelerator.prepare(net, optimizer, loader)
+    result = fit(model, classifier_loss, loader, optimizer, epochs=epochs, accelerator=accelerator, desc="classifier")
+    return accelerator.unwrap_model(model).eval(), result.losses
+
+
+@dataclass
+class ValidationSet:
+    """Fixed (x0, t, noise) triples: the per-example DDPM loss on them is the convergence metric."""
+
+    x0: torch.Tensor
+    t: torch.Tensor
+    noise: torch.Tensor
+
+    @classmethod
+    def make(cls, x: torch.Tensor, n: int, num_timesteps: int, seed: int) -> ValidationSet:
+        g = torch.Generator().manual_seed(seed)
+        x0 = x[:n]
+        return cls(x0, torch.randint(0, num_timesteps, (len(x0),), generator=g), torch.randn(x0.shape, generator=g))
+
+    @torch.no_grad()
+    def losses(self, unet: nn.Module, abar: torch.Tensor) -> np.ndarray:
+        unet.eval()
+        out = noise_loss(unet_denoiser(unet), self.x0, abar, self.t, self.noise)
+        unet.train()
+        return out.cpu().numpy()
+
+
+@dataclass
+class FineTune:
+    """Per-example validation losses at every checkpoint (row 0: right after pruning), the step at
+    which each was taken, and the fine-tuning budget."""
+
+    val: list[np.ndarray] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    budget: Budget = field(default_factory=Budget)
+
+
+def finetune(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, val: ValidationSet, cfg, seed: int,
+             accelerator) -> FineTune:  # fmt: skip
+    """The fine-tuning every method gets: ``finetune_steps`` Adam steps at ``finetune_lr`` on the
+    batches fixed by ``seed``, the validation loss measured every ``eval_every`` steps."""
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    torch.manual_seed(10_000 + seed)  # the loss's timesteps and noise
+    out = FineTune(val=[val.losses(unet, abar)], steps=[0])
+    optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.finetune_lr)
+    for done in range(cfg.eval_every, cfg.finetune_steps + 1, cfg.eval_every):
+        loader = sampled_loader(x, cfg.batch_size, cfg.eval_every, generator)
+        model, opt, loader = accelerator.prepare(unet, optimizer, loader)
+        denoise = unet_denoiser(model)
+        result = fit(model, lambda _m, batch: noise_loss(denoise, batch[0], abar).mean(), loader, opt, epochs=1,
+                     accelerator=accelerator, counted={"unet": accelerator.unwrap_model(model)}, desc="finetune")  # fmt: skip
+        result.budget.forward_samples["unet_backward"] = cfg.eval_every * cfg.batch_size
+        out.budget = out.budget.merge(result.budget)
+        out.train_loss += result.losses
+        out.val.append(val.losses(unet, abar))
+        out.steps.append(done)
+    return out
