@@ -122,6 +122,9 @@ class HFCausalLM:
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModelForCausalLM.from_pretrained(str(path)).to(device).eval()
         self.max_new_tokens, self.device, self.calls = max_new_tokens, device, 0
+        self.tokenizer.truncation_side = "left"  # a long fact list loses its first facts, never the question
+        limit = getattr(self.model.config, "max_position_embeddings", None) or getattr(self.model.config, "n_positions", 1024)
+        self.max_prompt = max(8, limit - max_new_tokens)
 
     def prompt(self, query: str, facts: list[str]) -> str:
         listed = "\n".join(f"- {f}" for f in dict.fromkeys(facts))
@@ -131,7 +134,8 @@ class HFCausalLM:
         import torch
 
         self.calls += 1
-        batch = self.tokenizer(self.prompt(query, facts), return_tensors="pt").to(self.device)
+        batch = self.tokenizer(self.prompt(query, facts), return_tensors="pt", truncation=True, max_length=self.max_prompt)
+        batch = batch.to(self.device)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         with torch.inference_mode():
             out = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad)

@@ -1,0 +1,123 @@
+"""The KB and query generator, and the benchmark loader on a fixture in its exact format (with bad input)."""
+
+import hashlib
+import json
+from dataclasses import replace
+
+import pytest
+
+from repro.core.data import DataUnavailableError, ManifestFile, load_manifest, verified_path
+from repro.medaide.data import FormatError, load_benchmark, read_queries, write_queries
+from repro.medaide.kb import AGENTS, INTENTS, build_kb
+from repro.medaide.queries import LEXICON, TEMPLATES, make_split
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return build_kb(10, 3, seed=0)
+
+
+def test_taxonomy_has_17_intents_under_4_agents():
+    assert len(INTENTS) == 17 == len(set(INTENTS)) and len(AGENTS) == 4
+
+
+def test_kb_has_one_fact_per_disease_and_intent(kb):
+    assert len(kb.facts) == 10 * 17 and len(set(kb.facts)) == len(kb.facts)
+    assert kb.fact(3, "dosage") == kb.facts[kb.fact_index(3, "dosage")]
+    assert kb.diseases[3].drug in kb.fact(3, "dosage")
+    assert len({d.acronym for d in kb.diseases}) == 10, "acronyms must be decidable from the KB"
+    assert len(kb.cases) == 30 and (kb.case_disease == sorted(kb.case_disease)).all()
+
+
+def test_queries_carry_gold_intents_and_kb_references(kb):
+    queries = make_split(kb, 20, "B", 0.2, seed=1)
+    assert len(queries) == 80 and {q.benchmark for q in queries} == set(AGENTS)
+    for q in queries:
+        assert 1 <= len(q.intents) <= 3 and set(q.intents) == set(q.clause_intents)
+        assert q.reference == " ".join(kb.facts[f] for f in q.gold_facts)
+        assert [kb.fact_intent[f] for f in q.gold_facts] == [INTENTS.index(i) for i in q.clause_intents]
+        assert not any(name in q.text for name in INTENTS), "the generator never writes an intent's name"
+
+
+def test_noise_sweep_is_paired_and_clean_level_has_no_corruption(kb):
+    clean, noisy = make_split(kb, 10, "B", 0.0, seed=3), make_split(kb, 10, "B", 0.5, seed=3)
+    assert [(q.disease, q.clause_intents) for q in clean] == [(q.disease, q.clause_intents) for q in noisy]
+    assert sum(a.text != b.text for a, b in zip(clean, noisy)) > 30
+
+
+def test_held_out_family_and_lexicon_share_nothing_with_the_rules():
+    a = {t for ts in TEMPLATES["A"].values() for t in ts}
+    b = {t for ts in TEMPLATES["B"].values() for t in ts}
+    assert not a & b
+    assert not set(LEXICON["A"].values()) & set(LEXICON["B"].values())
+    assert not set(LEXICON["A"]) & set(LEXICON["B"])
+
+
+def write_fixture(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+ROWS = [
+    {"query": "wat dose for crv and when is my follow up", "intents": ["follow_up", "dosage"], "reference": "a. b.", "benchmark": "medicament"},
+    {"query": "which clinic handles it", "intents": ["department"], "reference": "c.", "benchmark": "pre_diagnosis"},
+]  # fmt: skip
+
+
+def pinned(tmp_path, rel, digest):
+    manifest = load_manifest("medaide_benchmarks")
+    return replace(manifest, files=(ManifestFile(path=rel, sha256=digest),))
+
+
+def test_loader_reads_the_format_through_the_manifest(tmp_path):
+    rel = "medaide/medicament.jsonl"
+    digest = write_fixture(tmp_path / rel, ROWS)
+    rows = load_benchmark(pinned(tmp_path, rel, digest), rel, root=tmp_path)
+    assert rows[0]["intents"] == ["dosage", "follow_up"]  # ordered by the taxonomy
+    assert [r["benchmark"] for r in rows] == ["medicament", "pre_diagnosis"]
+
+
+def test_loader_round_trips_the_kits_own_splits(tmp_path, kb):
+    queries = make_split(kb, 2, "A", 0.1, seed=0)
+    write_queries(queries, tmp_path / "q.jsonl")
+    rows = read_queries(tmp_path / "q.jsonl")
+    assert [r["query"] for r in rows] == [q.text for q in queries]
+    assert [tuple(r["intents"]) for r in rows] == [q.intents for q in queries]
+
+
+def test_unpublished_hash_and_mismatch_are_refused(tmp_path):
+    rel = "medaide/medicament.jsonl"
+    write_fixture(tmp_path / rel, ROWS)
+    with pytest.raises(DataUnavailableError, match="no published checksum"):
+        verified_path(load_manifest("medaide_benchmarks"), rel, tmp_path)
+    with pytest.raises(DataUnavailableError, match="mismatch"):
+        load_benchmark(pinned(tmp_path, rel, "0" * 64), rel, root=tmp_path)
+    with pytest.raises(DataUnavailableError, match="not found"):
+        load_benchmark(pinned(tmp_path, rel, "0" * 64), "medaide/medicament.jsonl", root=tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('["a list"]', "expected an object"),
+        ('{"query": "q", "intents": ["dosage"], "benchmark": "medicament"}', "missing field"),
+        ('{"query": "q", "intents": ["astrology"], "reference": "r", "benchmark": "medicament"}', "unknown intent"),
+        ('{"query": "q", "intents": [], "reference": "r", "benchmark": "medicament"}', "non-empty"),
+        ('{"query": "q", "intents": ["dosage"], "reference": "r", "benchmark": "triage"}', "unknown benchmark"),
+        ('{"query": 3, "intents": ["dosage"], "reference": "r", "benchmark": "medicament"}', "must be strings"),
+    ],
+)
+def test_malformed_lines_name_the_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(ROWS[1]) + "\n" + line + "\n")
+    with pytest.raises(FormatError, match=message) as err:
+        read_queries(path)
+    assert "bad.jsonl:2" in str(err.value)
+
+
+def test_empty_file_is_an_error(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(FormatError, match="no queries"):
+        read_queries(tmp_path / "empty.jsonl")
