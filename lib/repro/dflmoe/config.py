@@ -1,0 +1,134 @@
+"""dFLMoE's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+
+    >>> from repro import dflmoe
+    >>> cfg = dflmoe.config("smoke", rounds=2)
+    >>> cfg.run_name.startswith("smoke+")
+    True
+
+Miniature choices (the card leaves them open; each is a field, so it can be switched):
+8 clients; sklearn digits (1797 x 64, scaled to [0, 1]) split by Dirichlet label skew, each client's
+share then split 80/20; plain SGD (no momentum, so a client with no batch left in a vectorised step
+is an exact no-op) with the same learning rate, rounds, local epochs, batch size and per-client data
+order for every method; the MoE loss weight ``moe_alpha`` = 0.5 and a 16-d attention gate
+(reconstruction: the paper's values are not in the card).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from repro.core.config import ConfigError, RunConfig, make_config
+
+METHODS = ("local", "fedavg", "fedprox", "fedper", "fedrep", "lg_fedavg", "fedproto", "dpsgd", "dflmoe")
+# methods that average whole models need one body architecture for all clients
+HOMOGENEOUS_ONLY = ("fedavg", "fedprox", "fedper", "fedrep", "dpsgd")
+GRAPHS = ("all", "ring")
+DATASETS = ("digits", "breast_cancer", "image_folder", "csv")
+
+
+@dataclass(frozen=True)
+class DflmoeConfig(RunConfig):
+    paper: ClassVar[str] = "dflmoe"
+
+    threads: int = 1  # the models are tiny: a second intra-op thread only fights the other processes
+
+    # data: partitions over clients
+    data_source: str = "digits"  # digits (sklearn) | image_folder / csv (paper profile, $REPRO_DATA_DIR)
+    n_clients: int = 8
+    alphas: tuple[float, ...] = (0.1, 0.5)  # Dirichlet label skew; smaller = more skewed
+    iid_alpha: float = 100.0  # the control's near-IID partition
+    min_client_size: int = 25  # resample the Dirichlet draw until every client holds this many
+    test_fraction: float = 0.2  # per client
+    feature_shift: float = 0.5  # breast cancer: strength of each site's feature transform (difficulty knob)
+    image_size: int = 32  # image_folder: side of the grey image a CNN body sees
+    # models: every body emits feature_dim, every head is Linear(feature_dim, classes)
+    feature_dim: int = 32
+    hidden: int = 64  # the homogeneous MLP body's width
+    attn_dim: int = 16  # the MoE gate's query/key size
+    # training: identical for every method
+    rounds: int = 20
+    local_epochs: int = 2
+    batch_size: int = 32
+    lr: float = 0.3  # plain SGD; 0.5 was unstable (local and FedRep swung by 10 points) in a dev run, 0.1 had not converged in 20 rounds
+    moe_alpha: float = 0.5  # loss = alpha * CE(local head) + (1 - alpha) * CE(MoE)
+    prox_mu: float = 0.01  # FedProx
+    proto_lambda: float = 1.0  # FedProto
+    graph: str = "all"  # dFLMoE / D-PSGD peer graph in the main runs: all | ring
+    # run matrix (trimmed to what the claims compare; DESIGN.md)
+    methods: tuple[str, ...] = METHODS
+    hetero_methods: tuple[str, ...] = ("local", "lg_fedavg", "fedproto", "dflmoe")
+    control_methods: tuple[str, ...] = ("fedavg", "dflmoe")
+    breast_cancer_methods: tuple[str, ...] = ("local", "fedavg", "fedrep", "dflmoe")
+    fault_methods: tuple[str, ...] = ("fedavg", "dpsgd", "dflmoe")
+    fault_alpha: float = 0.5
+    # faults: one seeded drop model for every method
+    drop_rate: float = 0.3  # each message (peer-to-peer, upload, download) lost with this probability
+    lost_client: int = 7  # disconnects (sends and receives nothing) from lost_round on; keeps training
+    lost_round: int = 5
+    server_down_start: int = 15  # FedAvg's server answers nothing in the last server_down_rounds rounds
+    server_down_rounds: int = 5
+    eval_every: int = 1
+
+
+PROFILES = {
+    "smoke": lambda: DflmoeConfig(
+        profile="smoke",
+        seeds=(0,),
+        rounds=4,
+        local_epochs=1,
+        lost_round=1,
+        server_down_start=2,
+        server_down_rounds=2,
+        eval_every=2,
+    ),
+    "cpu": lambda: DflmoeConfig(profile="cpu", seeds=(0, 1, 2)),
+    "gpu": lambda: DflmoeConfig(
+        profile="gpu",
+        seeds=(0, 1, 2, 3, 4),
+        device="auto",
+        rounds=50,
+        local_epochs=2,
+        lost_round=10,
+        server_down_start=40,
+        server_down_rounds=10,
+        hetero_methods=("local", "lg_fedavg", "fedproto", "dflmoe"),
+    ),
+    # The paper's data (BreaKHis, class-per-folder images; data_manifests/breakhis.yaml): grey 32x32
+    # images and tiny CNN bodies stand in for the paper's backbones.
+    "paper": lambda: DflmoeConfig(
+        profile="paper",
+        seeds=(0, 1, 2),
+        device="auto",
+        data_source="image_folder",
+        image_size=32,
+        feature_dim=64,
+        hidden=128,
+        rounds=50,
+        lost_round=10,
+        server_down_start=40,
+        server_down_rounds=10,
+        breast_cancer_methods=(),
+    ),
+}
+
+
+def config(profile: str = "smoke", **overrides) -> DflmoeConfig:
+    """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
+    cfg = make_config(PROFILES, profile, **overrides)
+    for name in ("methods", "hetero_methods", "control_methods", "breast_cancer_methods", "fault_methods"):
+        unknown = sorted(set(getattr(cfg, name)) - set(METHODS))
+        if unknown:
+            raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
+    hetero_bad = sorted(set(cfg.hetero_methods) & set(HOMOGENEOUS_ONLY))
+    if hetero_bad:
+        raise ConfigError(f"hetero_methods {hetero_bad} average whole bodies and need one architecture")
+    if cfg.graph not in GRAPHS:
+        raise ConfigError(f"graph {cfg.graph!r}; valid: {', '.join(GRAPHS)}")
+    if cfg.data_source not in DATASETS:
+        raise ConfigError(f"data_source {cfg.data_source!r}; valid: {', '.join(DATASETS)}")
+    if not 0 <= cfg.lost_client < cfg.n_clients:
+        raise ConfigError(f"lost_client {cfg.lost_client} is not one of the {cfg.n_clients} clients")
+    if not 0.0 <= cfg.drop_rate < 1.0 or not 0.0 <= cfg.moe_alpha <= 1.0:
+        raise ConfigError("drop_rate must lie in [0, 1) and moe_alpha in [0, 1]")
+    return cfg

@@ -1,0 +1,253 @@
+"""Client partitions of real data, and the real-format loaders. Introduced in
+``notebooks/dflmoe/01_data.ipynb``.
+
+* sklearn digits (1797 x 64, real) split over clients by Dirichlet label skew: for each class, the
+  share of each client is drawn from Dir(alpha) (alpha 0.1: most clients see two or three digits;
+  alpha 100: near IID). Each client's share is split 80/20 into its own train and test set, so a
+  client is scored on its own label mix.
+* sklearn breast cancer (569 x 30, real, medical) with feature skew: samples go to clients at
+  random (labels stay near IID), and each client sees its features through its own site transform
+  ``x * exp(s) + b`` with ``s, b ~ N(0, feature_shift)`` per feature (as if each hospital's
+  measurement pipeline were calibrated differently; reconstruction: the card names no mechanism).
+* Real formats for the ``paper`` profile: class-per-folder images (BreaKHis layout; patient ids
+  parsed from BreaKHis file names become the client groups) and a CSV of features plus a label
+  column (UCI WDBC, the source of sklearn's breast cancer). Files are reached through the
+  manifests' hash checks (``repro.core.data.verified_path``).
+
+A :class:`Task` holds flat float32 features (images flattened; ``image_shape`` says how to fold them
+back for a CNN body) and int64 labels per client.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from repro.core.data import data_root, load_manifest, verified_path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+# SOB_B_A-14-22549AB-40-001.png: biopsy, benign/malignant, tumour type, patient, magnification, index
+BREAKHIS_NAME = re.compile(r"^SOB_([BM])_([A-Z]+)-(\d+-[0-9A-Z]+)-(\d+)-(\d+)$")
+SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass
+class Task:
+    """One federated data set: per-client train/test arrays."""
+
+    name: str
+    clients: list[dict[str, np.ndarray]]
+    n_classes: int
+    image_shape: tuple[int, ...] | None = None  # (C, H, W) when the features are flattened images
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.clients[0]["x_train"].shape[1])
+
+    def sizes(self, part: str = "train") -> np.ndarray:
+        return np.array([len(c[f"y_{part}"]) for c in self.clients])
+
+    def label_counts(self, part: str = "train") -> np.ndarray:
+        """(n_clients, n_classes) label histogram (the heatmap in 01_data)."""
+        return np.stack([np.bincount(c[f"y_{part}"], minlength=self.n_classes) for c in self.clients])
+
+
+# ----------------------------------------------------------------------------------------------
+# partitions
+
+
+def dirichlet_partition(
+    y: np.ndarray, n_clients: int, alpha: float, rng: np.random.Generator, min_size: int = 25
+) -> list[np.ndarray]:
+    """Indices per client: each class is spread over clients with proportions ~ Dir(alpha); the draw
+    is repeated until every client holds at least ``min_size`` samples (the usual FL recipe)."""
+    classes = np.unique(y)
+    if len(y) < n_clients * min_size:
+        raise ValueError(f"{len(y)} samples cannot give {n_clients} clients {min_size} each")
+    for _attempt in range(1000):
+        parts: list[list[int]] = [[] for _ in range(n_clients)]
+        for c in classes:
+            idx = rng.permutation(np.flatnonzero(y == c))
+            cuts = (np.cumsum(rng.dirichlet(np.full(n_clients, alpha))) * len(idx)).astype(int)[:-1]
+            for client, chunk in enumerate(np.split(idx, cuts)):
+                parts[client] += chunk.tolist()
+        if min(len(p) for p in parts) >= min_size:
+            return [np.sort(np.array(p, dtype=np.int64)) for p in parts]
+    raise ValueError(f"no Dirichlet({alpha}) draw gave every client {min_size} samples in 1000 tries")
+
+
+def group_partition(groups: np.ndarray, n_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Whole groups (patients) per client, so a client is a site with its own patients."""
+    names = rng.permutation(np.unique(groups))
+    if len(names) < n_clients:
+        raise ValueError(f"{len(names)} groups cannot be spread over {n_clients} clients")
+    owner = {g: i % n_clients for i, g in enumerate(names)}
+    assignment = np.array([owner[g] for g in groups])
+    return [np.flatnonzero(assignment == c) for c in range(n_clients)]
+
+
+def split_clients(
+    x: np.ndarray, y: np.ndarray, parts: list[np.ndarray], test_fraction: float, rng: np.random.Generator
+) -> list[dict[str, np.ndarray]]:
+    """Each client's indices shuffled and cut into its own train and test set (at least one test sample)."""
+    clients = []
+    for idx in parts:
+        idx = rng.permutation(idx)
+        n_test = max(1, int(round(test_fraction * len(idx))))
+        test, train = idx[:n_test], idx[n_test:]
+        clients.append({"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]})
+    return clients
+
+
+def site_transform(clients: list[dict[str, np.ndarray]], shift: float, rng: np.random.Generator) -> None:
+    """Feature skew in place: client c sees ``x * exp(s_c) + b_c`` (per feature, s, b ~ N(0, shift))."""
+    dim = clients[0]["x_train"].shape[1]
+    for client in clients:
+        scale, offset = np.exp(rng.normal(0, shift, dim)), rng.normal(0, shift, dim)
+        for part in ("x_train", "x_test"):
+            client[part] = (client[part] * scale + offset).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# the miniature's tasks (sklearn's bundled real data)
+
+
+def digits_task(alpha: float, n_clients: int, test_fraction: float, seed: int, min_size: int = 25) -> Task:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+    rng = np.random.default_rng([seed, int(alpha * 1000)])
+    parts = dirichlet_partition(y, n_clients, alpha, rng, min_size)
+    name = f"digits-a{alpha:g}"
+    return Task(name, split_clients(x, y, parts, test_fraction, rng), 10, (1, 8, 8))
+
+
+def breast_cancer_task(n_clients: int, test_fraction: float, shift: float, seed: int) -> Task:
+    """Standardised with the pooled training statistics, then each client's site transform."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    rng = np.random.default_rng([seed, 569])
+    parts = np.array_split(rng.permutation(len(data.target)), n_clients)
+    clients = split_clients(data.data.astype(np.float32), data.target.astype(np.int64), parts, test_fraction, rng)
+    train = np.concatenate([c["x_train"] for c in clients])
+    mean, std = train.mean(0), train.std(0) + 1e-8
+    for c in clients:
+        c["x_train"], c["x_test"] = (c["x_train"] - mean) / std, (c["x_test"] - mean) / std
+    site_transform(clients, shift, rng)
+    return Task("breast_cancer", clients, 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# real formats
+
+
+def read_image_folder(root: Path, image_size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Class-per-folder images (BreaKHis: ``benign/``, ``malignant/``, with any nesting below).
+
+    Returns grey images resized to ``image_size`` and flattened to [0, 1] floats, labels (classes in
+    sorted folder order), the class names, and a group per image: the BreaKHis patient id when the
+    file name follows BreaKHis' pattern, else the image's parent folder.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise ValueError(f"{root}: expected one sub-folder per class (at least two), found {classes}")
+    images, labels, groups = [], [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{root / name}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        for path in files:
+            try:
+                with Image.open(path) as img:
+                    grey = img.convert("L").resize((image_size, image_size), Image.BILINEAR)
+            except (UnidentifiedImageError, OSError) as err:
+                raise ValueError(f"{path}: not a readable image ({err})") from err
+            images.append(np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0)
+            labels.append(label)
+            match = BREAKHIS_NAME.match(path.stem)
+            groups.append(match.group(3) if match else path.parent.name)
+    return np.stack(images), np.array(labels, dtype=np.int64), classes, np.array(groups)
+
+
+def read_feature_csv(
+    path: Path, label_column: str = "label", drop_columns: tuple[str, ...] = (), names: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A CSV of numeric features and one label column (``names`` when the file has no header, as
+    UCI's ``wdbc.data``). Labels are mapped to 0..K-1 in sorted order; returns x, y and the classes."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, header=None if names else "infer", names=names)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a readable CSV ({err})") from err
+    if label_column not in frame.columns:
+        raise ValueError(f"{path}: no label column {label_column!r}; columns: {list(frame.columns)[:12]}")
+    features = frame.drop(columns=[label_column, *[c for c in drop_columns if c in frame.columns]])
+    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if bad:
+        raise ValueError(f"{path}: feature columns must be numeric; not numeric: {bad[:5]}")
+    if features.isna().any().any() or frame[label_column].isna().any():
+        raise ValueError(f"{path}: missing values in {features.columns[features.isna().any()].tolist()[:5]}")
+    classes = sorted(frame[label_column].unique().tolist(), key=str)
+    if len(classes) < 2:
+        raise ValueError(f"{path}: the label column holds one class only ({classes})")
+    y = frame[label_column].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+    return features.to_numpy(np.float32), y, [str(c) for c in classes]
+
+
+WDBC_COLUMNS = ["id", "diagnosis", *[f"f{i}" for i in range(30)]]
+
+
+def breakhis_task(n_clients: int, test_fraction: float, image_size: int, seed: int) -> Task:
+    """BreaKHis from its verified archive: extracted once under ``$REPRO_DATA_DIR``, benign vs
+    malignant, clients are groups of patients."""
+    manifest = load_manifest("breakhis")
+    archive = verified_path(manifest, manifest.files[0].path)
+    target = data_root() / "BreaKHis_v1"
+    if not target.is_dir():
+        with tarfile.open(archive) as tar:
+            tar.extractall(data_root(), filter="data")  # 'data' refuses links and paths outside the folder
+    x, y, _classes, groups = read_image_folder(target / "histology_slides" / "breast", image_size)
+    rng = np.random.default_rng([seed, 7])
+    clients = split_clients(x, y, group_partition(groups, n_clients, rng), test_fraction, rng)
+    return Task("breakhis", clients, 2, (1, image_size, image_size))
+
+
+def wdbc_task(n_clients: int, test_fraction: float, shift: float, seed: int) -> Task:
+    """UCI WDBC (``wdbc.data``, the CSV behind sklearn's breast cancer), partitioned as the miniature's."""
+    manifest = load_manifest("wdbc")
+    x, y, _ = read_feature_csv(verified_path(manifest, "wdbc.data"), "diagnosis", ("id",), WDBC_COLUMNS)
+    rng = np.random.default_rng([seed, 569])
+    clients = split_clients(x, y, np.array_split(rng.permutation(len(y)), n_clients), test_fraction, rng)
+    site_transform(clients, shift, rng)
+    return Task("wdbc", clients, 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# saving
+
+
+def save_task(task: Task, path: Path) -> None:
+    arrays = {f"{i}/{k}": v for i, c in enumerate(task.clients) for k, v in c.items()}
+    meta = np.array([task.n_classes, *(task.image_shape or ())], dtype=np.int64)
+    np.savez(path, __meta__=meta, __name__=np.array(task.name), **arrays)
+
+
+def load_task(path: Path) -> Task:
+    """A task written by :func:`save_task` (``allow_pickle=False``: plain arrays only)."""
+    with np.load(path, allow_pickle=False) as npz:
+        meta = npz["__meta__"].tolist()
+        n = 1 + max(int(k.split("/")[0]) for k in npz.files if "/" in k)
+        clients = [{k: npz[f"{i}/{k}"] for k in SPLIT_KEYS} for i in range(n)]
+        return Task(str(npz["__name__"]), clients, meta[0], tuple(meta[1:]) or None)

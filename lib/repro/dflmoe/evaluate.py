@@ -1,0 +1,87 @@
+"""Scores, the results table and the budget ledger from the train step's runs.
+Introduced in ``notebooks/dflmoe/04_evaluate.ipynb``.
+
+The card's metric is the mean of per-client test accuracies. Claims need per-example scores, so
+each test example of client i scores ``100 * correct * N / (n_clients * n_i)`` (N examples in all):
+the mean over examples is then exactly the mean client accuracy, and the paired bootstrap
+resamples examples (and seeds) as for any accuracy.
+
+Breast cancer: with ~14 test samples per client, some clients' test sets can hold one class, where a
+per-client AUC is undefined; the table reports the AUC of the *pooled* predictions of all clients
+(per seed, then averaged), and the claim on it uses accuracy (per-example scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def client_weighted_points(correct: Sequence[np.ndarray]) -> np.ndarray:
+    """(N,) per-example scores whose mean is the mean per-client accuracy in points."""
+    n_total, n_clients = sum(len(c) for c in correct), len(correct)
+    return np.concatenate([100.0 * np.asarray(c) * n_total / (n_clients * len(c)) for c in correct])
+
+
+def pooled_auc(prob_pos: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> float:
+    """ROC AUC of all clients' predictions pooled (defined whenever the pool holds both classes)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.concatenate(labels)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, np.concatenate(prob_pos)))
+
+
+def scores(runs: Mapping[str, Mapping[str, list[dict]]]) -> dict[str, dict[str, np.ndarray]]:
+    """metric -> arm -> (n_seeds, n_examples) from runs[metric][arm] = one result dict per seed."""
+    return {
+        metric: {arm: np.stack([client_weighted_points(r["correct"]) for r in per_seed]) for arm, per_seed in arms.items()}
+        for metric, arms in runs.items()
+    }
+
+
+def results_table(runs: Mapping[str, Mapping[str, list[dict]]], labels: Mapping[str, list[np.ndarray]]) -> list[dict]:
+    """One row per (partition, arm): mean client accuracy and its seed sd, the worst client, the spread
+    over clients, bytes per round, and the pooled AUC on binary tasks. A chance row per partition."""
+    rows = []
+    for metric, arms in runs.items():
+        n_classes = len(np.unique(np.concatenate(labels[metric])))
+        rows.append({"partition": metric, "method": "chance", "mean_acc": round(100 / n_classes, 2)})
+        for arm, per_seed in arms.items():
+            acc = np.array([r["client_acc"] for r in per_seed])  # (seeds, clients)
+            row = {
+                "partition": metric,
+                "method": arm,
+                "mean_acc": round(float(acc.mean()), 2),
+                "mean_acc_sd": round(float(acc.mean(1).std(ddof=1)), 2) if len(acc) > 1 else None,
+                "worst_client": round(float(acc.min(1).mean()), 2),
+                "client_spread": round(float(acc.std(1).mean()), 2),
+                "bytes_per_round": int(np.mean([np.mean(r["bytes_per_round"]) for r in per_seed])),
+            }
+            if n_classes == 2:
+                row["pooled_auc"] = round(float(np.mean([pooled_auc(r["prob_pos"], labels[metric]) for r in per_seed])), 4)
+            rows.append({k: v for k, v in row.items() if v is not None})
+    return rows
+
+
+def budget_ledger(runs: Mapping[str, Mapping[str, list[dict]]]) -> dict[str, dict]:
+    """Per arm, summed over seeds: optimizer steps (one per client per batch), samples through bodies
+    and heads, rounds x local epochs, and wall time. Baselines and dFLMoE see the same data the same
+    number of times; dFLMoE's extra cost is its expert heads (the ``heads`` column)."""
+    ledger = {}
+    for metric, arms in runs.items():
+        for arm, per_seed in arms.items():
+            steps = sum(r["budget"]["optimizer_steps"] for r in per_seed)
+            forwards: dict[str, int] = {}
+            for r in per_seed:
+                for k, v in r["budget"]["forward_samples"].items():
+                    forwards[k] = forwards.get(k, 0) + v
+            ledger[f"{metric}|{arm}"] = {
+                "optimizer_steps": steps,
+                "forward_samples": forwards,
+                "wall_s": round(sum(r["budget"]["wall_s"] for r in per_seed), 3),
+                "seeds": len(per_seed),
+            }
+    return ledger

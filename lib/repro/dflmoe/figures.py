@@ -1,0 +1,86 @@
+"""dFLMoE's figures, drawn by the figures step and shown in the notebooks.
+Introduced in ``notebooks/dflmoe/05_figures.ipynb`` (the label heatmap in ``01_data``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from repro.core import plots
+from repro.core.steps import read_json
+from repro.dflmoe.data import Task
+from repro.dflmoe.runs import DROPS, OUTAGE, main_task
+
+
+def label_heatmap(task: Task):
+    """Training samples per (client, class): the partition's skew at a glance."""
+    counts = task.label_counts()
+    fig, axes = plots.figure(width=0.35 * task.n_classes + 1.5, height=0.3 * len(counts) + 1.0)
+    ax = axes[0, 0]
+    im = ax.imshow(counts, cmap="viridis", aspect="auto")
+    ax.set(xlabel="class", ylabel="client", title=task.name, xticks=range(task.n_classes), yticks=range(len(counts)))
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="train samples")
+    return fig
+
+
+def curves(runs: dict, metric: str, arms: list[str], title: str = ""):
+    """Mean client accuracy after each evaluated round, seed mean, one line per arm."""
+    fig, axes = plots.figure(width=4.6, height=3.0)
+    ax = axes[0, 0]
+    for arm in arms:
+        if arm in runs[metric]:
+            per_seed = runs[metric][arm]
+            ax.plot(per_seed[0]["rounds"], np.mean([r["curve"] for r in per_seed], axis=0), label=arm)
+    ax.set(xlabel="round", ylabel="mean client accuracy (%)", title=title or metric)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def client_bars(runs: dict, metric: str, arms: list[str]):
+    """Final accuracy of every client (seed mean), grouped by client."""
+    fig, axes = plots.figure(width=5.5, height=2.8)
+    ax = axes[0, 0]
+    present = [a for a in arms if a in runs[metric]]
+    width = 0.8 / max(len(present), 1)
+    for i, arm in enumerate(present):
+        acc = np.mean([r["client_acc"] for r in runs[metric][arm]], axis=0)
+        ax.bar(np.arange(len(acc)) + i * width, acc, width, label=arm)
+    ax.set(xlabel="client", ylabel="test accuracy (%)", title=f"per-client accuracy, {metric}")
+    ax.legend(fontsize=7, ncol=len(present))
+    return fig
+
+
+def gate_heatmap(gate: list[list[float]], title: str = "dFLMoE gate"):
+    """Mean gate weight each client (row) gives each expert head (column) on its test set."""
+    g = np.asarray(gate)
+    fig, axes = plots.figure(width=3.6, height=3.0)
+    ax = axes[0, 0]
+    im = ax.imshow(g, cmap="magma", vmin=0, vmax=max(g.max(), 1e-6))
+    ax.set(xlabel="expert (whose head)", ylabel="client", title=title, xticks=range(len(g)), yticks=range(len(g)))
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="mean gate weight")
+    return fig
+
+
+def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
+    from repro.dflmoe.pipeline import load_tasks
+
+    runs = read_json(upstream["train"] / "runs.json")
+    tasks = load_tasks(upstream["data"])
+    main = main_task(cfg)
+    written = []
+    for name, task in tasks.items():
+        written += plots.save(label_heatmap(task), out, f"labels_{name}")
+    for metric in runs:
+        arms = [a for a in runs[metric] if "@" not in a]
+        written += plots.save(curves(runs, metric, arms), out, f"accuracy_vs_round_{metric}")
+    key = [a for a in ("local", "fedavg", "fedrep", "fedproto", "dflmoe") if a in runs[main]]
+    written += plots.save(client_bars(runs, main, key), out, "per_client")
+    if runs[main].get("dflmoe") and runs[main]["dflmoe"][0]["gate"]:
+        written += plots.save(gate_heatmap(runs[main]["dflmoe"][0]["gate"], f"dFLMoE gate, {main}"), out, "gate")
+    fault_arms = [a for a in runs[main] if a.split("@")[0] in ("fedavg", "dflmoe", "dpsgd") and "/" not in a]
+    title = f"faults: {cfg.drop_rate:.0%} drops + lost client ({DROPS}); server down ({OUTAGE})"
+    written += plots.save(curves(runs, main, fault_arms, title), out, "faults")
+    return written

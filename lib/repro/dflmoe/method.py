@@ -1,0 +1,105 @@
+"""dFLMoE: heads exchanged peer to peer, and a client-specific mixture of experts over them.
+Introduced in ``notebooks/dflmoe/02_model.ipynb`` (the MoE) and ``03_train.ipynb`` (the rounds).
+
+Each round a client (1) trains its body, its head and its MoE on its own data with
+``loss = alpha * CE(head(h)) + (1 - alpha) * CE(MoE(h))`` (alpha = ``moe_alpha``; alpha = 1 turns
+the MoE off and leaves local training), the received heads frozen; then (2) sends its head to its
+peers along the graph (all-to-all, or a ring), with no server. A receiver keeps the last copy of
+each peer's head that reached it (a dropped message leaves the previous copy in place; a peer never
+heard from is masked out of the gate), so a lost peer or a lossy link degrades the mixture instead
+of stopping it. The prediction is the MoE's. The MoE itself is :func:`repro.dflmoe.models.moe_logits`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from repro.dflmoe import baselines
+from repro.dflmoe.federation import Federation, PlainMethod, weighted_ce
+from repro.dflmoe.models import features, head_logits, moe_logits, tensor_bytes
+
+
+class DFLMoE(PlainMethod):
+    name = "dflmoe"
+    moe = True
+
+    def __init__(self, alpha: float, n_clients: int):
+        self.alpha = alpha
+        self.forward_heads = 1 + n_clients  # the local head, then every expert slot of the MoE
+
+    def context(self, fed: Federation, group) -> dict[str, torch.Tensor]:
+        """The heads this client holds (its expert bank) and which of them it has received."""
+        if "expert_w" not in group.state:
+            w, b = group.params["head.weight"], group.params["head.bias"]
+            n = fed.n_clients
+            own = F.one_hot(torch.tensor(group.ids), n).float()
+            group.state.update(
+                expert_w=torch.zeros(len(group.ids), n, *w.shape[1:]),
+                expert_b=torch.zeros(len(group.ids), n, *b.shape[1:]),
+                available=own.bool(),
+                own=own,
+            )
+        return {k: group.state[k] for k in ("expert_w", "expert_b", "available", "own")}
+
+    def loss(self, body, p, x, y, w, ctx):
+        h = features(body, p, x)
+        mixed, _ = moe_logits(p, h, ctx["expert_w"], ctx["expert_b"], ctx["available"], ctx["own"])
+        return self.alpha * weighted_ce(head_logits(p, h), y, w) + (1 - self.alpha) * weighted_ce(mixed, y, w)
+
+    def logits(self, body, p, x, ctx):
+        return self.mixture(body, p, x, ctx)[0]
+
+    def mixture(self, body, p, x, ctx):
+        return moe_logits(p, features(body, p, x), ctx["expert_w"], ctx["expert_b"], ctx["available"], ctx["own"])
+
+    def communicate(self, fed, rnd, delivered, alive):
+        """Send the head to every out-neighbour; keep what arrives. Returns bytes sent by local clients."""
+        n = fed.n_clients
+        heads = fed.transport.gather(fed, fed.stack("head"))  # (n, ...) in client order
+        arrived = torch.from_numpy(fed.graph & delivered[:n, :n])  # [sender, receiver]
+        for group in fed.groups:
+            self.context(fed, group)
+            got = arrived[:, group.ids].T  # (G, n): which senders reached each local receiver
+            st = group.state
+            st["expert_w"] = torch.where(got[..., None, None], heads["head.weight"][None], st["expert_w"])
+            st["expert_b"] = torch.where(got[..., None], heads["head.bias"][None], st["expert_b"])
+            st["available"] = st["available"] | got
+        head = {k: v[0] for k, v in fed.stack("head").items()}
+        senders = fed.graph & alive[:n, :n]
+        return tensor_bytes(head) * int(senders[fed.local_ids].sum())
+
+    @torch.no_grad()
+    def gate_weights(self, fed) -> list[list[float]]:
+        """Mean gate weight per (client, expert) over each client's test set (05_figures' heatmap)."""
+        from torch.func import vmap
+
+        rows = {}
+        for group in fed.groups:
+            ctx = self.context(fed, group)
+            gate = vmap(lambda p, x, c, body=group.body: self.mixture(body, p, x, c)[1])(group.params, group.x_test, ctx)
+            for g, client in enumerate(group.ids):
+                rows[client] = gate[g, group.test_mask[g]].mean(0).tolist()
+        return [rows[c] for c in sorted(rows)]
+
+
+def make_method(name: str, cfg, n_clients: int):
+    """The registered method ``name`` with the profile's hyperparameters (the train step and the
+    budget ledger pick every method up from here)."""
+    factories = {
+        "local": baselines.Local,
+        "fedavg": baselines.FedAvg,
+        "fedprox": lambda: baselines.FedProx(cfg.prox_mu),
+        "fedper": baselines.FedPer,
+        "fedrep": baselines.FedRep,
+        "lg_fedavg": baselines.LGFedAvg,
+        "fedproto": lambda: baselines.FedProto(cfg.proto_lambda),
+        "dpsgd": baselines.DPSGD,
+        "dflmoe": lambda: DFLMoE(cfg.moe_alpha, n_clients),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(factories)}")
+    return factories[name]()
+
+
+__all__ = ["DFLMoE", "make_method"]

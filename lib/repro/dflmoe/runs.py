@@ -1,0 +1,75 @@
+"""The run matrix: which (data, bodies, method, faults, graph) the train step simulates, trimmed to
+what the claims and the table compare (DESIGN.md: trim the matrix, not the claims).
+Introduced in ``notebooks/dflmoe/03_train.ipynb``.
+
+An arm is named ``<method>[/hetero][/ring][@fault]`` and measured on one partition (its metric):
+all arms of a metric share the same test examples, so claims are paired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from repro.dflmoe.config import DflmoeConfig
+from repro.dflmoe.federation import Faults
+
+DROPS = "drops+lost"
+OUTAGE = "server_down"
+
+
+@dataclass(frozen=True)
+class Arm:
+    metric: str  # the partition (task name) it is scored on
+    name: str
+    method: str
+    hetero: bool = False
+    graph: str = "all"
+    fault: str | None = None
+
+
+def digits_name(alpha: float) -> str:
+    return f"digits-a{alpha:g}"
+
+
+def main_task(cfg: DflmoeConfig) -> str:
+    """The partition the faults, the heterogeneous bodies and the sparse graph run on."""
+    return digits_name(cfg.fault_alpha) if cfg.data_source == "digits" else cfg.data_source
+
+
+def faults(cfg: DflmoeConfig, fault: str | None) -> Faults:
+    if fault is None:
+        return Faults()
+    if fault == DROPS:
+        return Faults(drop_rate=cfg.drop_rate, lost_client=cfg.lost_client, lost_round=cfg.lost_round)
+    if fault == OUTAGE:
+        return Faults(server_down=(cfg.server_down_start, cfg.server_down_start + cfg.server_down_rounds))
+    raise ValueError(f"unknown fault {fault!r}")
+
+
+def arms(cfg: DflmoeConfig) -> list[Arm]:
+    """Every arm of the profile's run matrix (the real-data profile runs one partition)."""
+    main = main_task(cfg)
+    out = []
+    partitions = [digits_name(a) for a in cfg.alphas] if cfg.data_source == "digits" else [main]
+    for metric in partitions:
+        out += [Arm(metric, m, m, graph=cfg.graph) for m in cfg.methods]
+    out += [Arm(main, f"{m}/hetero", m, hetero=True, graph=cfg.graph) for m in cfg.hetero_methods]
+    if "dflmoe" in cfg.methods and cfg.graph == "all":
+        out.append(Arm(main, "dflmoe/ring", "dflmoe", graph="ring"))
+    out += [Arm(main, f"{m}@{DROPS}", m, graph=cfg.graph, fault=DROPS) for m in cfg.fault_methods]
+    out += [Arm(main, f"{m}@{OUTAGE}", m, graph=cfg.graph, fault=OUTAGE) for m in cfg.fault_methods if m == "fedavg"]
+    if cfg.data_source == "digits":
+        iid = digits_name(cfg.iid_alpha)
+        out += [Arm(iid, m, m) for m in cfg.control_methods]
+        out += [Arm("breast_cancer", m, m) for m in cfg.breast_cancer_methods]
+    return out
+
+
+SERVERLESS = ("local", "dpsgd", "dflmoe")
+
+
+def aliases(cfg: DflmoeConfig) -> dict[tuple[str, str], str]:
+    """A serverless method under a server outage is the same computation as without one (the outage
+    cuts only links to node n, which it never uses; tests/dflmoe checks this): reuse its fault-free run."""
+    main = main_task(cfg)
+    return {(main, f"{m}@{OUTAGE}"): m for m in cfg.fault_methods if m in SERVERLESS and m in cfg.methods}
