@@ -1,0 +1,150 @@
+"""LingoLoop's claims, fixed before the first ``cpu`` run (margins are not tuned to results).
+
+Arms: ``clean``, the attacks of :data:`repro.lingoloop.method.METHODS`, the lambda_rep sweep
+``lingoloop@lam<value>``, and ``majority`` (a constant 50 per image: "most outputs hit the cap"
+means the share at the cap beats 50%). Tokens are counted with the EOS; the cap is 128 new tokens.
+Paper numbers (Qwen2.5-VL-3B, COCO, eps 8/255, max 1024 tokens): clean 66.6 tokens / 430 J / 2.24 s;
+Verbose Images 394.7 / 2682 / 13.1; LingoLoop 1020.4 / 7091 / 32.9; ablation tokens: uniform EOS
+843.9, POS-weighted 926.9, full 1024. Energy is not a claim of its own here (card: on CPU it is a
+FLOP estimate proportional to tokens).
+"""
+
+from repro.core.claims import Claim
+
+PAPER = {"clean": 66.6, "verbose_images": 394.7, "lingoloop": 1020.4}
+PAPER_LATENCY_S = {"clean": 2.24, "verbose_images": 13.1, "lingoloop": 32.9}
+PAPER_ABLATION = {"uniform_eos": 843.9, "lps_only": 926.9, "lingoloop": 1024.0}
+
+CLAIMS = (
+    Claim(
+        id="C1a",
+        type="better",
+        metric="tokens",
+        a="lingoloop",
+        b=("verbose_images",),
+        text="LingoLoop yields more generated tokens than Verbose Images at the same eps and steps.",
+        paper_delta=round(PAPER["lingoloop"] - PAPER["verbose_images"], 1),
+        paper_numbers=PAPER,
+    ),
+    Claim(
+        id="C1b",
+        type="better",
+        metric="latency_ms",
+        a="lingoloop",
+        b=("verbose_images",),
+        text="... and a longer generation latency (ms per image, batch 1, on the timed subset).",
+        paper_delta=round(1000 * (PAPER_LATENCY_S["lingoloop"] - PAPER_LATENCY_S["verbose_images"]), 1),
+        paper_numbers={k: 1000 * v for k, v in PAPER_LATENCY_S.items()},
+    ),
+    Claim(
+        id="C1c",
+        type="better",
+        metric="at_cap",
+        a="lingoloop",
+        b=("majority",),
+        text="... with most outputs hitting the cap (share at the cap, in points, above 50).",
+        paper_delta=round(100 * PAPER["lingoloop"] / 1024 - 50, 1),
+        note="paper: mean 1020.4 of 1024 tokens, so nearly every output reaches the cap",
+    ),
+    Claim(
+        id="C1d",
+        type="better",
+        metric="tokens_at_probe",
+        a="lingoloop",
+        b=("verbose_images",),
+        text="Below saturation: after probe_step attack steps LingoLoop's outputs are already longer "
+        "than Verbose Images' (card's guard against a victim that saturates under every attack).",
+    ),
+    Claim(
+        id="C2a",
+        type="better",
+        metric="tokens",
+        a="lps_only",
+        b=("uniform_eos",),
+        text="POS-weighted EOS suppression yields more tokens than uniform EOS suppression.",
+        paper_delta=round(PAPER_ABLATION["lps_only"] - PAPER_ABLATION["uniform_eos"], 1),
+        paper_numbers=PAPER_ABLATION,
+    ),
+    Claim(
+        id="C2b",
+        type="better",
+        metric="tokens_at_probe",
+        a="lps_only",
+        b=("uniform_eos",),
+        text="... also below saturation (tokens after probe_step steps).",
+    ),
+    Claim(
+        id="C3a",
+        type="better",
+        metric="repetition",
+        a="lingoloop",
+        b=("lps_only",),
+        text="Generative path pruning (LPS + Rep) makes outputs more repetitive than LPS alone "
+        "(100 x (1 - distinct-2)).",
+    ),
+    Claim(
+        id="C3b",
+        type="better",
+        metric="tokens",
+        a="lingoloop",
+        b=("lps_only",),
+        text="Path pruning adds length on top of POS-weighted EOS suppression.",
+        paper_delta=round(PAPER_ABLATION["lingoloop"] - PAPER_ABLATION["lps_only"], 1),
+        paper_numbers=PAPER_ABLATION,
+    ),
+    Claim(
+        id="C3c",
+        type="better",
+        metric="hidden_norm",
+        a="lingoloop",
+        b=("lps_only",),
+        higher_is_better=False,
+        text="Path pruning does what it says: smaller hidden-state norms than LPS alone "
+        "(percent of the clean image's norm).",
+    ),
+    Claim(
+        id="C3d",
+        type="better",
+        metric="loop_period",
+        a="lingoloop@lam100",
+        b=("lingoloop",),
+        higher_is_better=False,
+        text="Too large a lambda makes short loops: at lambda_rep = 100 the repeating period is shorter "
+        "than at lambda_rep = 1.",
+    ),
+    Claim(
+        id="S1",
+        type="better",
+        metric="hidden_norm",
+        a="lingoloop",
+        b=("lingoloop_reimpl",),
+        higher_is_better=False,
+        text="Kit's check of the card's scaling note (not a paper claim): with lambda_t computed from the "
+        "same 1e5-scaled L_LPS the Rep term acts (smaller hidden norms) where the re-implementation's "
+        "unscaled lambda_t leaves it nearly inert.",
+    ),
+    Claim(
+        id="K1",
+        type="equivalent",
+        metric="tokens",
+        a="random_noise",
+        b=("clean",),
+        margin=1.0,
+        control=True,
+        expected="reproduced",
+        text="Control: random sign noise of the same eps has no objective to steer the length, so "
+        "caption lengths stay within 1 token of clean.",
+    ),
+)
+
+CANNOT_SHOW = (
+    "GPU energy in joules: these CPUs expose no RAPL counters, so energy is a FLOP-based estimate "
+    "proportional to generated tokens (labelled as such), not a measurement.",
+    "The 30x token figure on Qwen2.5-VL-3B: the miniature's victim writes ~12-token captions with a "
+    "128-token cap (at most ~10x).",
+    "Transfer to real MLLMs (InstructBLIP, Qwen2.5-VL, InternVL): the victim is a 0.2M-parameter "
+    "LLaVA-shaped model trained on procedural scenes with a 35-word grammar.",
+    "The paper's attention re-weighting as written: no public formula; our attention option is a "
+    "documented reconstruction and the claims use the loss form of the re-implementation.",
+    "The paper's 300-step budget at cpu: the cpu profile runs 60 steps for every attack (gpu runs 300).",
+)

@@ -1,0 +1,128 @@
+"""LingoLoop's pieces: the POS-weighted EOS loss, path pruning, lambda_t and its scaling switch, and
+the attack loop's contract (eps-ball, image box, batch = one image at a time)."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from repro.lingoloop.baselines import diversity_loss, random_noise, uncertainty_loss
+from repro.lingoloop.method import (
+    METHODS,
+    AttackHP,
+    Ema,
+    attack,
+    attention_reweight_loss,
+    hidden_norm_loss,
+    lambda_t,
+    previous_weights,
+    spec_of,
+    target_mask,
+    weighted_eos_loss,
+)
+
+HP = AttackHP(steps=4, regen_every=2, max_new_tokens=12)
+
+
+def test_uniform_weights_give_the_mean_eos_probability_and_pos_weights_shift_it():
+    p = torch.tensor([[0.1, 0.2, 0.9, 0.5]])
+    mask = target_mask(torch.tensor([3]), 4)
+    assert weighted_eos_loss(p, torch.ones_like(p), mask).item() == pytest.approx(0.4)
+    w = torch.tensor([[0.0, 0.0, 1.0, 1.0]])  # only where the previous token's POS ends sentences
+    assert weighted_eos_loss(p, w, mask).item() == pytest.approx(0.9)
+
+
+def test_weights_are_looked_up_by_the_previous_token():
+    token_weight = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.5, 0.25])
+    targets = torch.tensor([[4, 5, 4, 2]])
+    assert previous_weights(targets, token_weight).tolist() == [[0.0, 0.5, 0.25, 0.5]]
+
+
+def test_hidden_norm_loss_is_the_masked_mean_norm_over_layers():
+    hidden = torch.zeros(2, 1, 3, 4)
+    hidden[0, 0, :, 0], hidden[1, 0, :, 0] = 3.0, 5.0
+    hidden[:, 0, 2] = 100.0  # masked out
+    assert hidden_norm_loss(hidden, target_mask(torch.tensor([2]), 3)).item() == pytest.approx(4.0)
+
+
+def test_lambda_scaling_switch():
+    """consistent: lambda_t sees the same 1e5-scaled L_LPS as the loss; reimpl: the unscaled one."""
+    lps, rep = torch.tensor([0.02]), torch.tensor([8.0])
+    consistent = lambda_t(lps, rep, 100, 1e5, "consistent")
+    reimpl = lambda_t(lps, rep, 100, 1e5, "reimpl")
+    assert consistent.item() == pytest.approx(1e5 * reimpl.item())
+    assert reimpl.item() == pytest.approx(0.02 / 8 / abs(10 * math.log(101) - 20))
+    # the Rep term's size relative to the LPS term: 1/|tau(t)| when consistent, 1e-5 of that otherwise
+    assert (consistent * rep / (1e5 * lps)).item() == pytest.approx(1 / abs(10 * math.log(101) - 20))
+    with pytest.raises(ValueError, match="lambda_scaling"):
+        lambda_t(lps, rep, 1, 1e5, "other")
+
+
+def test_ema_starts_at_the_first_value():
+    ema = Ema(0.9)
+    assert ema(torch.tensor(2.0)).item() == 2.0
+    assert ema(torch.tensor(12.0)).item() == pytest.approx(3.0)
+
+
+def test_attention_reweighting_reads_the_subdiagonal():
+    attn = torch.zeros(1, 2, 3, 3)
+    attn[0, :, 1, 0], attn[0, :, 2, 1] = 0.5, 1.0
+    w = torch.tensor([[0.0, 1.0, 3.0]])
+    loss = attention_reweight_loss(attn, w, torch.ones(1, 3))
+    assert loss.item() == pytest.approx((0.5 * 1 + 1.0 * 3) / 4)
+
+
+def test_verbose_losses():
+    mask = torch.ones(1, 3)
+    assert uncertainty_loss(torch.zeros(1, 3, 10), mask).item() == pytest.approx(0.0, abs=1e-6)
+    peaked = torch.tensor([[[10.0] + [0.0] * 9] * 3])
+    assert uncertainty_loss(peaked, mask).item() > 1
+    h = torch.randn(1, 3, 4)
+    assert diversity_loss(h, mask).item() == pytest.approx(-torch.linalg.svdvals(h[0]).sum().item(), rel=1e-5)
+
+
+def test_random_noise_stays_in_the_ball_and_the_box():
+    x = torch.rand(2, 3, 8, 8)
+    adv = random_noise(x, 8 / 255, seed=0)
+    assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and 0 <= adv.min() and adv.max() <= 1
+
+
+def test_unknown_attack_is_named():
+    with pytest.raises(KeyError, match="unknown attack"):
+        spec_of("slowdown")
+    assert spec_of("lingoloop@lam10").lambda_rep == 10.0
+
+
+@pytest.mark.parametrize("arm", ["lingoloop", "verbose_images", "eos_only", "lingoloop_attention", "random_noise"])
+def test_attacks_stay_in_the_eps_ball_and_count_their_budget(vlm, arm):
+    x = torch.rand(2, 3, 32, 32)
+    token_weight = torch.rand(len(vlm.processor.tokenizer))
+    result = attack(vlm, x, spec_of(arm), HP, token_weight)
+    assert (result.images - x).abs().max() <= HP.eps + 1e-6
+    assert 0 <= result.images.min() and result.images.max() <= 1
+    assert result.checkpoints == [0, 2, 4] and result.lengths.shape == (3, 2)
+    if arm != "random_noise":
+        assert result.budget.optimizer_steps == HP.steps
+        assert result.budget.forward_samples == {"teacher_forced": 2 * HP.steps, "generate": 2 * 3}
+        assert all(math.isfinite(v) for v in result.losses)
+
+
+def test_a_batched_attack_equals_attacking_each_image_alone(vlm):
+    """Each image's loss, lambda_t and momentum are its own: batching changes nothing."""
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 32, 32)
+    hp = replace(HP, steps=3)
+    token_weight = torch.rand(len(vlm.processor.tokenizer))
+    both = attack(vlm, x, METHODS["lingoloop"], hp, token_weight).images
+    alone = torch.cat([attack(vlm, x[i : i + 1], METHODS["lingoloop"], hp, token_weight).images for i in range(2)])
+    assert torch.allclose(both, alone, atol=1e-5)
+
+
+def test_lingoloop_moves_the_image_and_lowers_its_loss(vlm):
+    x = torch.rand(2, 3, 32, 32)
+    hp = replace(HP, steps=6, regen_every=6)
+    token_weight = torch.ones(len(vlm.processor.tokenizer))
+    result = attack(vlm, x, METHODS["lps_only"], hp, token_weight)
+    assert (result.images - x).abs().max() > 0
+    assert result.losses[-1] < result.losses[0]  # same target all along: the loss must go down
