@@ -1,0 +1,139 @@
+"""MODS's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+
+    >>> from repro import mods
+    >>> cfg = mods.config("smoke", seeds=[0, 1])
+    >>> cfg.run_name.startswith("smoke+")
+    True
+
+Miniature choices (the card leaves them open; each is a field, so it can be switched):
+a synthetic set in the MMSA pickle schema (``repro.mods.data``) whose dominant modality varies per
+sample, and its control where language always dominates; MODS-mini with d = 32, 3 routing
+iterations, 2 GCN layers, 2 PCCA layers (card); Adam at lr 1e-3 (the paper's 3e-5 is for a BERT
+backbone; our encoders are trained from scratch), the same for every arm; a fixed number of epochs
+and no model selection on the validation split, for every arm alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from repro.core.config import ConfigError, RunConfig, make_config
+from repro.mods.method import ARMS
+
+
+@dataclass(frozen=True)
+class ModsConfig(RunConfig):
+    paper: ClassVar[str] = "mods"
+
+    # one intra-op thread: these models are tiny, and on the shared 2-core machine two threads made a
+    # GDC forward+backward 7x slower (5.7 vs 41 ms, measured under load); a GPU profile ignores it
+    threads: int = 1
+
+    # data: "synthetic" (the generator) or a real MMSA pickle named in data_manifests/<source>.yaml
+    data_source: str = "synthetic"  # synthetic | mosi | mosei
+    mmsa_file: str = "unaligned_50.pkl"  # under <SOURCE>/Processed/ (aligned_50.pkl works too)
+    n_train: int = 640
+    n_valid: int = 128
+    n_test: int = 480
+    text_len: int = 16  # padded text length T_l (real lengths: half of it to all of it)
+    av_len: int = 96  # padded acoustic/visual length (card: at most ~96 at cpu); real: 60%..100%
+    text_dim: int = 32  # stand-ins for MOSI's (768, 5, 20)
+    audio_dim: int = 16
+    vision_dim: int = 20
+    noise: float = 1.0  # difficulty knob: frame-noise norm relative to a unit event (text gets 0.3x)
+    redundancy: int = 4  # mean repeats of an acoustic/visual frame
+    signal_fraction: float = 0.25  # share of acoustic/visual events that carry the modality's sentiment
+    distractor_corr: float = 0.3  # correlation of a non-dominant modality's sentiment with the label
+    noise_sweep: tuple[float, ...] = (0.5, 1.0, 2.0)  # test-time noise multipliers (claim C2)
+    # model (MODS-mini, card)
+    d_model: int = 32
+    heads: int = 4
+    compressed_len: int = 0  # GDC's T_l nodes; 0 = the text length (the paper compresses to T_l)
+    routing_iters: int = 3
+    gcn_layers: int = 2
+    pcca_layers: int = 2
+    dropout: float = 0.1
+    alpha: float = 0.1  # InfoNCE weight (paper)
+    temperature: float = 0.1  # InfoNCE temperature (reconstruction: our choice)
+    # training, the same for every arm
+    arms: tuple[str, ...] = tuple(ARMS)
+    control_arms: tuple[str, ...] = ("mods", "fixed_l")  # trained on the language-always control set
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+
+    @property
+    def nodes(self) -> int:
+        return self.compressed_len or self.text_len
+
+
+PROFILES = {
+    # smoke: every code path once, in seconds
+    "smoke": lambda: ModsConfig(
+        profile="smoke",
+        seeds=(0,),
+        n_train=160,
+        n_valid=32,
+        n_test=96,
+        text_len=12,
+        av_len=40,
+        epochs=2,
+        noise_sweep=(1.0, 2.0),
+    ),
+    "cpu": lambda: ModsConfig(profile="cpu", seeds=(0, 1, 2)),
+    # gpu: the card's 150-200-step sequences and more data; tiny models are launch-bound, so fewer,
+    # larger batches
+    "gpu": lambda: ModsConfig(
+        profile="gpu",
+        seeds=(0, 1, 2, 3, 4),
+        device="auto",
+        mixed_precision="bf16",
+        n_train=8000,
+        n_valid=1000,
+        n_test=2000,
+        av_len=192,
+        epochs=30,
+        batch_size=128,
+        lr=2e-3,
+    ),
+    # The paper's own setting on CMU-MOSI (data_manifests/mosi.yaml): hidden 128, 3 PCCA layers,
+    # alpha 0.1, Adam, lr 3e-5 (the paper fine-tunes BERT; our text encoder is a projection of the
+    # pickle's BERT features, so this lr may be low for it), batch 32. Lengths and dims from the data.
+    "paper": lambda: ModsConfig(
+        profile="paper",
+        seeds=(0, 1, 2),
+        device="auto",
+        mixed_precision="bf16",
+        data_source="mosi",
+        text_len=50,
+        av_len=500,
+        text_dim=768,
+        audio_dim=5,
+        vision_dim=20,
+        d_model=128,
+        heads=8,
+        pcca_layers=3,
+        epochs=40,
+        batch_size=32,
+        lr=3e-5,
+        arms=("mods", "fixed_l", "fixed_a", "fixed_v", "mods_nogdc", "mods_nopcca", "mods_nonce"),
+        control_arms=(),
+        noise_sweep=(1.0,),
+    ),
+}
+
+
+def config(profile: str = "smoke", **overrides) -> ModsConfig:
+    """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
+    cfg = make_config(PROFILES, profile, **overrides)
+    for name in ("arms", "control_arms"):
+        unknown = sorted(set(getattr(cfg, name)) - set(ARMS))
+        if unknown:
+            raise ConfigError(f"{name}: unknown arms {unknown}; valid: {', '.join(ARMS)}")
+    if cfg.data_source not in ("synthetic", "mosi", "mosei"):
+        raise ConfigError(f"data_source {cfg.data_source!r}; valid: synthetic, mosi, mosei")
+    if cfg.d_model % cfg.heads:
+        raise ConfigError(f"d_model {cfg.d_model} must be divisible by heads {cfg.heads}")
+    return cfg

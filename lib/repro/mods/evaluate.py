@@ -1,0 +1,100 @@
+"""MMSA's metrics, per-example scores for the claims, the selector's accuracy and the trivial probe.
+Introduced in ``notebooks/mods/04_evaluate.ipynb``.
+
+``mmsa_metrics`` computes what MMSA's ``metricsTop`` reports for MOSI/MOSEI regression:
+Acc-2 "has0" (pred >= 0 vs truth >= 0) and "non0" (utterances labelled exactly 0 dropped; pred > 0
+vs truth > 0), each with scikit-learn's weighted F1; Acc-7 and Acc-5 (clip to [-3, 3] / [-2, 2],
+round, compare); MAE; Pearson correlation. Accuracies here are in points (MMSA reports fractions).
+
+Claims need per-example scores of shape (n_seeds, n_examples): absolute error (``mae``), 0/100 for
+Acc-7 (``acc7``), Acc-2 has0 (``acc2``), and the selector's hit on the known dominant modality
+(``selector``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+
+CHANCE_SELECTOR = 100 / 3
+
+
+def mmsa_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """MMSA's MOSI/MOSEI regression metrics (accuracies and F1 in points)."""
+    pred, truth = np.asarray(pred, np.float64).reshape(-1), np.asarray(truth, np.float64).reshape(-1)
+    non0 = truth != 0
+    has0_t, has0_p = truth >= 0, pred >= 0
+    non0_t, non0_p = truth[non0] > 0, pred[non0] > 0
+    return {
+        "Has0_acc_2": 100 * accuracy_score(has0_t, has0_p),
+        "Has0_F1_score": 100 * f1_score(has0_t, has0_p, average="weighted"),
+        "Non0_acc_2": 100 * accuracy_score(non0_t, non0_p),
+        "Non0_F1_score": 100 * f1_score(non0_t, non0_p, average="weighted"),
+        "Mult_acc_5": 100 * multiclass_acc(np.clip(pred, -2, 2), np.clip(truth, -2, 2)),
+        "Mult_acc_7": 100 * multiclass_acc(np.clip(pred, -3, 3), np.clip(truth, -3, 3)),
+        "MAE": float(np.abs(pred - truth).mean()),
+        "Corr": float(np.corrcoef(pred, truth)[0, 1]) if pred.std() > 0 and truth.std() > 0 else 0.0,
+    }
+
+
+def multiclass_acc(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.round(pred) == np.round(truth)))
+
+
+def example_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-utterance scores whose means are MAE, Acc-7 and Acc-2 (has0)."""
+    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    return {
+        "mae": np.abs(pred - truth),
+        "acc7": 100.0 * (np.round(np.clip(pred, -3, 3)) == np.round(np.clip(truth, -3, 3))),
+        "acc2": 100.0 * ((pred >= 0) == (truth >= 0)),
+    }
+
+
+def selector_hits(primary: np.ndarray, dominant: np.ndarray) -> np.ndarray:
+    """0/100 per utterance: the selected primary modality is the true dominant one."""
+    return 100.0 * (np.asarray(primary) == np.asarray(dominant))
+
+
+# ----------------------------------------------------------------------------------------------
+# the trivial probe (card's honesty guard)
+
+
+def trivial_features(data: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per modality: mean frame norm, variance over valid frames, valid length (N, 9)."""
+    feats = []
+    for name in ("text", "audio", "vision"):
+        x, mask = np.asarray(data[name], np.float64), np.asarray(data[f"{name}_mask"], bool)
+        count = mask.sum(1).clip(1)
+        norms = (np.linalg.norm(x, axis=-1) * mask).sum(1) / count
+        mean = (x * mask[..., None]).sum(1) / count[:, None]
+        var = (((x - mean[:, None]) ** 2).sum(-1) * mask).sum(1) / count
+        feats += [norms, var, count.astype(np.float64)]
+    return np.stack(feats, 1)
+
+
+def trivial_probe(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> np.ndarray:
+    """0/100 per test utterance: a logistic regression on the energy statistics above, trained to
+    predict the dominant modality. Near chance means dominance is not readable from energy."""
+    x_tr, x_te = trivial_features(train), trivial_features(test)
+    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-9
+    probe = LogisticRegression(max_iter=1000).fit((x_tr - mu) / sd, np.asarray(train["dominant"]))
+    return selector_hits(probe.predict((x_te - mu) / sd), test["dominant"])
+
+
+def results_table(per_seed: Mapping[str, list[dict[str, float]]], extra: Mapping[str, dict[str, float]]) -> list[dict]:
+    """Rows: each arm's MMSA metrics, mean (and sd over seeds), then extra rows (chance, probe)."""
+    rows = []
+    for arm, runs in per_seed.items():
+        row: dict = {"method": arm}
+        for key in runs[0]:
+            values = np.array([r[key] for r in runs], np.float64)
+            row[key] = round(float(values.mean()), 4)
+            if len(values) > 1:
+                row[f"{key}_sd"] = round(float(values.std(ddof=1)), 4)
+        rows.append(row)
+    rows += [{"method": name, **values} for name, values in extra.items()]
+    return rows

@@ -1,0 +1,223 @@
+"""MODS's five steps; each notebook calls one. ``python -m repro step mods <step> --profile cpu``
+runs one outside Jupyter (also under ``accelerate launch``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from repro.core.claims import claims_document
+from repro.core.runtime import make_accelerator
+from repro.core.steps import Pipeline, StepContext, read_json, write_json
+from repro.core.train import Budget
+from repro.core.weights import load_config, load_weights, save_weights
+from repro.mods import data as mdata
+from repro.mods import figures as draw
+from repro.mods.claims import CANNOT_SHOW, CLAIMS
+from repro.mods.config import ModsConfig
+from repro.mods.evaluate import (
+    CHANCE_SELECTOR,
+    example_scores,
+    mmsa_metrics,
+    results_table,
+    selector_hits,
+    trivial_probe,
+)
+from repro.mods.method import ARMS, arm_spec, build_model
+from repro.mods.models import ModelSpec
+from repro.mods.training import INPUTS, dims_of, model_spec, predict, train_arm
+
+pipe = Pipeline("mods")
+DATA_FIELDS = (
+    "data_source", "mmsa_file", "n_train", "n_valid", "n_test", "text_len", "av_len", "text_dim", "audio_dim",
+    "vision_dim", "noise", "redundancy", "signal_fraction", "distractor_corr", "noise_sweep", "data_seed",
+)  # fmt: skip
+MODEL_FIELDS = ("d_model", "heads", "compressed_len", "routing_iters", "gcn_layers", "pcca_layers", "dropout",
+                "temperature")  # fmt: skip
+TRAIN_FIELDS = ("arms", "control_arms", "epochs", "batch_size", "lr", "weight_decay", "alpha", "seeds", "threads",
+                "device", "mixed_precision", *MODEL_FIELDS)  # fmt: skip
+
+
+def main_set(cfg: ModsConfig) -> str:
+    return "varying" if cfg.data_source == "synthetic" else "real"
+
+
+def runs(cfg: ModsConfig) -> list[tuple[str, str, str]]:
+    """(key, arm, data set) for every model to train: each arm on the main set, and the control arms
+    on the language-always set (synthetic data only). The run matrix is what the claims compare."""
+    todo = [(arm, arm, main_set(cfg)) for arm in cfg.arms]
+    if cfg.data_source == "synthetic":
+        todo += [(f"{arm}@language", arm, "language") for arm in cfg.control_arms]
+    return todo
+
+
+def model_file(key: str, seed: int) -> str:
+    return f"models/{key.replace('@', '_at_')}_seed{seed}"
+
+
+def load_model(path) -> torch.nn.Module:
+    spec = load_config(path)
+    spec["dims"] = tuple(spec["dims"])
+    return load_weights(build_model(ModelSpec(**spec)), path).eval()
+
+
+def load_set(folder, name: str, split: str) -> dict[str, torch.Tensor]:
+    return mdata.load_tensors(folder / f"{name}_{split}.npz")
+
+
+@pipe.step(uses=DATA_FIELDS)
+def data(cfg: ModsConfig, ctx: StepContext) -> dict:
+    """Generate the varying and language-always sets (and the noise-swept test sets) in the MMSA
+    schema, or read a real MMSA pickle after its sha256 matched; write model-ready tensors."""
+    if cfg.data_source == "synthetic":
+        sets = {"varying": mdata.synthetic_dataset(cfg, language_always=False)}
+        sets["language"] = mdata.synthetic_dataset(cfg, language_always=True)
+        for name, dataset in sets.items():
+            mdata.save_pickle(dataset, ctx.dir / f"{name}.pkl")
+        sweep = mdata.noise_sweep(cfg)
+        mdata.save_pickle(sweep, ctx.dir / "sweep.pkl")
+        for name, split in sweep.items():
+            mdata.save_tensors(mdata.tensors(split, name), ctx.dir / f"sweep_{name}.npz")
+    else:
+        rel = f"{cfg.data_source.upper()}/Processed/{cfg.mmsa_file}"
+        sets = {"real": mdata.load_mmsa(cfg.data_source, rel)}
+    summary = {}
+    for name, dataset in sets.items():
+        for split in mdata.SPLITS:
+            t = mdata.tensors(dataset[split], f"{name}/{split}")
+            mdata.save_tensors(t, ctx.dir / f"{name}_{split}.npz")
+            summary[f"{name}/{split}"] = {k: list(t[k].shape) for k in ("text", "audio", "vision")}
+    return summary
+
+
+@pipe.step(uses=(*MODEL_FIELDS, "arms"), upstream=("data",))
+def model(cfg: ModsConfig, ctx: StepContext) -> dict:
+    """Build every arm on a tiny batch: parameter counts and the shapes through GDC, MSelector, PCCA."""
+    train = load_set(ctx.upstream["data"], main_set(cfg), "train")
+    batch = {k: v[:4] for k, v in train.items() if k in INPUTS}
+    base = model_spec(cfg, dims_of(train))
+    summary = {"spec": asdict(base), "params": {}}
+    for arm in cfg.arms:
+        net = build_model(arm_spec(base, arm)).eval()
+        with torch.no_grad():
+            pred = net(batch)
+        assert pred.shape == (4,) and torch.isfinite(pred).all(), f"{arm}: bad output {pred.shape}"
+        summary["params"][arm] = sum(p.numel() for p in net.parameters())
+    return summary
+
+
+@pipe.step(uses=TRAIN_FIELDS, upstream=("data",))
+def train(cfg: ModsConfig, ctx: StepContext) -> dict:
+    """Train every arm with every seed (same init seed, data order, epochs and optimizer)."""
+    accelerator = make_accelerator(cfg)
+    sets = {name: load_set(ctx.upstream["data"], name, "train") for _, _, name in runs(cfg)}
+    history, budgets = {}, {}
+    for key, arm, name in runs(cfg):
+        budgets[key], history[key] = Budget(), []
+        for seed in cfg.seeds:
+            net, fitted = train_arm(cfg, arm, sets[name], seed=seed, accelerator=accelerator, desc=f"{key} s{seed}")
+            spec = asdict(arm_spec(model_spec(cfg, dims_of(sets[name])), arm))
+            save_weights(net, ctx.dir / model_file(key, seed), spec)
+            history[key].append(fitted.losses)
+            budgets[key] = budgets[key].merge(fitted.budget)
+        ctx.log(f"{key}: final loss {np.mean([h[-1] for h in history[key]]):.4f} ({budgets[key].wall_s:.1f} s)")
+    write_json(ctx.dir / "history.json", history)
+    write_json(ctx.dir / "budget.json", {k: b.to_dict() for k, b in budgets.items()})
+    return {"models": len(history) * len(cfg.seeds), "arms": list(history)}
+
+
+@pipe.step(uses=(*TRAIN_FIELDS, "noise_sweep", "data_seed"), upstream=("data", "train"))
+def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
+    """MMSA metrics per arm and seed, per-example scores, the selector against the known dominant
+    modality and the trivial probe, the noise sweep; claims by the kit's paired-bootstrap rule."""
+    data_dir, train_dir = ctx.upstream["data"], ctx.upstream["train"]
+    tests = {name: load_set(data_dir, name, "test") for _, _, name in runs(cfg)}
+    sweep = {f"noise{s:g}": mdata.load_tensors(data_dir / f"sweep_noise{s:g}.npz") for s in cfg.noise_sweep
+             if (data_dir / f"sweep_noise{s:g}.npz").exists()}  # fmt: skip
+    scores: dict[str, dict[str, list]] = {}
+    per_seed, curves, weights = {}, {}, {}
+    for key, _arm, name in runs(cfg):
+        per_seed[key], curve = [], []
+        for seed in cfg.seeds:
+            net = load_model(train_dir / model_file(key, seed))
+            out, truth = predict(net, tests[name]), tests[name]["label"].numpy()
+            metrics = mmsa_metrics(out.pred.numpy(), truth)
+            for metric, values in example_scores(out.pred.numpy(), truth).items():
+                scores.setdefault(metric, {}).setdefault(key, []).append(values)
+            dominant = tests[name]["dominant"].numpy()
+            if out.primary is not None and (dominant >= 0).all():
+                hits = selector_hits(out.primary.numpy(), dominant)
+                scores.setdefault("selector", {}).setdefault(key, []).append(hits)
+                metrics["selector_acc"] = float(hits.mean())
+                if seed == cfg.seeds[0] and out.weights is not None:
+                    weights[key] = {"weights": out.weights.numpy(), "dominant": dominant}
+            if sweep and name == main_set(cfg):
+                errors = [np.abs(predict(net, s).pred.numpy() - s["label"].numpy()) for s in sweep.values()]
+                scores.setdefault("mae_sweep", {}).setdefault(key, []).append(np.mean(errors, axis=0))
+                curve.append([float(e.mean()) for e in errors])
+            per_seed[key].append(metrics)
+        if curve:
+            curves[key] = np.mean(curve, axis=0).tolist()
+    scores = {m: {k: np.stack(v) for k, v in arms.items()} for m, arms in scores.items()}
+    extra = reference_rows(cfg, data_dir, scores)
+    np.savez(ctx.dir / "scores.npz", **{f"{m}|{k}": v for m, d in scores.items() for k, v in d.items()})
+    np.savez(ctx.dir / "selector_weights.npz", **{f"{k}|{f}": v for k, d in weights.items() for f, v in d.items()})
+    write_json(ctx.dir / "sweep.json", {"noise": list(cfg.noise_sweep), "mae": curves})
+    claims = measurable(CLAIMS, scores)
+    doc = claims_document(
+        paper="mods",
+        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds), "data": cfg.data_source},
+        claims=claims,
+        scores=scores,
+        table=results_table(per_seed, extra),
+        budget=read_json(train_dir / "budget.json"),
+        cannot_show=CANNOT_SHOW,
+    )
+    write_json(ctx.dir / "claims.json", doc)
+    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+def reference_rows(cfg: ModsConfig, data_dir, scores: dict) -> dict[str, dict[str, float]]:
+    """Chance rows: a constant prediction (the training mean), the selector at 1/3, and the trivial
+    probe; the selector's chance and probe are added to ``scores`` as arms (same seeds x examples)."""
+    name = main_set(cfg)
+    train, test = load_set(data_dir, name, "train"), load_set(data_dir, name, "test")
+    truth = test["label"].numpy()
+    rows = {"constant (train mean)": mmsa_metrics(np.full_like(truth, train["label"].mean().item()), truth)}
+    if "selector" in scores:
+        n_seeds = len(cfg.seeds)
+        probe = trivial_probe({k: v.numpy() for k, v in train.items()}, {k: v.numpy() for k, v in test.items()})
+        scores["selector"]["chance"] = np.full((n_seeds, len(truth)), CHANCE_SELECTOR)
+        scores["selector"]["trivial_probe"] = np.tile(probe, (n_seeds, 1))
+        rows["selector: chance"] = {"selector_acc": CHANCE_SELECTOR}
+        rows["selector: trivial probe (norm, variance, length)"] = {"selector_acc": float(probe.mean())}
+    return rows
+
+
+def measurable(claims, scores) -> tuple:
+    """The claims whose metric and arms this run measured (real data have no known dominant modality
+    and no control set: those claims are left out there, and the document says which were run)."""
+    return tuple(c for c in claims if c.metric in scores and all(a in scores[c.metric] for a in c.arms))
+
+
+@pipe.step(uses=("seeds", "noise_sweep", "arms"), upstream=("data", "train", "evaluate"))
+def figures(cfg: ModsConfig, ctx: StepContext) -> dict:
+    """Metric bars with seed spread, selector weights vs the true dominant modality, GDC's routing on
+    one utterance, MAE across the noise sweep, training curves."""
+    written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
+    return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
+
+
+def check_models(cfg: ModsConfig) -> dict[str, tuple[torch.nn.Module, dict]]:
+    """Every model a profile builds, with a tiny batch at the profile's lengths and dims (the
+    config-rot test runs this for ``gpu`` and ``paper`` on CPU)."""
+    dims = (cfg.text_dim, cfg.audio_dim, cfg.vision_dim)
+    gen = torch.Generator().manual_seed(0)
+    batch = {"label": torch.zeros(2)}
+    for name, length, dim in zip(("text", "audio", "vision"), (cfg.text_len, cfg.av_len, cfg.av_len), dims):
+        batch[name] = torch.randn(2, length, dim, generator=gen)
+        batch[f"{name}_mask"] = torch.arange(length)[None, :] < torch.tensor([[length], [length // 2]])
+    base = model_spec(cfg, dims)
+    return {arm: (build_model(arm_spec(base, arm)), batch) for arm in cfg.arms if arm in ARMS}
