@@ -1,6 +1,5 @@
 """Metrics: intent F1 against scikit-learn, GLEU's definition, answer metrics' range and identities."""
 
-import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 

@@ -34,6 +34,7 @@ class MedaideConfig(RunConfig):
     n_val: int = 50
     n_test: int = 100
     n_control: int = 25
+    n_sweep: int = 50  # queries per benchmark at each noise level of the sweep
     max_intents: int = 3
     noise: float = 0.2  # per-token corruption probability (difficulty knob)
     noise_sweep: tuple[float, ...] = (0.0, 0.2, 0.4)
@@ -61,11 +62,12 @@ PROFILES = {
     "smoke": lambda: MedaideConfig(
         profile="smoke",
         seeds=(0,),
-        n_diseases=12,
-        n_train=30,
-        n_val=10,
-        n_test=10,
-        n_control=5,
+        n_diseases=8,
+        n_train=20,
+        n_val=8,
+        n_test=8,
+        n_control=4,
+        n_sweep=8,
         noise_sweep=(0.0, 0.4),
         small_epochs=3,
     ),
@@ -80,6 +82,7 @@ PROFILES = {
         n_val=75,  # 300
         n_test=250,
         n_control=50,
+        n_sweep=250,
         noise_sweep=(0.0, 0.1, 0.2, 0.3, 0.4),
         encode_batch=512,
     ),

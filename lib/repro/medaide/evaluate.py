@@ -25,9 +25,6 @@ class Ledger:
     def __init__(self, res):
         self.res, self.budgets = res, {}
 
-    def __enter__(self):
-        return self
-
     def measure(self, arm: str, fn, *args):
         r = self.res
         before = (r.embed.requests, r.facts.queries + r.cases.queries + r.profiles.queries, r.backend.calls)
@@ -38,9 +35,6 @@ class Ledger:
                        time.perf_counter() - started)  # fmt: skip
         self.budgets[arm] = self.budgets.get(arm, Budget()).merge(spent)
         return out
-
-    def __exit__(self, *exc):
-        return False
 
 
 def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[float, list[dict]], ledger: Ledger):
@@ -73,7 +67,7 @@ def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[floa
         recogniser = recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
         levels = []
         for p, queries in sweep.items():
-            subs, *_ = ledger.measure(arm, prepare, res, [q["query"] for q in queries], spec["rewrite"])
+            subs, *_ = ledger.measure(arm, prepare, res, [q["query"] for q in queries], spec["rewrite"], False)
             pred = [query_intents(s) for s in ledger.measure(arm, recognise, res, subs, recogniser)]
             levels.append(intent_f1([q["intents"] for q in queries], pred))
         out.setdefault("intent_f1_sweep", {})[arm] = np.mean(levels, axis=0)

@@ -94,7 +94,7 @@ def trace_figure(trace: dict, arms: tuple[str, ...] = ("medaide", "single_agent"
         lines.append("")
     lines.append(f"reference: {trace['reference']}")
     wrapped = [w for line in lines for w in (textwrap.wrap(line, 120, subsequent_indent="      ") or [""])]
-    fig, axes = plots.figure(width=9.0, height=0.17 * len(wrapped) + 0.3)
+    fig, axes = plots.figure(width=9.0, height=0.13 * len(wrapped) + 0.2)
     ax = axes[0][0]
     ax.axis("off")
     ax.text(0, 1, "\n".join(wrapped), va="top", ha="left", family="monospace", fontsize=6.5, transform=ax.transAxes)

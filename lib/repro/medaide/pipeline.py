@@ -70,7 +70,7 @@ def kb_texts(kb: KB) -> dict[str, list[str]]:
     return {"facts": list(kb.facts), "cases": list(kb.cases), "profiles": kb.profiles()}
 
 
-@pipe.step(uses=(*KB_FIELDS, "seeds", "n_train", "n_val", "n_test", "n_control", "max_intents", "noise", "noise_sweep"))
+@pipe.step(uses=(*KB_FIELDS, "seeds", "n_train", "n_val", "n_test", "n_control", "n_sweep", "max_intents", "noise", "noise_sweep"))
 def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """The KB, and per seed: train/val (templates and lexicon A), test and the noise sweep (held-out
     family B), and the clean single-intent control split."""
@@ -86,7 +86,7 @@ def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
             "test": make_split(kb, cfg.n_test, "B", cfg.noise, base + 3, cfg.max_intents),
             "control": make_split(kb, cfg.n_control, "B", 0.0, base + 4, max_intents=1),
         }
-        splits |= {f"sweep_{p:g}": make_split(kb, cfg.n_test, "B", p, base + 5, cfg.max_intents) for p in cfg.noise_sweep}
+        splits |= {f"sweep_{p:g}": make_split(kb, cfg.n_sweep, "B", p, base + 5, cfg.max_intents) for p in cfg.noise_sweep}
         for name, queries in splits.items():
             write_queries(queries, folder / f"{name}.jsonl")
     test = read_queries(ctx.dir / f"seed{cfg.seeds[0]}" / "test.jsonl")

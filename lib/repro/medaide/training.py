@@ -83,7 +83,7 @@ def training_clauses(res: Resources, queries: list[dict], rewrite: bool) -> tupl
 
 def calibrate(res: Resources, val: list[dict], make, grid, rewrite: bool) -> tuple[object, dict]:
     """The grid value whose recogniser has the best mean per-query F1 on validation (first on ties)."""
-    subs, *_ = prepare(res, [q["query"] for q in val], rewrite)
+    subs, *_ = prepare(res, [q["query"] for q in val], rewrite, key_element=False)
     gold = [q["intents"] for q in val]
     scores = {}
     for value in grid:
