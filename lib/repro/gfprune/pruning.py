@@ -83,7 +83,7 @@ def ratio_for_macs(
     importance_for: Callable[[nn.Module], object],
     target: float,
     global_pruning: bool = False,
-    iterations: int = 12,
+    iterations: int = 10,
 ) -> tuple[float, float]:
     """Bisect the pruning ratio so that the pruned copy's MACs are closest to ``target`` x dense.
 
@@ -182,7 +182,8 @@ def save_pruned(unet: nn.Module, dense_config: dict, history: list, path: Path) 
     with atomic_path(path / "weights.safetensors") as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in unet.state_dict().items()}, str(tmp))
     with atomic_path(path / "unet_config.json") as tmp:
-        tmp.write_text(json.dumps(dict(dense_config), indent=1, default=list))
+        config = {k: v for k, v in dict(dense_config).items() if not k.startswith("_")}
+        tmp.write_text(json.dumps(config, indent=1, default=list))
     with atomic_path(path / "history.json") as tmp:
         tmp.write_text(json.dumps([[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in history]))
 

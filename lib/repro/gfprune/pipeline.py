@@ -1,0 +1,294 @@
+"""gfprune's five steps; each notebook calls one. ``python -m repro step gfprune <step> --profile cpu``
+runs one outside Jupyter."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repro.core.claims import claims_document
+from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.steps import Pipeline, StepContext, read_json, write_json
+from repro.core.train import Budget
+from repro.core.weights import load_weights, save_weights
+from repro.gfprune import figures as draw
+from repro.gfprune import pruning
+from repro.gfprune.baselines import iterative_taylor_prune, one_shot_prune
+from repro.gfprune.claims import CANNOT_SHOW, CLAIMS
+from repro.gfprune.config import GfpruneConfig
+from repro.gfprune.data import load_pipeline, load_saved_split, load_split, pipeline_folder, save_split
+from repro.gfprune.evaluate import (
+    feature_stats,
+    frechet_distance,
+    frechet_pseudovalues,
+    latency_pairs,
+    results_table,
+    ssim_per_image,
+)
+from repro.gfprune.method import gradient_flow_prune, mask_summary
+from repro.gfprune.models import (
+    DigitClassifier,
+    alphas_cumprod,
+    build_unet,
+    ddim_sample,
+    features,
+    scheduler_config,
+)
+from repro.gfprune.training import ValidationSet, finetune, pretrain, train_classifier
+
+pipe = Pipeline("gfprune")
+PRUNE_FIELDS = ("methods", "prune_stages", "stage_steps", "mask_lr", "mask_decay", "criterion_batches",
+                "diffpruning_threshold", "diffpruning_grid", "global_pruning", "macs_tolerance")  # fmt: skip
+FINETUNE_FIELDS = ("finetune_steps", "finetune_lr", "eval_every", "val_examples", "batch_size")
+
+
+def arms(cfg: GfpruneConfig) -> list[tuple[str, str, bool]]:
+    """``(arm, method, control)``: every method at the MACs target, the control methods at the tiny ratio."""
+    return [(m, m, False) for m in cfg.methods] + [(f"{m}@{cfg.control_ratio:g}", m, True) for m in cfg.control_methods]
+
+
+def load_dense(model_dir: Path) -> tuple[torch.nn.Module, dict]:
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel.from_pretrained(model_dir / "unet", use_safetensors=True).eval()
+    return unet, read_json(model_dir / "scheduler.json")
+
+
+def load_classifier(model_dir: Path) -> DigitClassifier:
+    spec = read_json(model_dir / "classifier.json")
+    return load_weights(DigitClassifier(**spec), model_dir / "classifier").eval()
+
+
+@pipe.step(uses=("data_source", "unet", "test_fraction", "data_seed", "train_limit"))
+def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
+    """Digits at the UNet's resolution (or CIFAR-10), scaled to [-1, 1]."""
+    split = load_split(cfg.data_source, cfg.unet.sample_size, cfg.test_fraction, cfg.data_seed)
+    if cfg.train_limit:
+        split["x_train"], split["y_train"] = split["x_train"][: cfg.train_limit], split["y_train"][: cfg.train_limit]
+    save_split(split, ctx.dir / "split.npz")
+    return {
+        "train": list(split["x_train"].shape),
+        "test": list(split["x_test"].shape),
+        "classes": int(len(np.unique(split["y_train"]))),
+        "pixel_range": [float(split["x_train"].min()), float(split["x_train"].max())],
+    }
+
+
+@pipe.step(
+    uses=("pretrained", "unet", "num_train_timesteps", "pretrain_steps", "pretrain_lr", "batch_size",
+          "classifier_epochs", "macs_target", "global_pruning", "ratio_search_steps", "n_samples", "ddim_steps", "data_seed",
+          "device", "control_ratio"),  # fmt: skip
+    upstream=("data",),
+)
+def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
+    """Pretrain the DDPM (or load a local pipeline), train the feature classifier, draw the dense
+    model's reference samples from fixed noise, and find the pruning ratio that meets the MACs target."""
+    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    accelerator = make_accelerator(cfg)
+    seed_everything(cfg.data_seed)
+    summary: dict = {}
+    if cfg.pretrained:
+        unet, sched = load_pipeline(pipeline_folder(cfg.pretrained))
+        summary["pretrained"] = cfg.pretrained
+    else:
+        unet, sched = build_unet(cfg.unet), scheduler_config(cfg.num_train_timesteps)
+        losses, budget = pretrain(unet, split["x_train"], alphas_cumprod(sched), cfg, accelerator)
+        summary |= {"pretrain_losses": [round(v, 5) for v in losses], "pretrain_budget": budget.to_dict()}
+    unet = unet.cpu().eval()
+    unet.save_pretrained(ctx.dir / "unet", safe_serialization=True)
+    write_json(ctx.dir / "scheduler.json", dict(sched))
+
+    classifier, closs = train_classifier(split["x_train"], split["y_train"], cfg.classifier_epochs, cfg.data_seed, accelerator)
+    classifier = classifier.cpu()
+    save_weights(classifier, ctx.dir / "classifier", {"channels": int(split["x_train"].shape[1])})
+    with torch.no_grad():
+        accuracy = float((classifier(split["x_test"]).argmax(1) == split["y_test"]).float().mean() * 100)
+    mu_r, cov_r = feature_stats(features(classifier, split["x_train"]))
+
+    noise = torch.randn((cfg.n_samples, *split["x_train"].shape[1:]), generator=torch.Generator().manual_seed(cfg.data_seed))
+    samples = ddim_sample(unet, sched, noise, cfg.ddim_steps)
+    np.savez(ctx.dir / "reference.npz", mu=mu_r.numpy(), cov=cov_r.numpy(), noise=noise.numpy(), samples=samples.numpy())
+
+    dense_macs, dense_params = pruning.macs_params(unet)
+    magnitude = lambda _m: pruning.tp.importance.MagnitudeImportance(p=1)  # noqa: E731 (local: any criterion)
+    ratio, fraction = pruning.ratio_for_macs(unet, magnitude, cfg.macs_target, cfg.global_pruning, cfg.ratio_search_steps)
+    control = copy.deepcopy(unet)
+    pruning.prune(control, magnitude(control), cfg.control_ratio, cfg.global_pruning)
+    summary |= {
+        "classifier_accuracy": round(accuracy, 2),
+        "classifier_losses": [round(v, 4) for v in closs],
+        "params": dense_params,
+        "macs": dense_macs,
+        "ratio": round(ratio, 5),
+        "macs_fraction": round(fraction, 4),
+        "control_macs_fraction": round(pruning.macs_params(control)[0] / dense_macs, 4),
+        "frechet_dense": round(frechet_distance(features(classifier, samples), mu_r, cov_r), 4),
+        "frechet_real_test": round(frechet_distance(features(classifier, split["x_test"]), mu_r, cov_r), 4),
+    }
+    ctx.log(f"dense: {dense_params} params, {dense_macs / 1e6:.1f} MMACs; ratio {ratio:.3f} -> {fraction:.3f} MACs")
+    return summary
+
+
+@pipe.step(
+    uses=(*PRUNE_FIELDS, *FINETUNE_FIELDS, "seeds", "control_ratio", "control_methods", "macs_target", "device"),
+    upstream=("data", "model"),
+)
+def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
+    """Prune with every method at the same MACs, then fine-tune each pruned model alike."""
+    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    x = split["x_train"]
+    accelerator = make_accelerator(cfg)
+    dense, sched = load_dense(ctx.upstream["model"])
+    abar = alphas_cumprod(sched)
+    model_summary = read_json(ctx.upstream["model"] / "step.json")["summary"]
+    dense_macs = model_summary["macs"]
+    val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed)
+    ledger, curves, trajectories, info = {}, {}, {}, {}
+    for arm, method, control in arms(cfg):
+        ratio = cfg.control_ratio if control else model_summary["ratio"]
+        budget, runs, fractions = Budget(), [], []
+        for seed in cfg.seeds:
+            unet = copy.deepcopy(dense).train()
+            seed_everything(seed)
+            if method == "gfprune":
+                flow = gradient_flow_prune(unet, x, abar, cfg, ratio, seed)
+                history, spent = flow.history, flow.budget
+                trajectories.setdefault(arm, []).append(flow.trajectory)
+                info.setdefault(arm, []).append({"removal_gap": round(flow.removal_gap, 5), "residual_mask": flow.residual_mask,
+                                                 "final_masks": mask_summary(flow.trajectory)})  # fmt: skip
+            elif method == "iterative_taylor":
+                history, spent, extra = iterative_taylor_prune(unet, x, abar, cfg, ratio, seed)
+            else:
+                history, spent, extra = one_shot_prune(method, unet, x, abar, cfg, ratio, seed)
+                if extra:
+                    info.setdefault(arm, []).append(extra)
+            macs, params = pruning.macs_params(unet)
+            fractions.append(macs / dense_macs)
+            pre_steps = spent.optimizer_steps
+            tuned = finetune(unet, x, abar, val, cfg, seed, accelerator)
+            budget = budget.merge(spent).merge(tuned.budget)
+            runs.append(np.stack(tuned.val))
+            pruning.save_pruned(unet.eval(), dict(dense.config), history, ctx.dir / "models" / f"{arm}_seed{seed}")
+        curves[arm] = np.stack(runs)  # (seeds, checkpoints, val examples)
+        f = budget.forward_samples
+        ledger[arm] = budget.to_dict() | {
+            "prune_optimizer_steps": pre_steps,
+            "finetune_steps": cfg.finetune_steps,
+            "gradient_evaluations": f.get("unet_backward", 0) + f.get("unet_hvp", 0),
+            "ratio": round(ratio, 5),
+            "macs_fraction": round(float(np.mean(fractions)), 4),
+            "params": params,
+        }
+        ctx.log(f"{arm}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
+                f"{np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)")  # fmt: skip
+    targets = [ledger[m]["macs_fraction"] for m in cfg.methods]
+    assert max(targets) - min(targets) <= cfg.macs_tolerance * cfg.macs_target, f"methods differ in MACs: {targets}"
+    np.savez(ctx.dir / "curves.npz", steps=np.arange(0, cfg.finetune_steps + 1, cfg.eval_every), **curves)
+    write_json(ctx.dir / "budget.json", ledger)
+    write_json(ctx.dir / "trajectories.json", trajectories)
+    write_json(ctx.dir / "info.json", info)
+    within = abs(np.mean(targets) - cfg.macs_target) <= cfg.macs_tolerance * cfg.macs_target
+    return {"arms": len(ledger), "models": len(ledger) * len(cfg.seeds), "macs_fraction": round(float(np.mean(targets)), 4),
+            "macs_within_tolerance": bool(within)}  # fmt: skip
+
+
+@pipe.step(
+    uses=("seeds", "methods", "control_methods", "control_ratio", "n_samples", "ddim_steps", "latency_methods",
+          "latency_repeats", "latency_batch", "data_seed"),  # fmt: skip
+    upstream=("data", "model", "train"),
+)
+def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
+    """Sample every pruned model from the shared noise; Frechet distance, SSIM, convergence and
+    latency as per-example scores; decide the claims."""
+    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    model_dir, train_dir = ctx.upstream["model"], ctx.upstream["train"]
+    dense, sched = load_dense(model_dir)
+    classifier = load_classifier(model_dir)
+    with np.load(model_dir / "reference.npz") as ref:
+        mu_r, cov_r = torch.from_numpy(ref["mu"]), torch.from_numpy(ref["cov"])
+        noise, reference = torch.from_numpy(ref["noise"]), torch.from_numpy(ref["samples"])
+    ledger = read_json(train_dir / "budget.json")
+    model_summary = read_json(model_dir / "step.json")["summary"]
+    scores: dict[str, dict[str, np.ndarray]] = {m: {} for m in ("frechet", "ssim", "ft_loss_auc", "speedup")}
+    columns, grids = {}, {"dense": reference[:8].numpy()}
+    with np.load(train_dir / "curves.npz") as npz:
+        curves = {arm: npz[arm] for arm, *_ in arms(cfg)}
+    for arm, method, _control in arms(cfg):
+        pseudo, ssim, fds, speedups, ms = [], [], [], [], []
+        for seed in cfg.seeds:
+            unet = pruning.load_pruned(train_dir / "models" / f"{arm}_seed{seed}")
+            samples = ddim_sample(unet, sched, noise, cfg.ddim_steps)
+            feats = features(classifier, samples)
+            pseudo.append(frechet_pseudovalues(feats, mu_r, cov_r))
+            fds.append(frechet_distance(feats, mu_r, cov_r))
+            ssim.append(ssim_per_image(samples, reference))
+            if seed == cfg.seeds[0]:
+                grids[arm] = samples[:8].numpy()
+            if arm in cfg.latency_methods:
+                t_dense, t_pruned = latency_pairs(dense, unet, sched, noise[: cfg.latency_batch], cfg.ddim_steps, cfg.latency_repeats)
+                speedups.append(t_dense / t_pruned)
+                ms.append(1000 * t_pruned.mean())
+        scores["frechet"][arm], scores["ssim"][arm] = np.stack(pseudo), np.stack(ssim)
+        scores["ft_loss_auc"][arm] = curves[arm][:, 1:, :].mean(axis=1)
+        columns[arm] = {
+            "macs_fraction": [ledger[arm]["macs_fraction"]],
+            "params": [ledger[arm]["params"]],
+            "frechet": fds,
+            "ssim": [s.mean() for s in ssim],
+            "val_loss_after_ft": curves[arm][:, -1, :].mean(axis=1),
+            "gradient_evaluations": [ledger[arm]["gradient_evaluations"] / len(cfg.seeds)],
+        }
+        if speedups:
+            scores["speedup"][arm] = np.stack(speedups)
+            scores["speedup"][f"{arm}:macs"] = np.full_like(scores["speedup"][arm], 1 / ledger[arm]["macs_fraction"])
+            columns[arm] |= {"speedup": [s.mean() for s in speedups], "ms_per_batch": ms}
+    reference_rows = [
+        {"method": "dense (pretrained, oracle)", "macs_fraction": 1.0, "params": model_summary["params"],
+         "frechet": model_summary["frechet_dense"], "ssim": 1.0},
+        {"method": "real test digits (floor)", "frechet": model_summary["frechet_real_test"]},
+    ]  # fmt: skip
+    np.savez(ctx.dir / "scores.npz", **{f"{metric}|{arm}": v for metric, d in scores.items() for arm, v in d.items()})
+    np.savez(ctx.dir / "grids.npz", **grids)
+    doc = claims_document(
+        paper="gfprune",
+        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
+        claims=CLAIMS,
+        scores=scores,
+        table=results_table(columns, reference_rows),
+        budget=ledger,
+        cannot_show=CANNOT_SHOW,
+    )
+    write_json(ctx.dir / "claims.json", doc)
+    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+@pipe.step(uses=("seeds", "eval_every", "stage_steps"), upstream=("model", "train", "evaluate"))
+def figures(cfg: GfpruneConfig, ctx: StepContext) -> dict:
+    """Sample grids from the same noise, Frechet distance vs MACs, fine-tuning loss vs gradient
+    evaluations, and the soft masks' decay."""
+    written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
+    return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
+
+
+def check_models(cfg: GfpruneConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
+    """Every network a profile builds, with a tiny input (the config-rot test runs this for every
+    profile). The UNet is wrapped so that one call is one denoising forward at t = 10."""
+    s, c = cfg.unet.sample_size, cfg.unet.channels
+    return {
+        "unet": (DenoiseAt(build_unet(cfg.unet), 10), torch.randn(2, c, s, s)),
+        "classifier": (DigitClassifier(channels=c), torch.rand(2, c, s, s) * 2 - 1),
+    }
+
+
+class DenoiseAt(torch.nn.Module):
+    def __init__(self, unet: torch.nn.Module, t: int):
+        super().__init__()
+        self.unet, self.t = unet, t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, torch.full((len(x),), self.t)).sample
+
+
