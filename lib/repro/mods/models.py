@@ -2,8 +2,9 @@
 Introduced in ``notebooks/mods/02_model.ipynb``.
 
 Every model takes a batch dict (``text``, ``audio``, ``vision`` of shape (B, T, D) and boolean
-``<modality>_mask`` of shape (B, T)) and returns the predicted sentiment (B,); ``model.run(batch)``
-also returns the selector's weights, the primary modality and the InfoNCE term. All of it is
+``<modality>_mask`` of shape (B, T)) and returns the predicted sentiment (B,); ``model(batch,
+full=True)`` returns an :class:`Output` with the selector's weights, the primary modality and the
+InfoNCE term as well. All of it is
 vectorised over the batch: the primary modality differs per sample and is gathered, not looped.
 """
 
