@@ -13,8 +13,8 @@ with the same rounds, local epochs, optimiser and data order. Introduced in ``03
 * ``lg_fedavg`` (Liang et al. 2020): local bodies, FedAvg on the head (works with heterogeneous
   bodies, since heads share one shape).
 * ``fedproto`` (Tan et al. 2022): clients upload per-class mean features; the server averages them
-  per class (weighted by counts); each client adds ``lambda * ||h - proto_y||^2`` (lambda = 1) to its
-  cross-entropy. Works with heterogeneous bodies. Predicts with the local head.
+  per class (weighted by counts); each client adds ``lambda * MSE(h, proto_y)`` (lambda = 1, the
+  mean over feature dimensions as in FedProto's code) to its cross-entropy. Works with heterogeneous bodies. Predicts with the local head.
 * ``dpsgd`` (Lian et al. 2017): decentralised gossip: after local training each client averages its
   whole model with the models that reached it from its graph neighbours (uniform weights over
   itself and what arrived; the Metropolis weights of a regular graph).
@@ -124,7 +124,7 @@ class FedProto(PlainMethod):
     def loss(self, body, p, x, y, w, ctx):
         h = features(body, p, x)
         target, has = ctx["protos"][y], ctx["proto_mask"][y]
-        pull = (((h - target) ** 2).sum(-1) * w * has).sum() / w.sum().clamp(min=1.0)
+        pull = (((h - target) ** 2).mean(-1) * w * has).sum() / w.sum().clamp(min=1.0)  # FedProto's MSE
         return weighted_ce(head_logits(p, h), y, w) + self.lam * pull
 
     @torch.no_grad()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.core.data import data_root, load_manifest, verified_path
+from repro.core.data import Manifest, data_root, load_manifest, verified_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # SOB_B_A-14-22549AB-40-001.png: biopsy, benign/malignant, tumour type, patient, magnification, index
@@ -209,25 +209,34 @@ def read_feature_csv(
 WDBC_COLUMNS = ["id", "diagnosis", *[f"f{i}" for i in range(30)]]
 
 
-def breakhis_task(n_clients: int, test_fraction: float, image_size: int, seed: int) -> Task:
-    """BreaKHis from its verified archive: extracted once under ``$REPRO_DATA_DIR``, benign vs
+def breakhis_task(
+    n_clients: int, test_fraction: float, image_size: int, seed: int, root: Path | None = None,
+    manifest: Manifest | None = None,
+) -> Task:  # fmt: skip
+    """BreaKHis from its verified archive: extracted once under the data folder, benign vs
     malignant, clients are groups of patients."""
-    manifest = load_manifest("breakhis")
-    archive = verified_path(manifest, manifest.files[0].path)
-    target = data_root() / "BreaKHis_v1"
+    manifest = manifest or load_manifest("breakhis")
+    root = Path(root or data_root())
+    archive = verified_path(manifest, manifest.files[0].path, root)
+    target = root / "BreaKHis_v1"
     if not target.is_dir():
         with tarfile.open(archive) as tar:
-            tar.extractall(data_root(), filter="data")  # 'data' refuses links and paths outside the folder
+            tar.extractall(root, filter="data")  # 'data' refuses links and paths outside the folder
     x, y, _classes, groups = read_image_folder(target / "histology_slides" / "breast", image_size)
     rng = np.random.default_rng([seed, 7])
     clients = split_clients(x, y, group_partition(groups, n_clients, rng), test_fraction, rng)
     return Task("breakhis", clients, 2, (1, image_size, image_size))
 
 
-def wdbc_task(n_clients: int, test_fraction: float, shift: float, seed: int) -> Task:
-    """UCI WDBC (``wdbc.data``, the CSV behind sklearn's breast cancer), partitioned as the miniature's."""
-    manifest = load_manifest("wdbc")
-    x, y, _ = read_feature_csv(verified_path(manifest, "wdbc.data"), "diagnosis", ("id",), WDBC_COLUMNS)
+def wdbc_task(
+    n_clients: int, test_fraction: float, shift: float, seed: int, root: Path | None = None,
+    manifest: Manifest | None = None,
+) -> Task:  # fmt: skip
+    """UCI WDBC (``wdbc.data``, the CSV behind sklearn's breast cancer), partitioned as the miniature's
+    (standardised, then each client's site transform)."""
+    manifest = manifest or load_manifest("wdbc")
+    x, y, _ = read_feature_csv(verified_path(manifest, "wdbc.data", root), "diagnosis", ("id",), WDBC_COLUMNS)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
     rng = np.random.default_rng([seed, 569])
     clients = split_clients(x, y, np.array_split(rng.permutation(len(y)), n_clients), test_fraction, rng)
     site_transform(clients, shift, rng)

@@ -222,13 +222,22 @@ class PlainMethod:
 
 class Transport:
     """In-process exchange: every client's tensors are already here. The distributed transport
-    (one client per rank, point-to-point over gloo) has the same method."""
+    (:class:`repro.dflmoe.distributed.PeerTransport`: one client per rank, point to point over gloo)
+    has the same three methods."""
 
-    def gather(self, fed: Federation, local: Params) -> Params:
-        """(n, ...) in client-id order: each client's tensors where the peer graph lets a local client
-        receive them (other rows: zeros). In process, that is everyone's."""
+    def gather(self, fed: Federation, local: Params, edges: np.ndarray) -> Params:
+        """(n, ...) in client-id order: the tensors of every client with an edge (``edges[i, j]``: i
+        sends to j) into a local client; other rows zeros. In process, everyone's are here."""
         order = torch.tensor(fed.local_ids)
         return {k: torch.zeros(fed.n_clients, *v.shape[1:], dtype=v.dtype).index_copy(0, order, v) for k, v in local.items()}
+
+    def everyone(self, local: dict[int, float]) -> dict[int, float]:
+        """Per-client values of all clients (here: all are local)."""
+        return local
+
+    def total(self, value: int) -> int:
+        """Sum over processes (here: one)."""
+        return value
 
 
 @dataclass
@@ -373,10 +382,11 @@ def run_rounds(fed: Federation, faults: Faults) -> RunResult:
     rounds, curve, sent = [], [], []
     for rnd in range(cfg.rounds):
         fed.train_round(rnd)
-        sent.append(fed.method.communicate(fed, rnd, faults.delivered(n, rnd, fed.seed), faults.alive(n, rnd)))
+        sent_here = fed.method.communicate(fed, rnd, faults.delivered(n, rnd, fed.seed), faults.alive(n, rnd))
+        sent.append(fed.transport.total(sent_here))
         if (rnd + 1) % cfg.eval_every == 0 or rnd == cfg.rounds - 1:
             rounds.append(rnd + 1)
-            curve.append(float(np.mean(list(fed.accuracy().values()))))
+            curve.append(float(np.mean(list(fed.transport.everyone(fed.accuracy()).values()))))
     fed.budget.wall_s = time.perf_counter() - started
     return finish(fed, rounds, curve, sent)
 

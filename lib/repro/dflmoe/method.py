@@ -28,6 +28,9 @@ class DFLMoE(PlainMethod):
         self.alpha = alpha
         self.forward_heads = 1 + n_clients  # the local head, then every expert slot of the MoE
 
+    def phases(self, local_epochs):
+        return [(local_epochs, ("body", "head", "moe"))]
+
     def context(self, fed: Federation, group) -> dict[str, torch.Tensor]:
         """The heads this client holds (its expert bank) and which of them it has received."""
         if "expert_w" not in group.state:
@@ -56,7 +59,8 @@ class DFLMoE(PlainMethod):
     def communicate(self, fed, rnd, delivered, alive):
         """Send the head to every out-neighbour; keep what arrives. Returns bytes sent by local clients."""
         n = fed.n_clients
-        heads = fed.transport.gather(fed, fed.stack("head"))  # (n, ...) in client order
+        edges = fed.graph & alive[:n, :n]  # links that exist; a message on one may still be dropped
+        heads = fed.transport.gather(fed, fed.stack("head"), edges)  # (n, ...) in client order
         arrived = torch.from_numpy(fed.graph & delivered[:n, :n])  # [sender, receiver]
         for group in fed.groups:
             self.context(fed, group)
@@ -66,8 +70,7 @@ class DFLMoE(PlainMethod):
             st["expert_b"] = torch.where(got[..., None], heads["head.bias"][None], st["expert_b"])
             st["available"] = st["available"] | got
         head = {k: v[0] for k, v in fed.stack("head").items()}
-        senders = fed.graph & alive[:n, :n]
-        return tensor_bytes(head) * int(senders[fed.local_ids].sum())
+        return tensor_bytes(head) * int(edges[fed.local_ids].sum())
 
     @torch.no_grad()
     def gate_weights(self, fed) -> list[list[float]]:

@@ -1,0 +1,160 @@
+"""The pieces that make dFLMoE this method, and the engine's invariants: the MoE's shapes and
+masking, frozen received heads, serverless exchange under faults, vectorised == one client at a
+time, FedAvg/D-PSGD averaging, one drop model and one budget for every method."""
+
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from repro import dflmoe
+from repro.core.config import ConfigError
+from repro.dflmoe.config import METHODS
+from repro.dflmoe.data import digits_task
+from repro.dflmoe.federation import Faults, Federation, build_groups, peer_graph, run_rounds, simulate
+from repro.dflmoe.method import make_method
+from repro.dflmoe.models import client_specs, features, head_logits, init_params, moe_logits
+from repro.dflmoe.pipeline import check_models
+
+CFG = dflmoe.config("smoke", rounds=2, n_clients=4, lost_client=3, eval_every=1)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return digits_task(0.5, 4, 0.2, seed=0)
+
+
+def client(seed=0, k=4):
+    spec = client_specs(1, 16, False, True)[0]
+    return init_params(spec, 64, 8, 10, (1, 8, 8), seed, n_experts=k, attn_dim=4)
+
+
+def test_moe_with_identity_transforms_and_copies_of_one_head_is_that_head():
+    body, p = client()
+    x = torch.rand(5, 64)
+    h = features(body, p, x)
+    w = p["head.weight"].expand(4, 10, 8)
+    b = p["head.bias"].expand(4, 10)
+    own = torch.nn.functional.one_hot(torch.tensor(1), 4).float()
+    logits, gate = moe_logits(p, h, w, b, torch.ones(4, dtype=torch.bool), own)
+    assert logits.shape == (5, 10) and gate.shape == (5, 4)
+    torch.testing.assert_close(logits, head_logits(p, h))
+    torch.testing.assert_close(gate.sum(-1), torch.ones(5))
+
+
+def test_moe_masks_experts_never_received_and_uses_the_live_own_head():
+    body, p = client()
+    h = features(body, p, torch.rand(3, 64))
+    w, b = torch.randn(4, 10, 8), torch.randn(4, 10)
+    available = torch.tensor([True, False, True, False])
+    own = torch.nn.functional.one_hot(torch.tensor(0), 4).float()
+    logits, gate = moe_logits(p, h, w, b, available, own)
+    assert (gate[:, ~available] == 0).all() and (gate[:, available] > 0).all()
+    only_own = moe_logits(p, h, w, b, torch.tensor([True, False, False, False]), own)[0]
+    torch.testing.assert_close(only_own, head_logits(p, h))  # slot 0 is the live head, not w[0]
+
+
+def test_received_heads_are_frozen_copies_and_moe_parameters_train(task):
+    method = make_method("dflmoe", CFG, 4)
+    specs = client_specs(4, CFG.hidden, False, True)
+    fed = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 4, CFG.attn_dim, True), 4,
+                     method, CFG, 0, peer_graph(4, "all"))  # fmt: skip
+    start = {k: v.clone() for k, v in fed.groups[0].params.items()}
+    fed.train_round(0)
+    everything = np.ones((5, 5), dtype=bool)
+    method.communicate(fed, 0, everything, everything)
+    heads = {k: v.clone() for k, v in fed.groups[0].params.items() if k.startswith("head")}
+    state = fed.groups[0].state
+    assert state["available"].all()
+    torch.testing.assert_close(state["expert_w"][2, 1], heads["head.weight"][1])  # client 2 holds client 1's head
+    fed.train_round(1)
+    torch.testing.assert_close(state["expert_w"][2, 1], heads["head.weight"][1])  # ... unchanged by training
+    for name in ("moe.transform", "moe.query", "body.net.0.weight", "head.weight"):
+        assert not torch.equal(fed.groups[0].params[name], start[name]), f"{name} did not train"
+
+
+def test_vectorised_group_equals_each_client_trained_alone(task):
+    """vmap over 4 clients (with padding for the ones whose data ran out) == four groups of one."""
+    specs = client_specs(4, CFG.hidden, False, True)
+    together = build_groups(task, specs, range(4), 0, CFG.feature_dim, 4, CFG.attn_dim, True)
+    alone = [build_groups(task, specs, [i], 0, CFG.feature_dim, 4, CFG.attn_dim, True)[0] for i in range(4)]
+    fed_a = Federation(task, together, 4, make_method("dflmoe", CFG, 4), CFG, 0, peer_graph(4, "all"))
+    fed_b = Federation(task, alone, 4, make_method("dflmoe", CFG, 4), CFG, 0, peer_graph(4, "all"))
+    run_a, run_b = run_rounds(fed_a, Faults()), run_rounds(fed_b, Faults())
+    assert len(task.sizes()) == 4 and len(set(task.sizes())) > 1  # unequal clients: padding is exercised
+    np.testing.assert_allclose(run_a.client_acc, run_b.client_acc)
+    for i, group in enumerate(alone):
+        torch.testing.assert_close(group.params["body.net.0.weight"][0], together[0].params["body.net.0.weight"][i],
+                                   rtol=1e-4, atol=1e-5)  # fmt: skip
+    assert run_a.budget["optimizer_steps"] == run_b.budget["optimizer_steps"]
+
+
+def test_drop_model_is_shared_and_faults_cut_links():
+    f = Faults(drop_rate=0.3, lost_client=2, lost_round=1, server_down=(1, 3))
+    np.testing.assert_array_equal(f.delivered(4, 0, seed=5), f.delivered(4, 0, seed=5))
+    assert 0.5 < Faults(drop_rate=0.3).delivered(50, 0, 0).mean() < 0.9
+    assert f.alive(4, 0).all()
+    late = f.delivered(4, 1, 0)
+    assert not late[2].any() and not late[:, 2].any() and not late[4].any() and not late[:, 4].any()
+    assert f.alive(4, 3)[4].all() or not f.alive(4, 3)[2].any()
+
+
+def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
+    specs = client_specs(4, CFG.hidden, False, True)
+    everything = np.ones((5, 5), dtype=bool)
+    fed = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 0, CFG.attn_dim, True), 4,
+                     make_method("fedavg", CFG, 4), CFG, 0, peer_graph(4, "all"))  # fmt: skip
+    fed.train_round(0)
+    before = fed.groups[0].params["head.bias"].clone()
+    sent = fed.method.communicate(fed, 0, everything, everything)
+    weights = torch.tensor(task.sizes(), dtype=torch.float32)
+    expected = (before * weights[:, None]).sum(0) / weights.sum()
+    for i in range(4):
+        torch.testing.assert_close(fed.groups[0].params["head.bias"][i], expected)
+    assert sent == 2 * 4 * sum(v[0].numel() * 4 for v in fed.groups[0].params.values())
+    gossip = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 0, CFG.attn_dim, True), 4,
+                        make_method("dpsgd", CFG, 4), CFG, 0, peer_graph(4, "ring"))  # fmt: skip
+    gossip.train_round(0)
+    mean = gossip.groups[0].params["head.weight"].mean(0)
+    gossip.method.communicate(gossip, 0, everything, everything)
+    torch.testing.assert_close(gossip.groups[0].params["head.weight"].mean(0), mean)  # ring of 4: doubly stochastic
+
+
+def test_serverless_methods_ignore_a_server_outage(task):
+    """Why runs.aliases may reuse dFLMoE's fault-free run for its server-outage arm."""
+    specs = client_specs(4, CFG.hidden, False, True)
+    clean = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs)
+    outage = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs, Faults(server_down=(0, 2)))
+    assert clean.client_acc == outage.client_acc and clean.bytes_per_round == outage.bytes_per_round
+    fedavg = simulate(task, make_method("fedavg", CFG, 4), CFG, 0, specs, Faults(server_down=(0, 2)))
+    assert fedavg.bytes_per_round == [0, 0]  # a dead server receives and sends nothing
+
+
+def test_every_method_gets_the_same_steps_and_body_passes(task):
+    specs = client_specs(4, CFG.hidden, False, True)
+    runs = {m: asdict(simulate(task, make_method(m, CFG, 4), CFG, 0, specs)) for m in METHODS}
+    steps = {m: r["budget"]["optimizer_steps"] for m, r in runs.items()}
+    plain = {m: s for m, s in steps.items() if m != "fedrep"}
+    assert len(set(plain.values())) == 1, steps
+    assert steps["fedrep"] == 2 * steps["local"]  # head-only epochs on top of the same body epochs
+    assert runs["dflmoe"]["budget"]["forward_samples"]["body"] == runs["local"]["budget"]["forward_samples"]["body"]
+    assert runs["dflmoe"]["bytes_per_round"][0] < runs["dpsgd"]["bytes_per_round"][0]  # heads, not models
+    assert runs["local"]["bytes_per_round"] == [0, 0]
+
+
+def test_heterogeneous_bodies_run_in_turn_and_config_refuses_nonsense(task):
+    specs = client_specs(4, CFG.hidden, True, True)
+    assert len({s.label for s in specs}) == 4
+    r = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs)
+    assert len(r.client_acc) == 4 and np.isfinite(r.client_acc).all()
+    with pytest.raises(ConfigError, match="need one architecture"):
+        dflmoe.config("smoke", hetero_methods=["fedavg"])
+    with pytest.raises(ConfigError, match="valid keys"):
+        dflmoe.config("smoke", nonsense=1)
+    with pytest.raises(ConfigError, match="unknown methods"):
+        dflmoe.config("smoke", methods=["fedsgd"])
+    with pytest.raises(ValueError, match="unknown method"):
+        make_method("fedsgd", CFG, 4)
+    for name, (module, batch) in check_models(dflmoe.config("paper")).items():
+        assert torch.isfinite(module(batch)).all(), name
