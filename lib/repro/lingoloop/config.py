@@ -32,16 +32,16 @@ class LingoloopConfig(RunConfig):
 
     # data: procedural scenes (or COCO val2017 for the paper profile)
     data_source: str = "scenes"  # scenes | coco
-    n_train: int = 3000
+    n_train: int = 2400
     n_eval: int = 24  # images attacked per victim (the same images for every attack)
     noise: float = 0.03  # pixel noise of the scenes (the generator's difficulty knob)
     # victim (trained in place, one per seed) or a local HF VLM folder (victim_path)
     victim: VictimSpec = field(default_factory=VictimSpec)
     victim_path: str = ""  # a folder under $REPRO_DATA_DIR written by save_pretrained (skips training)
     victim_manifest: str = ""  # its manifest in data_manifests/ (files checked before loading)
-    epochs: int = 6
+    epochs: int = 3
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     # attacks
     hp: AttackHP = field(default_factory=lambda: AttackHP(steps=60))
     methods: tuple[str, ...] = ALL_METHODS
@@ -58,7 +58,8 @@ PROFILES = {
         seeds=(0,),
         n_train=600,
         n_eval=4,
-        epochs=2,
+        epochs=3,
+        lr=3e-3,
         hp=AttackHP(steps=4, regen_every=2, max_new_tokens=24),
         lambda_sweep=(100.0,),
         probe_step=2,

@@ -131,3 +131,14 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 def exact_match(generated: list[str], references: tuple[str, ...] | list[str]) -> float:
     """Share of generated captions equal to the reference caption."""
     return float(np.mean([g == r for g, r in zip(generated, references)]))
+
+
+def ending_match(generated: list[str], references: tuple[str, ...] | list[str]) -> float:
+    """Share of generated captions that end on the reference's part of speech (the template the
+    background texture asks for): what decides where the clean victim puts its EOS."""
+    from repro.lingoloop.data import LEXICON
+
+    def last_pos(text: str) -> str | None:
+        return LEXICON.get(text.split()[-1]) if text.split() else None
+
+    return float(np.mean([last_pos(g) == last_pos(r) for g, r in zip(generated, references)]))

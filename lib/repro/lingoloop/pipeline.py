@@ -22,6 +22,7 @@ from repro.lingoloop.models import (
     build_processor,
     build_victim,
     caption_loss,
+    ending_match,
     exact_match,
     normalise,
     save_victim,
@@ -153,11 +154,13 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
             "params": vlm.parameters_count(),
             "losses": [round(v, 4) for v in fitted.losses] if not cfg.victim_path else [],
             "exact_match": exact_match(captions, evaluation.captions),
+            "ending_match": ending_match(captions, evaluation.captions),
             "clean_tokens": round(float(vlm.lengths(tokens).float().mean()), 2),
             "examples": captions[:3],
         }
         ctx.log(
             f"victim seed {seed}: exact-match captions {summary[f'seed{seed}']['exact_match']:.2f}, "
+            f"right ending POS {summary[f'seed{seed}']['ending_match']:.2f}, "
             f"mean clean length {summary[f'seed{seed}']['clean_tokens']}"
         )
     return summary

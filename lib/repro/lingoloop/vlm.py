@@ -126,12 +126,17 @@ class VLM:
 
     def teacher_forced(self, images: torch.Tensor, targets: torch.Tensor, attentions: bool = False) -> TeacherForced:
         """Logits, hidden states (and last-layer attentions) at the target positions. Attention
-        weights need the eager kernel; the model is switched to it the first time they are asked for."""
-        if attentions and self.model.config._attn_implementation != "eager":
+        weights need the eager kernel: the model runs that call with it."""
+        kernel = self.model.config._attn_implementation
+        if attentions and kernel != "eager":
             self.model.set_attn_implementation("eager")
-        out = self.model(
-            **self.inputs(images, targets), output_hidden_states=True, output_attentions=attentions, use_cache=False
-        )
+        try:
+            out = self.model(
+                **self.inputs(images, targets), output_hidden_states=True, output_attentions=attentions, use_cache=False
+            )
+        finally:
+            if attentions and kernel != "eager":
+                self.model.set_attn_implementation(kernel)
         start, T = self.prompt_len - 1, targets.shape[1]
         hidden = torch.stack(out.hidden_states[1:])[:, :, start : start + T]
         attn = out.attentions[-1][:, :, start : start + T, start : start + T] if attentions else None
