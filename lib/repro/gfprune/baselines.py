@@ -129,7 +129,7 @@ def iterative_taylor_prune(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor,
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
             budget.optimizer_steps += cfg.stage_steps
             budget.forward_samples["unet_backward"] += (cfg.criterion_batches + cfg.stage_steps) * cfg.batch_size
     unet.zero_grad(set_to_none=True)

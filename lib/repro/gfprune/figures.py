@@ -45,7 +45,7 @@ def frechet_vs_macs(doc: dict):
     return fig
 
 
-def loss_vs_gradient_evaluations(curves: dict[str, np.ndarray], steps: np.ndarray, ledger: dict, batch_size: int, n_seeds: int):
+def loss_vs_gradient_evaluations(curves: dict[str, np.ndarray], steps: np.ndarray, ledger: dict, batch_size: int):
     """Validation loss during fine-tuning against the total gradient evaluations spent so far
     (pruning phase included: the soft phase, its HVPs, the Taylor gradients), and against
     fine-tuning steps alone. The card's honesty guard asks for the first."""
@@ -54,7 +54,7 @@ def loss_vs_gradient_evaluations(curves: dict[str, np.ndarray], steps: np.ndarra
         if "@" in arm:
             continue
         mean = runs.mean(axis=(0, 2))
-        before = ledger[arm]["gradient_evaluations"] / n_seeds - steps[-1] * batch_size
+        before = ledger[arm]["gradient_evaluations"] / ledger[arm]["seeds"] - steps[-1] * batch_size
         axes[0][0].plot(before + steps * batch_size, mean, lw=1, marker=".", ms=3, label=arm)
         axes[0][1].plot(steps, mean, lw=1, marker=".", ms=3, label=arm)
     axes[0][0].set(xlabel="gradient evaluations (samples, pruning + fine-tuning)", ylabel="validation DDPM loss",
@@ -88,7 +88,7 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
         "samples_same_noise": image_rows(grids, title="DDIM samples from the same noise (seed 0 of each method)"),
         "frechet_vs_macs": frechet_vs_macs(doc),
         "loss_vs_gradient_evaluations": loss_vs_gradient_evaluations(
-            curves, steps, read_json(upstream["train"] / "budget.json"), cfg.batch_size, len(cfg.seeds)
+            curves, steps, read_json(upstream["train"] / "budget.json"), cfg.batch_size
         ),
     }
     if "gfprune" in trajectories:

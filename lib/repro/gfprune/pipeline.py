@@ -50,6 +50,11 @@ def arms(cfg: GfpruneConfig) -> list[tuple[str, str, bool]]:
     return [(m, m, False) for m in cfg.methods] + [(f"{m}@{cfg.control_ratio:g}", m, True) for m in cfg.control_methods]
 
 
+def arm_seeds(cfg: GfpruneConfig, method: str, control: bool) -> tuple[int, ...]:
+    """Methods that no claim compares run on the first seed only (the run matrix is trimmed, not the claims)."""
+    return cfg.seeds[:1] if method in cfg.table_only_methods and not control else cfg.seeds
+
+
 def load_dense(model_dir: Path) -> tuple[torch.nn.Module, dict]:
     from diffusers import UNet2DModel
 
@@ -78,7 +83,7 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 
 
 @pipe.step(
-    uses=("pretrained", "unet", "num_train_timesteps", "pretrain_steps", "pretrain_lr", "batch_size",
+    uses=("pretrained", "unet", "num_train_timesteps", "pretrain_steps", "pretrain_lr", "pretrain_batch_size",
           "classifier_epochs", "macs_target", "global_pruning", "ratio_search_steps", "n_samples", "ddim_steps", "data_seed",
           "device", "control_ratio"),  # fmt: skip
     upstream=("data",),
@@ -133,7 +138,7 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 
 
 @pipe.step(
-    uses=(*PRUNE_FIELDS, *FINETUNE_FIELDS, "seeds", "control_ratio", "control_methods", "macs_target", "device"),
+    uses=(*PRUNE_FIELDS, *FINETUNE_FIELDS, "seeds", "table_only_methods", "control_ratio", "control_methods", "macs_target", "device"),
     upstream=("data", "model"),
 )
 def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
@@ -150,7 +155,8 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     for arm, method, control in arms(cfg):
         ratio = cfg.control_ratio if control else model_summary["ratio"]
         budget, runs, fractions = Budget(), [], []
-        for seed in cfg.seeds:
+        seeds = arm_seeds(cfg, method, control)
+        for seed in seeds:
             unet = copy.deepcopy(dense).train()
             seed_everything(seed)
             if method == "gfprune":
@@ -181,6 +187,7 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "ratio": round(ratio, 5),
             "macs_fraction": round(float(np.mean(fractions)), 4),
             "params": params,
+            "seeds": len(seeds),
         }
         ctx.log(f"{arm}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
                 f"{np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)")  # fmt: skip
@@ -196,7 +203,7 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 
 
 @pipe.step(
-    uses=("seeds", "methods", "control_methods", "control_ratio", "n_samples", "ddim_steps", "latency_methods",
+    uses=("seeds", "methods", "table_only_methods", "control_methods", "control_ratio", "n_samples", "ddim_steps", "latency_methods",
           "latency_repeats", "latency_batch", "data_seed"),  # fmt: skip
     upstream=("data", "model", "train"),
 )
@@ -216,16 +223,17 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     columns, grids = {}, {"dense": reference[:8].numpy()}
     with np.load(train_dir / "curves.npz") as npz:
         curves = {arm: npz[arm] for arm, *_ in arms(cfg)}
-    for arm, method, _control in arms(cfg):
+    for arm, method, control in arms(cfg):
         pseudo, ssim, fds, speedups, ms = [], [], [], [], []
-        for seed in cfg.seeds:
+        seeds = arm_seeds(cfg, method, control)
+        for seed in seeds:
             unet = pruning.load_pruned(train_dir / "models" / f"{arm}_seed{seed}")
             samples = ddim_sample(unet, sched, noise, cfg.ddim_steps)
             feats = features(classifier, samples)
             pseudo.append(frechet_pseudovalues(feats, mu_r, cov_r))
             fds.append(frechet_distance(feats, mu_r, cov_r))
             ssim.append(ssim_per_image(samples, reference))
-            if seed == cfg.seeds[0]:
+            if seed == seeds[0]:
                 grids[arm] = samples[:8].numpy()
             if arm in cfg.latency_methods:
                 t_dense, t_pruned = latency_pairs(dense, unet, sched, noise[: cfg.latency_batch], cfg.ddim_steps, cfg.latency_repeats)
@@ -239,7 +247,7 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "frechet": fds,
             "ssim": [s.mean() for s in ssim],
             "val_loss_after_ft": curves[arm][:, -1, :].mean(axis=1),
-            "gradient_evaluations": [ledger[arm]["gradient_evaluations"] / len(cfg.seeds)],
+            "gradient_evaluations": [ledger[arm]["gradient_evaluations"] / len(seeds)],
         }
         if speedups:
             scores["speedup"][arm] = np.stack(speedups)

@@ -49,7 +49,7 @@ def pretrain(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelera
     losses, budget = [], Budget()
     for start in range(0, cfg.pretrain_steps, chunk):
         n = min(chunk, cfg.pretrain_steps - start)
-        chunk_losses, spent = diffusion_fit(unet, x, abar, steps=n, lr=cfg.pretrain_lr, batch_size=cfg.batch_size,
+        chunk_losses, spent = diffusion_fit(unet, x, abar, steps=n, lr=cfg.pretrain_lr, batch_size=cfg.pretrain_batch_size,
                                             generator=generator, accelerator=accelerator)  # fmt: skip
         losses += chunk_losses
         budget = budget.merge(spent)

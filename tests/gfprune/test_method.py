@@ -1,0 +1,105 @@
+"""Ours: the soft masks, the gradient-norm criterion (an HVP), the gradient flow and the removal."""
+
+import copy
+
+import pytest
+import torch
+import torch_pruning as tp
+from torch.func import functional_call
+
+from repro.gfprune import pruning
+from repro.gfprune.method import SoftMask, gradient_flow_prune, gradient_norm_scores
+from repro.gfprune.models import noise_loss, unet_denoiser
+
+
+def chosen_mask(unet, ratio=0.25):
+    mask = SoftMask(unet)
+    pruner = pruning.make_pruner(unet, tp.importance.MagnitudeImportance(p=1), ratio)
+    groups = list(pruner.step(interactive=True))
+    for group in groups:
+        mask.add(group, stage=1)
+    return mask, groups
+
+
+def test_masks_at_one_leave_the_network_unchanged(unet, images):
+    mask, _ = chosen_mask(unet)
+    t = torch.tensor([3] * len(images))
+    with torch.no_grad():
+        plain = unet(images, t).sample
+        masked = mask.denoiser(torch.ones(len(mask)))(images, t)
+    assert len(mask) > 0 and torch.allclose(plain, masked, atol=1e-6)
+
+
+def test_masks_at_zero_zero_exactly_the_slices_their_groups_own(unet):
+    mask, groups = chosen_mask(unet)
+    masked = mask.masked_params(torch.zeros(len(mask)))
+    params = dict(unet.named_parameters())
+    for group in groups:
+        for name, _param, dim, idxs, _roots in pruning.group_slices(group):
+            assert masked[name].movedim(dim, 0)[idxs].abs().sum() == 0, f"{name} keeps a chosen slice"
+    untouched = set(params) - set(masked)
+    assert "conv_out.bias" in untouched, "conv_out keeps its output channels (only its inputs are masked)"
+    # everything outside the chosen slices is kept as it was
+    factors = mask.multipliers(torch.zeros(len(mask)))
+    for name, value in masked.items():
+        keep = factors[name].expand_as(value) == 1
+        assert keep.any() and torch.equal(value[keep], params[name][keep]), name
+
+
+def test_a_chosen_channel_is_registered_once_and_pinned(unet):
+    mask, groups = chosen_mask(unet)
+    n = len(mask)
+    for group in groups:
+        assert mask.add(group, stage=2) == 0 and mask.covers(group)
+    assert len(mask) == n
+    full = pruning.make_pruner(unet, tp.importance.MagnitudeImportance(p=1), 0.25).DG.get_all_groups(
+        ignored_layers=pruning.ignored_layers(unet), root_module_types=[torch.nn.Conv2d, torch.nn.Linear]
+    )
+    pinned = sum(int(mask.pinned(g).sum()) for g in full)
+    assert pinned == n
+
+
+def test_gradient_norm_score_is_theta_times_the_hessian_gradient_product(unet, images, abar):
+    """Against torch.autograd.functional.hvp on the same loss (same t and noise)."""
+    mask = SoftMask(unet)
+    torch.manual_seed(5)
+    images = images[:4]
+    scores = gradient_norm_scores(unet, mask, iter([images]), abar, 1)
+    names, values = zip(*[(n, p.detach()) for n, p in unet.named_parameters()])
+
+    def loss(*flat):
+        torch.manual_seed(5)
+        params = dict(zip(names, flat))
+        return noise_loss(lambda x, t: functional_call(unet, params, (x, t)).sample, images, abar).mean()
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    leaves = [v.clone().requires_grad_(True) for v in values]
+    with sdpa_kernel(SDPBackend.MATH):
+        grads = torch.autograd.grad(loss(*leaves), leaves)
+        _, hvp = torch.autograd.functional.hvp(loss, tuple(values), tuple(g.detach() for g in grads))
+    for name, value, h in zip(names, values, hvp):
+        assert torch.allclose(scores[name], value.detach() * h, rtol=1e-3, atol=1e-7), name
+
+
+def test_the_flow_removes_exactly_the_channels_it_drove_to_zero(unet, images, abar, tiny_cfg):
+    hard = copy.deepcopy(unet)
+    pruning.prune(hard, tp.importance.MagnitudeImportance(p=1), 0.3)
+    flow = gradient_flow_prune(unet, images, abar, tiny_cfg, 0.3, seed=0)
+    assert pruning.macs_params(unet) == pruning.macs_params(hard), "same ratio, same architecture"
+    assert flow.residual_mask == pytest.approx(0.0, abs=1e-6), "mask_decay=2 per stage drives every mask to 0"
+    for cohort, values in flow.trajectory.items():
+        assert values[-1] == 0.0 and values[0] <= 1.0, cohort
+    t = torch.tensor([10] * 4)
+    assert torch.isfinite(unet(images[:4], t).sample).all()
+    budget = flow.budget.to_dict()
+    assert budget["optimizer_steps"] == tiny_cfg.prune_stages * tiny_cfg.stage_steps
+    assert budget["forward_samples"]["unet_hvp"] == tiny_cfg.prune_stages * tiny_cfg.criterion_batches * tiny_cfg.batch_size
+
+
+def test_without_sparsity_and_mask_steps_the_masks_stay_at_one(unet, images, abar, tiny_cfg):
+    from dataclasses import replace
+
+    cfg = replace(tiny_cfg, mask_decay=0.0, mask_lr=1e-12, prune_stages=1)
+    flow = gradient_flow_prune(unet, images, abar, cfg, 0.3, seed=0)
+    assert flow.trajectory["stage 1"][-1] == pytest.approx(1.0, abs=1e-6)

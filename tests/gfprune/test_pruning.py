@@ -1,0 +1,87 @@
+"""Torch-Pruning glue shared by every method, and the baselines' criteria."""
+
+import copy
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch_pruning as tp
+
+from repro.gfprune import pruning
+from repro.gfprune.baselines import SeededRandom, diffpruning_timesteps, iterative_taylor_prune, one_shot_prune
+
+
+def test_pruned_unet_runs_and_the_ratio_search_meets_the_macs_target(unet):
+    dense, _ = pruning.macs_params(unet)
+    ratio, fraction = pruning.ratio_for_macs(unet, lambda _m: tp.importance.MagnitudeImportance(p=1), 0.56, iterations=6)
+    pruned = copy.deepcopy(unet)
+    pruning.prune(pruned, tp.importance.MagnitudeImportance(p=1), ratio)
+    assert pruning.macs_params(pruned)[0] / dense == pytest.approx(fraction)
+    assert abs(fraction - 0.56) < 0.06 and 0 < ratio < 0.95
+    out = pruned(torch.zeros(2, 1, 16, 16), torch.tensor([0, 999])).sample
+    assert out.shape == (2, 1, 16, 16)
+    assert pruned.conv_out.out_channels == 1, "conv_out is never pruned"
+
+
+def test_signed_scores_and_pinned_channels_decide_what_goes(unet):
+    conv = unet.conv_in
+    scores = {"conv_in.weight": torch.ones_like(conv.weight)}
+    scores["conv_in.weight"][3] = -5.0  # signed: the lowest importance
+    pinned = lambda group: torch.arange(len(group.items[0].idxs)) == 6  # noqa: E731
+    importance = pruning.ParameterScoreImportance(scores, pinned)
+    pruner = pruning.make_pruner(unet, importance, 2 / 8)
+    root = [g for g in pruner.step(interactive=True) if g.items[0].dep.target.module is conv]
+    assert len(root) == 1 and sorted(root[0].items[0].idxs) == [3, 6]
+
+
+def test_seeded_random_ranks_the_same_way_every_time(unet):
+    group = next(iter(pruning.make_pruner(unet, SeededRandom(0), 0.5).DG.get_all_groups()))
+    assert torch.equal(SeededRandom(3)(group), SeededRandom(3)(group))
+    assert not torch.equal(SeededRandom(3)(group), SeededRandom(4)(group))
+
+
+class StepLoss(torch.nn.Module):
+    """A fake denoiser whose loss is 10 for t < 500 and 1 after (E|eps - 3|^2 = 10, E|eps|^2 = 1)."""
+
+    def forward(self, x, t):
+        return SimpleNamespace(sample=(t < 500).float().view(-1, 1, 1, 1).expand_as(x) * 3.0)
+
+
+def test_diffpruning_keeps_timesteps_from_zero_until_the_loss_drops_below_the_threshold(abar):
+    x0 = torch.zeros(256, 1, 4, 4)
+    kept, losses = diffpruning_timesteps(StepLoss(), x0, abar, grid=10, threshold=0.2)
+    assert np.all(kept < 500) and kept[0] == 0 and len(kept) == int(np.sum(np.linspace(0, 999, 10) < 500))
+    assert losses[0] > 5 > 2 > losses[-1]
+    all_kept, _ = diffpruning_timesteps(StepLoss(), x0, abar, grid=10, threshold=0.01)
+    assert len(all_kept) == 10, "a threshold never reached keeps every timestep"
+
+
+@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "diffpruning"])
+def test_every_one_shot_method_lands_on_the_same_architecture(method, unet, images, abar, tiny_cfg):
+    reference = copy.deepcopy(unet)
+    pruning.prune(reference, tp.importance.MagnitudeImportance(p=1), 0.3)
+    history, budget, _ = one_shot_prune(method, unet, images, abar, tiny_cfg, 0.3, seed=0)
+    assert pruning.macs_params(unet) == pruning.macs_params(reference) and history
+    grads = budget.forward_samples["unet_backward"]
+    assert (grads > 0) == (method in ("taylor", "diffpruning")), "only gradient criteria spend gradients"
+
+
+def test_iterative_taylor_prunes_in_stages_with_training_between(unet, images, abar, tiny_cfg):
+    reference = copy.deepcopy(unet)
+    pruning.prune(reference, tp.importance.MagnitudeImportance(p=1), 0.3)
+    history, budget, info = iterative_taylor_prune(unet, images, abar, tiny_cfg, 0.3, seed=0)
+    assert pruning.macs_params(unet)[0] == pytest.approx(pruning.macs_params(reference)[0], rel=0.02)
+    assert budget.optimizer_steps == tiny_cfg.prune_stages * tiny_cfg.stage_steps
+    assert len(info["stage_losses"]) == budget.optimizer_steps
+
+
+def test_a_pruned_model_reloads_from_safetensors_and_its_history(unet, tmp_path):
+    pruner = pruning.prune(unet, tp.importance.MagnitudeImportance(p=1), 0.4)
+    pruning.save_pruned(unet, dict(unet.config), pruner.pruning_history(), tmp_path / "m")
+    again = pruning.load_pruned(tmp_path / "m")
+    x, t = torch.randn(2, 1, 16, 16), torch.tensor([1, 500])
+    assert torch.equal(unet.eval()(x, t).sample, again(x, t).sample)
+    (tmp_path / "m" / "weights.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(Exception):
+        pruning.load_pruned(tmp_path / "m")
