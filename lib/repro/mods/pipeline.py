@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from repro.core.claims import claims_document
-from repro.core.runtime import make_accelerator
+from repro.core.runtime import configure, make_accelerator
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
 from repro.core.weights import load_config, load_weights, save_weights
@@ -95,6 +95,7 @@ def data(cfg: ModsConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=(*MODEL_FIELDS, "arms"), upstream=("data",))
 def model(cfg: ModsConfig, ctx: StepContext) -> dict:
     """Build every arm on a tiny batch: parameter counts and the shapes through GDC, MSelector, PCCA."""
+    configure(cfg)
     train = load_set(ctx.upstream["data"], main_set(cfg), "train")
     batch = {k: v[:4] for k, v in train.items() if k in INPUTS}
     base = model_spec(cfg, dims_of(train))
@@ -132,6 +133,7 @@ def train(cfg: ModsConfig, ctx: StepContext) -> dict:
 def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
     """MMSA metrics per arm and seed, per-example scores, the selector against the known dominant
     modality and the trivial probe, the noise sweep; claims by the kit's paired-bootstrap rule."""
+    configure(cfg)  # the profile's thread count (inference only: no Accelerator needed)
     data_dir, train_dir = ctx.upstream["data"], ctx.upstream["train"]
     tests = {name: load_set(data_dir, name, "test") for _, _, name in runs(cfg)}
     sweep = {f"noise{s:g}": mdata.load_tensors(data_dir / f"sweep_noise{s:g}.npz") for s in cfg.noise_sweep
@@ -206,6 +208,7 @@ def measurable(claims, scores) -> tuple:
 def figures(cfg: ModsConfig, ctx: StepContext) -> dict:
     """Metric bars with seed spread, selector weights vs the true dominant modality, GDC's routing on
     one utterance, MAE across the noise sweep, training curves."""
+    configure(cfg)
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
 
