@@ -11,6 +11,11 @@ share then split 80/20; plain SGD (no momentum, so a client with no batch left i
 is an exact no-op) with the same learning rate, rounds, local epochs, batch size and per-client data
 order for every method; the MoE loss weight ``moe_alpha`` = 0.5 and a 16-d attention gate
 (reconstruction: the paper's values are not in the card).
+
+Device: the federated engine runs on the CPU in every profile (``device="cpu"``). Eight clients with
+6k-parameter bodies are launch-bound on a GPU (ENVIRONMENT.md), and the engine is plain
+``torch.func`` SGD rather than ``repro.core.train.fit``; ``gpu`` is the larger miniature (50 rounds,
+5 seeds) for a machine with more time, and ``paper`` the real data with the same engine.
 """
 
 from __future__ import annotations
@@ -86,7 +91,6 @@ PROFILES = {
     "gpu": lambda: DflmoeConfig(
         profile="gpu",
         seeds=(0, 1, 2, 3, 4),
-        device="auto",
         rounds=50,
         local_epochs=2,
         lost_round=10,
@@ -99,7 +103,6 @@ PROFILES = {
     "paper": lambda: DflmoeConfig(
         profile="paper",
         seeds=(0, 1, 2),
-        device="auto",
         data_source="image_folder",
         image_size=32,
         feature_dim=64,
