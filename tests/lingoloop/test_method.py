@@ -126,3 +126,17 @@ def test_lingoloop_moves_the_image_and_lowers_its_loss(vlm):
     result = attack(vlm, x, METHODS["lps_only"], hp, token_weight)
     assert (result.images - x).abs().max() > 0
     assert result.losses[-1] < result.losses[0]  # same target all along: the loss must go down
+
+
+@pytest.mark.parametrize(
+    "images,message",
+    [(torch.rand(3, 32, 32), r"\(B, 3, H, W\)"), (torch.rand(1, 1, 32, 32), r"\(B, 3, H, W\)"), (torch.rand(1, 3, 32, 32) * 255, r"\[0, 1\]")],
+)
+def test_attack_refuses_wrong_images(vlm, images, message):
+    with pytest.raises(ValueError, match=message):
+        attack(vlm, images, METHODS["lingoloop"], HP, torch.ones(len(vlm.processor.tokenizer)))
+
+
+def test_lps_weighting_needs_the_table(vlm):
+    with pytest.raises(ValueError, match="token_weight"):
+        attack(vlm, torch.rand(1, 3, 32, 32), METHODS["lps_only"], HP, None)

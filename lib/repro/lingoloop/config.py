@@ -6,11 +6,14 @@
     True
 
 Budget (honest trims, the same for every attack): the paper runs 300 PGD steps per image with up to
-1024 new tokens on Qwen2.5-VL-3B. On 2 CPU cores the ``cpu`` profile attacks 24 scenes per victim
-with 60 steps (target regenerated every 10 steps, as in the paper) and a 128-token cap (10x the
+1024 new tokens on Qwen2.5-VL-3B. On 2 CPU cores the ``cpu`` profile attacks 20 scenes per victim
+with 50 steps (target regenerated every 10 steps, as in the paper) and a 128-token cap (10x the
 clean captions' ~12 tokens, the card's headroom); three victims (seeds) trained from scratch. Every
 attack gets the same eps (8/255), step (1/255), steps and regenerations; the ledger in claims.json
-shows it. ``gpu`` runs the paper's 300 steps. ``paper`` names the real assets (COCO val2017 and a
+shows it. The run matrix is trimmed to what the claims compare: the attention variant (no claim)
+runs at ``smoke`` and ``gpu`` only, and the lambda_rep sweep keeps 10 and 100 (0 is ``lps_only``,
+1 is ``lingoloop``). ``gpu`` runs the paper's 300 steps and the full matrix. ``paper`` names the
+real assets (COCO val2017 and a
 local Qwen2.5-VL-3B folder, see data_manifests/) for users who have them and a GPU.
 """
 
@@ -33,7 +36,7 @@ class LingoloopConfig(RunConfig):
     # data: procedural scenes (or COCO val2017 for the paper profile)
     data_source: str = "scenes"  # scenes | coco
     n_train: int = 2400
-    n_eval: int = 24  # images attacked per victim (the same images for every attack)
+    n_eval: int = 20  # images attacked per victim (the same images for every attack)
     noise: float = 0.03  # pixel noise of the scenes (the generator's difficulty knob)
     # victim (trained in place, one per seed) or a local HF VLM folder (victim_path)
     victim: VictimSpec = field(default_factory=VictimSpec)
@@ -43,9 +46,9 @@ class LingoloopConfig(RunConfig):
     batch_size: int = 32
     lr: float = 2e-3
     # attacks
-    hp: AttackHP = field(default_factory=lambda: AttackHP(steps=60))
-    methods: tuple[str, ...] = ALL_METHODS
-    lambda_sweep: tuple[float, ...] = (0.1, 10.0, 100.0)  # lambda_rep besides 0 (lps_only) and 1 (lingoloop)
+    hp: AttackHP = field(default_factory=lambda: AttackHP(steps=50))
+    methods: tuple[str, ...] = tuple(m for m in ALL_METHODS if m != "lingoloop_attention")
+    lambda_sweep: tuple[float, ...] = (10.0, 100.0)  # lambda_rep besides 0 (lps_only) and 1 (lingoloop)
     probe_step: int = 20  # tokens after this many steps: the comparison below saturation
     # evaluation
     latency_arms: tuple[str, ...] = ("clean", "verbose_images", "lingoloop")
@@ -56,14 +59,15 @@ PROFILES = {
     "smoke": lambda: LingoloopConfig(
         profile="smoke",
         seeds=(0,),
-        n_train=600,
+        n_train=320,
         n_eval=4,
-        epochs=3,
+        epochs=2,
         lr=3e-3,
-        hp=AttackHP(steps=4, regen_every=2, max_new_tokens=24),
+        hp=AttackHP(steps=2, regen_every=1, max_new_tokens=16),
+        methods=ALL_METHODS,
         lambda_sweep=(100.0,),
-        probe_step=2,
-        latency_subset=2,
+        probe_step=1,
+        latency_subset=1,
     ),
     "cpu": lambda: LingoloopConfig(profile="cpu", seeds=(0, 1, 2)),
     "gpu": lambda: LingoloopConfig(
@@ -76,6 +80,8 @@ PROFILES = {
         epochs=10,
         batch_size=128,
         hp=AttackHP(steps=300),
+        methods=ALL_METHODS,
+        lambda_sweep=(0.1, 10.0, 100.0),
         probe_step=50,
         latency_subset=16,
     ),

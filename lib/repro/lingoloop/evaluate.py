@@ -98,7 +98,7 @@ def generation_flops(params: Mapping[str, int], prompt_len: int, new_tokens: int
     return 2.0 * (params["total"] * prompt_len + params["decoder"] * new_tokens)
 
 
-def timed_generation(vlm, images: torch.Tensor, max_new_tokens: int, repetition_penalty: float) -> dict[str, np.ndarray]:
+def timed_generation(vlm, images: torch.Tensor, max_new_tokens: int, repetition_penalty: float) -> dict:
     """Latency (ms) and energy (J) of generating for each image alone (batch 1), with the source
     of the energy number: "rapl" (measured) or "flop-estimate"."""
     params = vlm.parameters_count()

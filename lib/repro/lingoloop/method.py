@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -174,7 +173,12 @@ class AttackResult:
     budget: Budget = field(default_factory=Budget)
 
 
-LossFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
+def check_images(images: torch.Tensor) -> None:
+    """The attack's input contract: float (B, 3, H, W) in [0, 1] (not normalised, not uint8)."""
+    if not torch.is_tensor(images) or images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be a (B, 3, H, W) tensor, got {getattr(images, 'shape', type(images))}")
+    if not images.is_floating_point() or images.min() < 0 or images.max() > 1:
+        raise ValueError("images must be floats in [0, 1] (the attack's eps is in pixel units of that range)")
 
 
 def attack(
@@ -193,6 +197,7 @@ def attack(
     """
     from repro.lingoloop.baselines import LOSSES, random_noise
 
+    check_images(images)
     started = time.perf_counter()
     x0 = images.detach()
     budget = Budget(forward_samples={"teacher_forced": 0, "generate": 0})

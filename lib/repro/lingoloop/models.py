@@ -96,7 +96,10 @@ def build_processor(spec: VictimSpec, vocab: Vocab):
     )
     size = spec.image_size
     images = CLIPImageProcessorPil(
-        size={"shortest_edge": size}, crop_size={"height": size, "width": size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+        size={"shortest_edge": size},
+        crop_size={"height": size, "width": size},
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
     )
     return LlavaProcessor(
         image_processor=images,

@@ -14,7 +14,16 @@ from repro.core.train import Budget, fit
 from repro.lingoloop import figures as draw
 from repro.lingoloop.claims import CANNOT_SHOW, CLAIMS
 from repro.lingoloop.config import LingoloopConfig
-from repro.lingoloop.data import POS_TAGS, SceneSet, Vocab, eos_table, load_scenes, make_scenes, pos_weights, save_scenes
+from repro.lingoloop.data import (
+    POS_TAGS,
+    SceneSet,
+    Vocab,
+    eos_table,
+    load_scenes,
+    make_scenes,
+    pos_weights,
+    save_scenes,
+)
 from repro.lingoloop.evaluate import output_metrics, probe_metrics, results_table, timed_generation
 from repro.lingoloop.method import attack, spec_of, sweep_arm
 from repro.lingoloop.models import (
@@ -191,15 +200,33 @@ def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
             )
             budgets[arm] = budgets.get(arm, Budget()).merge(result.budget)
             ctx.log(f"seed {seed} {arm}: tokens {result.lengths[-1].float().mean():.1f} ({result.budget.wall_s:.1f} s)")
-        np.savez(ctx.dir / f"adversarial_seed{seed}.npz", **{arm.replace("@", "_at_"): v for arm, v in adversarial.items()})
+        np.savez(ctx.dir / f"adversarial_seed{seed}.npz", **{arm_file(arm): v for arm, v in adversarial.items()})
     write_json(ctx.dir / "history.json", history)
     write_json(ctx.dir / "budget.json", {arm: b.to_dict() for arm, b in budgets.items()})
     return {"arms": len(history), "attacks": len(history) * len(cfg.seeds), "steps_per_attack": cfg.hp.steps}
 
 
+def arm_file(arm: str) -> str:
+    return arm.replace("@", "_at_")
+
+
 def load_adversarial(train_dir, seed: int) -> dict[str, np.ndarray]:
     with np.load(train_dir / f"adversarial_seed{seed}.npz", allow_pickle=False) as z:
         return {k.replace("_at_", "@"): z[k] for k in z.files}
+
+
+def arm_metrics(cfg: LingoloopConfig, vlm: VLM, arm: str, x: torch.Tensor, run: dict | None) -> dict:
+    """Every per-image metric of one arm on one victim (``run``: the arm's attack history; None for clean)."""
+    hp = cfg.hp
+    m = output_metrics(vlm, x, hp.max_new_tokens, hp.repetition_penalty)
+    if run is None:  # clean: no attack steps; never reaches the cap (censored like an attack that does not)
+        m |= {"tokens_at_probe": m["tokens"], "steps_to_cap": np.full_like(m["tokens"], hp.steps + hp.regen_every)}
+    else:
+        lengths = np.array(run["lengths"])
+        m |= probe_metrics(run["checkpoints"], lengths, cfg.probe_step, hp.max_new_tokens, hp.regen_every)
+    if arm in cfg.latency_arms:
+        m |= timed_generation(vlm, x[: cfg.latency_subset], hp.max_new_tokens, hp.repetition_penalty)
+    return m
 
 
 @pipe.step(
@@ -217,32 +244,26 @@ def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     for i, seed in enumerate(cfg.seeds):
         vlm = open_victim(cfg, ctx.upstream["model"], seed)
         images = {"clean": eval_images(ctx.upstream["data"], vlm.device)}
-        images |= {arm: torch.from_numpy(v).to(vlm.device) for arm, v in load_adversarial(ctx.upstream["train"], seed).items()}
-        clean_norm = None
+        for arm, adv in load_adversarial(ctx.upstream["train"], seed).items():
+            images[arm] = torch.from_numpy(adv).to(vlm.device)
         for arm, x in images.items():
-            m = output_metrics(vlm, x, hp.max_new_tokens, hp.repetition_penalty)
-            clean_norm = m["hidden_raw"] if arm == "clean" else clean_norm
+            m = arm_metrics(cfg, vlm, arm, x, None if arm == "clean" else history[arm][i])
+            if arm == "clean":
+                clean_norm = m["hidden_raw"]
             m["hidden_norm"] = 100 * m.pop("hidden_raw") / clean_norm
             outputs.setdefault(arm, []).append(m.pop("outputs")[:4])
-            if arm == "clean":
-                m |= {"tokens_at_probe": m["tokens"], "steps_to_cap": np.full_like(m["tokens"], hp.steps + hp.regen_every)}
-            else:
-                run = history[arm][i]
-                m |= probe_metrics(run["checkpoints"], np.array(run["lengths"]), cfg.probe_step, hp.max_new_tokens, hp.regen_every)
-            if arm in cfg.latency_arms:
-                timed = timed_generation(vlm, x[: cfg.latency_subset], hp.max_new_tokens, hp.repetition_penalty)
-                energy_sources |= set(timed.pop("energy_source"))
-                m |= timed
+            energy_sources |= set(m.pop("energy_source", ()))
             for metric, values in m.items():
                 per_seed.setdefault(metric, {}).setdefault(arm, []).append(np.asarray(values, dtype=float))
     scores = {metric: {arm: np.stack(v) for arm, v in arms.items()} for metric, arms in per_seed.items()}
+    table = results_table(scores, hp.max_new_tokens)
     scores["at_cap"]["majority"] = np.full_like(scores["at_cap"]["clean"], 50.0)
     np.savez(ctx.dir / "scores.npz", **{f"{metric}|{arm}": v for metric, d in scores.items() for arm, v in d.items()})
     vocab = Vocab.build()
-    write_json(ctx.dir / "outputs.json", {arm: [[vocab.decode(r, stop_at_eos=False) for r in rows] for rows in runs] for arm, runs in outputs.items()})
+    texts = {arm: [[vocab.decode(row) for row in rows] for rows in runs] for arm, runs in outputs.items()}
+    write_json(ctx.dir / "outputs.json", texts)
     budget = read_json(ctx.upstream["train"] / "budget.json")
     budget["clean"] = Budget(forward_samples={"teacher_forced": 0, "generate": 0}).to_dict()
-    table = results_table({k: {a: v for a, v in d.items() if a != "majority"} for k, d in scores.items()}, hp.max_new_tokens)
     doc = claims_document(
         paper="lingoloop",
         run={

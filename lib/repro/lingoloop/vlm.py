@@ -121,8 +121,8 @@ class VLM:
     def lengths(self, tokens: torch.Tensor) -> torch.Tensor:
         """Generated tokens per row, the EOS included (a row without EOS ran to the cap)."""
         is_eos = torch.isin(tokens, self.eos_ids.to(tokens.device))
-        first = torch.where(is_eos.any(1), is_eos.float().argmax(1) + 1, torch.full_like(is_eos[:, 0], tokens.shape[1], dtype=torch.long))
-        return first
+        cap = torch.full_like(is_eos[:, 0], tokens.shape[1], dtype=torch.long)
+        return torch.where(is_eos.any(1), is_eos.float().argmax(1) + 1, cap)
 
     def teacher_forced(self, images: torch.Tensor, targets: torch.Tensor, attentions: bool = False) -> TeacherForced:
         """Logits, hidden states (and last-layer attentions) at the target positions. Attention
@@ -148,7 +148,8 @@ class VLM:
 
     def parameters_count(self) -> dict[str, int]:
         lm = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model
-        return {"total": sum(p.numel() for p in self.model.parameters()), "decoder": sum(p.numel() for p in lm.parameters())}
+        total = sum(p.numel() for p in self.model.parameters())
+        return {"total": total, "decoder": sum(p.numel() for p in lm.parameters())}
 
 
 def qwen_patches(x: torch.Tensor, patch: int, merge: int, temporal: int) -> dict[str, torch.Tensor]:
@@ -212,7 +213,8 @@ def checked_model_folder(manifest, root: Path | None = None) -> tuple[Path, list
             raise DataUnavailableError(manifest.name, entry.path, "pickled weights are not loaded", "use safetensors")
         if entry.digest[1] is None:
             if not (root / entry.path).exists():
-                raise DataUnavailableError(manifest.name, root / entry.path, "file not found", manifest.instructions.strip())
+                todo = manifest.instructions.strip()
+                raise DataUnavailableError(manifest.name, root / entry.path, "file not found", todo)
             unverified.append(entry.path)
         else:
             verified_path(manifest, entry.path, root)
