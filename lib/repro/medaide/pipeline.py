@@ -157,11 +157,13 @@ def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
 
 
 def save_sample(path: Path, res: Resources, train: list[dict], prototypes: np.ndarray, n: int = 400) -> None:
-    """Up to ``n`` rewritten training clauses' embeddings and labels, with the prototypes (prototype map)."""
+    """About ``n`` rewritten training clauses (every k-th, so all four benchmarks are in), their
+    embeddings and labels, with the prototypes (the prototype map)."""
     from repro.medaide.training import training_clauses
 
     texts, labels = training_clauses(res, train, rewrite=True)
-    np.savez(path, embeddings=res.embed(texts[:n]), labels=labels[:n], prototypes=prototypes)
+    every = max(1, len(texts) // n)
+    np.savez(path, embeddings=res.embed(texts[::every]), labels=labels[::every], prototypes=prototypes)
 
 
 def recognisers_for(cfg: MedaideConfig, train_dir: Path, seed: int) -> dict:
