@@ -10,7 +10,7 @@ import numpy as np
 from repro.core import plots
 from repro.core.steps import read_json
 from repro.dflmoe.data import Task
-from repro.dflmoe.runs import DROPS, OUTAGE, main_task
+from repro.dflmoe.runs import DROPS, OUTAGE, aliases, main_task
 
 
 def label_heatmap(task: Task):
@@ -34,6 +34,7 @@ def curves(runs: dict, metric: str, arms: list[str], title: str = ""):
             per_seed = runs[metric][arm]
             ax.plot(per_seed[0]["rounds"], np.mean([r["curve"] for r in per_seed], axis=0), label=arm)
     ax.set(xlabel="round", ylabel="mean client accuracy (%)", title=title or metric)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7, ncol=2)
     return fig
 
@@ -80,7 +81,9 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
     written += plots.save(client_bars(runs, main, key), out, "per_client")
     if runs[main].get("dflmoe") and runs[main]["dflmoe"][0]["gate"]:
         written += plots.save(gate_heatmap(runs[main]["dflmoe"][0]["gate"], f"dFLMoE gate, {main}"), out, "gate")
+    same_run = {arm for (_, arm) in aliases(cfg)}  # a serverless method's outage arm is its fault-free run
     fault_arms = [a for a in runs[main] if a.split("@")[0] in ("fedavg", "dflmoe", "dpsgd") and "/" not in a]
+    fault_arms = [a for a in fault_arms if a not in same_run]
     title = f"faults: {cfg.drop_rate:.0%} drops + lost client ({DROPS}); server down ({OUTAGE})"
     written += plots.save(curves(runs, main, fault_arms, title), out, "faults")
     return written
