@@ -14,7 +14,8 @@ with the same rounds, local epochs, optimiser and data order. Introduced in ``03
   bodies, since heads share one shape).
 * ``fedproto`` (Tan et al. 2022): clients upload per-class mean features; the server averages them
   per class (weighted by counts); each client adds ``lambda * MSE(h, proto_y)`` (lambda = 1, the
-  mean over feature dimensions as in FedProto's code) to its cross-entropy. Works with heterogeneous bodies. Predicts with the local head.
+  mean over feature dimensions as in FedProto's code) to its cross-entropy. Works with heterogeneous
+  bodies. Predicts with the local head.
 * ``dpsgd`` (Lian et al. 2017): decentralised gossip: after local training each client averages its
   whole model with the models that reached it from its graph neighbours (uniform weights over
   itself and what arrived; the Metropolis weights of a regular graph).

@@ -23,7 +23,8 @@ CLAIMS = (
         metric="digits-a0.1",
         a="dflmoe",
         b=BASELINES_C1,
-        text="Under strong label skew (Dirichlet 0.1), dFLMoE beats FedAvg, FedProx and FedRep on mean client accuracy.",
+        text="Under strong label skew (Dirichlet 0.1),"
+        " dFLMoE beats FedAvg, FedProx and FedRep on mean client accuracy.",
     ),
     Claim(
         id="C1b",
@@ -31,7 +32,8 @@ CLAIMS = (
         metric="digits-a0.5",
         a="dflmoe",
         b=BASELINES_C1,
-        text="Under moderate label skew (Dirichlet 0.5), dFLMoE beats FedAvg, FedProx and FedRep on mean client accuracy.",
+        text="Under moderate label skew (Dirichlet 0.5),"
+        " dFLMoE beats FedAvg, FedProx and FedRep on mean client accuracy.",
     ),
     Claim(
         id="C1c",
@@ -47,7 +49,8 @@ CLAIMS = (
         metric="digits-a0.5",
         a="dflmoe/hetero",
         b=("fedproto/hetero", "local/hetero"),
-        text="With heterogeneous bodies (different widths, depths, two tiny CNNs), dFLMoE beats FedProto and local training.",
+        text="With heterogeneous bodies (different widths, depths, two tiny CNNs),"
+        " dFLMoE beats FedProto and local training.",
     ),
     Claim(
         id="C3a",
@@ -76,7 +79,8 @@ CLAIMS = (
         a="dflmoe@drops+lost",
         b=("dflmoe",),
         margin=3.0,
-        text="dFLMoE degrades gracefully: under the drops and the lost client it stays within 3 points of its fault-free accuracy.",
+        text="dFLMoE degrades gracefully:"
+        " under the drops and the lost client it stays within 3 points of its fault-free accuracy.",
     ),
     Claim(
         id="C4",

@@ -55,7 +55,8 @@ class DflmoeConfig(RunConfig):
     rounds: int = 20
     local_epochs: int = 2
     batch_size: int = 32
-    lr: float = 0.3  # plain SGD; 0.5 was unstable (local and FedRep swung by 10 points) in a dev run, 0.1 had not converged in 20 rounds
+    # plain SGD; in a dev run 0.5 was unstable (local and FedRep swung by 10 points), 0.1 had not converged in 20 rounds
+    lr: float = 0.3
     moe_alpha: float = 0.5  # loss = alpha * CE(local head) + (1 - alpha) * CE(MoE)
     prox_mu: float = 0.01  # FedProx
     proto_lambda: float = 1.0  # FedProto

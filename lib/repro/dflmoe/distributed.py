@@ -91,7 +91,9 @@ def run(cfg, task, seed: int, fault: str | None, graph: str, hetero: bool = Fals
         result[key] = [v for part in parts for v in (part[key] or [])]
     result["budget"] = {
         "optimizer_steps": sum(p["budget"]["optimizer_steps"] for p in parts),
-        "forward_samples": {k: sum(p["budget"]["forward_samples"][k] for p in parts) for k in parts[0]["budget"]["forward_samples"]},
+        "forward_samples": {
+            k: sum(p["budget"]["forward_samples"][k] for p in parts) for k in parts[0]["budget"]["forward_samples"]
+        },
         "wall_s": max(p["budget"]["wall_s"] for p in parts),
     }
     result["bytes_sent_by_ranks"] = sum(p["bytes_counted"] for p in parts)
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.dflmoe.distributed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--partition", default=None, help="task name, e.g. digits-a0.5 (default: the profile's main one)")
+    parser.add_argument("--partition", default=None, help="task name, e.g. digits-a0.5 (default: the main one)")
     parser.add_argument("--seed", type=int, default=None, help="default: the profile's first seed")
     parser.add_argument("--fault", default=None, choices=(None, "drops+lost"))
     parser.add_argument("--graph", default=None, choices=(None, "all", "ring"))

@@ -37,7 +37,9 @@ def pooled_auc(prob_pos: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> 
 def scores(runs: Mapping[str, Mapping[str, list[dict]]]) -> dict[str, dict[str, np.ndarray]]:
     """metric -> arm -> (n_seeds, n_examples) from runs[metric][arm] = one result dict per seed."""
     return {
-        metric: {arm: np.stack([client_weighted_points(r["correct"]) for r in per_seed]) for arm, per_seed in arms.items()}
+        metric: {
+            arm: np.stack([client_weighted_points(r["correct"]) for r in per_seed]) for arm, per_seed in arms.items()
+        }
         for metric, arms in runs.items()
     }
 
@@ -61,7 +63,8 @@ def results_table(runs: Mapping[str, Mapping[str, list[dict]]], labels: Mapping[
                 "bytes_per_round": int(np.mean([np.mean(r["bytes_per_round"]) for r in per_seed])),
             }
             if n_classes == 2:
-                row["pooled_auc"] = round(float(np.mean([pooled_auc(r["prob_pos"], labels[metric]) for r in per_seed])), 4)
+                aucs = [pooled_auc(r["prob_pos"], labels[metric]) for r in per_seed]
+                row["pooled_auc"] = round(float(np.mean(aucs)), 4)
             rows.append({k: v for k, v in row.items() if v is not None})
     return rows
 

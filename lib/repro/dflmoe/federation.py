@@ -105,7 +105,8 @@ class Group:
         y = torch.zeros(steps, len(self.ids), batch_size, dtype=torch.long)
         w = torch.zeros(steps, len(self.ids), batch_size)
         for g, client in enumerate(self.ids):
-            order = torch.from_numpy(np.random.default_rng([seed, client, rnd, epoch]).permutation(len(self.y_train[g])))
+            rng = np.random.default_rng([seed, client, rnd, epoch])
+            order = torch.from_numpy(rng.permutation(len(self.y_train[g])))
             n = len(order)
             flat = slice(0, n)
             xs = torch.zeros(steps * batch_size, dim)
@@ -229,7 +230,9 @@ class Transport:
         """(n, ...) in client-id order: the tensors of every client with an edge (``edges[i, j]``: i
         sends to j) into a local client; other rows zeros. In process, everyone's are here."""
         order = torch.tensor(fed.local_ids)
-        return {k: torch.zeros(fed.n_clients, *v.shape[1:], dtype=v.dtype).index_copy(0, order, v) for k, v in local.items()}
+        return {
+            k: torch.zeros(fed.n_clients, *v.shape[1:], dtype=v.dtype).index_copy(0, order, v) for k, v in local.items()
+        }
 
     def everyone(self, local: dict[int, float]) -> dict[int, float]:
         """Per-client values of all clients (here: all are local)."""

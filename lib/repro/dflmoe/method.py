@@ -80,7 +80,8 @@ class DFLMoE(PlainMethod):
         rows = {}
         for group in fed.groups:
             ctx = self.context(fed, group)
-            gate = vmap(lambda p, x, c, body=group.body: self.mixture(body, p, x, c)[1])(group.params, group.x_test, ctx)
+            mixture = vmap(lambda p, x, c, body=group.body: self.mixture(body, p, x, c)[1])
+            gate = mixture(group.params, group.x_test, ctx)
             for g, client in enumerate(group.ids):
                 rows[client] = gate[g, group.test_mask[g]].mean(0).tolist()
         return [rows[c] for c in sorted(rows)]

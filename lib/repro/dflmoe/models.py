@@ -132,8 +132,8 @@ def moe_logits(
     """The client-specific mixture of experts (reconstruction of the card's description).
 
     ``h`` (B, d) is the client's feature; ``expert_w`` (K, C, d) and ``expert_b`` (K, C) are the heads
-    it holds (its own slot, the one-hot ``own`` (K,), is replaced by its live head, so gradients reach it; received heads
-    are frozen); ``available`` (K,) masks experts never received. For each expert k:
+    it holds (its own slot, the one-hot ``own`` (K,), is replaced by its live head, so gradients reach it;
+    received heads are frozen); ``available`` (K,) masks experts never received. For each expert k:
     ``z_k = T_k h + t_k`` (identity-initialised per-peer transform), logits ``head_k(z_k)``;
     gate ``softmax_k(<W_q h, W_k z_k> / sqrt(d_a))`` over available experts (query from the local
     feature, key from what each expert sees); output the gate-weighted sum of expert logits.
