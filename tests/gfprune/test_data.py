@@ -60,7 +60,10 @@ def test_truncated_weights_are_refused(pipeline_dir):
 
 def manifest_for(folder, root, tmp_path, corrupt=False):
     files = [
-        {"path": str(p.relative_to(root)), "sha256": hashlib.sha256(p.read_bytes() + (b"x" if corrupt else b"")).hexdigest()}
+        {
+            "path": str(p.relative_to(root)),
+            "sha256": hashlib.sha256(p.read_bytes() + (b"x" if corrupt else b"")).hexdigest(),
+        }
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     ]

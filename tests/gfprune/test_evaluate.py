@@ -18,7 +18,9 @@ def test_frechet_distance_matches_the_fid_formula_and_is_zero_on_itself():
     g = torch.Generator().manual_seed(0)
     real, fake = torch.randn(400, 6, generator=g), torch.randn(120, 6, generator=g) * 1.3 + 0.2
     mu, cov = feature_stats(real)
-    assert frechet_distance(fake, mu, cov) == pytest.approx(reference_fd(fake.double().numpy(), real.double().numpy()), rel=1e-6)
+    assert frechet_distance(fake, mu, cov) == pytest.approx(
+        reference_fd(fake.double().numpy(), real.double().numpy()), rel=1e-6
+    )
     assert frechet_distance(real, mu, cov) == pytest.approx(0.0, abs=1e-8)
 
 

@@ -9,7 +9,7 @@ from torch.func import functional_call
 
 from repro.gfprune import pruning
 from repro.gfprune.method import SoftMask, gradient_flow_prune, gradient_norm_scores
-from repro.gfprune.models import noise_loss, unet_denoiser
+from repro.gfprune.models import noise_loss
 
 
 def chosen_mask(unet, ratio=0.25):
@@ -94,7 +94,10 @@ def test_the_flow_removes_exactly_the_channels_it_drove_to_zero(unet, images, ab
     assert torch.isfinite(unet(images[:4], t).sample).all()
     budget = flow.budget.to_dict()
     assert budget["optimizer_steps"] == tiny_cfg.prune_stages * tiny_cfg.stage_steps
-    assert budget["forward_samples"]["unet_hvp"] == tiny_cfg.prune_stages * tiny_cfg.criterion_batches * tiny_cfg.batch_size
+    assert (
+        budget["forward_samples"]["unet_hvp"]
+        == tiny_cfg.prune_stages * tiny_cfg.criterion_batches * tiny_cfg.batch_size
+    )
 
 
 def test_without_sparsity_and_mask_steps_the_masks_stay_at_one(unet, images, abar, tiny_cfg):

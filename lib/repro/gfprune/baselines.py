@@ -34,21 +34,27 @@ def accumulate_gradients(unet: nn.Module, x0: torch.Tensor, abar: torch.Tensor, 
     noise_loss(unet_denoiser(unet), x0, abar, t).mean().backward()
 
 
-def diffpruning_timesteps(unet: nn.Module, x0: torch.Tensor, abar: torch.Tensor, grid: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def diffpruning_timesteps(
+    unet: nn.Module, x0: torch.Tensor, abar: torch.Tensor, grid: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Diff-Pruning's timestep selection: the loss L_t on one batch at ``grid`` timesteps from 0 up;
     keep t from 0 until the first L_t < threshold * max_{s <= t} L_s. Returns (kept t, all L_t)."""
     steps = torch.linspace(0, len(abar) - 1, grid).long()
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(x0.shape, generator=g)
     with torch.no_grad():
-        losses = np.array([float(noise_loss(unet_denoiser(unet), x0, abar, t.repeat(len(x0)), noise).mean()) for t in steps])
+        losses = np.array(
+            [float(noise_loss(unet_denoiser(unet), x0, abar, t.repeat(len(x0)), noise).mean()) for t in steps]
+        )
     running_max = np.maximum.accumulate(losses)
     below = np.nonzero(losses < threshold * running_max)[0]
     stop = int(below[0]) if len(below) else grid
     return steps[: max(stop, 1)].numpy(), losses
 
 
-def criterion(method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, seed: int, budget: Budget) -> tuple[Callable, dict]:
+def criterion(
+    method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, seed: int, budget: Budget
+) -> tuple[Callable, dict]:
     """``(importance_for(model), info)``: the method's importance for ``unet`` or a copy of it
     (gradient-based criteria copy the gradients they measured on ``unet`` into the copy)."""
     info: dict = {}
@@ -63,7 +69,9 @@ def criterion(method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor,
     if method == "taylor":
         for _ in range(cfg.criterion_batches):
             accumulate_gradients(unet, next(stream), abar)
-        budget.forward_samples["unet_backward"] = budget.forward_samples.get("unet_backward", 0) + cfg.criterion_batches * cfg.batch_size
+        budget.forward_samples["unet_backward"] = (
+            budget.forward_samples.get("unet_backward", 0) + cfg.criterion_batches * cfg.batch_size
+        )
     elif method == "diffpruning":
         x0 = next(stream)
         kept, losses = diffpruning_timesteps(unet, x0, abar, cfg.diffpruning_grid, cfg.diffpruning_threshold)
@@ -95,7 +103,9 @@ class SeededRandom(tp.importance.RandomImportance):
         return torch.rand(len(group.items[0].idxs), generator=self.generator)
 
 
-def one_shot_prune(method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int) -> tuple[list, Budget, dict]:
+def one_shot_prune(
+    method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int
+) -> tuple[list, Budget, dict]:
     """Prune ``unet`` in place with a one-shot criterion at ``ratio``."""
     started = time.perf_counter()
     budget = Budget(forward_samples={"unet": 0, "unet_backward": 0})
@@ -107,7 +117,9 @@ def one_shot_prune(method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Te
     return pruner.pruning_history(), budget, info
 
 
-def iterative_taylor_prune(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int) -> tuple[list, Budget, dict]:
+def iterative_taylor_prune(
+    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int
+) -> tuple[list, Budget, dict]:
     """Hard iterative Taylor pruning with fine-tuning between the prunes (same schedule as ours)."""
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)

@@ -109,6 +109,6 @@ CANNOT_SHOW = (
     "and 16 MMACs per step, and latency is timed on shared CPU cores.",
     "The paper's exact criterion and schedule: no code or equations were available; the soft-mask energy, "
     "its step sizes and the GraSP-style gradient-norm score are a documented reconstruction.",
-    "Long fine-tuning (Diff-Pruning fine-tunes for 100k steps): the miniature fine-tunes for 150 steps, so "
-    "claims about the converged quality of the pruned models are claims about early fine-tuning.",
+    "Long fine-tuning (Diff-Pruning fine-tunes for 100k steps): the miniature fine-tunes for 60 steps, so "
+    "claims about the quality of the pruned models are claims about early fine-tuning.",
 )

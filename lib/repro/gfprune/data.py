@@ -85,7 +85,9 @@ def load_pipeline(folder: Path) -> tuple[torch.nn.Module, dict]:
             raise DataUnavailableError("diffusers DDPM pipeline", folder / rel, "file not found", hint)
     scheduler = _read_json(folder / SCHEDULER_FILE)
     if "num_train_timesteps" not in scheduler or "beta_schedule" not in scheduler:
-        raise ValueError(f"{folder / SCHEDULER_FILE}: not a DDPM scheduler config (needs num_train_timesteps, beta_schedule)")
+        raise ValueError(
+            f"{folder / SCHEDULER_FILE}: not a DDPM scheduler config (needs num_train_timesteps, beta_schedule)"
+        )
     unet_config = _read_json(folder / UNET_FILES[0])
     if unet_config.get("_class_name") not in (None, "UNet2DModel"):
         raise ValueError(f"{folder / UNET_FILES[0]}: expected a UNet2DModel, found {unet_config.get('_class_name')!r}")

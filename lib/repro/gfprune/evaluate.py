@@ -37,7 +37,9 @@ def _sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
     return (vecs * vals.clamp_min(0).sqrt().unsqueeze(-2)) @ vecs.transpose(-1, -2)
 
 
-def _frechet(mu: torch.Tensor, cov: torch.Tensor, mu_r: torch.Tensor, cov_r_sqrt: torch.Tensor, tr_r: torch.Tensor) -> torch.Tensor:
+def _frechet(
+    mu: torch.Tensor, cov: torch.Tensor, mu_r: torch.Tensor, cov_r_sqrt: torch.Tensor, tr_r: torch.Tensor
+) -> torch.Tensor:
     """Batched over leading dims of ``mu`` (..., d) and ``cov`` (..., d, d); ``tr sqrt(S_g S_r)`` as
     the trace of the root of the symmetric ``S_r^(1/2) S_g S_r^(1/2)`` (same eigenvalues)."""
     inner = cov_r_sqrt @ cov @ cov_r_sqrt
@@ -69,21 +71,25 @@ def frechet_pseudovalues(feats: torch.Tensor, mu_r: torch.Tensor, cov_r: torch.T
 def ssim_per_image(samples: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
     from torchmetrics.functional import structural_similarity_index_measure as ssim
 
-    return ssim(samples, reference, data_range=2.0, kernel_size=7, reduction="none").numpy()
+    return ssim(samples.cpu(), reference.cpu(), data_range=2.0, kernel_size=7, reduction="none").numpy()
 
 
 @torch.no_grad()
-def latency_pairs(dense: nn.Module, pruned: nn.Module, sched_config: dict, noise: torch.Tensor, steps: int,
-                  repeats: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def latency_pairs(
+    dense: nn.Module, pruned: nn.Module, sched_config: dict, noise: torch.Tensor, steps: int, repeats: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Seconds per DDIM sampling of ``noise`` for the dense and the pruned model, timed in
     alternation after one warm-up each."""
     times = {"dense": [], "pruned": []}
+    sync = torch.cuda.synchronize if noise.is_cuda else (lambda: None)
     for model in (dense, pruned):
         ddim_sample(model, sched_config, noise, steps, batch_size=len(noise))
     for _ in range(repeats):
         for name, model in (("dense", dense), ("pruned", pruned)):
+            sync()
             started = time.perf_counter()
             ddim_sample(model, sched_config, noise, steps, batch_size=len(noise))
+            sync()
             times[name].append(time.perf_counter() - started)
     return np.array(times["dense"]), np.array(times["pruned"])
 

@@ -18,8 +18,14 @@ def image_rows(rows: dict[str, np.ndarray], n: int = 8, title: str = ""):
     for i, (label, images) in enumerate(rows.items()):
         for j in range(n):
             ax = axes[i][j]
-            ax.imshow(np.transpose(images[j], (1, 2, 0)).squeeze(-1) if images.shape[1] == 1 else
-                      (np.transpose(images[j], (1, 2, 0)) + 1) / 2, cmap="gray", vmin=-1, vmax=1)  # fmt: skip
+            ax.imshow(
+                np.transpose(images[j], (1, 2, 0)).squeeze(-1)
+                if images.shape[1] == 1
+                else (np.transpose(images[j], (1, 2, 0)) + 1) / 2,
+                cmap="gray",
+                vmin=-1,
+                vmax=1,
+            )
             ax.set_xticks([]), ax.set_yticks([])
             ax.grid(False)
         axes[i][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
@@ -34,13 +40,23 @@ def frechet_vs_macs(doc: dict):
     markers = "osD^v<>ph*"
     rows = [r for r in doc["table"] if "frechet" in r and "macs_fraction" in r]
     for i, row in enumerate(rows):
-        ax.errorbar(row["macs_fraction"], row["frechet"], yerr=row.get("frechet_sd", 0), fmt=markers[i % len(markers)],
-                    ms=4, capsize=2, label=row["method"])  # fmt: skip
+        ax.errorbar(
+            row["macs_fraction"],
+            row["frechet"],
+            yerr=row.get("frechet_sd", 0),
+            fmt=markers[i % len(markers)],
+            ms=4,
+            capsize=2,
+            label=row["method"],
+        )
     floor = next((r["frechet"] for r in doc["table"] if r["method"].startswith("real")), None)
     if floor is not None:
         ax.axhline(floor, color="grey", lw=0.8, ls=":", label="real test digits")
-    ax.set(xlabel="MACs (fraction of the dense model)", ylabel="Frechet distance (classifier features)",
-           title="quality vs compute")  # fmt: skip
+    ax.set(
+        xlabel="MACs (fraction of the dense model)",
+        ylabel="Frechet distance (classifier features)",
+        title="quality vs compute",
+    )
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
@@ -57,8 +73,11 @@ def loss_vs_gradient_evaluations(curves: dict[str, np.ndarray], steps: np.ndarra
         before = ledger[arm]["gradient_evaluations"] / ledger[arm]["seeds"] - steps[-1] * batch_size
         axes[0][0].plot(before + steps * batch_size, mean, lw=1, marker=".", ms=3, label=arm)
         axes[0][1].plot(steps, mean, lw=1, marker=".", ms=3, label=arm)
-    axes[0][0].set(xlabel="gradient evaluations (samples, pruning + fine-tuning)", ylabel="validation DDPM loss",
-                   title="fine-tuning vs total budget")  # fmt: skip
+    axes[0][0].set(
+        xlabel="gradient evaluations (samples, pruning + fine-tuning)",
+        ylabel="validation DDPM loss",
+        title="fine-tuning vs total budget",
+    )
     axes[0][1].set(xlabel="fine-tuning steps", title="fine-tuning vs steps")
     axes[0][1].legend(fontsize=6)
     return fig
@@ -71,7 +90,12 @@ def mask_decay(trajectories: dict, stage_steps: int):
     for i, (cohort, values) in enumerate(trajectories.items()):
         start = i * stage_steps
         ax.plot(np.arange(start, start + len(values)) + 1, values, lw=1.2, label=f"chosen at {cohort}")
-    ax.set(xlabel="soft-phase step", ylabel="mean mask of the cohort", title="masks along the gradient flow", ylim=(-0.05, 1.05))
+    ax.set(
+        xlabel="soft-phase step",
+        ylabel="mean mask of the cohort",
+        title="masks along the gradient flow",
+        ylim=(-0.05, 1.05),
+    )
     ax.legend(fontsize=6)
     return fig
 

@@ -52,8 +52,9 @@ class SoftMask:
     def __init__(self, unet: nn.Module):
         self.unet = unet
         self.shapes = {n: p.shape for n, p in unet.named_parameters()}
-        self.values = torch.ones(0)
-        self.stage = torch.zeros(0, dtype=torch.long)  # the stage at which each unit was chosen
+        self.device = next(unet.parameters()).device
+        self.values = torch.ones(0, device=self.device)
+        self.stage = torch.zeros(0, dtype=torch.long, device=self.device)  # the stage at which each unit was chosen
         self.index: dict[tuple[str, int], torch.Tensor] = {}
         self.units: dict[tuple[str, int], int] = {}
 
@@ -76,8 +77,8 @@ class SoftMask:
             key = (name, dim)
             index = self.index.setdefault(key, torch.full((self.shapes[key[0]][dim],), sentinel))
             index[torch.tensor(idxs)] = torch.tensor([self.units[(root_name, r)] for r in roots])
-        self.values = torch.cat([self.values.detach(), torch.ones(new)])
-        self.stage = torch.cat([self.stage, torch.full((new,), stage)])
+        self.values = torch.cat([self.values.detach(), torch.ones(new, device=self.device)])
+        self.stage = torch.cat([self.stage, torch.full((new,), stage, device=self.device)])
         return new
 
     def pinned(self, group) -> torch.Tensor:
@@ -153,7 +154,9 @@ class FlowResult:
     budget: Budget = field(default_factory=Budget)
 
 
-def gradient_flow_prune(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int) -> FlowResult:
+def gradient_flow_prune(
+    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int
+) -> FlowResult:
     """Ours, from the dense ``unet`` (modified in place) to a physically pruned one at ``ratio``."""
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
@@ -196,14 +199,17 @@ def _batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> It
         yield x[torch.randint(0, len(x), (batch_size,), generator=generator)]
 
 
-def _remove(unet: nn.Module, mask: SoftMask, ratio: float, global_pruning: bool, x0: torch.Tensor, abar) -> tuple[float, list]:
+def _remove(
+    unet: nn.Module, mask: SoftMask, ratio: float, global_pruning: bool, x0: torch.Tensor, abar
+) -> tuple[float, list]:
     """Zero the chosen masks, fold them into the weights, and remove exactly those channels.
     Returns the relative change of the noise prediction that removal caused (GroupNorm statistics
     over a group with zeroed channels differ from those without them) and the pruning history."""
     params = dict(unet.named_parameters())
     g = torch.Generator().manual_seed(0)
     t, noise = torch.randint(0, len(abar), (len(x0),), generator=g), torch.randn(x0.shape, generator=g)
-    a = abar[t].view(-1, 1, 1, 1)
+    t, noise = t.to(x0.device), noise.to(x0.device)
+    a = abar.to(x0.device)[t].view(-1, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
     with torch.no_grad():
         for name, factor in mask.multipliers(torch.zeros_like(mask.values)).items():

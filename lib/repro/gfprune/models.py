@@ -57,10 +57,8 @@ def noise_loss(
 ) -> torch.Tensor:
     """DDPM's simple loss per example, ``|eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t)|^2``
     averaged over pixels; ``t`` uniform and ``noise`` Gaussian unless given (validation fixes both)."""
-    if t is None:
-        t = torch.randint(0, len(abar), (len(x0),), device=x0.device)
-    if noise is None:
-        noise = torch.randn_like(x0)
+    t = torch.randint(0, len(abar), (len(x0),), device=x0.device) if t is None else t.to(x0.device)
+    noise = torch.randn_like(x0) if noise is None else noise.to(x0.device)
     a = abar.to(x0.device)[t].view(-1, 1, 1, 1)
     pred = denoiser(a.sqrt() * x0 + (1 - a).sqrt() * noise, t)
     return (pred - noise).pow(2).flatten(1).mean(1)
@@ -78,7 +76,8 @@ def ddim_sample(
     scheduler.set_timesteps(steps)
     unet.eval()
     out = []
-    for x in noise.split(batch_size):
+    device = next(unet.parameters()).device
+    for x in noise.to(device).split(batch_size):
         for t in scheduler.timesteps:
             x = scheduler.step(unet(x, t).sample, t, x).prev_sample
         out.append(x.clamp(-1, 1))
@@ -98,10 +97,16 @@ class DigitClassifier(nn.Module):
     def __init__(self, channels: int = 1, num_classes: int = 10):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(64 * 16, self.feature_dim), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(64 * 16, self.feature_dim),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(self.feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,4 +124,5 @@ def classifier_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) 
 @torch.no_grad()
 def features(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     classifier.eval()
-    return torch.cat([classifier.features(x) for x in images.split(batch_size)])
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier.features(x.to(device)).cpu() for x in images.split(batch_size)])

@@ -40,8 +40,18 @@ from repro.gfprune.models import (
 from repro.gfprune.training import ValidationSet, finetune, pretrain, train_classifier
 
 pipe = Pipeline("gfprune")
-PRUNE_FIELDS = ("methods", "prune_stages", "stage_steps", "mask_lr", "mask_decay", "criterion_batches",
-                "diffpruning_threshold", "diffpruning_grid", "global_pruning", "macs_tolerance")  # fmt: skip
+PRUNE_FIELDS = (
+    "methods",
+    "prune_stages",
+    "stage_steps",
+    "mask_lr",
+    "mask_decay",
+    "criterion_batches",
+    "diffpruning_threshold",
+    "diffpruning_grid",
+    "global_pruning",
+    "macs_tolerance",
+)
 FINETUNE_FIELDS = ("finetune_steps", "finetune_lr", "eval_every", "val_examples", "batch_size")
 
 
@@ -83,9 +93,23 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 
 
 @pipe.step(
-    uses=("pretrained", "unet", "num_train_timesteps", "pretrain_steps", "pretrain_lr", "pretrain_batch_size",
-          "classifier_epochs", "macs_target", "global_pruning", "ratio_search_steps", "n_samples", "ddim_steps", "data_seed",
-          "device", "control_ratio"),  # fmt: skip
+    uses=(
+        "pretrained",
+        "unet",
+        "num_train_timesteps",
+        "pretrain_steps",
+        "pretrain_lr",
+        "pretrain_batch_size",
+        "classifier_epochs",
+        "macs_target",
+        "global_pruning",
+        "ratio_search_steps",
+        "n_samples",
+        "ddim_steps",
+        "data_seed",
+        "device",
+        "control_ratio",
+    ),
     upstream=("data",),
 )
 def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
@@ -106,20 +130,29 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     unet.save_pretrained(ctx.dir / "unet", safe_serialization=True)
     write_json(ctx.dir / "scheduler.json", dict(sched))
 
-    classifier, closs = train_classifier(split["x_train"], split["y_train"], cfg.classifier_epochs, cfg.data_seed, accelerator)
+    classifier, closs = train_classifier(
+        split["x_train"], split["y_train"], cfg.classifier_epochs, cfg.data_seed, accelerator
+    )
     classifier = classifier.cpu()
     save_weights(classifier, ctx.dir / "classifier", {"channels": int(split["x_train"].shape[1])})
     with torch.no_grad():
         accuracy = float((classifier(split["x_test"]).argmax(1) == split["y_test"]).float().mean() * 100)
     mu_r, cov_r = feature_stats(features(classifier, split["x_train"]))
 
-    noise = torch.randn((cfg.n_samples, *split["x_train"].shape[1:]), generator=torch.Generator().manual_seed(cfg.data_seed))
-    samples = ddim_sample(unet, sched, noise, cfg.ddim_steps)
-    np.savez(ctx.dir / "reference.npz", mu=mu_r.numpy(), cov=cov_r.numpy(), noise=noise.numpy(), samples=samples.numpy())
+    noise = torch.randn(
+        (cfg.n_samples, *split["x_train"].shape[1:]), generator=torch.Generator().manual_seed(cfg.data_seed)
+    )
+    samples = ddim_sample(unet.to(accelerator.device), sched, noise, cfg.ddim_steps).cpu()
+    unet = unet.cpu()
+    np.savez(
+        ctx.dir / "reference.npz", mu=mu_r.numpy(), cov=cov_r.numpy(), noise=noise.numpy(), samples=samples.numpy()
+    )
 
     dense_macs, dense_params = pruning.macs_params(unet)
     magnitude = lambda _m: pruning.tp.importance.MagnitudeImportance(p=1)  # noqa: E731 (local: any criterion)
-    ratio, fraction = pruning.ratio_for_macs(unet, magnitude, cfg.macs_target, cfg.global_pruning, cfg.ratio_search_steps)
+    ratio, fraction = pruning.ratio_for_macs(
+        unet, magnitude, cfg.macs_target, cfg.global_pruning, cfg.ratio_search_steps
+    )
     control = copy.deepcopy(unet)
     pruning.prune(control, magnitude(control), cfg.control_ratio, cfg.global_pruning)
     summary |= {
@@ -138,33 +171,47 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 
 
 @pipe.step(
-    uses=(*PRUNE_FIELDS, *FINETUNE_FIELDS, "seeds", "table_only_methods", "control_ratio", "control_methods", "macs_target", "device"),
+    uses=(
+        *PRUNE_FIELDS,
+        *FINETUNE_FIELDS,
+        "seeds",
+        "table_only_methods",
+        "control_ratio",
+        "control_methods",
+        "macs_target",
+        "device",
+    ),
     upstream=("data", "model"),
 )
 def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Prune with every method at the same MACs, then fine-tune each pruned model alike."""
     split = load_saved_split(ctx.upstream["data"] / "split.npz")
-    x = split["x_train"]
     accelerator = make_accelerator(cfg)
+    x = split["x_train"].to(accelerator.device)
     dense, sched = load_dense(ctx.upstream["model"])
     abar = alphas_cumprod(sched)
     model_summary = read_json(ctx.upstream["model"] / "step.json")["summary"]
     dense_macs = model_summary["macs"]
-    val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed)
+    val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed).to(accelerator.device)
     ledger, curves, trajectories, info = {}, {}, {}, {}
     for arm, method, control in arms(cfg):
         ratio = cfg.control_ratio if control else model_summary["ratio"]
         budget, runs, fractions = Budget(), [], []
         seeds = arm_seeds(cfg, method, control)
         for seed in seeds:
-            unet = copy.deepcopy(dense).train()
+            unet = copy.deepcopy(dense).to(accelerator.device).train()
             seed_everything(seed)
             if method == "gfprune":
                 flow = gradient_flow_prune(unet, x, abar, cfg, ratio, seed)
                 history, spent = flow.history, flow.budget
                 trajectories.setdefault(arm, []).append(flow.trajectory)
-                info.setdefault(arm, []).append({"removal_gap": round(flow.removal_gap, 5), "residual_mask": flow.residual_mask,
-                                                 "final_masks": mask_summary(flow.trajectory)})  # fmt: skip
+                info.setdefault(arm, []).append(
+                    {
+                        "removal_gap": round(flow.removal_gap, 5),
+                        "residual_mask": flow.residual_mask,
+                        "final_masks": mask_summary(flow.trajectory),
+                    }
+                )
             elif method == "iterative_taylor":
                 history, spent, extra = iterative_taylor_prune(unet, x, abar, cfg, ratio, seed)
             else:
@@ -189,8 +236,10 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "params": params,
             "seeds": len(seeds),
         }
-        ctx.log(f"{arm}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
-                f"{np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)")  # fmt: skip
+        ctx.log(
+            f"{arm}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
+            f"{np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)"
+        )
     targets = [ledger[m]["macs_fraction"] for m in cfg.methods]
     assert max(targets) - min(targets) <= cfg.macs_tolerance * cfg.macs_target, f"methods differ in MACs: {targets}"
     np.savez(ctx.dir / "curves.npz", steps=np.arange(0, cfg.finetune_steps + 1, cfg.eval_every), **curves)
@@ -198,22 +247,38 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     write_json(ctx.dir / "trajectories.json", trajectories)
     write_json(ctx.dir / "info.json", info)
     within = abs(np.mean(targets) - cfg.macs_target) <= cfg.macs_tolerance * cfg.macs_target
-    return {"arms": len(ledger), "models": len(ledger) * len(cfg.seeds), "macs_fraction": round(float(np.mean(targets)), 4),
-            "macs_within_tolerance": bool(within)}  # fmt: skip
+    return {
+        "arms": len(ledger),
+        "models": len(ledger) * len(cfg.seeds),
+        "macs_fraction": round(float(np.mean(targets)), 4),
+        "macs_within_tolerance": bool(within),
+    }
 
 
 @pipe.step(
-    uses=("seeds", "methods", "table_only_methods", "control_methods", "control_ratio", "n_samples", "ddim_steps", "latency_methods",
-          "latency_repeats", "latency_batch", "data_seed"),  # fmt: skip
+    uses=(
+        "seeds",
+        "methods",
+        "table_only_methods",
+        "control_methods",
+        "control_ratio",
+        "n_samples",
+        "ddim_steps",
+        "latency_methods",
+        "latency_repeats",
+        "latency_batch",
+        "data_seed",
+        "device",
+    ),
     upstream=("data", "model", "train"),
 )
 def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Sample every pruned model from the shared noise; Frechet distance, SSIM, convergence and
     latency as per-example scores; decide the claims."""
-    split = load_saved_split(ctx.upstream["data"] / "split.npz")
     model_dir, train_dir = ctx.upstream["model"], ctx.upstream["train"]
+    device = make_accelerator(cfg).device
     dense, sched = load_dense(model_dir)
-    classifier = load_classifier(model_dir)
+    dense, classifier = dense.to(device), load_classifier(model_dir).to(device)
     with np.load(model_dir / "reference.npz") as ref:
         mu_r, cov_r = torch.from_numpy(ref["mu"]), torch.from_numpy(ref["cov"])
         noise, reference = torch.from_numpy(ref["noise"]), torch.from_numpy(ref["samples"])
@@ -227,8 +292,8 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         pseudo, ssim, fds, speedups, ms = [], [], [], [], []
         seeds = arm_seeds(cfg, method, control)
         for seed in seeds:
-            unet = pruning.load_pruned(train_dir / "models" / f"{arm}_seed{seed}")
-            samples = ddim_sample(unet, sched, noise, cfg.ddim_steps)
+            unet = pruning.load_pruned(train_dir / "models" / f"{arm}_seed{seed}").to(device)
+            samples = ddim_sample(unet, sched, noise, cfg.ddim_steps).cpu()
             feats = features(classifier, samples)
             pseudo.append(frechet_pseudovalues(feats, mu_r, cov_r))
             fds.append(frechet_distance(feats, mu_r, cov_r))
@@ -236,7 +301,8 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             if seed == seeds[0]:
                 grids[arm] = samples[:8].numpy()
             if arm in cfg.latency_methods:
-                t_dense, t_pruned = latency_pairs(dense, unet, sched, noise[: cfg.latency_batch], cfg.ddim_steps, cfg.latency_repeats)
+                batch = noise[: cfg.latency_batch].to(device)
+                t_dense, t_pruned = latency_pairs(dense, unet, sched, batch, cfg.ddim_steps, cfg.latency_repeats)
                 speedups.append(t_dense / t_pruned)
                 ms.append(1000 * t_pruned.mean())
         scores["frechet"][arm], scores["ssim"][arm] = np.stack(pseudo), np.stack(ssim)
@@ -254,10 +320,15 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             scores["speedup"][f"{arm}:macs"] = np.full_like(scores["speedup"][arm], 1 / ledger[arm]["macs_fraction"])
             columns[arm] |= {"speedup": [s.mean() for s in speedups], "ms_per_batch": ms}
     reference_rows = [
-        {"method": "dense (pretrained, oracle)", "macs_fraction": 1.0, "params": model_summary["params"],
-         "frechet": model_summary["frechet_dense"], "ssim": 1.0},
+        {
+            "method": "dense (pretrained, oracle)",
+            "macs_fraction": 1.0,
+            "params": model_summary["params"],
+            "frechet": model_summary["frechet_dense"],
+            "ssim": 1.0,
+        },
         {"method": "real test digits (floor)", "frechet": model_summary["frechet_real_test"]},
-    ]  # fmt: skip
+    ]
     np.savez(ctx.dir / "scores.npz", **{f"{metric}|{arm}": v for metric, d in scores.items() for arm, v in d.items()})
     np.savez(ctx.dir / "grids.npz", **grids)
     doc = claims_document(
@@ -298,5 +369,3 @@ class DenoiseAt(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.unet(x, torch.full((len(x),), self.t)).sample
-
-

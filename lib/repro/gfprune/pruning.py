@@ -29,7 +29,9 @@ F = tp.pruner.function
 def example_inputs(unet: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     cfg = unet.config
     device = next(unet.parameters()).device
-    return torch.zeros(1, cfg.in_channels, cfg.sample_size, cfg.sample_size, device=device), torch.ones(1, device=device)
+    return torch.zeros(1, cfg.in_channels, cfg.sample_size, cfg.sample_size, device=device), torch.ones(
+        1, device=device
+    )
 
 
 def ignored_layers(unet: nn.Module) -> list[nn.Module]:

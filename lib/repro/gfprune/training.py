@@ -20,24 +20,45 @@ from repro.gfprune.models import DigitClassifier, classifier_loss, noise_loss, u
 def sampled_loader(x: torch.Tensor, batch_size: int, steps: int, generator: torch.Generator, *extra) -> DataLoader:
     """``steps`` batches drawn with replacement in an order fixed by ``generator``."""
     sampler = RandomSampler(range(len(x)), replacement=True, num_samples=steps * batch_size, generator=generator)
-    return DataLoader(TensorDataset(x, *extra), batch_size=batch_size, sampler=sampler, drop_last=True)
+    return DataLoader(TensorDataset(x.cpu(), *extra), batch_size=batch_size, sampler=sampler, drop_last=True)
 
 
 def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """An endless stream of random batches (the iterative methods' inner loops)."""
+    """An endless stream of random batches (the iterative methods' inner loops), on ``x``'s device."""
     while True:
-        yield x[torch.randint(0, len(x), (batch_size,), generator=generator)]
+        yield x[torch.randint(0, len(x), (batch_size,), generator=generator).to(x.device)]
 
 
-def diffusion_fit(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, *, steps: int, lr: float, batch_size: int,
-                  generator: torch.Generator, accelerator) -> tuple[list[float], Budget]:  # fmt: skip
+def ddpm_objective(abar: torch.Tensor):
+    """``loss_fn(model, batch)`` for :func:`repro.core.train.fit`: the mean DDPM loss of a batch."""
+    return lambda model, batch: noise_loss(unet_denoiser(model), batch[0], abar).mean()
+
+
+def diffusion_fit(
+    unet: nn.Module,
+    x: torch.Tensor,
+    abar: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    generator: torch.Generator,
+    accelerator,
+) -> tuple[list[float], Budget]:
     """``steps`` Adam steps of the DDPM loss through the kit's :func:`repro.core.train.fit`."""
     loader = sampled_loader(x, batch_size, steps, generator)
     optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
     model, optimizer, loader = accelerator.prepare(unet, optimizer, loader)
-    denoise = unet_denoiser(model)
-    result = fit(model, lambda _m, batch: noise_loss(denoise, batch[0], abar).mean(), loader, optimizer,
-                 epochs=1, accelerator=accelerator, counted={"unet": accelerator.unwrap_model(model)}, desc="ddpm")  # fmt: skip
+    result = fit(
+        model,
+        ddpm_objective(abar),
+        loader,
+        optimizer,
+        epochs=1,
+        accelerator=accelerator,
+        counted={"unet": accelerator.unwrap_model(model)},
+        desc="ddpm",
+    )
     result.budget.forward_samples["unet_backward"] = steps * batch_size
     return result.losses, result.budget
 
@@ -49,14 +70,24 @@ def pretrain(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelera
     losses, budget = [], Budget()
     for start in range(0, cfg.pretrain_steps, chunk):
         n = min(chunk, cfg.pretrain_steps - start)
-        chunk_losses, spent = diffusion_fit(unet, x, abar, steps=n, lr=cfg.pretrain_lr, batch_size=cfg.pretrain_batch_size,
-                                            generator=generator, accelerator=accelerator)  # fmt: skip
+        chunk_losses, spent = diffusion_fit(
+            unet,
+            x,
+            abar,
+            steps=n,
+            lr=cfg.pretrain_lr,
+            batch_size=cfg.pretrain_batch_size,
+            generator=generator,
+            accelerator=accelerator,
+        )
         losses += chunk_losses
         budget = budget.merge(spent)
     return losses, budget
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, accelerator) -> tuple[DigitClassifier, list[float]]:
+def train_classifier(
+    x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, accelerator
+) -> tuple[DigitClassifier, list[float]]:
     generator = torch.manual_seed(seed)
     net = DigitClassifier(channels=x.shape[1])
     loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True, generator=generator)
@@ -80,10 +111,14 @@ class ValidationSet:
         x0 = x[:n]
         return cls(x0, torch.randint(0, num_timesteps, (len(x0),), generator=g), torch.randn(x0.shape, generator=g))
 
+    def to(self, device) -> ValidationSet:
+        return ValidationSet(self.x0.to(device), self.t.to(device), self.noise.to(device))
+
     @torch.no_grad()
     def losses(self, unet: nn.Module, abar: torch.Tensor) -> np.ndarray:
         unet.eval()
-        out = noise_loss(unet_denoiser(unet), self.x0, abar, self.t, self.noise)
+        chunks = zip(self.x0.split(512), self.t.split(512), self.noise.split(512))
+        out = torch.cat([noise_loss(unet_denoiser(unet), x0, abar, t, noise) for x0, t, noise in chunks])
         unet.train()
         return out.cpu().numpy()
 
@@ -99,8 +134,9 @@ class FineTune:
     budget: Budget = field(default_factory=Budget)
 
 
-def finetune(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, val: ValidationSet, cfg, seed: int,
-             accelerator) -> FineTune:  # fmt: skip
+def finetune(
+    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, val: ValidationSet, cfg, seed: int, accelerator
+) -> FineTune:
     """The fine-tuning every method gets: ``finetune_steps`` Adam steps at ``finetune_lr`` on the
     batches fixed by ``seed``, the validation loss measured every ``eval_every`` steps."""
     generator = torch.Generator().manual_seed(10_000 + seed)
@@ -110,9 +146,16 @@ def finetune(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, val: Validati
     for done in range(cfg.eval_every, cfg.finetune_steps + 1, cfg.eval_every):
         loader = sampled_loader(x, cfg.batch_size, cfg.eval_every, generator)
         model, opt, loader = accelerator.prepare(unet, optimizer, loader)
-        denoise = unet_denoiser(model)
-        result = fit(model, lambda _m, batch: noise_loss(denoise, batch[0], abar).mean(), loader, opt, epochs=1,
-                     accelerator=accelerator, counted={"unet": accelerator.unwrap_model(model)}, desc="finetune")  # fmt: skip
+        result = fit(
+            model,
+            ddpm_objective(abar),
+            loader,
+            opt,
+            epochs=1,
+            accelerator=accelerator,
+            counted={"unet": accelerator.unwrap_model(model)},
+            desc="finetune",
+        )
         result.budget.forward_samples["unet_backward"] = cfg.eval_every * cfg.batch_size
         out.budget = out.budget.merge(result.budget)
         out.train_loss += result.losses
