@@ -59,7 +59,7 @@ def test_gdc_ignores_padding_and_takes_any_length():
     assert short.shape == (1, 4, 8)
 
 
-def test_graph_has_self_loops_and_symmetric_normalisation():
+def test_graph_has_self_loops_and_is_the_identity_without_edges():
     graph = GraphConv(8, layers=2)
     nodes = torch.randn(2, 5, 8)
     adj = graph.adjacency(nodes)
