@@ -140,10 +140,10 @@ CLAIMS = (
 CANNOT_SHOW = (
     "GPU energy in joules: these CPUs expose no RAPL counters, so energy is a FLOP-based estimate "
     "proportional to generated tokens (labelled as such), not a measurement.",
-    "The 30x token figure on Qwen2.5-VL-3B: the miniature's victim writes ~12-token captions with a "
-    "128-token cap (at most ~10x).",
+    "The 30x token figure on Qwen2.5-VL-3B: the miniature's victim writes ~15-token captions with a "
+    "128-token cap (at most ~8x).",
     "Transfer to real MLLMs (InstructBLIP, Qwen2.5-VL, InternVL): the victim is a 0.2M-parameter "
-    "LLaVA-shaped model trained on procedural scenes with a 35-word grammar.",
+    "LLaVA-shaped model trained on procedural scenes with a 36-word grammar.",
     "The paper's attention re-weighting as written: no public formula; our attention option is a "
     "documented reconstruction and the claims use the loss form of the re-implementation.",
     "The paper's 300-step budget at cpu: the cpu profile runs 60 steps for every attack (gpu runs 300).",

@@ -14,6 +14,13 @@ A scene is a 32x32 RGB image: one to three copies of a shape (circle, square, tr
 colour and size in one half of the image (left, right, top, bottom), on one of five background
 textures. The texture decides the template (so the clean victim can learn where its sentence
 ends); ``noise`` (Gaussian pixel noise) is the generator's difficulty knob.
+
+Whether the caption stops after its first sentence is itself visual: a white frame around the
+image (probability ``FRAME_PROB``) asks for a second clause, "... and <the next template's
+sentence>". Without it, the EOS position would be fixed by the grammar alone and no perturbation
+of the image could move it (a first pilot showed exactly that: gradients ~1e-6 and no attack
+lengthened a caption). With it, the victim must look at the image to decide between EOS and "and",
+which is the decision an energy-latency attack on a real VLM fights over.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ POS_TAGS = ("BOS", "DET", "NUM", "ADJ", "NOUN", "VERB", "ADV", "PREP", "CONJ", "
 # template -> the POS its sentence ends on (the texture of the background decides the template)
 TEMPLATE_END = ("NOUN", "ADJ", "VERB", "ADV", "NUM")
 TEMPLATE_PROBS = (0.3, 0.25, 0.2, 0.15, 0.1)  # unequal on purpose: EOS rates differ per POS
+FRAME_PROB = 0.3  # a framed scene's caption continues with a second clause
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Vocab:
 
 
 def caption(template: int, count: int, size: str, color: str, shape: str, place: str) -> str:
-    """The caption of a scene: 10-13 words, ending after the template's part of speech."""
+    """One sentence about a scene: 9-12 words, ending after the template's part of speech."""
     n, plural = COUNTS[count - 1], count > 1
     noun = shape + ("s" if plural else "")
     be, glow, rest, number = (("are", "glow", "rest", "number") if plural else ("is", "glows", "rests", "numbers"))
@@ -131,9 +139,14 @@ def _shape_mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.nda
     return (yy >= cy - r) & (yy <= cy + r) & (np.abs(xx - cx) <= (yy - (cy - r)) / 2)
 
 
-def render(template: int, count: int, size: str, color: str, shape: str, place: str, rng, image_size: int = 32):
-    """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half."""
+def render(
+    template: int, count: int, size: str, color: str, shape: str, place: str, rng, image_size: int = 32, frame=False
+):
+    """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half; a white
+    one-pixel frame when the caption has a second clause."""
     img = np.repeat(_background(template, image_size)[None], 3, axis=0)
+    if frame:
+        img[:, [0, -1], :], img[:, :, [0, -1]] = 1.0, 1.0
     half = image_size / 2
     radius = (2.6 if size == "small" else 4.2) * image_size / 32
     along = (np.arange(count) + 0.5) * image_size / count + rng.uniform(-1, 1, count)
@@ -148,7 +161,7 @@ def render(template: int, count: int, size: str, color: str, shape: str, place: 
 @dataclass(frozen=True)
 class SceneSet:
     """Images (N, 3, S, S) float32 in [0, 1], caption token ids (N, L) padded with PAD and ending
-    in EOS, each scene's template (which POS its caption ends on) and its caption text."""
+    in EOS, each scene's template (its first sentence's) and its caption text."""
 
     images: np.ndarray
     tokens: np.ndarray
@@ -173,8 +186,10 @@ def make_scenes(n: int, seed: int, image_size: int = 32, noise: float = 0.03) ->
             shape=SHAPES[rng.integers(len(SHAPES))],
             place=PLACES[rng.integers(len(PLACES))],
         )
-        images.append(render(t, **attrs, rng=rng, image_size=image_size))
-        captions.append(caption(t, **attrs))
+        framed = bool(rng.random() < FRAME_PROB)
+        images.append(render(t, **attrs, rng=rng, image_size=image_size, frame=framed))
+        second = f" and {caption((t + 2) % len(TEMPLATE_END), **attrs)}" if framed else ""
+        captions.append(caption(t, **attrs) + second)
         templates.append(t)
     x = np.clip(np.stack(images) + noise * rng.standard_normal((n, 3, image_size, image_size)), 0, 1)
     encoded = [vocab.encode(c) + [EOS] for c in captions]
