@@ -113,6 +113,13 @@ def test_every_ablation_changes_one_switch():
     assert not ARMS["single_agent"]["routing"] and ARMS["single_agent"]["rewrite"]
 
 
+def test_keyword_ranking_breaks_ties_by_word():
+    from repro.medaide.baselines import keyword_scores
+
+    ranked = keyword_scores(["zeta alpha dose", "alpha zeta dose"], ["dosage", "dosage"])["dosage"]
+    assert [w for w, _ in ranked] == ["alpha", "dose", "zeta"]
+
+
 def test_keyword_recogniser_fits_discriminative_words():
     texts = ["what dose should i take", "how many mg dose", "which department", "what department do i visit"]
     labels = ["dosage", "dosage", "department", "department"]

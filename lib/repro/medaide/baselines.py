@@ -35,7 +35,7 @@ def keyword_scores(texts: list[str], labels: list[str]) -> dict[str, list[tuple[
         for w, c_in in per_intent[intent].items():
             c_out = total[w] - c_in
             scores.append((w, float(np.log((c_in + 0.5) / (n_in - c_in + 0.5)) - np.log((c_out + 0.5) / (n_out - c_out + 0.5)))))
-        ranked[intent] = sorted(scores, key=lambda x: -x[1])
+        ranked[intent] = sorted(scores, key=lambda x: (-x[1], x[0]))  # ties by word: no hash-order dependence
     return ranked
 
 
