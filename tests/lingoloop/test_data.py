@@ -35,7 +35,7 @@ def test_scenes_and_captions_have_the_promised_shape(tmp_path):
     assert scenes.images.shape == (50, 3, 32, 32) and 0 <= scenes.images.min() and scenes.images.max() <= 1
     lengths = (scenes.tokens != 0).sum(1)
     assert lengths.min() >= 10 and lengths.max() <= 27  # one sentence of 10-13 tokens, or two (framed scenes)
-    framed = scenes.images[:, :, 0, :].min(axis=(1, 2)) > 0.9
+    framed = scenes.images[:, :, 0, :].mean(axis=(1, 2)) > 0.7  # the top row of a frame is white (shapes may cover some)
     assert np.array_equal(framed, lengths > 15)  # a framed scene, and only a framed one, gets two sentences
     assert (scenes.tokens[np.arange(50), lengths - 1] == EOS).all()
     save_scenes(scenes, tmp_path / "s.npz")
