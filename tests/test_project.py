@@ -80,3 +80,34 @@ def test_every_paper_has_five_thin_notebooks(paper):
 def test_runs_and_venv_are_ignored():
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "/runs/" in ignored and "/.venv/" in ignored
+
+
+def readme_claim_rows(paper: str) -> dict[str, list[str]]:
+    """The README's claims table for ``paper``: the rows after its ``<!-- claims: paper -->`` marker."""
+    readme = (ROOT / "README.md").read_text()
+    marker = f"<!-- claims: {paper} -->"
+    assert marker in readme, f"README has no results section for {paper} (marker {marker})"
+    rows = {}
+    for line in readme.split(marker, 1)[1].lstrip().splitlines():
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        claim_id = cells[0].split()[0]
+        if claim_id not in ("claim", "---"):
+            rows[claim_id] = cells
+    return rows
+
+
+@pytest.mark.parametrize("paper", [p for p in papers.available() if (ROOT / "results/cpu" / p / "claims.json").exists()])
+def test_readme_results_match_the_golden_claims(paper):
+    """Every number and verdict the README quotes comes from results/cpu/<paper>/claims.json, to the
+    digits it shows: a rerun that changes a verdict cannot leave the README behind."""
+    golden = json.loads((ROOT / "results/cpu" / paper / "claims.json").read_text())
+    rows = readme_claim_rows(paper)
+    assert set(rows) == {c["id"] for c in golden["claims"]}
+    for claim in golden["claims"]:
+        cells, result = rows[claim["id"]], claim["result"]
+        shown = cells[1]
+        decimals = len(shown.partition(".")[2])
+        assert abs(float(shown) - result["effect"]) <= 0.5 * 10**-decimals + 1e-9, (claim["id"], shown, result)
+        assert cells[-1].startswith(result["verdict"]), (claim["id"], cells[-1], result["verdict"])
