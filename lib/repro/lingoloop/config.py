@@ -7,14 +7,14 @@
 
 Budget (honest trims, the same for every attack): the paper runs 300 PGD steps per image with up to
 1024 new tokens on Qwen2.5-VL-3B. On 2 CPU cores the ``cpu`` profile attacks 20 scenes per victim
-with 50 steps (target regenerated every 10 steps, as in the paper) and a 128-token cap (8x the
-clean captions' ~15 tokens, near the card's 10x headroom); two victims (seeds) trained from scratch
-(three did not fit the 10 minutes on the shared 2-core machine). Every attack gets the same eps,
-step, steps and regenerations; the ledger in claims.json shows it.
+with 100 steps (target regenerated every 10 steps, as in the paper) and a 128-token cap (7x the
+clean captions' ~17 tokens, near the card's 10x headroom); three victims (seeds) trained from
+scratch. Every attack gets the same eps, step, steps and regenerations; the ledger in claims.json
+shows it.
 
 eps: the card's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim.
 A pilot at 8/255 (step 1/255, 50 steps, two victims) left every attack's captions at exactly the
-clean length (17.6 tokens); at 32/255 the POS-weighted loss lengthens them. An L_inf ball of the
+clean length (17.6 tokens); at 32/255 every gradient attack lengthens them (to ~22 tokens). An L_inf ball of the
 same eps holds ~14x less L2 energy on 32x32x3 pixels than on 448x448x3, so a toy-sized image needs
 a larger eps for the same leverage. Margins and claims were not changed. The run matrix is trimmed to what the claims compare: the attention variant (no claim)
 runs at ``smoke`` and ``gpu`` only, and the lambda_rep sweep keeps 10 and 100 (0 is ``lps_only``,
@@ -52,7 +52,7 @@ class LingoloopConfig(RunConfig):
     batch_size: int = 32
     lr: float = 2e-3
     # attacks
-    hp: AttackHP = field(default_factory=lambda: AttackHP(eps=32 / 255, step_size=2 / 255, steps=50))
+    hp: AttackHP = field(default_factory=lambda: AttackHP(eps=32 / 255, step_size=2 / 255, steps=100))
     methods: tuple[str, ...] = tuple(m for m in ALL_METHODS if m != "lingoloop_attention")
     lambda_sweep: tuple[float, ...] = (10.0, 100.0)  # lambda_rep besides 0 (lps_only) and 1 (lingoloop)
     probe_step: int = 20  # tokens after this many steps: the comparison below saturation
@@ -75,7 +75,7 @@ PROFILES = {
         probe_step=1,
         latency_subset=1,
     ),
-    "cpu": lambda: LingoloopConfig(profile="cpu", seeds=(0, 1)),
+    "cpu": lambda: LingoloopConfig(profile="cpu", seeds=(0, 1, 2)),
     "gpu": lambda: LingoloopConfig(
         profile="gpu",
         seeds=(0, 1, 2, 3, 4),
