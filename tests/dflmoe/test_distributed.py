@@ -25,8 +25,9 @@ OVERRIDES = {"n_clients": 3, "rounds": 3, "drop_rate": 0.3, "lost_client": 2, "l
 
 def launch(out: Path) -> dict:
     sets = [x for k, v in OVERRIDES.items() for x in ("--set", f"{k}={v}")]
-    cmd = [str(BIN / "torchrun"), "--nproc_per_node", "3", "--master_port", "29531", "-m", "repro.dflmoe.distributed",
-           "--profile", "smoke", *sets, "--partition", "digits-a0.5", "--fault", "drops+lost", "--out", str(out)]  # fmt: skip
+    torchrun = [str(BIN / "torchrun"), "--nproc_per_node", "3", "--master_port", "29531"]
+    args = ["--profile", "smoke", *sets, "--partition", "digits-a0.5", "--fault", "drops+lost", "--out", str(out)]
+    cmd = [*torchrun, "-m", "repro.dflmoe.distributed", *args]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "REPRO_PROGRESS": "0"}
     for _attempt in range(2):  # ENVIRONMENT.md: a gloo run now and then aborts at exit after its work
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -60,7 +60,9 @@ def mosi(tmp_path):
         path.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
         files[name] = data
     manifest = load_manifest("mosi")
-    pinned = tuple(replace(f, sha256=hashlib.sha256((tmp_path / f.path).read_bytes()).hexdigest()) for f in manifest.files)
+    pinned = tuple(
+        replace(f, sha256=hashlib.sha256((tmp_path / f.path).read_bytes()).hexdigest()) for f in manifest.files
+    )
     return tmp_path, replace(manifest, files=pinned), files
 
 
@@ -69,7 +71,11 @@ def test_generator_writes_the_mmsa_schema():
     for key in ("raw_text", "audio", "vision", "id", "text", "text_bert", "audio_lengths", "vision_lengths",
                 "annotations", "classification_labels", "regression_labels"):  # fmt: skip
         assert key in split
-    assert split["text"].shape == (30, 10, 8) and split["audio"].shape == (30, 40, 5) and split["vision"].dtype == np.float32
+    assert (
+        split["text"].shape == (30, 10, 8)
+        and split["audio"].shape == (30, 40, 5)
+        and split["vision"].dtype == np.float32
+    )
     assert split["text_bert"].shape == (30, 3, 10)
     y = split["regression_labels"]
     assert y.min() >= -3 and y.max() <= 3 and np.allclose(y * 3, np.round(y * 3), atol=1e-5)
@@ -112,10 +118,16 @@ def test_noise_sweep_keeps_labels_and_dominants():
     cfg = mods.config("smoke", noise_sweep=[0.5, 2.0])
     sweep = noise_sweep(cfg)
     a, b = sweep["noise0.5"], sweep["noise2"]
-    assert np.array_equal(a["regression_labels"], b["regression_labels"]) and np.array_equal(a["dominant"], b["dominant"])
+    assert np.array_equal(a["regression_labels"], b["regression_labels"]) and np.array_equal(
+        a["dominant"], b["dominant"]
+    )
     assert np.abs(b["audio"]).mean() > np.abs(a["audio"]).mean()
     ds = synthetic_dataset(cfg, language_always=False)
-    assert [len(ds[s]["regression_labels"]) for s in ("train", "valid", "test")] == [cfg.n_train, cfg.n_valid, cfg.n_test]
+    assert [len(ds[s]["regression_labels"]) for s in ("train", "valid", "test")] == [
+        cfg.n_train,
+        cfg.n_valid,
+        cfg.n_test,
+    ]
 
 
 def test_real_unaligned_and_aligned_pickles_load_after_the_hash(mosi):
@@ -152,9 +164,19 @@ def test_malformed_files_give_clear_errors(mosi):
     root, manifest, files = mosi
     good = files["unaligned_50.pkl"]
     with pytest.raises(ValueError, match=r"splits \['test'\] missing"):
-        load_mmsa("mosi", "MOSI/Processed/unaligned_50.pkl", root, write_and_pin(root, manifest, {k: good[k] for k in ("train", "valid")}))
+        load_mmsa(
+            "mosi",
+            "MOSI/Processed/unaligned_50.pkl",
+            root,
+            write_and_pin(root, manifest, {k: good[k] for k in ("train", "valid")}),
+        )
     with pytest.raises(pickle.UnpicklingError, match="not a readable pickle"):
-        load_mmsa("mosi", "MOSI/Processed/unaligned_50.pkl", root, write_and_pin(root, manifest, None, raw=b"\x80\x04truncated"))
+        load_mmsa(
+            "mosi",
+            "MOSI/Processed/unaligned_50.pkl",
+            root,
+            write_and_pin(root, manifest, None, raw=b"\x80\x04truncated"),
+        )
 
     class Payload:
         def __reduce__(self):
@@ -201,7 +223,9 @@ def test_pipeline_runs_on_a_real_format_pickle(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     path.write_bytes(pickle.dumps(data))
     manifest = load_manifest("mosi")
-    pinned = replace(manifest, files=(replace(manifest.files[0], sha256=hashlib.sha256(path.read_bytes()).hexdigest()),))
+    pinned = replace(
+        manifest, files=(replace(manifest.files[0], sha256=hashlib.sha256(path.read_bytes()).hexdigest()),)
+    )
     monkeypatch.setattr(mdata, "load_manifest", lambda name: pinned)
     monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
     cfg = mods.config(

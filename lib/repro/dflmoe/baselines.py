@@ -155,8 +155,10 @@ class FedProto(PlainMethod):
             fed.server["mask"] = torch.maximum(fed.server.get("mask", torch.zeros_like(total)), (total > 0).float())
         if "protos" in fed.server:
             down = torch.from_numpy(delivered[n, :n])
-            stacked = {"protos": fed.server["protos"].expand(n, *protos.shape[1:]),
-                       "proto_mask": fed.server["mask"].expand(n, -1)}
+            stacked = {
+                "protos": fed.server["protos"].expand(n, *protos.shape[1:]),
+                "proto_mask": fed.server["mask"].expand(n, -1),
+            }
             fed.assign(stacked, down, store="state")
         per_client = protos[0].numel() * 4 + counts[0].numel() * 4
         return per_client * int(alive[:n, n].sum()) + protos[0].numel() * 4 * int(alive[n, :n].sum())

@@ -128,8 +128,14 @@ def pad_stack(arrays: Sequence[np.ndarray], dtype: torch.dtype) -> tuple[torch.T
 
 
 def build_groups(
-    task: Task, specs: Sequence[BodySpec], client_ids: Sequence[int], seed: int, feature_dim: int, n_experts: int,
-    attn_dim: int, shared_init: bool,
+    task: Task,
+    specs: Sequence[BodySpec],
+    client_ids: Sequence[int],
+    seed: int,
+    feature_dim: int,
+    n_experts: int,
+    attn_dim: int,
+    shared_init: bool,
 ) -> list[Group]:
     """Group the given clients by body spec. ``shared_init``: every client starts from the same
     parameters (one architecture: the common starting model a server would broadcast); otherwise
@@ -140,8 +146,16 @@ def build_groups(
     out = []
     for spec, ids in groups.items():
         made = [
-            init_params(spec, task.in_dim, feature_dim, task.n_classes, task.image_shape,
-                        seed if shared_init else seed * 1000 + i, n_experts, attn_dim)
+            init_params(
+                spec,
+                task.in_dim,
+                feature_dim,
+                task.n_classes,
+                task.image_shape,
+                seed if shared_init else seed * 1000 + i,
+                n_experts,
+                attn_dim,
+            )
             for i in ids
         ]
         clients = [task.clients[i] for i in ids]
@@ -368,8 +382,16 @@ def simulate(
     n = len(task.clients)
     fed = Federation(
         task=task,
-        groups=build_groups(task, specs, range(n), seed, cfg.feature_dim, n if method.moe else 0, cfg.attn_dim,
-                            shared_init=len(set(specs)) == 1),
+        groups=build_groups(
+            task,
+            specs,
+            range(n),
+            seed,
+            cfg.feature_dim,
+            n if method.moe else 0,
+            cfg.attn_dim,
+            shared_init=len(set(specs)) == 1,
+        ),
         n_clients=n,
         method=method,
         cfg=cfg,

@@ -137,8 +137,12 @@ def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     claims = [c for c in CLAIMS if c.metric in measured and all(a in measured[c.metric] for a in c.arms)]
     doc = claims_document(
         paper="dflmoe",
-        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds),
-             "skipped_claims": [c.id for c in CLAIMS if c not in claims]},  # fmt: skip
+        run={
+            "profile": cfg.profile,
+            "run_name": cfg.run_name,
+            "seeds": list(cfg.seeds),
+            "skipped_claims": [c.id for c in CLAIMS if c not in claims],
+        },  # fmt: skip
         claims=claims,
         scores=measured,
         table=results_table(runs, labels),

@@ -181,7 +181,11 @@ def noise_sweep(cfg: Any) -> dict[str, dict[str, np.ndarray]]:
     spec = SynthSpec.from_config(cfg)
     return {
         f"noise{scale:g}": generate_split(
-            spec, cfg.n_test, seed=cfg.data_seed * 1000 + 2, language_always=False, noise_scale=scale,
+            spec,
+            cfg.n_test,
+            seed=cfg.data_seed * 1000 + 2,
+            language_always=False,
+            noise_scale=scale,
             world_seed=cfg.data_seed,
         )
         for scale in cfg.noise_sweep

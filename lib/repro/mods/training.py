@@ -52,7 +52,9 @@ def dims_of(data: Mapping[str, torch.Tensor]) -> tuple[int, int, int]:
     return tuple(int(data[m].shape[-1]) for m in ("text", "audio", "vision"))
 
 
-def train_arm(cfg, arm: str, data: Mapping[str, torch.Tensor], *, seed: int, accelerator, desc: str = "") -> tuple[nn.Module, FitResult]:
+def train_arm(
+    cfg, arm: str, data: Mapping[str, torch.Tensor], *, seed: int, accelerator, desc: str = ""
+) -> tuple[nn.Module, FitResult]:
     """Train a fresh ``arm`` model. The seed fixes the initialisation and the data order, so every
     arm with the same seed sees the same batches (a paired comparison)."""
     spec = arm_spec(model_spec(cfg, dims_of(data)), arm)
@@ -83,5 +85,7 @@ def predict(model: nn.Module, data: Mapping[str, torch.Tensor], batch_size: int 
     for start in range(0, len(data["label"]), batch_size):
         batch = {k: data[k][start : start + batch_size].to(device) for k in INPUTS}
         outs.append(model(batch, full=True))
-    cat = lambda name: None if getattr(outs[0], name) is None else torch.cat([getattr(o, name).float().cpu() for o in outs])  # noqa: E731
+    cat = lambda name: (
+        None if getattr(outs[0], name) is None else torch.cat([getattr(o, name).float().cpu() for o in outs])
+    )  # noqa: E731
     return Output(cat("pred"), cat("weights"), cat("primary"), None)
