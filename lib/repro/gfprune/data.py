@@ -2,9 +2,9 @@
 and the loader of a local diffusers DDPM pipeline (the paper's pretrained google/ddpm-cifar10-32).
 Introduced in ``notebooks/gfprune/01_data.ipynb``.
 
-The digits come from scikit-learn (real, bundled) through MMARD's split, upsampled to 16x16; CIFAR-10
-python batches through the kit's one CIFAR loader (:mod:`repro.mmard.data`, restricted unpickler,
-hash-checked). A pipeline folder is read as safetensors and JSON only: nothing is unpickled.
+The digits (scikit-learn's, real, bundled; upsampled to 16x16) and CIFAR-10's python batches come
+from the kit's shared loaders (:mod:`repro.core.images`: restricted unpickler, hash-checked).
+A pipeline folder is read as safetensors and JSON only: nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from repro.core.data import DataUnavailableError, Manifest, data_root, load_manifest, verified_path
-from repro.mmard.data import cifar10_split, digits_split
+from repro.core.images import Split, cifar10_split, digits_split
 
 UNET_FILES = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors")
 SCHEDULER_FILE = "scheduler/scheduler_config.json"
-Split = dict[str, np.ndarray]
 
 
 def load_split(source: str, image_size: int, test_fraction: float, seed: int) -> Split:
@@ -34,16 +33,6 @@ def load_split(source: str, image_size: int, test_fraction: float, seed: int) ->
     for key in ("x_train", "x_test"):
         split[key] = (split[key] * 2 - 1).astype(np.float32)
     return split
-
-
-def save_split(split: Split, path: Path) -> None:
-    np.savez(path, **split)
-
-
-def load_saved_split(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors written by :func:`save_split` (``allow_pickle=False``: no pickles)."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: torch.from_numpy(npz[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from repro.core.claims import claims_document
+from repro.core.images import load_saved_split, save_split
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
@@ -19,7 +20,7 @@ from repro.gfprune import pruning
 from repro.gfprune.baselines import iterative_taylor_prune, one_shot_prune
 from repro.gfprune.claims import CANNOT_SHOW, CLAIMS
 from repro.gfprune.config import GfpruneConfig
-from repro.gfprune.data import load_pipeline, load_saved_split, load_split, pipeline_folder, save_split
+from repro.gfprune.data import load_pipeline, load_split, pipeline_folder
 from repro.gfprune.evaluate import (
     feature_stats,
     frechet_distance,

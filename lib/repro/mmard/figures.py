@@ -83,7 +83,7 @@ def training_curves(history: dict):
 
 
 def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    from repro.mmard.data import load_saved_split
+    from repro.core.images import load_saved_split
     from repro.mmard.pipeline import arm_file, load_net
 
     split = load_saved_split(upstream["data"] / "split.npz")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from repro.core.claims import claims_document
+from repro.core.images import load_saved_split, save_split
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
@@ -17,7 +18,7 @@ from repro.mmard import figures as draw
 from repro.mmard.attacks import attack_suite
 from repro.mmard.claims import CANNOT_SHOW, CLAIMS
 from repro.mmard.config import MmardConfig
-from repro.mmard.data import load_saved_split, load_split, save_split
+from repro.mmard.data import load_split
 from repro.mmard.evaluate import points, results_table, score_arms
 from repro.mmard.method import USES_TEACHER
 from repro.mmard.models import NetSpec, build_net, student_spec, teacher_spec

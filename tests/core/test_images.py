@@ -1,4 +1,4 @@
-"""MMARD's data: the digits split, and the CIFAR-10 python-batch loader on a fixture in that exact format."""
+"""Shared image datasets: the digits split, and the CIFAR-10 batch loader on a fixture in that exact format."""
 
 import hashlib
 import pickle
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from repro.core.data import DataUnavailableError, ForbiddenPickleError, load_manifest
-from repro.mmard.data import CIFAR_TEST, CIFAR_TRAIN, cifar10_split, digits_split, read_cifar_batch
+from repro.core.images import CIFAR_TEST, CIFAR_TRAIN, cifar10_split, digits_split, read_cifar_batch
 
 
 def write_batch(path, n, seed, label_key=b"labels"):
@@ -86,3 +86,13 @@ def test_a_batch_with_a_code_global_is_refused(tmp_path):
     (tmp_path / "evil").write_bytes(pickle.dumps({b"data": Payload(), b"labels": []}, protocol=2))
     with pytest.raises(ForbiddenPickleError):
         read_cifar_batch(tmp_path / "evil")
+
+
+def test_mmard_and_gfprune_read_the_shared_loader():
+    """One implementation: the papers' data modules hand out the core's digits split."""
+    from repro.gfprune.data import load_split as gfprune_split
+    from repro.mmard.data import load_split as mmard_split
+
+    a, b = mmard_split("digits", 16, 0.2, 0), gfprune_split("digits", 16, 0.2, 0)
+    np.testing.assert_allclose(b["x_train"], a["x_train"] * 2 - 1)
+    np.testing.assert_array_equal(a["y_test"], b["y_test"])
