@@ -60,9 +60,14 @@ def write_fixture(path, rows):
 
 
 ROWS = [
-    {"query": "wat dose for crv and when is my follow up", "intents": ["follow_up", "dosage"], "reference": "a. b.", "benchmark": "medicament"},
+    {
+        "query": "wat dose for crv and when is my follow up",
+        "intents": ["follow_up", "dosage"],
+        "reference": "a. b.",
+        "benchmark": "medicament",
+    },
     {"query": "which clinic handles it", "intents": ["department"], "reference": "c.", "benchmark": "pre_diagnosis"},
-]  # fmt: skip
+]
 
 
 def pinned(tmp_path, rel, digest):

@@ -35,7 +35,7 @@ def test_recogniser_alpha_threshold_and_top_intent():
     alpha = PrototypeRecogniser(protos, 0.05, 0.3).alpha(q)
     assert np.allclose(alpha.sum(1), 1) and (alpha >= 0).all()
     loose, strict = PrototypeRecogniser(protos, 0.05, 0.05).active(q), PrototypeRecogniser(protos, 0.05, 0.99).active(q)
-    assert set(loose[0]) >= {INTENTS[2], INTENTS[3]} and all(set(s) <= set(l) for s, l in zip(strict, loose))
+    assert set(loose[0]) >= {INTENTS[2], INTENTS[3]} and all(set(s) <= set(lo) for s, lo in zip(strict, loose))
     assert [len(s) for s in strict] == [1, 1], "each sub-query keeps its top intent"
     assert strict[1] == [INTENTS[5]]
 
@@ -125,4 +125,8 @@ def test_keyword_recogniser_fits_discriminative_words():
     labels = ["dosage", "dosage", "department", "department"]
     rec = KeywordRecogniser.fit(texts, labels, k=1)
     assert rec.keywords["dosage"] == ["dose"] and rec.keywords["department"] == ["department"]
-    assert rec.active(["the dose please", "department and dose", "nothing here"]) == [["dosage"], ["department", "dosage"], []]
+    assert rec.active(["the dose please", "department and dose", "nothing here"]) == [
+        ["dosage"],
+        ["department", "dosage"],
+        [],
+    ]

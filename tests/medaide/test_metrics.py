@@ -21,7 +21,9 @@ def test_intent_f1_is_sklearns_samples_f1_per_query():
 def test_split_f1_micro_and_macro():
     out = split_f1(GOLD, PRED)
     assert out["micro"] == pytest.approx(100 * f1_score(binarize(GOLD), binarize(PRED), average="micro"))
-    assert out["macro"] == pytest.approx(100 * f1_score(binarize(GOLD), binarize(PRED), average="macro", zero_division=0))
+    assert out["macro"] == pytest.approx(
+        100 * f1_score(binarize(GOLD), binarize(PRED), average="macro", zero_division=0)
+    )
 
 
 def test_gleu_is_min_of_ngram_precision_and_recall():

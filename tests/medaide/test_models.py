@@ -55,7 +55,11 @@ def tiny_causal_lm(folder):
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]", pad_token="[EOS]")
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=96, n_embd=16, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=1))
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(words), n_positions=96, n_embd=16, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=1
+        )
+    )
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder

@@ -6,7 +6,9 @@ from repro.medaide.kb import build_kb
 from repro.medaide.queries import LEXICON, make_split
 from repro.medaide.rewrite import RULE_LEXICON, Rewriter, osa_distance
 
-GENERAL = "which clinic handles what dose should i take for the and how is it when my follow up visit doctor medication".split()
+GENERAL = (
+    "which clinic handles what dose should i take for the and how is it when my follow up visit doctor medication"
+).split()
 
 
 @pytest.fixture(scope="module")

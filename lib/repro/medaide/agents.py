@@ -43,7 +43,9 @@ def fact_agent(kb: KB, fact_scores: np.ndarray, intent: str, k: int) -> Candidat
     return top_candidates(fact_scores, kb.fact_intent == INTENTS.index(intent), k)
 
 
-def diagnosis_agent(kb: KB, case_scores: Scores, row: int, weight: float, tau: float, intent: str, k: int) -> Candidates:
+def diagnosis_agent(
+    kb: KB, case_scores: Scores, row: int, weight: float, tau: float, intent: str, k: int
+) -> Candidates:
     """Vote diseases over the cases the union rule admits; answer with each voted disease's fact."""
     hybrid = case_scores.hybrid(weight)[row]
     admitted = case_scores.union(tau)[row]
@@ -123,7 +125,9 @@ class HFCausalLM:
         self.model = AutoModelForCausalLM.from_pretrained(str(path)).to(device).eval()
         self.max_new_tokens, self.device, self.calls = max_new_tokens, device, 0
         self.tokenizer.truncation_side = "left"  # a long fact list loses its first facts, never the question
-        limit = getattr(self.model.config, "max_position_embeddings", None) or getattr(self.model.config, "n_positions", 1024)
+        limit = getattr(self.model.config, "max_position_embeddings", None) or getattr(
+            self.model.config, "n_positions", 1024
+        )
         self.max_prompt = max(8, limit - max_new_tokens)
 
     def prompt(self, query: str, facts: list[str]) -> str:
@@ -134,7 +138,9 @@ class HFCausalLM:
         import torch
 
         self.calls += 1
-        batch = self.tokenizer(self.prompt(query, facts), return_tensors="pt", truncation=True, max_length=self.max_prompt)
+        batch = self.tokenizer(
+            self.prompt(query, facts), return_tensors="pt", truncation=True, max_length=self.max_prompt
+        )
         batch = batch.to(self.device)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         with torch.inference_mode():

@@ -18,7 +18,9 @@ import numpy as np
 from repro.medaide.kb import INTENTS
 from repro.medaide.retrieval import words
 
-STOP = frozenset("a an the of for to with in on is are do does i my me what how when which who can it this that be".split())
+STOP = frozenset(
+    "a an the of for to with in on is are do does i my me what how when which who can it this that be".split()
+)
 
 
 def keyword_scores(texts: list[str], labels: list[str]) -> dict[str, list[tuple[str, float]]]:
@@ -34,7 +36,9 @@ def keyword_scores(texts: list[str], labels: list[str]) -> dict[str, list[tuple[
         scores = []
         for w, c_in in per_intent[intent].items():
             c_out = total[w] - c_in
-            scores.append((w, float(np.log((c_in + 0.5) / (n_in - c_in + 0.5)) - np.log((c_out + 0.5) / (n_out - c_out + 0.5)))))
+            scores.append(
+                (w, float(np.log((c_in + 0.5) / (n_in - c_in + 0.5)) - np.log((c_out + 0.5) / (n_out - c_out + 0.5))))
+            )
         ranked[intent] = sorted(scores, key=lambda x: (-x[1], x[0]))  # ties by word: no hash-order dependence
     return ranked
 

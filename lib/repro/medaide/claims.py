@@ -10,7 +10,14 @@ which KB facts were retrieved (fact recall is reported beside them), not generat
 
 from repro.core.claims import Claim
 
-PAPER_F1 = {"pre_diagnosis": 76.0, "diagnosis": 83.0, "medicament": 80.0, "post_diagnosis": 63.0, "aggregate": 86.0, "no_rewrite": 60.0}  # fmt: skip
+PAPER_F1 = {
+    "pre_diagnosis": 76.0,
+    "diagnosis": 83.0,
+    "medicament": 80.0,
+    "post_diagnosis": 63.0,
+    "aggregate": 86.0,
+    "no_rewrite": 60.0,
+}
 PAPER_ROUGE_L = {"full": 52.71, "no_rewrite": 32.06, "gpt4o_recogniser": 44.72, "no_decision": 48.72}
 
 CLAIMS = (

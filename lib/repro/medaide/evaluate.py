@@ -31,8 +31,11 @@ class Ledger:
         started = time.perf_counter()
         out = fn(*args)
         after = (r.embed.requests, r.facts.queries + r.cases.queries + r.profiles.queries, r.backend.calls)
-        spent = Budget(0, {k: b - a for k, a, b in zip(("encoder", "retrieval", "backend"), before, after)},
-                       time.perf_counter() - started)  # fmt: skip
+        spent = Budget(
+            0,
+            {k: b - a for k, a, b in zip(("encoder", "retrieval", "backend"), before, after)},
+            time.perf_counter() - started,
+        )
         self.budgets[arm] = self.budgets.get(arm, Budget()).merge(spent)
         return out
 
@@ -52,21 +55,25 @@ def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[floa
             pred = [a.intents for a in answers]
             metrics["intent_f1"], metrics["exact_match"] = intent_f1(gold, pred), exact_match(gold, pred)
             per_benchmark[arm] = {
-                b: split_f1([g for g, q in zip(gold, test) if q["benchmark"] == b],
-                            [p for p, q in zip(pred, test) if q["benchmark"] == b])  # fmt: skip
+                b: split_f1(
+                    [g for g, q in zip(gold, test) if q["benchmark"] == b],
+                    [p for p, q in zip(pred, test) if q["benchmark"] == b],
+                )
                 for b in BENCHMARKS
             } | {"all": split_f1(gold, pred)}
         for k, v in metrics.items():
             out.setdefault(k, {})[arm] = v
     for arm in ("medaide", "single_agent"):
         answers = ledger.measure(arm, answer_batch, res, [q["query"] for q in control], arm, recognisers)
-        out.setdefault("rougeL_control", {})[arm] = answer_scores([a.text for a in answers], [q["reference"] for q in control])["rougeL"]
+        out.setdefault("rougeL_control", {})[arm] = answer_scores(
+            [a.text for a in answers], [q["reference"] for q in control]
+        )["rougeL"]
     curves = {}
     for arm in INTENT_ARMS:
         spec = ARMS[arm]
         recogniser = recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
         levels = []
-        for p, queries in sweep.items():
+        for queries in sweep.values():
             subs, *_ = ledger.measure(arm, prepare, res, [q["query"] for q in queries], spec["rewrite"], False)
             pred = [query_intents(s) for s in ledger.measure(arm, recognise, res, subs, recogniser)]
             levels.append(intent_f1([q["intents"] for q in queries], pred))

@@ -77,7 +77,9 @@ def noise_sweep(sweep: dict):
     ax = axes[0][0]
     for arm, values in sweep["intent_f1"].items():
         ax.plot(sweep["noise"], values, marker="o", ms=3, lw=1, label=arm)
-    ax.set(xlabel="noise (corruption probability per token)", ylabel="intent F1 (per query)", title="intent F1 vs noise")
+    ax.set(
+        xlabel="noise (corruption probability per token)", ylabel="intent F1 (per query)", title="intent F1 vs noise"
+    )
     ax.legend(fontsize=7)
     return fig
 

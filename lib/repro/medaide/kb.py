@@ -47,26 +47,67 @@ DEPARTMENTS = (
     "endocrinology",
 )
 SYMPTOMS = (
-    "chest tightness", "night sweats", "joint stiffness", "blurred vision", "persistent cough",
-    "abdominal cramps", "skin rash", "frequent headaches", "ankle swelling", "dry mouth",
-    "muscle weakness", "heart palpitations", "low fever", "back pain", "dizziness", "nausea",
-    "itchy eyes", "shortness of breath", "weight loss", "tingling hands", "fatigue", "hoarse voice",
-    "excessive thirst", "pale skin",
-)  # fmt: skip
+    "chest tightness",
+    "night sweats",
+    "joint stiffness",
+    "blurred vision",
+    "persistent cough",
+    "abdominal cramps",
+    "skin rash",
+    "frequent headaches",
+    "ankle swelling",
+    "dry mouth",
+    "muscle weakness",
+    "heart palpitations",
+    "low fever",
+    "back pain",
+    "dizziness",
+    "nausea",
+    "itchy eyes",
+    "shortness of breath",
+    "weight loss",
+    "tingling hands",
+    "fatigue",
+    "hoarse voice",
+    "excessive thirst",
+    "pale skin",
+)
 CAUSES = (
-    "a viral infection", "an autoimmune reaction", "a bacterial infection", "a genetic variant",
-    "long-term smoking", "a vitamin deficiency", "chronic stress", "an allergic response",
-    "poor circulation", "a hormonal imbalance",
-)  # fmt: skip
+    "a viral infection",
+    "an autoimmune reaction",
+    "a bacterial infection",
+    "a genetic variant",
+    "long-term smoking",
+    "a vitamin deficiency",
+    "chronic stress",
+    "an allergic response",
+    "poor circulation",
+    "a hormonal imbalance",
+)
 TESTS = (
-    "blood panel", "chest x-ray", "ultrasound scan", "urine analysis", "ecg", "mri scan",
-    "skin biopsy", "thyroid panel", "liver function test", "spirometry",
-)  # fmt: skip
+    "blood panel",
+    "chest x-ray",
+    "ultrasound scan",
+    "urine analysis",
+    "ecg",
+    "mri scan",
+    "skin biopsy",
+    "thyroid panel",
+    "liver function test",
+    "spirometry",
+)
 FINDINGS = (
-    "raised inflammatory markers", "a shadow on the lower lobe", "an enlarged organ outline",
-    "protein in the sample", "an irregular rhythm", "a small lesion", "abnormal cell clusters",
-    "a low hormone level", "elevated enzymes", "reduced airflow",
-)  # fmt: skip
+    "raised inflammatory markers",
+    "a shadow on the lower lobe",
+    "an enlarged organ outline",
+    "protein in the sample",
+    "an irregular rhythm",
+    "a small lesion",
+    "abnormal cell clusters",
+    "a low hormone level",
+    "elevated enzymes",
+    "reduced airflow",
+)
 _DRUG_STEMS = ("zol", "vex", "tran", "mip", "cor", "lan", "dex", "fur", "nol", "rap", "sen", "tib")
 _DRUG_ENDS = ("amide", "oprine", "azole", "ifen", "umab", "olol", "astin", "icillin")
 FREQUENCIES = ("once daily", "twice daily", "three times a day", "every eight hours", "at bedtime")
@@ -202,7 +243,9 @@ def build_kb(n_diseases: int, cases_per_disease: int, seed: int) -> KB:
                 weeks=pick(WEEKS),
                 diet=pick(DIETS),
                 care=pick(CARE),
-                differential=names[(k + 1 + int(rng.integers(n_diseases - 1))) % n_diseases] if n_diseases > 1 else name,
+                differential=names[(k + 1 + int(rng.integers(n_diseases - 1))) % n_diseases]
+                if n_diseases > 1
+                else name,
             )
         )
     facts, fd, fi = [], [], []

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from repro.medaide.agents import Task, decide, diagnosis_agent, fact_agent, no_decision, top_candidates
-from repro.medaide.retrieval import Scores
 from repro.medaide.kb import AGENT_OF, INTENTS, KB
-from repro.medaide.retrieval import HybridIndex
+from repro.medaide.retrieval import HybridIndex, Scores
 
 ARMS: dict[str, dict] = {
     "medaide": dict(rewrite=True, recogniser="prototype", routing=True, decision=True),
@@ -103,7 +102,9 @@ def recognise(res: Resources, subqueries: list[list[str]], recogniser) -> list[l
     """Intents per sub-query for a batch of queries (``recogniser`` is a PrototypeRecogniser or a
     KeywordRecogniser)."""
     flat = [s for subs in subqueries for s in subs]
-    per_sub = recogniser.active(res.embed(flat)) if isinstance(recogniser, PrototypeRecogniser) else recogniser.active(flat)
+    per_sub = (
+        recogniser.active(res.embed(flat)) if isinstance(recogniser, PrototypeRecogniser) else recogniser.active(flat)
+    )
     out, i = [], 0
     for subs in subqueries:
         out.append(per_sub[i : i + len(subs)])
@@ -154,7 +155,9 @@ def answer_batch(res: Resources, texts: list[str], arm: str, recognisers: dict) 
             scope = res.kb.fact_disease == keys[q] if keys[q] is not None else np.ones(len(res.kb.facts), bool)
             cands = top_candidates(fact_scores[row[text]], scope, 1)
         elif AGENT_OF[intent] == "diagnosis":
-            cands = diagnosis_agent(res.kb, case_scores, case_rows[text], res.hybrid_weight, res.case_tau, intent, res.top_k)
+            cands = diagnosis_agent(
+                res.kb, case_scores, case_rows[text], res.hybrid_weight, res.case_tau, intent, res.top_k
+            )
         else:
             cands = fact_agent(res.kb, fact_scores[row[text]], intent, res.top_k)
         by_query[q].append(Task(q, s, intent, cands))

@@ -97,7 +97,9 @@ def _padded_bag(bag: nn.EmbeddingBag, ids: torch.Tensor) -> torch.Tensor:
 def hashed_features(text: str, buckets: int) -> np.ndarray:
     """crc32 buckets (1..buckets-1; 0 is padding) of the words and the character trigrams of each word."""
     words = text.lower().split() or [""]
-    feats = [f"w:{w}" for w in words] + [f"c:{p[i:i + 3]}" for w in words for p in [f"<{w}>"] for i in range(len(p) - 2)]
+    feats = [f"w:{w}" for w in words] + [
+        f"c:{p[i : i + 3]}" for w in words for p in [f"<{w}>"] for i in range(len(p) - 2)
+    ]
     return np.array([1 + zlib.crc32(f.encode()) % (buckets - 1) for f in feats], dtype=np.int64)
 
 
@@ -115,7 +117,9 @@ class PrototypeHead(nn.Module):
 
 def class_means(emb: np.ndarray, labels: np.ndarray, n_classes: int) -> torch.Tensor:
     """Normalised mean embedding per class (the prototypes before fitting)."""
-    means = np.stack([emb[labels == c].mean(0) if (labels == c).any() else np.zeros(emb.shape[1]) for c in range(n_classes)])
+    means = np.stack(
+        [emb[labels == c].mean(0) if (labels == c).any() else np.zeros(emb.shape[1]) for c in range(n_classes)]
+    )
     return F.normalize(torch.from_numpy(means).float(), dim=-1)
 
 

@@ -60,22 +60,48 @@ def build_resources(cfg: MedaideConfig, model_dir: Path) -> Resources:
     embed.load(model_dir / "embeddings.npz")
     with np.load(model_dir / "kb_embeddings.npz", allow_pickle=False) as npz:
         indices = {name: HybridIndex(texts, npz[name]) for name, texts in kb_texts(kb).items()}
-    rewriter = Rewriter(kb.vocabulary(), kb.terms(), general_words(minilm_dir() / "vocab.txt"), cfg.max_passes,
-                        cfg.max_subqueries)  # fmt: skip
-    return Resources(kb, indices["facts"], indices["cases"], indices["profiles"], embed, rewriter,
-                     make_backend(cfg.backend, str(device)), cfg.hybrid_weight, cfg.case_tau, cfg.top_k)  # fmt: skip
+    rewriter = Rewriter(
+        kb.vocabulary(), kb.terms(), general_words(minilm_dir() / "vocab.txt"), cfg.max_passes, cfg.max_subqueries
+    )
+    return Resources(
+        kb,
+        indices["facts"],
+        indices["cases"],
+        indices["profiles"],
+        embed,
+        rewriter,
+        make_backend(cfg.backend, str(device)),
+        cfg.hybrid_weight,
+        cfg.case_tau,
+        cfg.top_k,
+    )
 
 
 def kb_texts(kb: KB) -> dict[str, list[str]]:
     return {"facts": list(kb.facts), "cases": list(kb.cases), "profiles": kb.profiles()}
 
 
-@pipe.step(uses=(*KB_FIELDS, "seeds", "n_train", "n_val", "n_test", "n_control", "n_sweep", "max_intents", "noise", "noise_sweep"))
+@pipe.step(
+    uses=(
+        *KB_FIELDS,
+        "seeds",
+        "n_train",
+        "n_val",
+        "n_test",
+        "n_control",
+        "n_sweep",
+        "max_intents",
+        "noise",
+        "noise_sweep",
+    )
+)
 def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """The KB, and per seed: train/val (templates and lexicon A), test and the noise sweep (held-out
     family B), and the clean single-intent control split."""
     kb = kb_of(cfg)
-    write_json(ctx.dir / "kb.json", {"diseases": [d.__dict__ for d in kb.diseases], "facts": kb.facts, "cases": kb.cases})
+    write_json(
+        ctx.dir / "kb.json", {"diseases": [d.__dict__ for d in kb.diseases], "facts": kb.facts, "cases": kb.cases}
+    )
     for seed in cfg.seeds:
         folder = ctx.dir / f"seed{seed}"
         folder.mkdir()
@@ -86,7 +112,9 @@ def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
             "test": make_split(kb, cfg.n_test, "B", cfg.noise, base + 3, cfg.max_intents),
             "control": make_split(kb, cfg.n_control, "B", 0.0, base + 4, max_intents=1),
         }
-        splits |= {f"sweep_{p:g}": make_split(kb, cfg.n_sweep, "B", p, base + 5, cfg.max_intents) for p in cfg.noise_sweep}
+        splits |= {
+            f"sweep_{p:g}": make_split(kb, cfg.n_sweep, "B", p, base + 5, cfg.max_intents) for p in cfg.noise_sweep
+        }
         for name, queries in splits.items():
             write_queries(queries, folder / f"{name}.jsonl")
     test = read_queries(ctx.dir / f"seed{cfg.seeds[0]}" / "test.jsonl")
@@ -100,8 +128,21 @@ def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
     }
 
 
-@pipe.step(uses=(*KB_FIELDS, "encoder", "small_dim", "small_epochs", "temperature", "batch_size", "proto_lr",
-                 "encode_batch", "device", "mixed_precision"), upstream=("data",))  # fmt: skip
+@pipe.step(
+    uses=(
+        *KB_FIELDS,
+        "encoder",
+        "small_dim",
+        "small_epochs",
+        "temperature",
+        "batch_size",
+        "proto_lr",
+        "encode_batch",
+        "device",
+        "mixed_precision",
+    ),
+    upstream=("data",),
+)
 def model(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """The encoder (MiniLM loaded and verified, or the small encoder trained on the KB), the KB's
     embeddings for the three indices, and the initial prototypes (class means of seed 0's clauses)."""
@@ -122,13 +163,31 @@ def model(cfg: MedaideConfig, ctx: StepContext) -> dict:
     means = class_means(embed(clauses), labels, len(INTENTS)).numpy()
     np.save(ctx.dir / "class_means.npy", means)
     embed.save(ctx.dir / "embeddings.npz")
-    summary |= {"params": sum(p.numel() for p in encoder.parameters()), "dim": int(means.shape[1]),
-                "indexed": {k: len(v) for k, v in kb_texts(kb).items()}}  # fmt: skip
+    summary |= {
+        "params": sum(p.numel() for p in encoder.parameters()),
+        "dim": int(means.shape[1]),
+        "indexed": {k: len(v) for k, v in kb_texts(kb).items()},
+    }
     return summary
 
 
-@pipe.step(uses=("seeds", "temperature", "proto_epochs", "proto_lr", "batch_size", "threshold_grid", "keyword_k_grid",
-                 "max_passes", "max_subqueries", "hybrid_weight", "encode_batch", "backend"), upstream=("data", "model"))  # fmt: skip
+@pipe.step(
+    uses=(
+        "seeds",
+        "temperature",
+        "proto_epochs",
+        "proto_lr",
+        "batch_size",
+        "threshold_grid",
+        "keyword_k_grid",
+        "max_passes",
+        "max_subqueries",
+        "hybrid_weight",
+        "encode_batch",
+        "backend",
+    ),
+    upstream=("data", "model"),
+)
 def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """Per seed: prototypes fitted with CE (rewritten and raw clauses), threshold calibrated on
     validation; the keyword baseline's keywords and k from the same data."""
@@ -138,7 +197,11 @@ def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
     for seed in cfg.seeds:
         splits = load_splits(ctx.upstream["data"], seed)
         _, params, curves, fitted = fit_recognisers(res, cfg, splits["train"], splits["val"], seed, accelerator)
-        np.savez(ctx.dir / f"prototypes_seed{seed}.npz", prototype=params["prototype"]["prototypes"], raw=params["raw"]["prototypes"])
+        np.savez(
+            ctx.dir / f"prototypes_seed{seed}.npz",
+            prototype=params["prototype"]["prototypes"],
+            raw=params["raw"]["prototypes"],
+        )
         if seed == cfg.seeds[0]:
             save_sample(ctx.dir / f"sample_seed{seed}.npz", res, splits["train"], params["prototype"]["prototypes"])
         calibration[seed] = {
@@ -150,7 +213,8 @@ def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
         }
         for name, b in fitted.items():
             budgets[name] = budgets.get(name, Budget()).merge(b)
-        ctx.log(f"seed {seed}: threshold {calibration[seed]['threshold']}, raw {calibration[seed]['threshold_raw']}, keyword k {calibration[seed]['keyword_k']}")
+        cal = calibration[seed]
+        ctx.log(f"seed {seed}: threshold {cal['threshold']}, raw {cal['threshold_raw']}, keyword k {cal['keyword_k']}")
     write_json(ctx.dir / "calibration.json", calibration)
     write_json(ctx.dir / "budget.json", {k: b.to_dict() for k, b in budgets.items()})
     return {"seeds": len(cfg.seeds), "prototype_shape": [len(INTENTS), res.embed.encoder.dim]}
@@ -178,8 +242,21 @@ def recognisers_for(cfg: MedaideConfig, train_dir: Path, seed: int) -> dict:
         }
 
 
-@pipe.step(uses=("seeds", "temperature", "noise_sweep", "max_passes", "max_subqueries", "hybrid_weight", "case_tau",
-                 "top_k", "backend", "encode_batch"), upstream=("data", "model", "train"))  # fmt: skip
+@pipe.step(
+    uses=(
+        "seeds",
+        "temperature",
+        "noise_sweep",
+        "max_passes",
+        "max_subqueries",
+        "hybrid_weight",
+        "case_tau",
+        "top_k",
+        "backend",
+        "encode_batch",
+    ),
+    upstream=("data", "model", "train"),
+)
 def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """Every arm on every seed's test, sweep and control splits; the claims by the kit's paired bootstrap."""
     res = build_resources(cfg, ctx.upstream["model"])
@@ -188,19 +265,36 @@ def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
     for seed in cfg.seeds:
         splits = load_splits(ctx.upstream["data"], seed)
         sweep = load_sweep(ctx.upstream["data"], seed, cfg.noise_sweep)
-        scores, pb, curve, traces = score_seed(res, recognisers_for(cfg, ctx.upstream["train"], seed), splits, sweep, ledger)
+        scores, pb, curve, traces = score_seed(
+            res, recognisers_for(cfg, ctx.upstream["train"], seed), splits, sweep, ledger
+        )
         per_seed.append(scores), per_benchmark.append(pb), curves.append(curve)
         chance.append(chance_f1(splits["train"], splits["test"], seed).mean())
         if seed == cfg.seeds[0]:
             write_traces(ctx.dir / "traces_seed0.jsonl", splits["test"], traces, res.kb)
-            write_json(ctx.dir / "predictions_seed0.json", {arm: [a.intents for a in answers] for arm, answers in traces.items()})
+            write_json(
+                ctx.dir / "predictions_seed0.json",
+                {arm: [a.intents for a in answers] for arm, answers in traces.items()},
+            )
     scores = {m: {a: np.stack([s[m][a] for s in per_seed]) for a in per_seed[0][m]} for m in per_seed[0]}
     np.savez(ctx.dir / "scores.npz", **{f"{m}|{a}": v for m, d in scores.items() for a, v in d.items()})
-    write_json(ctx.dir / "sweep.json", {"noise": list(cfg.noise_sweep), "intent_f1": {a: np.mean([c[a] for c in curves], 0).tolist() for a in curves[0]}})
+    write_json(
+        ctx.dir / "sweep.json",
+        {
+            "noise": list(cfg.noise_sweep),
+            "intent_f1": {a: np.mean([c[a] for c in curves], 0).tolist() for a in curves[0]},
+        },
+    )
     budget = ledger_with_fitting(ledger.budgets, read_json(ctx.upstream["train"] / "budget.json"))
     doc = claims_document(
         paper="medaide",
-        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds), "backend": "extractive" if cfg.backend == "extractive" else cfg.backend, "encoder": cfg.encoder},
+        run={
+            "profile": cfg.profile,
+            "run_name": cfg.run_name,
+            "seeds": list(cfg.seeds),
+            "backend": "extractive" if cfg.backend == "extractive" else cfg.backend,
+            "encoder": cfg.encoder,
+        },
         claims=CLAIMS,
         scores=scores,
         table=results_table(scores, per_benchmark, float(np.mean(chance))),
@@ -219,7 +313,9 @@ def ledger_with_fitting(evaluation: dict[str, Budget], fitting: dict[str, dict])
         row = evaluation[arm].to_dict()
         fit = fitting.get(uses.get(arm, ""), {})
         row["optimizer_steps"] = fit.get("optimizer_steps", 0)
-        row["forward_samples"] = row["forward_samples"] | {f"fit_{k}": v for k, v in fit.get("forward_samples", {}).items()}
+        row["forward_samples"] = row["forward_samples"] | {
+            f"fit_{k}": v for k, v in fit.get("forward_samples", {}).items()
+        }
         out[arm] = row
     return out
 
@@ -227,13 +323,25 @@ def ledger_with_fitting(evaluation: dict[str, Budget], fitting: dict[str, dict])
 def write_traces(path: Path, queries: list[dict], traces: dict, kb: KB) -> None:
     """The first queries' end-to-end traces per arm (for the annotated trace figure)."""
     rows = []
-    for n, q in enumerate(queries[:: max(1, len(queries) // 8)][:8]):
+    for q in queries[:: max(1, len(queries) // 8)][:8]:
         idx = queries.index(q)
-        rows.append({"query": q["query"], "gold": q["intents"], "reference": q["reference"], "arms": {
-            arm: {"subqueries": a[idx].subqueries, "intents": a[idx].intents, "answer": a[idx].text,
-                  "key_disease": kb.diseases[a[idx].key_disease].name if a[idx].key_disease is not None else None,
-                  "tasks": [(t.subquery, t.intent, t.agent) for t in a[idx].tasks]}
-            for arm, a in traces.items()}})  # fmt: skip
+        rows.append(
+            {
+                "query": q["query"],
+                "gold": q["intents"],
+                "reference": q["reference"],
+                "arms": {
+                    arm: {
+                        "subqueries": a[idx].subqueries,
+                        "intents": a[idx].intents,
+                        "answer": a[idx].text,
+                        "key_disease": kb.diseases[a[idx].key_disease].name if a[idx].key_disease is not None else None,
+                        "tasks": [(t.subquery, t.intent, t.agent) for t in a[idx].tasks],
+                    }
+                    for arm, a in traces.items()
+                },
+            }
+        )
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
@@ -265,4 +373,7 @@ def check_models(cfg: MedaideConfig) -> dict[str, tuple[torch.nn.Module, torch.T
         module, dim = SmallEncoder(dim=cfg.small_dim), cfg.small_dim
         batch = torch.randint(1, module.buckets, (2, 12))
     head = PrototypeHead(torch.nn.functional.normalize(torch.randn(len(INTENTS), dim), dim=-1), cfg.temperature)
-    return {"encoder": (module, batch), "prototype_head": (head, torch.nn.functional.normalize(torch.randn(2, dim), dim=-1))}
+    return {
+        "encoder": (module, batch),
+        "prototype_head": (head, torch.nn.functional.normalize(torch.randn(2, dim), dim=-1)),
+    }

@@ -20,45 +20,152 @@ import numpy as np
 
 from repro.medaide.kb import AGENT_OF, AGENTS, INTENTS, KB
 
-# fmt: off
 TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "A": {
-        "department": ("which department should i visit for {x}", "what kind of specialist treats {x}", "where in the hospital do i go with {x}"),
-        "symptom_analysis": ("what symptoms does {x} cause", "are my symptoms typical of {x}", "how does {x} usually show up"),
+        "department": (
+            "which department should i visit for {x}",
+            "what kind of specialist treats {x}",
+            "where in the hospital do i go with {x}",
+        ),
+        "symptom_analysis": (
+            "what symptoms does {x} cause",
+            "are my symptoms typical of {x}",
+            "how does {x} usually show up",
+        ),
         "etiology": ("what causes {x}", "why do people get {x}", "what is the reason behind {x}"),
-        "health_inquiry": ("how can i stay healthy with {x}", "what should i watch out for with {x}", "any general health tips for {x}"),
-        "test_interpretation": ("what does the test result mean for {x}", "how do i read my scan for {x}", "what would the lab show with {x}"),
-        "differential": ("how is {x} told apart from similar diseases", "could {x} be confused with something else", "what looks like {x} but is different"),
+        "health_inquiry": (
+            "how can i stay healthy with {x}",
+            "what should i watch out for with {x}",
+            "any general health tips for {x}",
+        ),
+        "test_interpretation": (
+            "what does the test result mean for {x}",
+            "how do i read my scan for {x}",
+            "what would the lab show with {x}",
+        ),
+        "differential": (
+            "how is {x} told apart from similar diseases",
+            "could {x} be confused with something else",
+            "what looks like {x} but is different",
+        ),
         "severity": ("how serious is {x}", "when does {x} become dangerous", "is {x} an emergency"),
         "test_recommendation": ("which tests confirm {x}", "what exams do i need for {x}", "how is {x} diagnosed"),
-        "drug_counseling": ("which medicine treats {x}", "what drug is given for {x}", "what medication should i take for {x}"),
+        "drug_counseling": (
+            "which medicine treats {x}",
+            "what drug is given for {x}",
+            "what medication should i take for {x}",
+        ),
         "dosage": ("what dose should i take for {x}", "how many mg for {x}", "how often do i take the pills for {x}"),
-        "contraindication": ("who should not take the medicine for {x}", "is the drug for {x} safe when pregnant", "when must i avoid the medication for {x}"),
-        "interaction": ("does the medicine for {x} mix with my other drugs", "can i combine the drug for {x} with aspirin", "any drug interactions with the treatment of {x}"),
-        "side_effect": ("what side effects does the medicine for {x} have", "will the drug for {x} make me feel sick", "what are the adverse effects of the pills for {x}"),
+        "contraindication": (
+            "who should not take the medicine for {x}",
+            "is the drug for {x} safe when pregnant",
+            "when must i avoid the medication for {x}",
+        ),
+        "interaction": (
+            "does the medicine for {x} mix with my other drugs",
+            "can i combine the drug for {x} with aspirin",
+            "any drug interactions with the treatment of {x}",
+        ),
+        "side_effect": (
+            "what side effects does the medicine for {x} have",
+            "will the drug for {x} make me feel sick",
+            "what are the adverse effects of the pills for {x}",
+        ),
         "rehabilitation": ("how do i recover from {x}", "what exercises help after {x}", "what rehab is good for {x}"),
-        "follow_up": ("when is my follow up for {x}", "how soon should i see the doctor again about {x}", "when do i get checked again after {x}"),
-        "lifestyle": ("what diet is best with {x}", "should i change my eating habits for {x}", "what lifestyle changes help {x}"),
-        "care_support": ("how can i care for my dad with {x}", "what can family do to help with {x}", "tips for looking after someone with {x}"),
+        "follow_up": (
+            "when is my follow up for {x}",
+            "how soon should i see the doctor again about {x}",
+            "when do i get checked again after {x}",
+        ),
+        "lifestyle": (
+            "what diet is best with {x}",
+            "should i change my eating habits for {x}",
+            "what lifestyle changes help {x}",
+        ),
+        "care_support": (
+            "how can i care for my dad with {x}",
+            "what can family do to help with {x}",
+            "tips for looking after someone with {x}",
+        ),
     },
     "B": {
-        "department": ("which clinic handles {x}", "who do i book an appointment with for {x}", "what ward deals with {x}"),
-        "symptom_analysis": ("what signs point to {x}", "what do people with {x} feel", "what are the warning signs of {x}"),
+        "department": (
+            "which clinic handles {x}",
+            "who do i book an appointment with for {x}",
+            "what ward deals with {x}",
+        ),
+        "symptom_analysis": (
+            "what signs point to {x}",
+            "what do people with {x} feel",
+            "what are the warning signs of {x}",
+        ),
         "etiology": ("where does {x} come from", "what triggers {x}", "how does someone end up with {x}"),
-        "health_inquiry": ("how do i keep well living with {x}", "what early signals of {x} should i notice", "how to look after my health with {x}"),
-        "test_interpretation": ("explain my lab findings for {x}", "what did the imaging show in {x}", "what do the results usually look like in {x}"),
-        "differential": ("how do doctors distinguish {x} from look-alike conditions", "can {x} be mistaken for another illness", "what other condition resembles {x}"),
+        "health_inquiry": (
+            "how do i keep well living with {x}",
+            "what early signals of {x} should i notice",
+            "how to look after my health with {x}",
+        ),
+        "test_interpretation": (
+            "explain my lab findings for {x}",
+            "what did the imaging show in {x}",
+            "what do the results usually look like in {x}",
+        ),
+        "differential": (
+            "how do doctors distinguish {x} from look-alike conditions",
+            "can {x} be mistaken for another illness",
+            "what other condition resembles {x}",
+        ),
         "severity": ("is {x} life threatening", "at what point is {x} critical", "how bad can {x} get"),
-        "test_recommendation": ("what investigations are needed to prove {x}", "which screening identifies {x}", "what scans should be ordered for {x}"),
-        "drug_counseling": ("what is prescribed for {x}", "which pharmaceutical is used against {x}", "what tablets are recommended for {x}"),
-        "dosage": ("how much of the prescription for {x} per day", "what amount of the tablets for {x}", "how frequently is the remedy for {x} taken"),
-        "contraindication": ("in which cases is the treatment for {x} forbidden", "who must never use the remedy for {x}", "is the prescription for {x} unsafe for some patients"),
-        "interaction": ("is it ok to take the remedy for {x} alongside other prescriptions", "will the tablets for {x} clash with my blood thinner", "does the treatment for {x} react with other pills"),
-        "side_effect": ("what unwanted reactions come with the tablets for {x}", "does the remedy for {x} have downsides", "what complications can the prescription for {x} bring"),
-        "rehabilitation": ("what physiotherapy suits {x}", "how do i regain strength after {x}", "what helps healing from {x}"),
-        "follow_up": ("when should the next check-up for {x} be", "how long until a review appointment for {x}", "when do i return to the clinic after {x}"),
-        "lifestyle": ("what daily habits are recommended with {x}", "what foods should i prefer with {x}", "how should i adjust my routine for {x}"),
-        "care_support": ("how do carers support someone who has {x}", "what can i do for a relative with {x}", "how to help my partner manage {x}"),
+        "test_recommendation": (
+            "what investigations are needed to prove {x}",
+            "which screening identifies {x}",
+            "what scans should be ordered for {x}",
+        ),
+        "drug_counseling": (
+            "what is prescribed for {x}",
+            "which pharmaceutical is used against {x}",
+            "what tablets are recommended for {x}",
+        ),
+        "dosage": (
+            "how much of the prescription for {x} per day",
+            "what amount of the tablets for {x}",
+            "how frequently is the remedy for {x} taken",
+        ),
+        "contraindication": (
+            "in which cases is the treatment for {x} forbidden",
+            "who must never use the remedy for {x}",
+            "is the prescription for {x} unsafe for some patients",
+        ),
+        "interaction": (
+            "is it ok to take the remedy for {x} alongside other prescriptions",
+            "will the tablets for {x} clash with my blood thinner",
+            "does the treatment for {x} react with other pills",
+        ),
+        "side_effect": (
+            "what unwanted reactions come with the tablets for {x}",
+            "does the remedy for {x} have downsides",
+            "what complications can the prescription for {x} bring",
+        ),
+        "rehabilitation": (
+            "what physiotherapy suits {x}",
+            "how do i regain strength after {x}",
+            "what helps healing from {x}",
+        ),
+        "follow_up": (
+            "when should the next check-up for {x} be",
+            "how long until a review appointment for {x}",
+            "when do i return to the clinic after {x}",
+        ),
+        "lifestyle": (
+            "what daily habits are recommended with {x}",
+            "what foods should i prefer with {x}",
+            "how should i adjust my routine for {x}",
+        ),
+        "care_support": (
+            "how do carers support someone who has {x}",
+            "what can i do for a relative with {x}",
+            "how to help my partner manage {x}",
+        ),
     },
 }
 CONNECTORS = {"A": (" and ", ", also ", "; ", ". also "), "B": (" and ", " plus ", ", besides that ", " - also ")}
@@ -67,12 +174,31 @@ CLOSERS = {"A": ("", " thanks", " please"), "B": ("", " thx a lot", " asap")}
 PRONOUNS = ("it", "this", "that condition")
 # abbreviations: lexicon A is what the rewriting rules know; lexicon B is held out for the test split
 LEXICON = {
-    "A": {"doctor": "dr", "medication": "meds", "medicine": "med", "please": "pls", "you": "u",
-          "department": "dept", "symptoms": "symps", "exercises": "exs", "should": "shld", "what": "wat"},
-    "B": {"prescription": "rx", "treatment": "tx", "tablets": "tabs", "appointment": "appt", "review": "rvw",
-          "physiotherapy": "physio", "recommended": "recd", "investigations": "ix", "condition": "cond", "results": "res"},
+    "A": {
+        "doctor": "dr",
+        "medication": "meds",
+        "medicine": "med",
+        "please": "pls",
+        "you": "u",
+        "department": "dept",
+        "symptoms": "symps",
+        "exercises": "exs",
+        "should": "shld",
+        "what": "wat",
+    },
+    "B": {
+        "prescription": "rx",
+        "treatment": "tx",
+        "tablets": "tabs",
+        "appointment": "appt",
+        "review": "rvw",
+        "physiotherapy": "physio",
+        "recommended": "recd",
+        "investigations": "ix",
+        "condition": "cond",
+        "results": "res",
+    },
 }
-# fmt: on
 KEYBOARD = dict(zip("qwertyuiopasdfghjklzxcvbnm", "wertyuiopqsdfghjkalxcvbnmz"))  # a right-hand neighbour
 
 
@@ -196,4 +322,6 @@ def make_split(kb: KB, n_per_benchmark: int, family: str, noise: float, seed: in
     """``n_per_benchmark`` queries for each of the four benchmarks (structure seeded by ``seed``,
     corruption by ``seed`` too but from its own stream)."""
     rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
-    return [make_query(kb, b, family, noise, rng, noise_rng, max_intents) for b in AGENTS for _ in range(n_per_benchmark)]
+    return [
+        make_query(kb, b, family, noise, rng, noise_rng, max_intents) for b in AGENTS for _ in range(n_per_benchmark)
+    ]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-
 from pathlib import Path
 
 from repro.medaide.queries import LEXICON
@@ -68,8 +67,15 @@ def trigrams(word: str) -> str:
 class Rewriter:
     """The rules of the module docstring over one KB vocabulary and one general word list."""
 
-    def __init__(self, kb_words: list[str], kb_terms: list[str], general_words: list[str], max_passes: int = 5,
-                 max_subqueries: int = 4, candidates: int = 12):  # fmt: skip
+    def __init__(
+        self,
+        kb_words: list[str],
+        kb_terms: list[str],
+        general_words: list[str],
+        max_passes: int = 5,
+        max_subqueries: int = 4,
+        candidates: int = 12,
+    ):
         self.kb_words = frozenset(kb_words)
         self.known = self.kb_words | frozenset(general_words) | frozenset(RULE_LEXICON.values())
         self.acronyms = _unique_acronyms(kb_terms)
@@ -81,8 +87,10 @@ class Rewriter:
         import bm25s
 
         index = bm25s.BM25()
-        index.index(bm25s.tokenize([trigrams(w) for w in self.dictionary], stopwords=None, show_progress=False),
-                    show_progress=False)  # fmt: skip
+        index.index(
+            bm25s.tokenize([trigrams(w) for w in self.dictionary], stopwords=None, show_progress=False),
+            show_progress=False,
+        )
         return index
 
     # -- rules ------------------------------------------------------------------------------
@@ -101,7 +109,12 @@ class Rewriter:
         for token, row in zip(unknown, docs):
             limit = 2 if len(token) >= 6 else 1
             best = min(
-                (osa_distance(token, self.dictionary[d]), self.dictionary[d] not in self.kb_words, r, self.dictionary[d])
+                (
+                    osa_distance(token, self.dictionary[d]),
+                    self.dictionary[d] not in self.kb_words,
+                    r,
+                    self.dictionary[d],
+                )
                 for r, d in enumerate(row)
             )
             if best[0] <= limit:

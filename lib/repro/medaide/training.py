@@ -33,7 +33,9 @@ def _fit_classifier(model, x, y, cfg: MedaideConfig, seed: int, epochs: int, acc
     return fit(model, loss_fn, loader, optimizer, epochs=epochs, accelerator=accelerator, desc=desc)
 
 
-def fit_prototypes(emb: np.ndarray, labels: np.ndarray, cfg: MedaideConfig, seed: int, accelerator) -> tuple[np.ndarray, FitResult]:
+def fit_prototypes(
+    emb: np.ndarray, labels: np.ndarray, cfg: MedaideConfig, seed: int, accelerator
+) -> tuple[np.ndarray, FitResult]:
     """Prototypes initialised at the class means of the training sub-query embeddings, then fitted
     with cross-entropy on ``softmax(cos(Q, E) / T)`` (the encoder stays frozen)."""
     head = PrototypeHead(class_means(emb, labels, len(INTENTS)), cfg.temperature)
@@ -60,8 +62,16 @@ def train_small_encoder(cfg: MedaideConfig, kb: KB, accelerator) -> tuple[SmallE
     batch = encoder.tokenize(list(kb.facts))
     ids = _pad(batch["ids"], batch["offsets"])
     model = _SmallClassifier(encoder, cfg.temperature)
-    result = _fit_classifier(model, (ids,), torch.from_numpy(kb.fact_intent).long(), cfg, cfg.data_seed,
-                             cfg.small_epochs, accelerator, "small encoder")  # fmt: skip
+    result = _fit_classifier(
+        model,
+        (ids,),
+        torch.from_numpy(kb.fact_intent).long(),
+        cfg,
+        cfg.data_seed,
+        cfg.small_epochs,
+        accelerator,
+        "small encoder",
+    )
     return accelerator.unwrap_model(model).encoder.eval(), result
 
 
