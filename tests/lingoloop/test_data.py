@@ -35,7 +35,9 @@ def test_scenes_and_captions_have_the_promised_shape(tmp_path):
     assert scenes.images.shape == (50, 3, 32, 32) and 0 <= scenes.images.min() and scenes.images.max() <= 1
     lengths = (scenes.tokens != 0).sum(1)
     assert lengths.min() >= 10 and lengths.max() <= 27  # one sentence of 10-13 tokens, or two (framed scenes)
-    framed = scenes.images[:, :, 0, :].mean(axis=(1, 2)) > 0.7  # the top row of a frame is white (shapes may cover some)
+    framed = (
+        scenes.images[:, :, 0, :].mean(axis=(1, 2)) > 0.7
+    )  # the top row of a frame is white (shapes may cover some)
     assert np.array_equal(framed, lengths > 15)  # a framed scene, and only a framed one, gets two sentences
     assert (scenes.tokens[np.arange(50), lengths - 1] == EOS).all()
     save_scenes(scenes, tmp_path / "s.npz")
@@ -82,8 +84,16 @@ def coco_json(n_images=3):
         "info": {"description": "COCO 2017 Dataset", "version": "1.0", "year": 2017},
         "licenses": [{"url": "http://creativecommons.org/licenses/by-nc-sa/2.0/", "id": 1, "name": "BY-NC-SA"}],
         "images": [
-            {"license": 1, "file_name": f"{i:012d}.jpg", "coco_url": "", "height": 40, "width": 60,
-             "date_captured": "2013-11-14 17:02:52", "flickr_url": "", "id": i}
+            {
+                "license": 1,
+                "file_name": f"{i:012d}.jpg",
+                "coco_url": "",
+                "height": 40,
+                "width": 60,
+                "date_captured": "2013-11-14 17:02:52",
+                "flickr_url": "",
+                "id": i,
+            }
             for i in range(1, n_images + 1)
         ],
         "annotations": [

@@ -130,7 +130,11 @@ def test_lingoloop_moves_the_image_and_lowers_its_loss(vlm):
 
 @pytest.mark.parametrize(
     "images,message",
-    [(torch.rand(3, 32, 32), r"\(B, 3, H, W\)"), (torch.rand(1, 1, 32, 32), r"\(B, 3, H, W\)"), (torch.rand(1, 3, 32, 32) * 255, r"\[0, 1\]")],
+    [
+        (torch.rand(3, 32, 32), r"\(B, 3, H, W\)"),
+        (torch.rand(1, 1, 32, 32), r"\(B, 3, H, W\)"),
+        (torch.rand(1, 3, 32, 32) * 255, r"\[0, 1\]"),
+    ],
 )
 def test_attack_refuses_wrong_images(vlm, images, message):
     with pytest.raises(ValueError, match=message):

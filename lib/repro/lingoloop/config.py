@@ -14,10 +14,11 @@ shows it.
 
 eps: the card's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim.
 A pilot at 8/255 (step 1/255, 50 steps, two victims) left every attack's captions at exactly the
-clean length (17.6 tokens); at 32/255 every gradient attack lengthens them (to ~22 tokens). An L_inf ball of the
-same eps holds ~14x less L2 energy on 32x32x3 pixels than on 448x448x3, so a toy-sized image needs
-a larger eps for the same leverage. Margins and claims were not changed. The run matrix is trimmed to what the claims compare: the attention variant (no claim)
-runs at ``smoke`` and ``gpu`` only, and the lambda_rep sweep keeps 10 and 100 (0 is ``lps_only``,
+clean length (17.6 tokens); at 32/255 every gradient attack lengthens them (to ~22 tokens). An
+L_inf ball of the same eps holds ~14x less L2 energy on 32x32x3 pixels than on 448x448x3, so a
+toy-sized image needs a larger eps for the same leverage. Margins and claims were not changed. The
+run matrix is trimmed to what the claims compare: the attention variant (no claim) runs at
+``smoke`` and ``gpu`` only, and the lambda_rep sweep keeps 10 and 100 (0 is ``lps_only``,
 1 is ``lingoloop``). ``gpu`` runs the paper's 300 steps and the full matrix. ``paper`` names the
 real assets (COCO val2017 and a
 local Qwen2.5-VL-3B folder, see data_manifests/) for users who have them and a GPU.

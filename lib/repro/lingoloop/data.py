@@ -101,7 +101,7 @@ def caption(template: int, count: int, size: str, color: str, shape: str, place:
     """One sentence about a scene: 9-12 words, ending after the template's part of speech."""
     n, plural = COUNTS[count - 1], count > 1
     noun = shape + ("s" if plural else "")
-    be, glow, rest, number = (("are", "glow", "rest", "number") if plural else ("is", "glows", "rests", "numbers"))
+    be, glow, rest, number = ("are", "glow", "rest", "number") if plural else ("is", "glows", "rests", "numbers")
     words = {
         0: f"{n} {size} {color} {noun} {be} on the {place} of the picture",
         1: f"in the picture the {noun} on the {place} {be} {size} and {color}",

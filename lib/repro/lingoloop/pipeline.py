@@ -137,7 +137,13 @@ def train_victim(cfg: LingoloopConfig, scenes: SceneSet, seed: int, accelerator)
         return caption_loss(m, normalise(x), prompt_ids, y)
 
     fitted = fit(
-        model, loss_fn, loader, optimizer, epochs=cfg.epochs, accelerator=accelerator, scheduler=schedule,
+        model,
+        loss_fn,
+        loader,
+        optimizer,
+        epochs=cfg.epochs,
+        accelerator=accelerator,
+        scheduler=schedule,
         desc=f"victim s{seed}",
     )
     return accelerator.unwrap_model(model).eval(), processor, fitted
@@ -315,4 +321,3 @@ def check_models(cfg: LingoloopConfig) -> dict[str, tuple[torch.nn.Module, torch
     prompt = processor(text=PROMPT, images=np.zeros((cfg.victim.image_size,) * 2 + (3,), np.uint8), return_tensors="pt")
     victim = CaptionLogits(build_victim(cfg.victim, vocab), prompt["input_ids"])
     return {"victim": (victim, torch.rand(2, 3, cfg.victim.image_size, cfg.victim.image_size))}
-
