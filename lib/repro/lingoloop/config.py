@@ -7,7 +7,8 @@
 
 Budget (honest trims, the same for every attack): the paper runs 300 PGD steps per image with up to
 1024 new tokens on Qwen2.5-VL-3B. On 2 CPU cores the ``cpu`` profile attacks 20 scenes per victim
-with 100 steps (target regenerated every 10 steps, as in the paper) and a 128-token cap (7x the
+with the paper's 300 steps (target regenerated every 10 steps, as in the paper; earlier runs used
+100 steps, sized while five jobs shared the 2 cores) and a 128-token cap (7x the
 clean captions' ~17 tokens, near the card's 10x headroom); three victims (seeds) trained from
 scratch. Every attack gets the same eps, step, steps and regenerations; the ledger in claims.json
 shows it.
@@ -53,7 +54,7 @@ class LingoloopConfig(RunConfig):
     batch_size: int = 32
     lr: float = 2e-3
     # attacks
-    hp: AttackHP = field(default_factory=lambda: AttackHP(eps=32 / 255, step_size=2 / 255, steps=100))
+    hp: AttackHP = field(default_factory=lambda: AttackHP(eps=32 / 255, step_size=2 / 255, steps=300))
     methods: tuple[str, ...] = tuple(m for m in ALL_METHODS if m != "lingoloop_attention")
     lambda_sweep: tuple[float, ...] = (10.0, 100.0)  # lambda_rep besides 0 (lps_only) and 1 (lingoloop)
     probe_step: int = 20  # tokens after this many steps: the comparison below saturation

@@ -6,7 +6,6 @@ Introduced in ``notebooks/mmard/01_data.ipynb``.
 from __future__ import annotations
 
 from repro.core.images import Split, cifar10_split, digits_split
-from repro.core.images import load_saved_split as load_saved_split  # 01_data.ipynb reads the split from here
 
 
 def load_split(source: str, image_size: int, test_fraction: float, seed: int) -> Split:
