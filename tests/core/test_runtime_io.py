@@ -45,6 +45,21 @@ def test_weights_round_trip_and_strict_shapes(tmp_path):
         load_weights(torch.nn.Linear(4, 2), tmp_path / "net")
 
 
+def test_weights_names_with_dots_do_not_collide(tmp_path):
+    """Arm names carry ratios (``magnitude@0.05``): the files append their suffix, never replace a part."""
+    small, big = torch.nn.Linear(3, 2), torch.nn.Linear(5, 2)
+    save_weights(small, tmp_path / "arm@0.05_seed0", {"in": 3})
+    save_weights(big, tmp_path / "arm@0.05_seed1", {"in": 5})
+    assert load_config(tmp_path / "arm@0.05_seed0") == {"in": 3}
+    assert torch.equal(load_weights(torch.nn.Linear(3, 2), tmp_path / "arm@0.05_seed0").weight, small.weight)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "arm@0.05_seed0.json",
+        "arm@0.05_seed0.safetensors",
+        "arm@0.05_seed1.json",
+        "arm@0.05_seed1.safetensors",
+    ]
+
+
 def test_truncated_weights_are_refused(tmp_path):
     save_weights(torch.nn.Linear(30, 20), tmp_path / "net", {})
     path = tmp_path / "net.safetensors"

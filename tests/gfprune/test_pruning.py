@@ -85,6 +85,6 @@ def test_a_pruned_model_reloads_from_safetensors_and_its_history(unet, tmp_path)
     again = pruning.load_pruned(tmp_path / "m")
     x, t = torch.randn(2, 1, 16, 16), torch.tensor([1, 500])
     assert torch.equal(unet.eval()(x, t).sample, again(x, t).sample)
-    (tmp_path / "m" / "weights.safetensors").write_bytes(b"not safetensors")
+    (tmp_path / "m.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(SafetensorError):
         pruning.load_pruned(tmp_path / "m")

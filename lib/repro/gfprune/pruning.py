@@ -12,16 +12,14 @@ as safetensors plus its pruning history (replayed on the dense architecture to l
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 import torch_pruning as tp
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from repro.core.steps import atomic_path
+from repro.core.weights import load_config, load_weights, save_weights
 
 F = tp.pruner.function
 
@@ -178,27 +176,22 @@ class ParameterScoreImportance(tp.importance.Importance):
 
 
 def save_pruned(unet: nn.Module, dense_config: dict, history: list, path: Path) -> None:
-    """``<path>/weights.safetensors``, ``unet_config.json`` (the dense architecture) and
-    ``history.json`` (Torch-Pruning's pruning history, which rebuilds the pruned shapes)."""
-    path.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path / "weights.safetensors") as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in unet.state_dict().items()}, str(tmp))
-    with atomic_path(path / "unet_config.json") as tmp:
-        config = {k: v for k, v in dict(dense_config).items() if not k.startswith("_")}
-        tmp.write_text(json.dumps(config, indent=1, default=list))
-    with atomic_path(path / "history.json") as tmp:
-        tmp.write_text(json.dumps([[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in history]))
+    """The kit's weights format (:func:`repro.core.weights.save_weights`): ``<path>.safetensors``, and
+    ``<path>.json`` with the dense UNet's config and Torch-Pruning's history (which rebuilds the pruned
+    shapes)."""
+    config = {k: v for k, v in dict(dense_config).items() if not k.startswith("_")}
+    record = [[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in history]
+    save_weights(unet, path, {"unet": config, "history": record})
 
 
 def load_pruned(path: Path) -> nn.Module:
     """Rebuild the dense UNet from its config, replay the pruning history, load the weights strictly."""
     from diffusers import UNet2DModel
 
-    unet = UNet2DModel.from_config(json.loads((path / "unet_config.json").read_text()))
-    history = json.loads((path / "history.json").read_text())
-    if history:
+    saved = load_config(path)
+    unet = UNet2DModel.from_config(saved["unet"])
+    if saved["history"]:
         graph = tp.DependencyGraph().build_dependency(unet, example_inputs=example_inputs(unet))
-        graph.load_pruning_history(history)
+        graph.load_pruning_history(saved["history"])
         sync_resamplers(unet)
-    unet.load_state_dict(load_file(str(path / "weights.safetensors")), strict=True)
-    return unet.eval()
+    return load_weights(unet, path).eval()
