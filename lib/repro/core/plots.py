@@ -34,12 +34,17 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
 
 
-def save(fig, folder: Path, name: str) -> list[Path]:
-    """Write ``<name>.png`` and ``<name>.pdf`` atomically; return their paths."""
+def save(fig, folder: Path, name: str, close: bool = True) -> list[Path]:
+    """Write ``<name>.png`` and ``<name>.pdf`` atomically; return their paths.
+
+    The figure is closed afterwards unless ``close=False``: a notebook shows the saved PNG, and an
+    open figure would be drawn a second time by the inline backend at the end of the cell."""
     paths = []
     for ext in ("png", "pdf"):
         path = Path(folder) / f"{name}.{ext}"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext)
         paths.append(path)
+    if close:
+        plt.close(fig)
     return paths
