@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from repro.core.config import ConfigError, stable_hash
@@ -62,3 +64,113 @@ def test_nested_dataclass_override_updates_the_profile_value_strictly():
         mmard.config("cpu", hp={"gama": 0.5})
     with pytest.raises(ConfigError, match="hp.steps"):
         mmard.config("cpu", hp={"steps": "ten"})
+
+
+# -- values, not only types (issue 14): each of these once crashed deep inside a step or passed silently
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("seeds", [], r"seeds=\[\]: give at least one seed"),
+        ("seeds", [0, 0], r"seeds=\[0, 0\]: seeds must be distinct"),
+        ("n", 0, "n=0: must be >= 1"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_field(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        config("smoke", **{key: value})
+
+
+def test_a_direct_construction_is_checked_too():
+    with pytest.raises(ConfigError, match="seeds"):
+        ToyConfig(seeds=())
+
+
+def test_bounded_fields_state_their_own_range():
+    from dataclasses import dataclass
+
+    from repro.core.config import RunConfig, bounded, make_config
+
+    @dataclass(frozen=True)
+    class Bounded(RunConfig):
+        warmup_steps: int = bounded(0, ge=0)  # the name rule would ask for >= 1
+        sweep: tuple[float, ...] = bounded((0.0, 0.5), ge=0, lt=1)
+
+    profiles = {"smoke": Bounded}
+    assert make_config(profiles, "smoke").warmup_steps == 0
+    with pytest.raises(ConfigError, match="warmup_steps=-1: must be >= 0"):
+        make_config(profiles, "smoke", warmup_steps=-1)
+    with pytest.raises(ConfigError, match=r"sweep=\[0.5, 1.0\]: must be < 1"):
+        make_config(profiles, "smoke", sweep=[0.5, 1.0])
+
+
+def _papers():
+    from repro.core import papers
+
+    return papers.available()
+
+
+def _count_fields(cfg, prefix=""):
+    """Every int field the name rule treats as a count or size, and every float learning rate."""
+    import dataclasses
+
+    from repro.core.config import AT_LEAST_ONE, POSITIVE
+
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _count_fields(value, f"{prefix}{f.name}.")
+        elif (
+            type(value) is int and AT_LEAST_ONE.fullmatch(f.name) or type(value) is float and POSITIVE.fullmatch(f.name)
+        ):
+            yield prefix + f.name
+
+
+def _override(path, value):
+    head, _, rest = path.partition(".")
+    return {head: _override(rest, value) if rest else value}
+
+
+@pytest.mark.parametrize("paper", _papers())
+def test_every_profile_of_every_paper_passes_the_value_checks(paper):
+    from repro.core import papers
+
+    pkg = papers.package(paper)
+    for profile in pkg.PROFILES:
+        pkg.config(profile)
+
+
+@pytest.mark.parametrize("paper", _papers())
+def test_every_paper_refuses_empty_or_repeated_seeds_and_zero_counts(paper):
+    from repro.core import papers
+
+    pkg = papers.package(paper)
+    for seeds in ([], [0, 0]):
+        with pytest.raises(ConfigError, match=r"\bseeds\b"):  # the paper's own check may word it
+            pkg.config("smoke", seeds=seeds)
+    fields = list(_count_fields(pkg.config("smoke")))
+    assert fields, f"{paper}: no count, size or learning-rate field found"
+    for path in fields:
+        with pytest.raises(ConfigError, match=r"(^|\W)" + re.escape(path) + r"\b"):
+            pkg.config("smoke", **_override(path, 0))
+
+
+@pytest.mark.parametrize(
+    "paper,key,value,field",
+    [
+        ("mods", "heads", 0, "heads"),  # was a ZeroDivisionError
+        ("mods", "epochs", 0, "epochs"),  # was an IndexError
+        ("mods", "n_test", 0, "n_test"),  # was "zero-size array to reduction operation minimum"
+        ("mods", "lr", 0, "lr"),
+        ("medaide", "n_test", 0, "n_test"),
+        ("lingoloop", "victim", {"heads": 0}, "victim.heads"),
+        ("mmard", "hp", {"steps": 0}, "hp.steps"),
+        ("gfprune", "eval_every", 0, "eval_every"),  # was a ZeroDivisionError in the config itself
+    ],
+)
+def test_the_issue_examples_name_the_field(paper, key, value, field):
+    from repro.core import papers
+
+    with pytest.raises(ConfigError, match=r"(^|\W)" + re.escape(field) + r"\b"):
+        papers.package(paper).config("smoke", **{key: value})

@@ -5,6 +5,11 @@ profiles (``smoke``, ``cpu``, ``gpu`` and, where the real assets are named in ma
 A notebook's parameters cell holds ``profile`` and ``overrides``; :func:`make_config` turns them into
 a config or raises a :class:`ConfigError` that lists what is valid (papermill only warns).
 
+Values are checked too, not only types (:func:`check_values`): seeds must be a non-empty list of
+distinct seeds, counts and sizes at least 1, learning rates positive. Which fields are counts is
+read from their names (:data:`AT_LEAST_ONE`, :data:`POSITIVE`); a field declared with
+:func:`bounded` states its own range instead.
+
 Introduced in every paper's ``01_data.ipynb``.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -21,7 +27,77 @@ from typing import Any, ClassVar, TypeVar
 
 
 class ConfigError(ValueError):
-    """An unknown profile, an unknown override key, or an override of the wrong type."""
+    """An unknown profile, an unknown override key, or a value of the wrong type or out of range."""
+
+
+# Integer fields named like counts or sizes: 0 is never meaningful in a profile (an empty loop, a
+# division by zero, a reduction over nothing), so 0 or less is refused naming the field. A field
+# where 0 means "off" (``train_limit``, ``compressed_len``) has another name, or says so with
+# ``bounded(0, ge=0)``.
+AT_LEAST_ONE = re.compile(
+    r"n|n_.+|.*epochs|.*steps|(.*_)?heads|.*size.*|(.*_)?dim|rounds|.*_every|.*batch(es)?|.*repeats"
+)
+# Float fields that must be strictly positive.
+POSITIVE = re.compile(r"(.*_)?lr")
+
+
+def bounded(
+    default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None
+) -> Any:
+    """A dataclass field with a stated range, checked whenever the config is built (for a tuple:
+    every element). It replaces the name-based rule for that field::
+
+        warmup_steps: int = bounded(0, ge=0)       # 0 means no warm-up
+        dropout: float = bounded(0.1, ge=0, lt=1)
+    """
+    bounds = {k: v for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt}.items() if v is not None}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("bounded() takes an immutable default (use a tuple)")
+    return field(default=default, metadata={"bounds": bounds})
+
+
+_RELATIONS = {
+    "ge": (">=", lambda v, b: v >= b),
+    "gt": (">", lambda v, b: v > b),
+    "le": ("<=", lambda v, b: v <= b),
+    "lt": ("<", lambda v, b: v < b),
+}
+
+
+def _bounds_by_name(name: str, value: Any) -> tuple[dict[str, float], str]:
+    if isinstance(value, bool):
+        return {}, ""
+    if isinstance(value, int) and AT_LEAST_ONE.fullmatch(name):
+        return {"ge": 1}, " (a count or a size)"
+    if isinstance(value, float) and POSITIVE.fullmatch(name):
+        return {"gt": 0}, " (a learning rate)"
+    return {}, ""
+
+
+def check_values(cfg: Any, prefix: str = "") -> None:
+    """Raise a :class:`ConfigError` naming the first field whose value is out of range: seeds empty
+    or repeated, a count or size below 1, a learning rate not above 0, a :func:`bounded` field out of
+    its range. Nested dataclasses are checked too (``victim.heads``)."""
+    if isinstance(cfg, RunConfig):
+        if not cfg.seeds:
+            raise ConfigError("seeds=[]: give at least one seed (each seed is one independent run)")
+        repeated = sorted({s for s in cfg.seeds if cfg.seeds.count(s) > 1})
+        if repeated:
+            raise ConfigError(
+                f"seeds={list(cfg.seeds)}: seeds must be distinct ({repeated} repeated); a seed used twice "
+                "is the same run counted twice"
+            )
+    for f in dataclasses.fields(cfg):
+        name, value = prefix + f.name, getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_values(value, f"{name}.")
+            continue
+        bounds, why = (f.metadata["bounds"], "") if "bounds" in f.metadata else _bounds_by_name(f.name, value)
+        for item in value if isinstance(value, tuple) else (value,):
+            for relation, bound in bounds.items():
+                symbol, holds = _RELATIONS[relation]
+                if isinstance(item, (int, float)) and not isinstance(item, bool) and not holds(item, bound):
+                    raise ConfigError(f"{name}={jsonable(value)!r}: must be {symbol} {bound:g}{why}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +119,9 @@ class RunConfig:
     device: str = "cpu"  # "cpu" | "cuda" | "auto"
     mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
     overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        check_values(self)
 
     @property
     def run_name(self) -> str:
@@ -84,7 +163,9 @@ def make_config(profiles: Mapping[str, Callable[[], C]], profile: str, **overrid
     hints = typing.get_type_hints(type(base))
     coerced = {k: _coerce(k, v, hints[k], getattr(base, k)) for k, v in overrides.items()}
     changed = {k: v for k, v in coerced.items() if v != getattr(base, k)}
-    return dataclasses.replace(base, **coerced, overrides={k: jsonable(v) for k, v in changed.items()})
+    cfg = dataclasses.replace(base, **coerced, overrides={k: jsonable(v) for k, v in changed.items()})
+    check_values(cfg)  # again: a paper's own __post_init__ may not call RunConfig's
+    return cfg
 
 
 def _coerce(name: str, value: Any, hint: Any, current: Any = None) -> Any:
