@@ -131,3 +131,40 @@ def test_schema_rejects_malformed_documents(mutate):
     mutate(doc)
     with pytest.raises(jsonschema.ValidationError):
         validate(doc)
+
+
+def test_an_inconclusive_claim_says_how_many_seeds_would_decide_it():
+    rng = np.random.default_rng(3)
+    seed_effect = rng.normal(0, 2.0, (3, 1))
+    a = 70 + 1.5 + seed_effect + rng.normal(0, 1.0, (3, 300))  # a 1.5-point effect, seed SD 2
+    b = 70 + rng.normal(0, 2.0, (3, 1)) + rng.normal(0, 1.0, (3, 300))
+    result = decide(claim(paper_delta=3.0), {"A": a, "B": b})
+    assert result.verdict == "inconclusive"
+    needed = result.needs["observed"]["seeds"]
+    assert needed is not None and needed > 3 and result.needs["observed"]["examples"] == 300
+    assert result.needs["paper_delta"]["seeds"] <= needed  # a larger effect needs fewer seeds
+    row = claims_frame(document_for(claim(paper_delta=3.0), {"A": a, "B": b})).iloc[0]
+    assert row["to decide"].startswith(f"~{needed} seeds")
+
+
+def test_one_seed_and_one_example_give_no_interval():
+    result = decide(claim(), {"A": np.ones((1, 1)), "B": np.zeros((1, 1))})
+    assert result.verdict == "inconclusive" and result.ci_low is None and result.ci_high is None
+
+
+def test_one_seed_uses_the_examples_as_the_only_noise():
+    a, b = paired(0.8, 0.10, seeds=1, n=400)
+    result = decide(claim(), {"A": a, "B": b})
+    assert result.verdict == "reproduced" and result.df == 399
+
+
+def document_for(c, scores):
+    return claims_document(
+        paper="toy",
+        run={"profile": "smoke", "run_name": "smoke", "seeds": [0, 1, 2]},
+        claims=[c],
+        scores={"acc": scores},
+        table=[],
+        budget={},
+        cannot_show=[],
+    )
