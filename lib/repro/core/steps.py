@@ -18,16 +18,20 @@ Layout: ``<runs>/<run_name>/<paper>/<step>/`` where ``<runs>`` is ``$REPRO_RUNS_
 repository's ``runs/`` (never the kernel's working directory) and ``run_name`` is the profile, or
 ``<profile>+<hash>`` for a run with overrides. A step is built in a temporary folder and renamed
 into place with its ``step.json`` already inside: an interrupted step leaves nothing a later step
-trusts. Introduced in ``01_data.ipynb``.
+trusts. Processes that share a runs folder (two runs, a notebook beside ``./run_all.sh``) take a
+per-step lock: one writes, the others wait and then reuse what it wrote. Introduced in
+``01_data.ipynb``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -39,6 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, stable_hash
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, each process computes on its own
+    fcntl = None
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LIB_ROOT = Path(__file__).resolve().parents[1]
@@ -60,9 +69,21 @@ PACKAGES = (
 )
 
 
+PATH_VARIABLES = ("REPRO_RUNS_DIR", "REPRO_DATA_DIR")
+
+
 def runs_root() -> Path:
     """``$REPRO_RUNS_DIR`` when set, else ``<repo>/runs``."""
-    return Path(os.environ.get("REPRO_RUNS_DIR") or REPO_ROOT / "runs").resolve()
+    return Path(os.environ.get("REPRO_RUNS_DIR") or REPO_ROOT / "runs").expanduser().resolve()
+
+
+def absolute_env_paths() -> None:
+    """Rewrite ``$REPRO_RUNS_DIR`` and ``$REPRO_DATA_DIR`` as absolute paths in this process's
+    environment. Kernels started from here (papermill, JupyterLab) run in the notebook's folder and
+    would otherwise resolve a relative path against that folder: one run split in two places."""
+    for name in PATH_VARIABLES:
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -79,7 +100,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{_unique()}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -100,6 +121,21 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it or rerun the step that writes it") from err
+
+
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """A ``step.json`` as a dict, or ``None`` when it is missing or unreadable: not JSON, truncated,
+    or JSON that is not an object (``[]``, ``null``)."""
+    try:
+        meta = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _unique() -> str:
+    """``<pid>-<random>``: a temporary name no other process or call can share."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def _json_default(value: Any) -> Any:
@@ -232,6 +268,13 @@ class Step:
         return self.pipeline.run(self.name, cfg, force=force)
 
 
+class UnknownStepError(KeyError):
+    """A step name the pipeline does not have (the message lists those it has)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class Pipeline:
     """The ordered steps of one paper, with caching by config slice and code version."""
 
@@ -269,9 +312,8 @@ class Pipeline:
         meta_path = self.step_dir(name, cfg) / "step.json"
         if not meta_path.exists():
             return "not computed yet"
-        try:
-            meta = read_json(meta_path)
-        except ValueError:
+        meta = read_meta(meta_path)
+        if meta is None or not isinstance(meta.get("artifacts", {}), dict):
             return "step.json unreadable"
         if meta.get("key") != self.key(name, cfg):
             return "made from another config"
@@ -279,6 +321,8 @@ class Pipeline:
             return "made by another code version"
         for rel, digest in meta.get("artifacts", {}).items():
             path = meta_path.parent / rel
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                return "step.json unreadable"
             if not path.exists():
                 return f"artifact {rel} missing"
             if sha256_file(path) != digest:
@@ -292,25 +336,40 @@ class Pipeline:
     # -- running -------------------------------------------------------------------------------
 
     def run(self, name: str, cfg: RunConfig, *, force: bool = True) -> StepResult:
+        """Compute step ``name`` (``force``) or reuse it when fresh, under the step's lock: when
+        another process holds it, wait, and reuse its result if it is fresh for ``cfg``."""
         if type(cfg).paper != self.paper:
             raise TypeError(f"{self.paper} step {name!r} got a config for {type(cfg).paper!r}")
         if name not in self.steps:
-            raise KeyError(f"unknown step {name!r}; steps of {self.paper}: {', '.join(self.steps)}")
+            raise UnknownStepError(f"unknown step {name!r}; steps of {self.paper}: {', '.join(self.steps)}")
         final = self.step_dir(name, cfg)
-        if not force:
-            why = self.staleness(name, cfg)
-            if why is None:
-                meta = read_json(final / "step.json")
-                return StepResult(name, final, meta.get("summary", {}), meta, cached=True)
-            print(f"[{self.paper}] upstream step {name!r} {why}: computing it now", flush=True)
-        step = self.steps[name]
-        upstream = {u: self.ensure(u, cfg).dir for u in step.upstream}
-        return self._execute(step, cfg, final, upstream)
+        if not force and (cached := self._cached(name, cfg)):
+            return cached
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # every rank must take the same path
+        with step_lock(final.parent, name, enabled=_is_main_process()) as waited:
+            if waited and not distributed and (cached := self._cached(name, cfg)):
+                print(f"[{self.paper}] step {name!r} was just computed by another process: reusing it", flush=True)
+                return cached
+            if not force:
+                why = self.staleness(name, cfg)
+                print(f"[{self.paper}] upstream step {name!r} {why}: computing it now", flush=True)
+            step = self.steps[name]
+            upstream = {u: self.ensure(u, cfg).dir for u in step.upstream}
+            with contextlib.ExitStack() as reading:  # no process replaces an upstream step while it is read
+                for u in step.upstream:
+                    reading.enter_context(step_lock(final.parent, u, shared=True, enabled=_is_main_process()))
+                return self._execute(step, cfg, final, upstream)
+
+    def _cached(self, name: str, cfg: RunConfig) -> StepResult | None:
+        final = self.step_dir(name, cfg)
+        if self.staleness(name, cfg) is not None or (meta := read_meta(final / "step.json")) is None:
+            return None
+        return StepResult(name, final, meta.get("summary", {}), meta, cached=True)
 
     def _execute(self, step: Step, cfg: RunConfig, final: Path, upstream: dict[str, Path]) -> StepResult:
         main = _is_main_process()
-        _remove_orphans(final.parent, step.name)
-        tmp = final.parent / f".{step.name}.tmp-{os.getpid()}"
+        _remove_orphans(final.parent, step.name, old_folders=main)
+        tmp = final.parent / f".{step.name}.tmp-{_unique()}"
         tmp.mkdir(parents=True)
         try:
             started = time.perf_counter()
@@ -354,13 +413,47 @@ class Pipeline:
         }
 
 
-def _remove_orphans(folder: Path, name: str) -> None:
-    """Delete the temporary folders of this step left by processes that died (an interrupted run);
-    those of live processes (other ranks of a distributed run) are left alone."""
+_HELD = threading.local()  # .paths: the lock files this thread holds (a nested request is a no-op)
+
+
+@contextmanager
+def step_lock(folder: Path, name: str, *, shared: bool = False, enabled: bool = True) -> Iterator[bool]:
+    """Hold ``<folder>/.<name>.lock`` (exclusive to write the step, shared to read it) and yield
+    whether another process held it first, so that this one waited. The OS releases it when the
+    process dies: a killed run never leaves a lock behind."""
+    path = Path(folder) / f".{name}.lock"
+    held = _HELD.__dict__.setdefault("paths", set())
+    if not enabled or fcntl is None or path in held:
+        yield False
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, mode | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            print(f"step {name!r} in {folder} is in use by another process: waiting for it", flush=True)
+            fcntl.flock(fh, mode)
+            waited = True
+        held.add(path)
+        try:
+            yield waited
+        finally:
+            held.discard(path)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _remove_orphans(folder: Path, name: str, old_folders: bool = True) -> None:
+    """Delete what interrupted runs left of this step: temporary folders of processes that died (those
+    of live processes, the other ranks of a distributed run, stay) and, for the writer, every ``.old``
+    folder (only a writer holding the step's lock makes one, and removes it before letting go)."""
     for tmp in folder.glob(f".{name}.tmp-*"):
-        pid = int(tmp.name.rsplit("-", 1)[1])
-        if pid == os.getpid() or not _alive(pid):
+        pid = tmp.name.rsplit(".tmp-", 1)[1].split("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
+    for old in folder.glob(f".{name}.old-*") if old_folders else ():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -374,11 +467,17 @@ def _alive(pid: int) -> bool:
 
 
 def _replace_dir(new: Path, final: Path) -> None:
-    """Swap ``new`` into ``final``; the old folder is removed only after the new one is in place."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    """Swap ``new`` into ``final``; the old folder is removed only after the new one is in place,
+    and put back if the new one cannot be (so ``final`` is never lost)."""
+    old = final.with_name(f".{final.name}.old-{_unique()}")
     if final.exists():
         os.replace(final, old)
-    os.replace(new, final)
+    try:
+        os.replace(new, final)
+    except OSError:
+        if old.exists() and not final.exists():
+            os.replace(old, final)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
