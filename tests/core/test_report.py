@@ -1,7 +1,7 @@
 import pytest
 
 from repro.core import report
-from repro.core.steps import write_json
+from repro.core.steps import sha256_file, write_json
 
 from .test_claims import document
 
@@ -18,6 +18,7 @@ def run(tmp_path, monkeypatch):
         "git": {"commit": "1234567890ab"},
         "device": {"python": "3.11"},
         "packages": {"torch": "2.13.0"},
+        "artifacts": {"claims.json": sha256_file(paper / "evaluate" / "claims.json")},
     }
     write_json(paper / "evaluate" / "step.json", meta)
     (paper / "figures").mkdir()
@@ -42,3 +43,44 @@ def test_report_says_when_a_paper_has_no_claims(run):
 
 def test_markdown_table_escapes_pipes():
     assert "a \\| b" in report.markdown_table([{"x": "a | b"}])
+
+
+# -- issue 14: what the report refuses
+
+
+def test_an_edited_claims_json_is_not_published(run):
+    import json
+
+    path = run / "mmard" / "evaluate" / "claims.json"
+    doc = json.loads(path.read_text())
+    doc["claims"][0]["result"]["verdict"] = "not reproduced"  # valid JSON, valid schema, not what was measured
+    path.write_text(json.dumps(doc))
+    text = report.build("cpu").read_text()
+    assert "Claims not published: claims.json differs from the file its evaluate step wrote" in text
+    assert "| c | better |" not in text and "no claims decided" in text
+    assert "python -m repro step mmard evaluate --profile cpu" in text
+    assert set(report.refused("cpu")) == {"mmard"}
+
+
+def test_a_claims_json_without_a_recorded_hash_is_not_published(run):
+    (run / "mmard" / "evaluate" / "step.json").write_text("[]")  # valid JSON, not an object
+    text = report.build("cpu").read_text()
+    assert "Claims not published: claims.json has no hash recorded" in text
+    assert "| evaluate | step.json unreadable |" in text
+
+
+def test_the_untouched_run_is_not_refused(run):
+    assert report.refused("cpu") == {}
+
+
+@pytest.mark.parametrize("name", ["smoke/../../../x", "../cpu", "/tmp/x", "cpu+zz", ""])
+def test_a_run_name_that_is_a_path_is_refused(run, name):
+    with pytest.raises(ValueError, match="is not a run name.*runs there: cpu"):
+        report.build(name)
+    assert not (run.parent.parent / "x").exists()
+
+
+def test_a_run_that_does_not_exist_is_refused(run):
+    with pytest.raises(ValueError, match="run 'bogus' has no results under .*; runs there: cpu"):
+        report.build("bogus")
+    assert not (run.parent / "bogus").exists()

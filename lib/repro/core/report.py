@@ -1,8 +1,13 @@
 """``<runs>/<run>/REPORT.md``: every paper's claims beside the paper's deltas, its results table,
-budget ledger, figures, step timings, the environment, and what the miniature cannot show."""
+budget ledger, figures, step timings, the environment, and what the miniature cannot show.
+
+A ``claims.json`` is published only when it is the file its evaluate step wrote: its sha256 must be
+the one recorded in ``evaluate/step.json``. An edited or corrupted one is refused, with the reason,
+in the report and by :func:`refused`."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -11,7 +16,9 @@ from typing import Any
 
 from . import papers
 from .claims import claim_rows, load_claims
-from .steps import atomic_path, read_json, runs_root
+from .steps import atomic_path, read_json, read_meta, runs_root, sha256_file
+
+RUN_NAME = re.compile(r"[A-Za-z0-9_-]+(\+[0-9a-f]{8})?")  # <profile> or <profile>+<hash of the overrides>
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -44,12 +51,44 @@ def with_sd(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def claims_problem(folder: Path) -> str | None:
+    """Why ``<folder>/evaluate/claims.json`` may not be published, or ``None`` when it is the file its
+    step wrote (or there is none)."""
+    claims_path = folder / "evaluate" / "claims.json"
+    if not claims_path.exists():
+        return None
+    rerun = f"rerun the evaluate step (python -m repro step {folder.name} evaluate --profile {folder.parent.name})"
+    meta = read_meta(folder / "evaluate" / "step.json")
+    recorded = (meta or {}).get("artifacts", {})
+    if not isinstance(recorded, dict) or "claims.json" not in recorded:
+        return f"claims.json has no hash recorded by its evaluate step (step.json missing or unreadable); {rerun}"
+    if sha256_file(claims_path) != recorded["claims.json"]:
+        return (
+            f"claims.json differs from the file its evaluate step wrote (sha256 mismatch: edited or corrupted); {rerun}"
+        )
+    try:
+        load_claims(claims_path)
+    except Exception as err:  # not JSON, or not the schema: jsonschema's error is no ValueError
+        return f"claims.json is not a valid claims document ({str(err).splitlines()[0]}); {rerun}"
+    return None
+
+
+def refused(run_name: str) -> dict[str, str]:
+    """``paper -> reason`` for every claims.json of the run that the report refuses to publish."""
+    run = run_folder(run_name)
+    found = {paper: claims_problem(run / paper) for paper in papers.ALL_PAPERS if (run / paper).is_dir()}
+    return {paper: why for paper, why in found.items() if why}
+
+
 def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
     paper = folder.name
     lines = [f"## {paper}", ""]
     verdicts: Counter = Counter()
     claims_path = folder / "evaluate" / "claims.json"
-    if claims_path.exists():
+    problem = claims_problem(folder)
+    if problem:
+        lines += [f"**Claims not published: {problem}.**", ""]
+    elif claims_path.exists():
         doc = load_claims(claims_path)
         verdicts.update(c["result"]["verdict"] for c in doc["claims"] if not c["control"])
         lines += ["### Claims", "", markdown_table(claim_rows(doc)), ""]
@@ -73,7 +112,10 @@ def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
     lines += ["### Steps", "", markdown_table(step_rows(folder)), ""]
     summary = folder / "notebooks" / "summary.json"
     if summary.exists():
-        nb = [{k: r[k] for k in ("notebook", "status", "wall_s", "peak_rss_mb")} for r in read_json(summary)]
+        try:
+            nb = [{k: r.get(k) for k in ("notebook", "status", "wall_s", "peak_rss_mb")} for r in read_json(summary)]
+        except (ValueError, TypeError, AttributeError):
+            nb = [{"notebook": "(notebooks/summary.json unreadable)"}]
         lines += ["### Notebooks", "", markdown_table(nb), ""]
     return "\n".join(lines), verdicts
 
@@ -82,32 +124,56 @@ def step_rows(folder: Path) -> list[dict[str, Any]]:
     rows = []
     for step in papers.STEPS:
         meta_path = folder / step / "step.json"
-        if meta_path.exists():
-            meta = read_json(meta_path)
-            rows.append(
-                {
-                    "step": step,
-                    "wall s": meta["wall_s"],
-                    "peak RSS MB": meta["peak_rss_mb"],
-                    "code": meta["code_hash"],
-                    "git": (meta["git"].get("commit") or "-")[:10],
-                }
-            )
+        if not meta_path.exists():
+            continue
+        meta = read_meta(meta_path)
+        if meta is None:
+            rows.append({"step": step, "wall s": "step.json unreadable"})
+            continue
+        git = meta.get("git") if isinstance(meta.get("git"), dict) else {}
+        rows.append(
+            {
+                "step": step,
+                "wall s": meta.get("wall_s", "-"),
+                "peak RSS MB": meta.get("peak_rss_mb", "-"),
+                "code": meta.get("code_hash", "-"),
+                "git": str(git.get("commit") or "-")[:10],
+            }
+        )
     return rows
 
 
 def environment(run: Path) -> str:
     for meta_path in sorted(run.glob("*/evaluate/step.json")):
-        meta = read_json(meta_path)
+        meta = read_meta(meta_path)
+        if not meta or not isinstance(meta.get("device"), dict) or not isinstance(meta.get("packages"), dict):
+            continue
         device = ", ".join(f"{k}={v}" for k, v in meta["device"].items())
         packages = ", ".join(f"{k} {v}" for k, v in meta["packages"].items())
         return f"- device: {device}\n- packages: {packages}"
     return "_(no completed step)_"
 
 
+def run_folder(run_name: str) -> Path:
+    """``<runs>/<run_name>`` for a run that exists; a name that is no run name (a path, ``..``) or a
+    run with no paper folder is refused, listing the runs there are."""
+    root = runs_root()
+    run = root / run_name
+    if RUN_NAME.fullmatch(run_name) and any((run / paper).is_dir() for paper in papers.ALL_PAPERS):
+        return run
+    present = (
+        sorted(p.name for p in root.iterdir() if p.is_dir() and RUN_NAME.fullmatch(p.name)) if root.is_dir() else []
+    )
+    if not RUN_NAME.fullmatch(run_name):
+        problem = "is not a run name (a profile, or profile+<8 hex> for a run with overrides)"
+    else:
+        problem = f"has no results under {root}"
+    raise ValueError(f"run {run_name!r} {problem}; runs there: {', '.join(present) or 'none'}")
+
+
 def build(run_name: str) -> Path:
     """Write ``<runs>/<run_name>/REPORT.md`` from whatever papers have results there."""
-    run = runs_root() / run_name
+    run = run_folder(run_name)
     sections, totals = [], Counter()
     for paper in papers.ALL_PAPERS:
         if (run / paper).is_dir():
