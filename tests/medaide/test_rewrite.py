@@ -37,7 +37,7 @@ def test_lexicon_acronym_and_spelling_rules(rewriter, kb):
 
 
 def test_rules_never_see_the_held_out_lexicon(rewriter):
-    """Card guard: the rules know lexicon A only, so claim 1 is not circular."""
+    """Honesty guard (docs/papers/medaide.md): the rules know lexicon A only, so claim 1 is not circular."""
     assert set(RULE_LEXICON) == set(LEXICON["A"].values())
     assert not set(RULE_LEXICON) & set(LEXICON["B"].values())
     texts = [r.text for r in rewriter.rewrite_many([f"the {short} for it" for short in LEXICON["B"].values()])]

@@ -4,7 +4,7 @@
     >>> medaide.config("smoke", noise=0.3).run_name.startswith("smoke+")
     True
 
-Miniature choices (the card leaves them open; each is a field): the KB has ``n_diseases`` invented
+Miniature choices (the paper leaves them open; each is a field, see ``docs/papers/medaide.md``): the KB has ``n_diseases`` invented
 diseases, 17 facts each; train/val queries use template family A, test queries the held-out family
 B; ``noise`` is the per-token corruption probability; T = 0.05 turns cosines into a peaked softmax;
 the threshold and the keyword baseline's k are calibrated on validation; prototypes are fitted with

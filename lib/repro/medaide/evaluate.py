@@ -7,7 +7,9 @@ Scores have shape ``(n_seeds, n_queries)`` per metric and arm, on the same queri
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -109,3 +111,43 @@ def results_table(scores, per_benchmark: list[dict], chance: float) -> list[dict
                     row[name] = round(float(np.mean([pb[arm][b][avg] for pb in per_benchmark])), 2)
         rows.append(row)
     return rows
+
+
+def ledger_with_fitting(evaluation: dict[str, Budget], fitting: dict[str, dict]) -> dict[str, dict]:
+    """Evaluation cost per arm plus the prototype fitting it relies on (optimizer steps, forwards)."""
+    uses = {"medaide": "prototype", "no_decision": "prototype", "no_rewrite": "raw"}
+    out = {}
+    for arm in ARMS:
+        row = evaluation[arm].to_dict()
+        fit = fitting.get(uses.get(arm, ""), {})
+        row["optimizer_steps"] = fit.get("optimizer_steps", 0)
+        row["forward_samples"] = row["forward_samples"] | {
+            f"fit_{k}": v for k, v in fit.get("forward_samples", {}).items()
+        }
+        out[arm] = row
+    return out
+
+
+def write_traces(path: Path, queries: list[dict], traces: dict, kb) -> None:
+    """The first queries' end-to-end traces per arm (for the annotated trace figure)."""
+    rows = []
+    for q in queries[:: max(1, len(queries) // 8)][:8]:
+        idx = queries.index(q)
+        rows.append(
+            {
+                "query": q["query"],
+                "gold": q["intents"],
+                "reference": q["reference"],
+                "arms": {
+                    arm: {
+                        "subqueries": a[idx].subqueries,
+                        "intents": a[idx].intents,
+                        "answer": a[idx].text,
+                        "key_disease": kb.diseases[a[idx].key_disease].name if a[idx].key_disease is not None else None,
+                        "tasks": [(t.subquery, t.intent, t.agent) for t in a[idx].tasks],
+                    }
+                    for arm, a in traces.items()
+                },
+            }
+        )
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -3,7 +3,6 @@ Introduced in ``notebooks/medaide/05_figures.ipynb``."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import numpy as np
 from repro.core import plots
 from repro.core.claims import load_claims
 from repro.core.steps import read_json
+from repro.medaide import artifacts as files
+from repro.medaide.data import read_queries
 from repro.medaide.kb import AGENT_OF, INTENTS
 from repro.medaide.metrics import binarize
 
@@ -108,24 +109,16 @@ def pick_trace(traces: list[dict]) -> dict:
     return next((t for t in traces if len(t["gold"]) > 1), traces[0])
 
 
-def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    from repro.medaide.data import read_queries
-
-    seed = cfg.seeds[0]
-    test = read_queries(upstream["data"] / f"seed{seed}" / "test.jsonl")
-    predictions = read_json(upstream["evaluate"] / "predictions_seed0.json")
-    with np.load(upstream["train"] / f"sample_seed{seed}.npz", allow_pickle=False) as npz:
-        sample = {k: npz[k] for k in npz.files}
-    traces = [json.loads(line) for line in (upstream["evaluate"] / "traces_seed0.jsonl").read_text().splitlines()]
+def all_figures(seed: int, upstream: dict[str, Path], out: Path) -> list[Path]:
+    """Every figure of the figures step, from the step outputs of ``seed`` (the first seed)."""
+    test = read_queries(files.split_file(upstream["data"], seed, "test"))
+    predictions = read_json(upstream["evaluate"] / files.PREDICTIONS)
+    sample = files.load_sample(upstream["train"], seed)
     made = {
         "intent_confusion": intent_confusion([q["intents"] for q in test], predictions["medaide"]),
         "prototype_map": prototype_map(sample["prototypes"], sample["embeddings"], sample["labels"]),
-        "ablation_bars": ablation_bars(load_claims(upstream["evaluate"] / "claims.json")),
-        "noise_sweep": noise_sweep(read_json(upstream["evaluate"] / "sweep.json")),
-        "trace": trace_figure(pick_trace(traces)),
+        "ablation_bars": ablation_bars(load_claims(upstream["evaluate"] / files.CLAIMS)),
+        "noise_sweep": noise_sweep(read_json(upstream["evaluate"] / files.SWEEP)),
+        "trace": trace_figure(pick_trace(files.load_traces(upstream["evaluate"]))),
     }
-    paths = []
-    for name, fig in made.items():
-        paths += plots.save(fig, out, name)
-        plots.plt.close(fig)
-    return paths
+    return [path for name, fig in made.items() for path in plots.save(fig, out, name)]

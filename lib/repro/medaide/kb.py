@@ -3,7 +3,7 @@ Introduced in ``notebooks/medaide/01_data.ipynb``.
 
 Taxonomy: 17 fine-grained intents under the paper's four agents. The paper names its four stages
 (pre-diagnosis, diagnosis, medicament, post-diagnosis) and 17 intents; the split of intents below is
-our own reconstruction (the card says so).
+our own reconstruction (``docs/papers/medaide.md`` says why).
 
 KB: ``n_diseases`` invented diseases (pseudo-names, so nothing here is medical advice), each with a
 department, three symptoms, a cause, tests and findings, a drug with dose, contraindication,

@@ -6,13 +6,13 @@
   scikit-learn.
 * Answers against references, on lower-cased text with punctuation removed: BLEU-1 and BLEU-2
   (torchmetrics ``bleu_score``, ``n_gram`` 1 and 2, uniform weights, brevity penalty; ``smooth=True``
-  is Lin and Och's add-one smoothing for n > 1, where the card's NLTK example uses method 1, an
+  is Lin and Och's add-one smoothing for n > 1, where the paper's NLTK-style example uses method 1, an
   epsilon: BLEU-2 of short answers can differ slightly), ROUGE-1/2/L F-measure (torchmetrics
   ``rouge_score``, no stemmer: it would need nltk, which the kit does not install), and sentence
   GLEU as Google defines it (Wu et al. 2016; NLTK's ``sentence_gleu``): the minimum of n-gram
   precision and recall over n = 1..4, written here because no installed library provides it.
 * Fact recall: the share of the reference's KB facts among the facts the system chose; it says how
-  much of ROUGE is retrieval (the card's honesty guard).
+  much of ROUGE is retrieval (an honesty guard of ``docs/papers/medaide.md``).
 All scores are in points (0-100).
 """
 

@@ -8,8 +8,8 @@
 * :class:`SmallEncoder`: the second option, trained in place: hashed word and character-trigram
   embeddings (an EmbeddingBag), mean-pooled, a linear layer, L2 normalisation.
 * :class:`PrototypeHead`: intent prototypes E_i; logits ``cos(Q, E_i) / T``, so that
-  ``alpha = softmax(logits)`` is the paper's intent distribution (with the temperature the card notes
-  is needed for cosines in [-1, 1]).
+  ``alpha = softmax(logits)`` is the paper's intent distribution (a temperature is needed for
+  cosines in [-1, 1], see ``docs/papers/medaide.md``).
 """
 
 from __future__ import annotations
@@ -155,3 +155,27 @@ class Embedder:
         """Add a saved cache (an earlier step's embeddings of the same encoder)."""
         with np.load(path, allow_pickle=False) as npz:
             self.cache.update(zip(npz["texts"].tolist(), npz["vectors"]))
+
+
+class _MiniLMOnIds(nn.Module):
+    def __init__(self, encoder: MiniLMEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids)
+
+
+def check_models(cfg) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    """The profile's encoder and prototype head with a tiny batch (the config-build test runs this)."""
+    from repro.medaide.kb import INTENTS
+
+    if cfg.encoder == "minilm":
+        encoder = MiniLMEncoder()
+        batch = encoder.tokenize(["what dose of the drug for my kidney problem", "which clinic"])["input_ids"]
+        module, dim = _MiniLMOnIds(encoder), encoder.dim
+    else:
+        module, dim = SmallEncoder(dim=cfg.small_dim), cfg.small_dim
+        batch = torch.randint(1, module.buckets, (2, 12))
+    head = PrototypeHead(F.normalize(torch.randn(len(INTENTS), dim), dim=-1), cfg.temperature)
+    return {"encoder": (module, batch), "prototype_head": (head, F.normalize(torch.randn(2, dim), dim=-1))}

@@ -5,7 +5,7 @@ A query names one disease (by name, acronym, drug or, in the pre-diagnosis bench
 asks 1-3 intents in clauses joined by connectors, is wrapped in colloquial openers and closers, and
 each token is corrupted with probability ``noise`` (an abbreviation or a typo).
 
-Honesty guard (card): the rewriting rules know lexicon ``A`` only. Training and validation queries
+Honesty guard (``docs/papers/medaide.md``): the rewriting rules know lexicon ``A`` only. Training and validation queries
 use template family ``A``, lexicon ``A`` and typo operations ``A`` (drop, double a letter); test queries
 use a held-out template family ``B``, a held-out abbreviation lexicon ``B`` and other typo operations
 (swap, keyboard neighbour) that no rule has seen. The generator never writes the intent or the

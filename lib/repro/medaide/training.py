@@ -5,6 +5,8 @@ Introduced in ``notebooks/medaide/03_train.ipynb``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,10 +22,12 @@ from repro.medaide.metrics import intent_f1
 from repro.medaide.models import PrototypeHead, SmallEncoder, class_means
 
 
-def _fit_classifier(model, x, y, cfg: MedaideConfig, seed: int, epochs: int, accelerator, desc: str) -> FitResult:
+def _fit_classifier(
+    model, x, y, *, batch_size: int, lr: float, seed: int, epochs: int, accelerator, desc: str
+) -> FitResult:
     generator = seed_everything(seed)
-    loader = DataLoader(TensorDataset(*x, y), batch_size=cfg.batch_size, shuffle=True, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.proto_lr)
+    loader = DataLoader(TensorDataset(*x, y), batch_size=batch_size, shuffle=True, generator=generator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
 
     def loss_fn(m, batch):
@@ -34,13 +38,31 @@ def _fit_classifier(model, x, y, cfg: MedaideConfig, seed: int, epochs: int, acc
 
 
 def fit_prototypes(
-    emb: np.ndarray, labels: np.ndarray, cfg: MedaideConfig, seed: int, accelerator
+    emb: np.ndarray,
+    labels: np.ndarray,
+    *,
+    temperature: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    accelerator,
 ) -> tuple[np.ndarray, FitResult]:
     """Prototypes initialised at the class means of the training sub-query embeddings, then fitted
     with cross-entropy on ``softmax(cos(Q, E) / T)`` (the encoder stays frozen)."""
-    head = PrototypeHead(class_means(emb, labels, len(INTENTS)), cfg.temperature)
+    head = PrototypeHead(class_means(emb, labels, len(INTENTS)), temperature)
     x, y = torch.from_numpy(emb).float(), torch.from_numpy(labels).long()
-    result = _fit_classifier(head, (x,), y, cfg, seed, cfg.proto_epochs, accelerator, "prototypes")
+    result = _fit_classifier(
+        head,
+        (x,),
+        y,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        epochs=epochs,
+        accelerator=accelerator,
+        desc="prototypes",
+    )
     head = accelerator.unwrap_model(head)
     return F.normalize(head.prototypes.detach().float().cpu(), dim=-1).numpy(), result
 
@@ -66,11 +88,12 @@ def train_small_encoder(cfg: MedaideConfig, kb: KB, accelerator) -> tuple[SmallE
         model,
         (ids,),
         torch.from_numpy(kb.fact_intent).long(),
-        cfg,
-        cfg.data_seed,
-        cfg.small_epochs,
-        accelerator,
-        "small encoder",
+        batch_size=cfg.batch_size,
+        lr=cfg.proto_lr,
+        seed=cfg.data_seed,
+        epochs=cfg.small_epochs,
+        accelerator=accelerator,
+        desc="small encoder",
     )
     return accelerator.unwrap_model(model).encoder.eval(), result
 
@@ -110,7 +133,16 @@ def fit_recognisers(res: Resources, cfg: MedaideConfig, train: list[dict], val: 
     out, params, curves, budgets = {}, {}, {}, {}
     for name, rewrite in (("prototype", True), ("raw", False)):
         texts, labels = training_clauses(res, train, rewrite)
-        prototypes, fitted = fit_prototypes(res.embed(texts), labels, cfg, seed, accelerator)
+        prototypes, fitted = fit_prototypes(
+            res.embed(texts),
+            labels,
+            temperature=cfg.temperature,
+            epochs=cfg.proto_epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.proto_lr,
+            seed=seed,
+            accelerator=accelerator,
+        )
         make = lambda thr, p=prototypes: PrototypeRecogniser(p, cfg.temperature, thr)  # noqa: E731
         threshold, curves[name] = calibrate(res, val, make, cfg.threshold_grid, rewrite)
         out[name], params[name], budgets[name] = make(threshold), {"threshold": threshold}, fitted.budget
@@ -121,3 +153,11 @@ def fit_recognisers(res: Resources, cfg: MedaideConfig, train: list[dict], val: 
     k, curves["keyword"] = calibrate(res, val, make, cfg.keyword_k_grid, True)
     out["keyword"], params["keyword"] = make(k), {"k": k, "keywords": make(k).keywords}
     return out, params, curves, budgets
+
+
+def save_sample(path: Path, res: Resources, train: list[dict], prototypes: np.ndarray, n: int = 400) -> None:
+    """About ``n`` rewritten training clauses (every k-th, so all four benchmarks are in), their
+    embeddings and labels, with the prototypes (the prototype map)."""
+    texts, labels = training_clauses(res, train, rewrite=True)
+    every = max(1, len(texts) // n)
+    np.savez(path, embeddings=res.embed(texts[::every]), labels=labels[::every], prototypes=prototypes)
