@@ -55,6 +55,24 @@ def test_a_failing_notebook_does_not_stop_the_run(tmp_path, monkeypatch):
     assert "2 notebooks, 1 failed" in runner.summary(results)
 
 
+def test_a_relative_runs_folder_is_one_folder_for_the_runner_and_its_kernels(tmp_path, monkeypatch):
+    # Each kernel runs in its notebook's folder: a relative REPRO_RUNS_DIR once sent the steps' results
+    # under notebooks/<paper>/runs_rel while the runner wrote notebooks and REPORT under ./runs_rel.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REPRO_RUNS_DIR", "runs_rel")
+    (tmp_path / "nb").mkdir()
+    probe = tiny_notebook(
+        tmp_path / "nb" / "01_data.ipynb",
+        "from repro.core.steps import runs_root\n(runs_root() / 'kernel_was_here').mkdir(parents=True)",
+    )
+    monkeypatch.setattr(papers, "notebooks", lambda paper: [("data", probe)])
+    results = runner.run_paper("mmard", "smoke", {}, resume=False, log=lambda m: None)
+    assert results[0].status == "ok", results[0].error
+    assert (tmp_path / "runs_rel" / "kernel_was_here").is_dir()
+    assert (tmp_path / "runs_rel" / "smoke" / "mmard" / "notebooks" / "01_data.ipynb").exists()
+    assert not (tmp_path / "nb" / "runs_rel").exists()
+
+
 def test_bad_options_fail_fast_with_a_clear_message(tmp_path):
     proc = run_all(tmp_path, "--profile", "huge", "--paper", "mmard")
     assert proc.returncode != 0 and "unknown profile 'huge'; valid profiles: smoke, cpu, gpu, paper" in proc.stdout

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import papers
-from .steps import read_json, run_dir, write_json
+from .steps import absolute_env_paths, read_meta, run_dir, write_json
 
 
 @dataclass
@@ -38,6 +38,7 @@ def execute(path: Path, output: Path, parameters: dict[str, Any] | None, timeout
     import papermill
 
     os.environ.setdefault("REPRO_PROGRESS", "0")
+    absolute_env_paths()  # the kernel runs in the notebook's folder: a relative runs folder would move
     papermill.execute_notebook(
         str(path),
         str(output),
@@ -73,13 +74,15 @@ def run_paper(paper: str, profile: str, overrides: dict[str, Any], resume: bool,
     for step, path in papers.notebooks(paper):
         meta_path = pipe.step_dir(step, cfg) / "step.json"
         if resume and pipe.staleness(step, cfg) is None:
-            results.append(NotebookRun(paper, path.name, "skipped", 0.0, read_json(meta_path).get("peak_rss_mb"), None))
+            results.append(
+                NotebookRun(paper, path.name, "skipped", 0.0, (read_meta(meta_path) or {}).get("peak_rss_mb"), None)
+            )
             log(f"  {paper}/{path.name}: fresh, skipped (--resume)")
             continue
         log(f"  {paper}/{path.name} ...")
         result = run_notebook(paper, path, out_dir / path.name, {"profile": profile, "overrides": overrides}, log)
-        if result.status == "ok" and meta_path.exists():
-            result.peak_rss_mb = read_json(meta_path).get("peak_rss_mb")
+        if result.status == "ok":
+            result.peak_rss_mb = (read_meta(meta_path) or {}).get("peak_rss_mb")
         results.append(result)
     write_json(out_dir / "summary.json", [asdict(r) for r in results])
     return results
