@@ -126,3 +126,35 @@ def test_truncated_pickle_is_a_clear_error(tmp_path):
     path.write_bytes(pickle.dumps({"a": np.zeros(100)})[:50])
     with pytest.raises(pickle.UnpicklingError, match="not a readable pickle"):
         restricted_load(path)
+
+
+# -- issue 14: messages that blame the right thing
+
+
+def test_a_symlink_out_of_the_data_folder_is_named_as_such(data_dir, tmp_path):
+    elsewhere = tmp_path / "big_disk" / "toyset"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "a.bin").write_bytes(b"hello")
+    (data_dir / "toyset").symlink_to(elsewhere)
+    digest = hashlib.sha256(b"hello").hexdigest()
+    with pytest.raises(DataUnavailableError) as err:
+        manifest = write_manifest(tmp_path, [{"path": "toyset/a.bin", "sha256": digest}])
+        verified_path(manifest, "toyset/a.bin")
+    text = str(err.value)
+    assert "symlink that leads out of the data folder" in text and str(elsewhere) in text
+    assert "REPRO_DATA_DIR" in text and "the manifest is fine" in text
+    assert "manifest paths must be relative" not in text
+
+
+def test_a_symlink_inside_the_data_folder_is_fine(data_dir, tmp_path):
+    (data_dir / "real").mkdir()
+    (data_dir / "real" / "a.bin").write_bytes(b"hello")
+    (data_dir / "toyset").symlink_to(data_dir / "real")
+    manifest = write_manifest(tmp_path, [{"path": "toyset/a.bin", "sha256": hashlib.sha256(b"hello").hexdigest()}])
+    assert verified_path(manifest, "toyset/a.bin") == data_dir / "real" / "a.bin"
+
+
+def test_an_unlisted_file_is_a_data_error_naming_the_listed_ones(data_dir, tmp_path):
+    manifest = write_manifest(tmp_path, [{"path": "a.bin", "sha256": "0" * 64}])
+    with pytest.raises(DataUnavailableError, match=r"not listed in the manifest(.|\n)*\['a.bin'\]"):
+        verified_path(manifest, "b.bin")

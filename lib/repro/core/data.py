@@ -85,7 +85,13 @@ class Manifest:
         for entry in self.files:
             if entry.path == rel:
                 return entry
-        raise KeyError(f"{rel!r} is not listed in manifest {self.name!r}; listed: {[f.path for f in self.files]}")
+        raise DataUnavailableError(
+            self.name,
+            rel,
+            "file not listed in the manifest (only listed files, with their checksums, are read)",
+            f"use one of {[f.path for f in self.files]}, or add this file with its sha256 to "
+            f"data_manifests/{self.name}.yaml",
+        )
 
 
 def data_root() -> Path:
@@ -122,14 +128,27 @@ def load_manifest(name: str, folder: Path | None = None) -> Manifest:
 
 
 def _inside(root: Path, rel: str, dataset: str) -> Path:
-    """``root / rel``, refusing absolute paths and ``..`` that leave ``root``."""
-    candidate = (root / rel).resolve()
-    if Path(rel).is_absolute() or not candidate.is_relative_to(root):
+    """``root / rel``, refusing absolute paths and ``..`` that leave ``root`` (the manifest's fault) and
+    symlinks that lead out of it (the data folder's: a link into another disk is refused, since the
+    kit never reads outside the data folder; point ``REPRO_DATA_DIR`` at the real folder instead)."""
+    written = Path(os.path.normpath(root / rel))
+    if Path(rel).is_absolute() or not written.is_relative_to(root):
         raise DataUnavailableError(
             dataset,
             rel,
             "path escapes the data folder",
             f"manifest paths must be relative to {root} and stay inside it",
+        )
+    candidate = written.resolve()
+    if not candidate.is_relative_to(root):
+        link = next((p for p in [written, *written.parents] if p.is_symlink()), written)
+        raise DataUnavailableError(
+            dataset,
+            written,
+            f"reached through a symlink that leads out of the data folder ({link} -> {link.resolve()}); "
+            "the manifest is fine, the kit just never reads outside the data folder",
+            f"move or copy the data to {link}, or set REPRO_DATA_DIR to a folder that holds the manifest's "
+            f"layout ({rel}) without links leading out of it",
         )
     return candidate
 
