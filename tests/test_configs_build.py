@@ -19,8 +19,8 @@ def profiles():
 def test_profile_builds_and_runs_a_forward(paper, profile):
     cfg = papers.package(paper).config(profile)
     assert cfg.profile == profile and cfg.run_name == profile and cfg.seeds
-    pipeline = importlib.import_module(f"repro.{paper}.pipeline")
-    for name, (module, batch) in pipeline.check_models(cfg).items():
+    models = importlib.import_module(f"repro.{paper}.models")  # check_models lives beside the models it builds
+    for name, (module, batch) in models.check_models(cfg).items():
         with torch.no_grad():
             out = module.eval()(batch)
         assert torch.isfinite(out).all(), f"{paper}/{profile}: {name} gives non-finite output"
