@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from repro.core.config import RunConfig
 from repro.core.runtime import make_accelerator, seed_everything
-from repro.core.train import fit, map_batches
+from repro.core.train import fit
 
 accelerator = make_accelerator(RunConfig(device="cpu", threads=1))
 seed_everything(0)
@@ -25,10 +25,6 @@ def loss_fn(m, batch):
 
 
 result = fit(model, loss_fn, loader, optimizer, epochs=5, accelerator=accelerator)
-eval_loader = accelerator.prepare(
-    DataLoader(TensorDataset(x, y), batch_size=6)
-)  # 32 = 5 x 6 + 2: the last batch is padded
-errors = map_batches(lambda b: (model(b[0]).squeeze(-1) - b[1]).detach(), eval_loader, accelerator)
 if accelerator.is_main_process:
     weights = accelerator.unwrap_model(model).weight.detach().flatten().tolist()
     torch.save(
@@ -37,7 +33,6 @@ if accelerator.is_main_process:
             "losses": result.losses,
             "steps": result.budget.optimizer_steps,
             "forwards": result.budget.forward_samples,
-            "n_errors": len(errors),
             "world": accelerator.num_processes,
         },
         sys.argv[1],

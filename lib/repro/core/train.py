@@ -1,9 +1,9 @@
-"""Accelerate-aware fit and evaluation loops, with a budget ledger.
+"""The accelerate-aware training loop, with a budget ledger and progress.
 
-Every paper trains through :func:`fit` and evaluates through :func:`map_batches`, so that one process,
-one GPU and several processes (``accelerate launch``) run the same code, and so that every method's
-cost is counted the same way: optimizer steps, samples through each counted module's forward
-(student, teacher, attack steps included) and wall time. Introduced in ``03_train.ipynb``.
+Every paper trains through :func:`fit`, so that one process, one GPU and several processes
+(``accelerate launch``) run the same code, and so that every method's cost is counted the same way:
+optimizer steps, samples through each counted module's forward (student, teacher, attack steps
+included) and wall time. Introduced in ``03_train.ipynb``.
 """
 
 from __future__ import annotations
@@ -125,12 +125,3 @@ def fit(
         for name, n in budget.forward_samples.items()
     }
     return FitResult(losses, budget)
-
-
-def map_batches(
-    fn: Callable[[Any], torch.Tensor], loader: Iterable, accelerator: Any, desc: str = "eval"
-) -> torch.Tensor:
-    """Apply ``fn`` (batch -> per-example tensor) to every batch and gather across processes, in
-    dataset order, without the duplicates that padding the last batch adds."""
-    outputs = [accelerator.gather_for_metrics(fn(batch)) for batch in progress(loader, desc=desc)]
-    return torch.cat(outputs) if outputs else torch.empty(0)
