@@ -24,7 +24,7 @@ OVERRIDES = [
 
 def step(runs: Path, launcher: list[str]) -> dict:
     env = {**os.environ, "REPRO_RUNS_DIR": str(runs), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    for _attempt in range(2):  # ENVIRONMENT.md: a gloo run now and then aborts at exit after its work
+    for _attempt in range(2):  # a two-process gloo run now and then aborts at exit (SIGABRT) after its work
         proc = subprocess.run(
             [*launcher, "-m", "repro", "step", "mmard", "train", "--profile", "smoke", *OVERRIDES],
             env=env,

@@ -8,7 +8,7 @@ from types import ModuleType
 
 from .steps import LIB_ROOT, REPO_ROOT
 
-# Slugs in the order of seeds/papers.txt (DESIGN.md, Layout).
+# Slugs in the order the kit lists its ten papers (README, Papers).
 ALL_PAPERS = (
     "mgtil",
     "vbackchecker",
