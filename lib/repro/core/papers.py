@@ -8,7 +8,7 @@ from types import ModuleType
 
 from .steps import LIB_ROOT, REPO_ROOT
 
-# Slugs in the order the kit lists its ten papers (README, Papers).
+# The ten papers' slugs: their package, notebook and docs folder names.
 ALL_PAPERS = (
     "mgtil",
     "vbackchecker",
