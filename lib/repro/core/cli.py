@@ -7,16 +7,25 @@
     python -m repro report --profile cpu
 
 ``./run_all.sh`` is a thin wrapper around ``run`` that first makes sure the kit's venv exists.
+What the user got wrong (a profile, a value, a step, missing or corrupted data, a folder it cannot
+write) is one message and exit status 2, not a traceback; ``REPRO_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import pickle
 import sys
 from typing import Any
 
 from . import papers
+from .steps import UnknownStepError, absolute_env_paths, runs_root
+
+# A user's mistake or the environment's, not the kit's: reported as a message.
+USER_ERRORS = (ValueError, UnknownStepError, OSError, pickle.UnpicklingError)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -61,11 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    absolute_env_paths()  # before any kernel starts in another folder
     try:
         return dispatch(args)
-    except ValueError as err:  # unknown paper, profile, override or method: a message, not a traceback
-        print(f"error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        if os.environ.get("REPRO_DEBUG"):
+            raise
+        print(f"error: {describe(err)}", file=sys.stderr)
         return 2
+
+
+def describe(err: BaseException) -> str:
+    """The message of a user-facing error; for an OSError of the file system, which file and what to do."""
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        text = f"{err.filename}: {err.strerror}"
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+            text += " (point REPRO_RUNS_DIR at a writable folder with free space)"
+        return text
+    return str(err)
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -87,7 +109,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from .report import build
 
         print(build(args.profile))
-        return 0
+        return report_refusals(args.profile)
 
     from . import runner
 
@@ -101,9 +123,35 @@ def dispatch(args: argparse.Namespace) -> int:
     print(runner.summary(results))
     from .report import build
 
-    run_name = papers.package(selected[0]).config(args.profile, **overrides).run_name
-    print(f"report: {build(run_name)}")
-    return int(any(r.status == "failed" for r in results))
+    failed = any(r.status == "failed" for r in results)
+    for run_name in run_names(selected, args.profile, overrides):  # the papers that ran, even if one did not
+        print(f"report: {build(run_name)}")
+        failed |= bool(report_refusals(run_name))
+    return int(failed)
+
+
+def run_names(paper_names: list[str], profile: str, overrides: dict[str, Any]) -> list[str]:
+    """The run folders of the papers whose config builds: an override changes the run name only for
+    a paper where it differs from the profile, so one command can write to several runs."""
+    names = []
+    for paper in paper_names:
+        try:
+            name = papers.package(paper).config(profile, **overrides).run_name
+        except ValueError:  # this paper's config error is in the summary already
+            continue
+        if name not in names and (runs_root() / name / paper).is_dir():
+            names.append(name)
+    return names
+
+
+def report_refusals(run_name: str) -> int:
+    """Say which claims.json the report refused to publish; 1 if any."""
+    from .report import refused
+
+    problems = refused(run_name)
+    for paper, why in problems.items():
+        print(f"warning: {paper}: claims not published: {why}", file=sys.stderr)
+    return int(bool(problems))
 
 
 if __name__ == "__main__":
