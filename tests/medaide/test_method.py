@@ -110,7 +110,18 @@ def test_every_ablation_changes_one_switch():
     base = ARMS["medaide"]
     for arm in ("keyword", "no_rewrite", "no_decision"):
         assert sum(ARMS[arm][k] != base[k] for k in base) == 1, arm
-    assert not ARMS["single_agent"]["routing"] and ARMS["single_agent"]["rewrite"]
+    single = ARMS["single_agent"]
+    assert single["rewrite"] and not single["decompose"] and not single["routing"]
+    assert single["recogniser"] == "whole"  # MedAide's prototypes on the whole query (artifacts.load_recognisers)
+
+
+def test_single_agent_sees_the_whole_query_as_one_subquery():
+    from repro.medaide.method import whole_query
+
+    assert whole_query([["what dose for x", "how serious is it"], ["which clinic"]]) == [
+        ["what dose for x how serious is it"],
+        ["which clinic"],
+    ]
 
 
 def test_keyword_ranking_breaks_ties_by_word():
@@ -128,5 +139,6 @@ def test_keyword_recogniser_fits_discriminative_words():
     assert rec.active(["the dose please", "department and dose", "nothing here"]) == [
         ["dosage"],
         ["department", "dosage"],
-        [],
+        ["department"],  # nothing fires and no scored word occurs: the most frequent intent (a tie: first)
     ]
+    assert rec.active(["how many mg"]) == [["dosage"]]  # no keyword fires: the best summed log-odds

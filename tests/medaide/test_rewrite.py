@@ -1,5 +1,7 @@
 """Rewriting: the rules, the fixed point, splitting and merging, and the held-out-lexicon guard."""
 
+import re
+
 import pytest
 
 from repro.medaide.kb import build_kb
@@ -57,3 +59,38 @@ def test_split_filters_deduplicates_and_keeps_order(rewriter):
     subs = rewriter.split("hello doctor, what dose should i take and how is it; what dose should i take? thanks")
     assert subs == ["what dose should i take", "how is it"]
     assert len(rewriter.split(" and ".join(f"what dose number {i}" for i in range(9)))) == rewriter.max_subqueries
+
+
+def _family_words(family: str) -> set[str]:
+    """Every word the generator writes for one template family (templates, connectors, openers,
+    closers, its abbreviation lexicon both ways)."""
+    from repro.medaide.queries import CLOSERS, CONNECTORS, OPENERS, PRONOUNS, TEMPLATES
+
+    texts = [t for options in TEMPLATES[family].values() for t in options] + list(PRONOUNS)
+    texts += [*CONNECTORS[family], *OPENERS[family], *CLOSERS[family], *LEXICON[family], *LEXICON[family].values()]
+    return {w for t in texts for w in re.findall(r"[a-z]+", t.replace("{x}", ""))}
+
+
+def test_rules_use_no_word_of_the_test_family_only():
+    """No rule lexicon or regex may contain a word (or connector) that occurs only in the held-out
+    test family: the rules may know the training family's vocabulary, never the test's."""
+    from repro.medaide.baselines import STOP
+    from repro.medaide.queries import CONNECTORS
+    from repro.medaide.rewrite import FILLER, RULE_LEXICON, SPLIT
+
+    test_only = _family_words("B") - _family_words("A")
+    assert {"plus", "ok", "so", "rx", "tabs"} <= test_only  # the scan sees the test family's words
+    regex_words = set(re.findall(r"\\b([a-z]+)\\b", SPLIT.pattern))
+    lexicons = {
+        "FILLER": set(FILLER),
+        "RULE_LEXICON": set(RULE_LEXICON) | set(RULE_LEXICON.values()),
+        "SPLIT": regex_words,
+        "STOP": set(STOP),
+    }
+    leaks = {name: sorted(words & test_only) for name, words in lexicons.items() if words & test_only}
+    assert not leaks, f"rules use test-family-only words: {leaks}"
+    symbols = {c for conn in CONNECTORS["B"] for c in conn if not c.isalnum() and not c.isspace()}
+    symbols -= {c for conn in CONNECTORS["A"] for c in conn if not c.isalnum() and not c.isspace()}
+    assert symbols == {"-"}
+    for token in sorted(test_only | symbols):  # nothing only the test family writes may split a clause
+        assert SPLIT.split(f"what dose {token} how serious") == [f"what dose {token} how serious"], token

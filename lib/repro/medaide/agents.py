@@ -3,7 +3,9 @@
 A *task* is one (sub-query, intent) pair; the intent's agent answers it with up to ``top_k``
 candidate facts ``(fact index, score)``:
 
-* pre-diagnosis, medicament and post-diagnosis agents: hybrid retrieval over the KB facts of that intent;
+* pre-diagnosis, medicament and post-diagnosis agents: hybrid retrieval over the KB facts of that intent.
+  The pre-diagnosis agent retrieves KB facts, not patient records: the miniature has no patient
+  histories, so the paper's use of a patient's own records is not reproduced;
 * diagnosis agent: hybrid retrieval over the case base with the paper's union rule (keyword hits
   ∪ cos > tau); candidate diseases are voted by the summed hybrid score of their cases, and the
   agent answers with the voted disease's fact for the intent.
@@ -61,12 +63,13 @@ def diagnosis_agent(
 class Task:
     query: int  # which query of the batch
     subquery: str
-    intent: str | None  # None: the single agent (no routing)
+    intent: str
     candidates: Candidates
+    routed: bool = True  # False: the single generalist agent answered it
 
     @property
     def agent(self) -> str:
-        return AGENT_OF[self.intent] if self.intent else "single"
+        return AGENT_OF[self.intent] if self.routed else "single"
 
 
 def decide(kb: KB, tasks: list[Task], key_disease: int | None, key_score: float) -> tuple[list[int], int | None]:

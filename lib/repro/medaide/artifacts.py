@@ -37,6 +37,7 @@ SWEEP = "sweep.json"
 CLAIMS = "claims.json"
 TRACES = "traces_seed0.jsonl"
 PREDICTIONS = "predictions_seed0.json"
+C3A_BY_MENTION = "c3a_by_mention.json"  # how much of the rewriting effect comes from acronym queries
 
 
 def split_file(data_dir: Path, seed: int, name: str) -> Path:
@@ -106,13 +107,15 @@ def load_resources(cfg, model_dir: Path, device: torch.device) -> Resources:
 
 
 def load_recognisers(train_dir: Path, seed: int, temperature: float) -> dict:
-    """The three fitted recognisers of one seed (prototypes on rewritten and on raw clauses, keywords)."""
+    """The fitted recognisers of one seed: prototypes on rewritten clauses (with the threshold for
+    sub-queries and the one for whole queries), prototypes on raw clauses, keywords."""
     calibration = read_json(Path(train_dir) / CALIBRATION)[str(seed)]
     with np.load(prototypes_file(train_dir, seed), allow_pickle=False) as npz:
         return {
             "prototype": PrototypeRecogniser(npz["prototype"], temperature, calibration["threshold"]),
             "raw": PrototypeRecogniser(npz["raw"], temperature, calibration["threshold_raw"]),
-            "keyword": KeywordRecogniser(calibration["keywords"]),
+            "whole": PrototypeRecogniser(npz["prototype"], temperature, calibration["threshold_whole"]),
+            "keyword": KeywordRecogniser(calibration["keywords"], calibration["fallback"]),
         }
 
 

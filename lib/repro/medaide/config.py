@@ -4,13 +4,14 @@
     >>> medaide.config("smoke", noise=0.3).run_name.startswith("smoke+")
     True
 
-Miniature choices (the paper leaves them open; each is a field, see ``docs/papers/medaide.md``): the KB has ``n_diseases`` invented
-diseases, 17 facts each; train/val queries use template family A, test queries the held-out family
-B; ``noise`` is the per-token corruption probability; T = 0.05 turns cosines into a peaked softmax;
-the threshold and the keyword baseline's k are calibrated on validation; prototypes are fitted with
-cross-entropy (Adam, the paper's batch 32 and 5 epochs; lr 1e-2 because only the 17 x d prototype
-matrix is trained, not the encoder); hybrid weight 0.5; the union rule's tau 0.5. Seeds draw new
-train/val/test/control queries over the same KB (``data_seed``) and refit everything.
+Miniature choices (the paper leaves them open; each is a field, see ``docs/papers/medaide.md``): the
+KB has ``n_diseases`` invented diseases, 17 facts each; train/val queries use template family A,
+test queries the held-out family B; ``noise`` is the per-token corruption probability; T = 0.05
+turns cosines into a peaked softmax; the threshold and the keyword baseline's k are calibrated on
+validation; prototypes are fitted with cross-entropy (Adam, the paper's batch 32 and 5 epochs; lr
+1e-2 because only the 17 x d prototype matrix is trained, not the encoder); hybrid weight 0.5; the
+union rule's tau 0.5. Seeds draw new train/val/test/control queries over the same KB (``data_seed``)
+and refit everything.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 Introduced in ``notebooks/medaide/04_evaluate.ipynb``.
 
 Scores have shape ``(n_seeds, n_queries)`` per metric and arm, on the same queries for every arm
-(paired). Intent metrics exist for the arms that recognise intents; the single agent has none.
+(paired). Intent metrics exist for the arms that recognise intents differently (the single agent recognises
+the whole query's intents with MedAide's prototypes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import numpy as np
 
 from repro.core.train import Budget
 from repro.medaide.kb import BENCHMARKS, INTENTS
-from repro.medaide.method import ARMS, INTENT_ARMS, answer_batch, prepare, query_intents, recognise
+from repro.medaide.method import (
+    ARMS,
+    INTENT_ARMS,
+    answer_batch,
+    arm_subqueries,
+    query_intents,
+    recognise,
+    recogniser_of,
+)
 from repro.medaide.metrics import answer_scores, exact_match, fact_recall, intent_f1, split_f1
 
 ANSWER_METRICS = ("bleu1", "bleu2", "rouge1", "rouge2", "rougeL", "gleu", "fact_recall")
@@ -73,10 +82,10 @@ def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[floa
     curves = {}
     for arm in INTENT_ARMS:
         spec = ARMS[arm]
-        recogniser = recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
+        recogniser = recogniser_of(spec, recognisers)
         levels = []
         for queries in sweep.values():
-            subs, *_ = ledger.measure(arm, prepare, res, [q["query"] for q in queries], spec["rewrite"], False)
+            subs, *_ = ledger.measure(arm, arm_subqueries, res, [q["query"] for q in queries], spec, False)
             pred = [query_intents(s) for s in ledger.measure(arm, recognise, res, subs, recogniser)]
             levels.append(intent_f1([q["intents"] for q in queries], pred))
         out.setdefault("intent_f1_sweep", {})[arm] = np.mean(levels, axis=0)
@@ -115,7 +124,7 @@ def results_table(scores, per_benchmark: list[dict], chance: float) -> list[dict
 
 def ledger_with_fitting(evaluation: dict[str, Budget], fitting: dict[str, dict]) -> dict[str, dict]:
     """Evaluation cost per arm plus the prototype fitting it relies on (optimizer steps, forwards)."""
-    uses = {"medaide": "prototype", "no_decision": "prototype", "no_rewrite": "raw"}
+    uses = {"medaide": "prototype", "no_decision": "prototype", "single_agent": "prototype", "no_rewrite": "raw"}
     out = {}
     for arm in ARMS:
         row = evaluation[arm].to_dict()
@@ -151,3 +160,19 @@ def write_traces(path: Path, queries: list[dict], traces: dict, kb) -> None:
             }
         )
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def effect_by_mention(metric: dict[str, np.ndarray], a: str, b: str, mentions: list[list[str]]) -> dict:
+    """The per-query effect ``a - b`` split by how the query names its disease (name, acronym, drug,
+    symptoms), and the share of the total effect that acronym queries carry. The acronym rule builds
+    initials exactly as the generator does, so that share is the part of C3a decided by construction."""
+    delta = metric[a] - metric[b]
+    kinds = np.array(mentions)
+    out: dict = {"effect_all": round(float(delta.mean()), 2), "by_mention": {}}
+    for kind in sorted(set(kinds.ravel())):
+        mask = kinds == kind
+        out["by_mention"][kind] = {"queries": int(mask.sum()), "effect": round(float(delta[mask].mean()), 2)}
+    total = float(delta.sum())
+    out["share"] = round(float(delta[kinds == "acronym"].sum()) / total, 3) if total else None
+    out["effect_without_acronym_queries"] = round(float(delta[kinds != "acronym"].mean()), 2)
+    return out

@@ -16,16 +16,17 @@ import numpy as np
 
 from repro.medaide.agents import Task, decide, diagnosis_agent, fact_agent, no_decision, top_candidates
 from repro.medaide.kb import AGENT_OF, INTENTS, KB
-from repro.medaide.retrieval import HybridIndex, Scores
+from repro.medaide.retrieval import HybridIndex
 
 ARMS: dict[str, dict] = {
-    "medaide": dict(rewrite=True, recogniser="prototype", routing=True, decision=True),
-    "single_agent": dict(rewrite=True, recogniser=None, routing=False, decision=False),
-    "keyword": dict(rewrite=True, recogniser="keyword", routing=True, decision=True),
-    "no_rewrite": dict(rewrite=False, recogniser="prototype", routing=True, decision=True),
-    "no_decision": dict(rewrite=True, recogniser="prototype", routing=True, decision=False),
+    "medaide": dict(rewrite=True, decompose=True, recogniser="prototype", routing=True, decision=True),
+    # the same rewriting and the same prototypes, on the whole query: no decomposition, one generalist agent
+    "single_agent": dict(rewrite=True, decompose=False, recogniser="whole", routing=False, decision=False),
+    "keyword": dict(rewrite=True, decompose=True, recogniser="keyword", routing=True, decision=True),
+    "no_rewrite": dict(rewrite=False, decompose=True, recogniser="prototype", routing=True, decision=True),
+    "no_decision": dict(rewrite=True, decompose=True, recogniser="prototype", routing=True, decision=False),
 }
-INTENT_ARMS = ("medaide", "keyword", "no_rewrite")  # the arms that recognise intents differently
+INTENT_ARMS = ("medaide", "keyword", "no_rewrite", "single_agent")  # the arms that recognise intents differently
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -116,43 +117,48 @@ def query_intents(per_sub: list[list[str]]) -> list[str]:
     return sorted({i for intents in per_sub for i in intents}, key=INTENTS.index)
 
 
-def single_agent_scores(res: Resources, tasks, queries: list[str], unique: list[str], prefixed: Scores) -> np.ndarray:
-    """The single agent's hybrid score: BM25 of the prefixed sub-query (which finds the disease) and
-    the cosine of the bare sub-query (which must find the question type without any intent model).
-    It answers among the key element's facts only (``answer_batch``): a pilot on seed 0 (before the
-    claims were run) found that without this scoping its fact recall was 5-9%, near chance, so the
-    baseline gets the scoping to be a fair one; MedAide's agents search the whole KB."""
-    bare = {t: s for (_, s, _), t in zip(tasks, queries)}
-    texts = [bare[t] for t in unique]
-    cosine = res.facts.scores(texts, res.embed(texts)).cosine
-    return Scores(cosine, prefixed.bm25).hybrid(res.hybrid_weight)
+def whole_query(subqueries: list[list[str]]) -> list[list[str]]:
+    """No decomposition: the rewritten query's content as one sub-query (same rules, no split)."""
+    return [[" ".join(subs)] for subs in subqueries]
+
+
+def arm_subqueries(res: Resources, texts: list[str], spec: dict, key_element: bool = True):
+    """``prepare`` for an arm: the arm's rewriting, then its decomposition (or the whole query)."""
+    subs, *rest = prepare(res, texts, spec["rewrite"], key_element)
+    return (subs if spec["decompose"] else whole_query(subs)), *rest
+
+
+def recogniser_of(spec: dict, recognisers: dict):
+    return recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
 
 
 def answer_batch(res: Resources, texts: list[str], arm: str, recognisers: dict) -> list[Answer]:
-    """Run one arm over a batch of query texts."""
+    """Run one arm over a batch of query texts.
+
+    Every arm recognises intents with a learned model. With ``routing``, each (sub-query, intent) task
+    goes to that intent's specialised agent, which searches the whole KB (the diagnosis agent votes
+    over the case base). Without it (the single agent), one generalist agent answers each recognised
+    intent with the best-scoring fact of that intent about the query's key element (the disease its
+    rewritten text names best): a pilot before the first claims run found that without this scoping
+    the single agent's fact recall was 5-9%, near chance, so it keeps the scoping to be a fair baseline."""
     spec = ARMS[arm]
-    subs, prefixes, keys, key_scores = prepare(res, texts, spec["rewrite"])
-    if spec["routing"]:
-        recogniser = recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
-        intents = recognise(res, subs, recogniser)
-        tasks = [(q, s, i) for q in range(len(texts)) for s, its in zip(subs[q], intents[q]) for i in its]
-    else:
-        intents = [[[] for _ in s] for s in subs]
-        tasks = [(q, s, None) for q in range(len(texts)) for s in subs[q]]
+    subs, prefixes, keys, key_scores = arm_subqueries(res, texts, spec)
+    intents = recognise(res, subs, recogniser_of(spec, recognisers))
+    tasks = [(q, s, i) for q in range(len(texts)) for s, its in zip(subs[q], intents[q]) for i in its]
     queries = [prefixes[q] + s for q, s, _ in tasks]
     unique = sorted(set(queries))
     row = {t: n for n, t in enumerate(unique)}
-    scores = res.facts.scores(unique, res.embed(unique))
-    fact_scores = scores.hybrid(res.hybrid_weight)
-    if not spec["routing"]:
-        fact_scores = single_agent_scores(res, tasks, queries, unique, scores)
-    needs_cases = [t for (_, _, i), t in zip(tasks, queries) if i and AGENT_OF[i] == "diagnosis"]
+    fact_scores = res.facts.scores(unique, res.embed(unique)).hybrid(res.hybrid_weight)
+    routed = spec["routing"]
+    needs_cases = [t for (_, _, i), t in zip(tasks, queries) if routed and AGENT_OF[i] == "diagnosis"]
     case_rows = {t: n for n, t in enumerate(sorted(set(needs_cases)))}
     case_scores = res.cases.scores(list(case_rows), res.embed(list(case_rows))) if case_rows else None
     by_query: list[list[Task]] = [[] for _ in texts]
     for (q, s, intent), text in zip(tasks, queries):
-        if intent is None:
-            scope = res.kb.fact_disease == keys[q] if keys[q] is not None else np.ones(len(res.kb.facts), bool)
+        if not routed:
+            scope = res.kb.fact_intent == INTENTS.index(intent)
+            if keys[q] is not None:
+                scope = scope & (res.kb.fact_disease == keys[q])
             cands = top_candidates(fact_scores[row[text]], scope, 1)
         elif AGENT_OF[intent] == "diagnosis":
             cands = diagnosis_agent(
@@ -160,7 +166,7 @@ def answer_batch(res: Resources, texts: list[str], arm: str, recognisers: dict) 
             )
         else:
             cands = fact_agent(res.kb, fact_scores[row[text]], intent, res.top_k)
-        by_query[q].append(Task(q, s, intent, cands))
+        by_query[q].append(Task(q, s, intent, cands, routed))
     answers = []
     for q, text in enumerate(texts):
         if spec["decision"]:

@@ -16,7 +16,15 @@ from repro.medaide import figures as draw
 from repro.medaide.claims import CANNOT_SHOW, CLAIMS
 from repro.medaide.config import MedaideConfig
 from repro.medaide.data import read_queries, write_queries
-from repro.medaide.evaluate import Ledger, chance_f1, ledger_with_fitting, results_table, score_seed, write_traces
+from repro.medaide.evaluate import (
+    Ledger,
+    chance_f1,
+    effect_by_mention,
+    ledger_with_fitting,
+    results_table,
+    score_seed,
+    write_traces,
+)
 from repro.medaide.kb import INTENTS
 from repro.medaide.models import Embedder, MiniLMEncoder, class_means
 from repro.medaide.queries import make_split
@@ -160,14 +168,19 @@ def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
         calibration[seed] = {
             "threshold": params["prototype"]["threshold"],
             "threshold_raw": params["raw"]["threshold"],
+            "threshold_whole": params["whole"]["threshold"],
             "keyword_k": params["keyword"]["k"],
             "keywords": params["keyword"]["keywords"],
+            "fallback": params["keyword"]["fallback"],
             "val_f1": {k: {str(g): round(v, 2) for g, v in c.items()} for k, c in curves.items()},
         }
         for name, b in fitted.items():
             budgets[name] = budgets.get(name, Budget()).merge(b)
         cal = calibration[seed]
-        ctx.log(f"seed {seed}: threshold {cal['threshold']}, raw {cal['threshold_raw']}, keyword k {cal['keyword_k']}")
+        ctx.log(
+            f"seed {seed}: threshold {cal['threshold']}, whole query {cal['threshold_whole']}, "
+            f"raw {cal['threshold_raw']}, keyword k {cal['keyword_k']}"
+        )
     write_json(ctx.dir / files.CALIBRATION, calibration)
     write_json(ctx.dir / files.FIT_BUDGET, {k: b.to_dict() for k, b in budgets.items()})
     return {"seeds": len(cfg.seeds), "prototype_shape": [len(INTENTS), res.embed.encoder.dim]}
@@ -192,7 +205,7 @@ def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """Every arm on every seed's test, sweep and control splits; the claims by the kit's paired bootstrap."""
     res = _resources(cfg, ctx.upstream["model"])
     ledger = Ledger(res)
-    per_seed, per_benchmark, curves, chance = [], [], [], []
+    per_seed, per_benchmark, curves, chance, mentions = [], [], [], [], []
     for seed in cfg.seeds:
         splits = files.load_splits(ctx.upstream["data"], seed)
         sweep = files.load_sweep(ctx.upstream["data"], seed, cfg.noise_sweep)
@@ -200,6 +213,7 @@ def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
             res, files.load_recognisers(ctx.upstream["train"], seed, cfg.temperature), splits, sweep, ledger
         )
         per_seed.append(scores), per_benchmark.append(pb), curves.append(curve)
+        mentions.append([q.get("mention", "name") for q in splits["test"]])
         chance.append(chance_f1(splits["train"], splits["test"], seed).mean())
         if seed == cfg.seeds[0]:
             write_traces(ctx.dir / files.TRACES, splits["test"], traces, res.kb)
@@ -216,6 +230,8 @@ def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
             "intent_f1": {a: np.mean([c[a] for c in curves], 0).tolist() for a in curves[0]},
         },
     )
+    by_mention = effect_by_mention(scores["rougeL"], "medaide", "no_rewrite", mentions)
+    write_json(ctx.dir / files.C3A_BY_MENTION, by_mention)
     budget = ledger_with_fitting(ledger.budgets, read_json(ctx.upstream["train"] / files.FIT_BUDGET))
     doc = claims_document(
         paper="medaide",
@@ -233,7 +249,7 @@ def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
         cannot_show=CANNOT_SHOW,
     )
     write_json(ctx.dir / files.CLAIMS, doc)
-    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]} | {"c3a_acronym_share": by_mention["share"]}
 
 
 @pipe.step(uses=("seeds", "noise_sweep", "temperature"), upstream=("data", "model", "train", "evaluate"))

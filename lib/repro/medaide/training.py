@@ -17,7 +17,7 @@ from repro.core.train import FitResult, fit
 from repro.medaide.baselines import KeywordRecogniser
 from repro.medaide.config import MedaideConfig
 from repro.medaide.kb import INTENTS, KB
-from repro.medaide.method import PrototypeRecogniser, Resources, prepare, query_intents, recognise
+from repro.medaide.method import PrototypeRecogniser, Resources, prepare, query_intents, recognise, whole_query
 from repro.medaide.metrics import intent_f1
 from repro.medaide.models import PrototypeHead, SmallEncoder, class_means
 
@@ -114,9 +114,12 @@ def training_clauses(res: Resources, queries: list[dict], rewrite: bool) -> tupl
     return clauses, labels
 
 
-def calibrate(res: Resources, val: list[dict], make, grid, rewrite: bool) -> tuple[object, dict]:
+def calibrate(
+    res: Resources, val: list[dict], make, grid, rewrite: bool, decompose: bool = True
+) -> tuple[object, dict]:
     """The grid value whose recogniser has the best mean per-query F1 on validation (first on ties)."""
     subs, *_ = prepare(res, [q["query"] for q in val], rewrite, key_element=False)
+    subs = subs if decompose else whole_query(subs)
     gold = [q["intents"] for q in val]
     scores = {}
     for value in grid:
@@ -147,11 +150,15 @@ def fit_recognisers(res: Resources, cfg: MedaideConfig, train: list[dict], val: 
         threshold, curves[name] = calibrate(res, val, make, cfg.threshold_grid, rewrite)
         out[name], params[name], budgets[name] = make(threshold), {"threshold": threshold}, fitted.budget
         params[name]["prototypes"] = prototypes
+        if name == "prototype":  # the single agent: the same prototypes on the whole (undecomposed) query
+            threshold, curves["whole"] = calibrate(res, val, make, cfg.threshold_grid, True, decompose=False)
+            out["whole"], params["whole"] = make(threshold), {"threshold": threshold}
     texts, labels = training_clauses(res, train, True)
     names = [INTENTS[i] for i in labels]
     make = lambda k: KeywordRecogniser.fit(texts, names, k)  # noqa: E731
     k, curves["keyword"] = calibrate(res, val, make, cfg.keyword_k_grid, True)
-    out["keyword"], params["keyword"] = make(k), {"k": k, "keywords": make(k).keywords}
+    out["keyword"] = make(k)
+    params["keyword"] = {"k": k, "keywords": out["keyword"].keywords, "fallback": out["keyword"].fallback}
     return out, params, curves, budgets
 
 
