@@ -53,6 +53,8 @@ def test_a_failing_notebook_does_not_stop_the_run(tmp_path, monkeypatch):
     executed = nbformat.read(results[1].output, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     assert "2 notebooks, 1 failed" in runner.summary(results)
+    out_dir = Path(results[0].output).parent  # written whole, the failed one too, through a temporary file
+    assert nbformat.read(results[0].output, as_version=4).cells and not list(out_dir.glob(".*.tmp-*"))
 
 
 def test_a_relative_runs_folder_is_one_folder_for_the_runner_and_its_kernels(tmp_path, monkeypatch):

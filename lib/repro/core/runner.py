@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import papers
-from .steps import absolute_env_paths, read_meta, run_dir, write_json
+from .steps import absolute_env_paths, read_meta, run_dir, unique_token, write_json
 
 
 @dataclass
@@ -34,22 +34,30 @@ class NotebookRun:
 
 def execute(path: Path, output: Path, parameters: dict[str, Any] | None, timeout: int = 1800) -> None:
     """papermill, with the kernel's cwd at the notebook's folder and the immediate kernel shutdown
-    (the default graceful one sometimes adds seconds)."""
+    (the default graceful one sometimes adds seconds). papermill rewrites its output after every cell,
+    so it writes a temporary sibling that replaces ``output`` at the end (also when a cell failed):
+    two runs into one folder never interleave their writes in one file."""
     import papermill
 
     os.environ.setdefault("REPRO_PROGRESS", "0")
     absolute_env_paths()  # the kernel runs in the notebook's folder: a relative runs folder would move
-    papermill.execute_notebook(
-        str(path),
-        str(output),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(path.parent),
-        progress_bar=False,
-        log_output=False,
-        execution_timeout=timeout,
-        shutdown_kernel="immediate",
-    )
+    output = Path(output)
+    tmp = output.with_name(f".{output.stem}.tmp-{unique_token()}.ipynb")
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(tmp),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(path.parent),
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=timeout,
+            shutdown_kernel="immediate",
+        )
+    finally:
+        if tmp.exists():
+            os.replace(tmp, output)
 
 
 def run_notebook(paper: str, path: Path, output: Path, parameters: dict[str, Any] | None, log=print) -> NotebookRun:

@@ -100,7 +100,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{_unique()}")
+    tmp = path.with_name(f".{path.name}.tmp-{unique_token()}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -133,7 +133,7 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def _unique() -> str:
+def unique_token() -> str:
     """``<pid>-<random>``: a temporary name no other process or call can share."""
     return f"{os.getpid()}-{secrets.token_hex(4)}"
 
@@ -369,7 +369,7 @@ class Pipeline:
     def _execute(self, step: Step, cfg: RunConfig, final: Path, upstream: dict[str, Path]) -> StepResult:
         main = _is_main_process()
         _remove_orphans(final.parent, step.name, old_folders=main)
-        tmp = final.parent / f".{step.name}.tmp-{_unique()}"
+        tmp = final.parent / f".{step.name}.tmp-{unique_token()}"
         tmp.mkdir(parents=True)
         try:
             started = time.perf_counter()
@@ -469,7 +469,7 @@ def _alive(pid: int) -> bool:
 def _replace_dir(new: Path, final: Path) -> None:
     """Swap ``new`` into ``final``; the old folder is removed only after the new one is in place,
     and put back if the new one cannot be (so ``final`` is never lost)."""
-    old = final.with_name(f".{final.name}.old-{_unique()}")
+    old = final.with_name(f".{final.name}.old-{unique_token()}")
     if final.exists():
         os.replace(final, old)
     try:
