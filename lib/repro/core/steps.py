@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import livelog
 from .config import RunConfig, stable_hash
 
 try:
@@ -239,7 +240,10 @@ class StepContext:
     cfg: RunConfig
 
     def log(self, message: str) -> None:
-        print(f"[{self.cfg.paper}:{self.step}] {message}", flush=True)
+        """A line in the notebook, and a live line in the runner's log (``repro.core.livelog``)."""
+        line = f"[{self.cfg.paper}:{self.step}] {message}"
+        print(line, flush=True)
+        livelog.emit(line)
 
 
 @dataclass
@@ -353,6 +357,7 @@ class Pipeline:
             if not force:
                 why = self.staleness(name, cfg)
                 print(f"[{self.paper}] upstream step {name!r} {why}: computing it now", flush=True)
+                livelog.emit(f"[{self.paper}] upstream step {name!r} {why}: computing it now")
             step = self.steps[name]
             upstream = {u: self.ensure(u, cfg).dir for u in step.upstream}
             with contextlib.ExitStack() as reading:  # no process replaces an upstream step while it is read
