@@ -15,8 +15,7 @@ from repro import dflmoe
 from repro.dflmoe.federation import simulate
 from repro.dflmoe.method import make_method
 from repro.dflmoe.models import client_specs
-from repro.dflmoe.pipeline import build_tasks
-from repro.dflmoe.runs import faults
+from repro.dflmoe.runs import build_tasks, faults
 
 BIN = Path(sys.executable).parent
 # three clients, three rounds, 30% drops and client 2 lost from round 2: every exchange path runs
@@ -29,7 +28,7 @@ def launch(out: Path) -> dict:
     args = ["--profile", "smoke", *sets, "--partition", "digits-a0.5", "--fault", "drops+lost", "--out", str(out)]
     cmd = [*torchrun, "-m", "repro.dflmoe.distributed", *args]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "REPRO_PROGRESS": "0"}
-    for _attempt in range(2):  # ENVIRONMENT.md: a gloo run now and then aborts at exit after its work
+    for _attempt in range(2):  # a gloo run now and then aborts at exit after its work
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         if out.exists():
             return json.loads(out.read_text())

@@ -14,8 +14,7 @@ from repro.dflmoe.config import METHODS
 from repro.dflmoe.data import digits_task
 from repro.dflmoe.federation import Faults, Federation, build_groups, peer_graph, run_rounds, simulate
 from repro.dflmoe.method import make_method
-from repro.dflmoe.models import client_specs, features, head_logits, init_params, moe_logits
-from repro.dflmoe.pipeline import check_models
+from repro.dflmoe.models import check_models, client_specs, features, head_logits, init_params, moe_logits
 
 CFG = dflmoe.config("smoke", rounds=2, n_clients=4, lost_client=3, eval_every=1)
 

@@ -4,7 +4,7 @@ with the same rounds, local epochs, optimiser and data order. Introduced in ``03
 * ``local``: no communication.
 * ``fedavg`` (McMahan et al. 2017): the server averages body and head, weighted by client size,
   over the uploads that arrived; clients whose download arrived take the global model.
-* ``fedprox`` (Li et al. 2020): FedAvg plus ``mu/2 ||w - w_global||^2`` (mu = 0.01, the card's),
+* ``fedprox`` (Li et al. 2020): FedAvg plus ``mu/2 ||w - w_global||^2`` (mu = 0.01, the paper's setting),
   ``w_global`` the global model the client last received.
 * ``fedper`` (Arivazhagan et al. 2019): FedAvg on the body only; heads stay personal.
 * ``fedrep`` (Collins et al. 2021): like FedPer, but each round first trains the head with the body

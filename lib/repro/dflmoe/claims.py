@@ -2,11 +2,11 @@
 
 Metrics are partitions (``digits-a0.1``, ``digits-a0.5``, ``digits-a100``, ``breast_cancer``) and every
 score is the mean per-client test accuracy in points (client-weighted per-example scores; see
-:mod:`repro.dflmoe.evaluate`). Arms: ``<method>[/hetero][/ring][@fault]``. The card carries no
-numbers from the paper's tables, so ``paper_delta`` stays empty: the paper reports gains of dFLMoE
+:mod:`repro.dflmoe.evaluate`). Arms: ``<method>[/hetero][/ring][@fault]``. The paper's tables carry no
+numbers on these data, so ``paper_delta`` stays empty: the paper reports gains of dFLMoE
 over every baseline on BreaKHis, Sleep-EDF, ODIR-5K and polyp segmentation, not reproduced here.
 
-Choices made before running (card's honesty guards): at alpha 0.1 any personalised method beats
+Choices made before running (honesty guards, see ``docs/papers/dflmoe.md``): at alpha 0.1 any personalised method beats
 FedAvg, so C1c asks for the bars that matter (local training, FedPer); "degrades gracefully" is
 defined as staying within 3 points of the fault-free run; the control's "equivalent" is within
 2 points; the outage is FedAvg's last ``server_down_rounds`` rounds, its clients training locally.
@@ -89,7 +89,7 @@ CLAIMS = (
         a="dflmoe",
         b=("fedavg", "local"),
         text="On the medical miniature (breast cancer, feature skew across sites) dFLMoE beats FedAvg and local "
-        "training in mean client accuracy (the table adds pooled AUC). Kit's extension of the card's claims.",
+        "training in mean client accuracy (the table adds pooled AUC). Kit's extension of the paper's claims.",
     ),
     Claim(
         id="K1",

@@ -5,15 +5,16 @@
     >>> cfg.run_name.startswith("smoke+")
     True
 
-Miniature choices (the card leaves them open; each is a field, so it can be switched):
+Miniature choices (the paper leaves them open; each is a field, so it can be switched; see
+``docs/papers/dflmoe.md``):
 8 clients; sklearn digits (1797 x 64, scaled to [0, 1]) split by Dirichlet label skew, each client's
 share then split 80/20; plain SGD (no momentum, so a client with no batch left in a vectorised step
 is an exact no-op) with the same learning rate, rounds, local epochs, batch size and per-client data
 order for every method; the MoE loss weight ``moe_alpha`` = 0.5 and a 16-d attention gate
-(reconstruction: the paper's values are not in the card).
+(reconstruction: the paper does not give them).
 
 Device: the federated engine runs on the CPU in every profile (``device="cpu"``). Eight clients with
-6k-parameter bodies are launch-bound on a GPU (ENVIRONMENT.md), and the engine is plain
+6k-parameter bodies are launch-bound on a GPU (see ``docs/design.md``), and the engine is plain
 ``torch.func`` SGD rather than ``repro.core.train.fit``; ``gpu`` is the larger miniature (50 rounds,
 5 seeds) for a machine with more time, and ``paper`` the real data with the same engine.
 """
@@ -61,7 +62,7 @@ class DflmoeConfig(RunConfig):
     prox_mu: float = 0.01  # FedProx
     proto_lambda: float = 1.0  # FedProto
     graph: str = "all"  # dFLMoE / D-PSGD peer graph in the main runs: all | ring
-    # run matrix (trimmed to what the claims compare; DESIGN.md)
+    # run matrix (trimmed to what the claims compare, not the claims)
     methods: tuple[str, ...] = METHODS
     hetero_methods: tuple[str, ...] = ("local", "lg_fedavg", "fedproto", "dflmoe")
     control_methods: tuple[str, ...] = ("fedavg", "dflmoe")

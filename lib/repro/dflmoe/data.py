@@ -8,7 +8,7 @@
 * sklearn breast cancer (569 x 30, real, medical) with feature skew: samples go to clients at
   random (labels stay near IID), and each client sees its features through its own site transform
   ``x * exp(s) + b`` with ``s, b ~ N(0, feature_shift)`` per feature (as if each hospital's
-  measurement pipeline were calibrated differently; reconstruction: the card names no mechanism).
+  measurement pipeline were calibrated differently; reconstruction: the paper names no mechanism).
 * Real formats for the ``paper`` profile: class-per-folder images (BreaKHis layout; patient ids
   parsed from BreaKHis file names become the client groups) and a CSV of features plus a label
   column (UCI WDBC, the source of sklearn's breast cancer). Files are reached through the

@@ -4,7 +4,7 @@
         --profile smoke --set n_clients=3 --partition digits-a0.5 --out /tmp/dflmoe-3ranks.json
 
 (``accelerate launch --multi_gpu --num_processes 3 -m repro.dflmoe.distributed ...`` works the same;
-ENVIRONMENT.md: on CPU, ``--cpu`` would silently start one process.) The world size must equal
+on CPU, ``--cpu`` would silently start one process.) The world size must equal
 ``n_clients``. Each rank builds the same partition, trains its own client with the engine of
 :mod:`repro.dflmoe.federation` (a group of one) and, each round, ``isend``s its head to its
 out-neighbours in the peer graph and ``irecv``s its in-neighbours' heads; the shared seeded drop
@@ -104,7 +104,7 @@ def run(cfg, task, seed: int, fault: str | None, graph: str, hetero: bool = Fals
 def main(argv: list[str] | None = None) -> int:
     from repro.core.runtime import configure
     from repro.dflmoe import config
-    from repro.dflmoe.pipeline import build_tasks
+    from repro.dflmoe.runs import build_tasks
 
     parser = argparse.ArgumentParser(prog="python -m repro.dflmoe.distributed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="smoke")

@@ -1,7 +1,7 @@
 """Scores, the results table and the budget ledger from the train step's runs.
 Introduced in ``notebooks/dflmoe/04_evaluate.ipynb``.
 
-The card's metric is the mean of per-client test accuracies. Claims need per-example scores, so
+The paper's metric is the mean of per-client test accuracies. Claims need per-example scores, so
 each test example of client i scores ``100 * correct * N / (n_clients * n_i)`` (N examples in all):
 the mean over examples is then exactly the mean client accuracy, and the paired bootstrap
 resamples examples (and seeds) as for any accuracy.

@@ -9,8 +9,9 @@ import numpy as np
 
 from repro.core import plots
 from repro.core.steps import read_json
+from repro.dflmoe import artifacts as files
 from repro.dflmoe.data import Task
-from repro.dflmoe.runs import DROPS, OUTAGE, aliases, main_task
+from repro.dflmoe.runs import DROPS, OUTAGE, aliases, arms, main_task
 
 
 def label_heatmap(task: Task):
@@ -66,24 +67,25 @@ def gate_heatmap(gate: list[list[float]], title: str = "dFLMoE gate"):
 
 
 def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    from repro.dflmoe.pipeline import load_tasks
-
-    runs = read_json(upstream["train"] / "runs.json")
-    tasks = load_tasks(upstream["data"])
+    """Every figure of the figures step (``cfg`` names the run matrix: which arms exist and how)."""
+    runs = read_json(upstream["train"] / files.RUNS)
+    tasks = files.load_tasks(upstream["data"])
     main = main_task(cfg)
     written = []
     for name, task in tasks.items():
         written += plots.save(label_heatmap(task), out, f"labels_{name}")
+    matrix = arms(cfg)
+    faulted = {arm.name for arm in matrix if arm.fault}
     for metric in runs:
-        arms = [a for a in runs[metric] if "@" not in a]
-        written += plots.save(curves(runs, metric, arms), out, f"accuracy_vs_round_{metric}")
+        fault_free = [a for a in runs[metric] if a not in faulted]
+        written += plots.save(curves(runs, metric, fault_free), out, f"accuracy_vs_round_{metric}")
     key = [a for a in ("local", "fedavg", "fedrep", "fedproto", "dflmoe") if a in runs[main]]
     written += plots.save(client_bars(runs, main, key), out, "per_client")
     if runs[main].get("dflmoe") and runs[main]["dflmoe"][0]["gate"]:
         written += plots.save(gate_heatmap(runs[main]["dflmoe"][0]["gate"], f"dFLMoE gate, {main}"), out, "gate")
     same_run = {arm for (_, arm) in aliases(cfg)}  # a serverless method's outage arm is its fault-free run
-    fault_arms = [a for a in runs[main] if a.split("@")[0] in ("fedavg", "dflmoe", "dpsgd") and "/" not in a]
-    fault_arms = [a for a in fault_arms if a not in same_run]
+    shown = [a for a in matrix if a.metric == main and a.method in ("fedavg", "dflmoe", "dpsgd")]
+    fault_arms = [a.name for a in shown if not a.hetero and a.graph == cfg.graph and a.name not in same_run]
     title = f"faults: {cfg.drop_rate:.0%} drops + lost client ({DROPS}); server down ({OUTAGE})"
     written += plots.save(curves(runs, main, fault_arms, title), out, "faults")
     return written

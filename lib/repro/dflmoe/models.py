@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+
+if TYPE_CHECKING:
+    from repro.dflmoe.config import DflmoeConfig
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def moe_logits(
     available: torch.Tensor,
     own: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The client-specific mixture of experts (reconstruction of the card's description).
+    """The client-specific mixture of experts (reconstruction of the paper's description; ``docs/papers/dflmoe.md``).
 
     ``h`` (B, d) is the client's feature; ``expert_w`` (K, C, d) and ``expert_b`` (K, C) are the heads
     it holds (its own slot, the one-hot ``own`` (K,), is replaced by its live head, so gradients reach it;
@@ -177,3 +181,20 @@ class MoEClient(nn.Module):
         w = p["head.weight"].expand(k, *p["head.weight"].shape)
         b = p["head.bias"].expand(k, *p["head.bias"].shape)
         return moe_logits(p, features(self.body, p, x), w, b, torch.ones(k, dtype=torch.bool), own)[0]
+
+
+def check_models(cfg: DflmoeConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
+    """Every client predictor a profile builds (homogeneous and heterogeneous bodies, head, MoE), with
+    a tiny batch; the config-build test runs this for every profile."""
+    if cfg.data_source == "image_folder":
+        in_dim, image, classes = cfg.image_size**2, (1, cfg.image_size, cfg.image_size), 2
+    elif cfg.data_source == "csv":
+        in_dim, image, classes = 30, None, 2
+    else:
+        in_dim, image, classes = 64, (1, 8, 8), 10
+    out = {}
+    for hetero in (False, True):
+        for i, spec in enumerate(client_specs(cfg.n_clients, cfg.hidden, hetero, image is not None)):
+            body, p = init_params(spec, in_dim, cfg.feature_dim, classes, image, i, cfg.n_clients, cfg.attn_dim)
+            out.setdefault(f"client_{spec.label}", (MoEClient(body, p, cfg.n_clients), torch.rand(2, in_dim)))
+    return out

@@ -8,20 +8,21 @@ import time
 from dataclasses import asdict
 
 import numpy as np
-import torch
 
 from repro.core.claims import claims_document
 from repro.core.runtime import configure
+from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
+from repro.dflmoe import artifacts as files
 from repro.dflmoe import figures as draw
 from repro.dflmoe.claims import CANNOT_SHOW, CLAIMS
 from repro.dflmoe.config import DflmoeConfig
-from repro.dflmoe.data import Task, breakhis_task, breast_cancer_task, digits_task, load_task, save_task, wdbc_task
+from repro.dflmoe.data import save_task
 from repro.dflmoe.evaluate import budget_ledger, results_table, scores
 from repro.dflmoe.federation import simulate
 from repro.dflmoe.method import make_method
-from repro.dflmoe.models import MoEClient, client_specs, count_params, init_params, tensor_bytes
-from repro.dflmoe.runs import aliases, arms, faults, main_task
+from repro.dflmoe.models import client_specs, count_params, init_params, tensor_bytes
+from repro.dflmoe.runs import aliases, arms, build_tasks, faults, main_task
 
 pipe = Pipeline("dflmoe")
 DATA_FIELDS = (
@@ -36,30 +37,12 @@ TRAIN_FIELDS = (
 )  # fmt: skip
 
 
-def build_tasks(cfg: DflmoeConfig) -> dict[str, Task]:
-    """Every partition the run matrix scores on."""
-    if cfg.data_source == "image_folder":
-        tasks = [breakhis_task(cfg.n_clients, cfg.test_fraction, cfg.image_size, cfg.data_seed)]
-    elif cfg.data_source == "csv":
-        tasks = [wdbc_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, cfg.data_seed)]
-    else:
-        alphas = (*cfg.alphas, *((cfg.iid_alpha,) if cfg.control_methods else ()))
-        tasks = [digits_task(a, cfg.n_clients, cfg.test_fraction, cfg.data_seed, cfg.min_client_size) for a in alphas]
-        if cfg.breast_cancer_methods:
-            tasks.append(breast_cancer_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, cfg.data_seed))
-    return {t.name: t for t in tasks}
-
-
-def load_tasks(folder) -> dict[str, Task]:
-    return {p.stem: load_task(p) for p in sorted(folder.glob("*.npz"))}
-
-
 @pipe.step(uses=DATA_FIELDS)
 def data(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Partition the data over clients: Dirichlet label skew (digits), feature skew (breast cancer)."""
     summary = {}
     for name, task in build_tasks(cfg).items():
-        save_task(task, ctx.dir / f"{name}.npz")
+        save_task(task, files.task_file(ctx.dir, name))
         summary[name] = {
             "clients": len(task.clients),
             "classes": task.n_classes,
@@ -74,7 +57,7 @@ def data(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=(*MODEL_FIELDS, "n_clients", "data_seed"), upstream=("data",))
 def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Every client's body, head and MoE on the main partition: parameter counts and message sizes."""
-    task = load_tasks(ctx.upstream["data"])[main_task(cfg)]
+    task = files.load_tasks(ctx.upstream["data"])[main_task(cfg)]
     summary = {}
     for setting, hetero in (("homogeneous", False), ("heterogeneous", True)):
         clients = []
@@ -99,7 +82,7 @@ def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
         "fedproto": proto * n + task.n_classes * cfg.feature_dim * 4 * n,
         "local": 0,
     }
-    write_json(ctx.dir / "models.json", summary)
+    write_json(ctx.dir / files.MODELS, summary)
     return summary
 
 
@@ -107,7 +90,7 @@ def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Simulate every arm of the run matrix for every seed (same rounds, epochs, optimiser, data order)."""
     configure(cfg)
-    tasks = load_tasks(ctx.upstream["data"])
+    tasks = files.load_tasks(ctx.upstream["data"])
     runs: dict[str, dict[str, list[dict]]] = {}
     started = time.perf_counter()
     for arm in arms(cfg):
@@ -122,19 +105,19 @@ def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
         ctx.log(f"{arm.metric:>14} {arm.name:<22} mean client acc {acc:5.1f}  ({time.perf_counter() - started:.0f} s)")
     for (metric, alias), source in aliases(cfg).items():
         runs[metric][alias] = runs[metric][source]
-    write_json(ctx.dir / "runs.json", runs)
+    write_json(ctx.dir / files.RUNS, runs)
     return {"arms": sum(len(v) for v in runs.values()), "runs": sum(len(v) for v in runs.values()) * len(cfg.seeds)}
 
 
 @pipe.step(uses=TRAIN_FIELDS, upstream=("data", "train"))
 def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Per-example scores, the results table and the budget ledger; the claims by the kit's rule."""
-    runs = read_json(ctx.upstream["train"] / "runs.json")
-    tasks = load_tasks(ctx.upstream["data"])
+    runs = read_json(ctx.upstream["train"] / files.RUNS)
+    tasks = files.load_tasks(ctx.upstream["data"])
     labels = {name: [c["y_test"] for c in t.clients] for name, t in tasks.items()}
     measured = scores(runs)
-    np.savez(ctx.dir / "scores.npz", **{f"{m}|{arm}": v for m, d in measured.items() for arm, v in d.items()})
-    claims = [c for c in CLAIMS if c.metric in measured and all(a in measured[c.metric] for a in c.arms)]
+    save_scores(ctx.dir / files.SCORES, measured)
+    claims = measured_claims(CLAIMS, measured)
     doc = claims_document(
         paper="dflmoe",
         run={
@@ -149,7 +132,7 @@ def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
         budget=budget_ledger(runs),
         cannot_show=CANNOT_SHOW,
     )
-    write_json(ctx.dir / "claims.json", doc)
+    write_json(ctx.dir / files.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
 
 
@@ -158,20 +141,3 @@ def figures(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Label heatmap, accuracy vs round, per-client bars, gate weights, fault curves."""
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
-
-
-def check_models(cfg: DflmoeConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
-    """Every client predictor a profile builds (homogeneous and heterogeneous bodies, head, MoE), with
-    a tiny batch; the config-rot test runs this for every profile."""
-    if cfg.data_source == "image_folder":
-        in_dim, image, classes = cfg.image_size**2, (1, cfg.image_size, cfg.image_size), 2
-    elif cfg.data_source == "csv":
-        in_dim, image, classes = 30, None, 2
-    else:
-        in_dim, image, classes = 64, (1, 8, 8), 10
-    out = {}
-    for hetero in (False, True):
-        for i, spec in enumerate(client_specs(cfg.n_clients, cfg.hidden, hetero, image is not None)):
-            body, p = init_params(spec, in_dim, cfg.feature_dim, classes, image, i, cfg.n_clients, cfg.attn_dim)
-            out.setdefault(f"client_{spec.label}", (MoEClient(body, p, cfg.n_clients), torch.rand(2, in_dim)))
-    return out

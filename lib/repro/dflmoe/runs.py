@@ -1,5 +1,5 @@
 """The run matrix: which (data, bodies, method, faults, graph) the train step simulates, trimmed to
-what the claims and the table compare (DESIGN.md: trim the matrix, not the claims).
+what the claims and the table compare (trim the matrix, not the claims: see ``docs/design.md``).
 Introduced in ``notebooks/dflmoe/03_train.ipynb``.
 
 An arm is named ``<method>[/hetero][/ring][@fault]`` and measured on one partition (its metric):
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from repro.dflmoe.config import DflmoeConfig
+from repro.dflmoe.data import Task, breakhis_task, breast_cancer_task, digits_task, wdbc_task
 from repro.dflmoe.federation import Faults
 
 DROPS = "drops+lost"
@@ -73,3 +74,17 @@ def aliases(cfg: DflmoeConfig) -> dict[tuple[str, str], str]:
     cuts only links to node n, which it never uses; tests/dflmoe checks this): reuse its fault-free run."""
     main = main_task(cfg)
     return {(main, f"{m}@{OUTAGE}"): m for m in cfg.fault_methods if m in SERVERLESS and m in cfg.methods}
+
+
+def build_tasks(cfg: DflmoeConfig) -> dict[str, Task]:
+    """Every partition the run matrix scores on."""
+    if cfg.data_source == "image_folder":
+        tasks = [breakhis_task(cfg.n_clients, cfg.test_fraction, cfg.image_size, cfg.data_seed)]
+    elif cfg.data_source == "csv":
+        tasks = [wdbc_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, cfg.data_seed)]
+    else:
+        alphas = (*cfg.alphas, *((cfg.iid_alpha,) if cfg.control_methods else ()))
+        tasks = [digits_task(a, cfg.n_clients, cfg.test_fraction, cfg.data_seed, cfg.min_client_size) for a in alphas]
+        if cfg.breast_cancer_methods:
+            tasks.append(breast_cancer_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, cfg.data_seed))
+    return {t.name: t for t in tasks}

@@ -1,0 +1,22 @@
+"""dFLMoE's step outputs: their file names and loaders (what the later steps, the figures and the
+notebooks read back). Nothing here computes a step; :mod:`repro.dflmoe.pipeline` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repro.dflmoe.data import Task, load_task
+
+MODELS = "models.json"  # model step: parameter counts and message sizes
+RUNS = "runs.json"  # train step: runs[partition][arm] = one result per seed
+SCORES = "scores.npz"  # evaluate step
+CLAIMS = "claims.json"
+
+
+def task_file(data_dir: Path, name: str) -> Path:
+    return Path(data_dir) / f"{name}.npz"
+
+
+def load_tasks(data_dir: Path) -> dict[str, Task]:
+    """Every partition the data step wrote, by name."""
+    return {p.stem: load_task(p) for p in sorted(Path(data_dir).glob("*.npz"))}
