@@ -1,0 +1,176 @@
+"""MGTIL's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see ``docs/papers/mgtil.md``.
+
+    >>> from repro import mgtil
+    >>> cfg = mgtil.config("smoke", seeds=[0, 1])
+    >>> cfg.run_name.startswith("smoke+")
+    True
+
+Miniature choices (the paper leaves them open or works at a scale we cannot; each is a field):
+a 16x16 procedural world of four imaging domains; a tiny CLIP (2 layers, width 64) pretrained
+contrastively on the caption database; Adam at lr 3e-4 for every continual method (the paper's 1e-5
+is for a pretrained ViT-B/16), the same steps and task batches for every arm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from repro.core.config import ConfigError, RunConfig, make_config
+
+METHODS = (
+    "zeroshot",
+    "finetune",
+    "l2",
+    "lwf",
+    "zscl",
+    "ours_uniform",
+    "ours",
+    "ours_no_ckt",
+    "ours_no_cmc",
+    "ours_no_dfg",
+)
+REFERENCE_MODES = ("dynamic", "equal", "uniform")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """The tiny CLIP (a ``transformers`` CLIPModel): both towers share width and depth."""
+
+    image_size: int = 16
+    patch_size: int = 4
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    embed_dim: int = 64
+    max_words: int = 12
+    mid_layer: int = 1  # the shallower depth indexed for multi-layer retrieval
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """The procedural world (``repro.mgtil.world``)."""
+
+    database_size: int = 3000
+    attribute_rate: float = 0.3  # share of database captions that name the fine attribute (size)
+    n_train: int = 256  # per task
+    n_test: int = 100  # per task (the same for every task, so per-example means are per-task means)
+    shift: float = 0.6  # acquisition shift of the task images (difficulty knob; the control uses 0)
+
+
+@dataclass(frozen=True)
+class RetrievalSpec:
+    """The retrieval pipeline and the three siphon budgets (``repro.mgtil.retrieval``)."""
+
+    budget: int = 192  # reference pairs per task, for every distilling method alike
+    k_prime: int = 32  # candidates kept per search: similarity >= the k'-th largest unique value
+    rerank_keep: int = 48  # per query, after the VLM rerank
+    exemplars: int = 4  # current-task training images used as image queries
+    mode: str = "dynamic"  # dynamic | equal (three equal budgets) | uniform (random database sample)
+    ivf_threshold: int = 20_000  # exact inner-product index below this many pairs, IVF above
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Weights of every continual method's terms (``repro.mgtil.method`` and ``baselines``)."""
+
+    alpha: float = 1.0  # CKT
+    beta: float = 1.0  # CMC
+    gamma: float = 1.0  # DFG (importances normalised to mean 1, see method.dfg_loss)
+    temperature: float = 2.0  # distillation temperature (ZSCL's T = 2, used by LwF and CKT too)
+    l2: float = 1.0  # l2 baseline: weight of ||theta - theta_{t-1}||^2 (normalised per parameter)
+    lwf: float = 1.0
+    zscl: float = 1.0
+    we_every: int = 1  # ZSCL weight ensembling: average every n steps
+
+
+@dataclass(frozen=True)
+class MgtilConfig(RunConfig):
+    paper: ClassVar[str] = "mgtil"
+
+    threads: int = 1  # tiny models on a shared 2-core machine: one intra-op thread is faster
+    clip: ClipSpec = field(default_factory=ClipSpec)
+    world: WorldSpec = field(default_factory=WorldSpec)
+    retrieval: RetrievalSpec = field(default_factory=RetrievalSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    orders: tuple[str, ...] = ("order1",)  # the first is the main stream the claims read
+    methods: tuple[str, ...] = METHODS
+    second_order_methods: tuple[str, ...] = ("l2", "zscl", "ours")  # also run on orders[1:]
+    control_methods: tuple[str, ...] = ("ours_uniform", "ours")  # run on the no-shift stream
+    pretrain_epochs: int = 12
+    pretrain_lr: float = 2e-3
+    steps_per_task: int = 40
+    batch_size: int = 32
+    ref_batch: int = 32
+    lr: float = 3e-4
+
+    def __post_init__(self) -> None:
+        _positive(self, ("steps_per_task", "batch_size", "ref_batch", "pretrain_epochs"))
+        _positive(self.clip, ("image_size", "patch_size", "width", "layers", "heads", "embed_dim", "max_words"), "clip")
+        _positive(self.world, ("database_size", "n_train", "n_test"), "world")
+        _positive(self.retrieval, ("budget", "k_prime", "rerank_keep", "exemplars"), "retrieval")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be non-empty and unique, got {self.seeds}")
+        if self.lr <= 0 or self.pretrain_lr <= 0:
+            raise ConfigError("lr and pretrain_lr must be > 0")
+        if self.clip.image_size % self.clip.patch_size or self.clip.width % self.clip.heads:
+            raise ConfigError("clip.image_size must be a multiple of patch_size, clip.width of heads")
+        if not 1 <= self.clip.mid_layer <= self.clip.layers:
+            raise ConfigError(f"clip.mid_layer must lie in [1, {self.clip.layers}]")
+        if self.retrieval.mode not in REFERENCE_MODES:
+            raise ConfigError(f"retrieval.mode must be one of {REFERENCE_MODES}")
+        from repro.mgtil.world import ORDERS
+
+        if not self.orders or set(self.orders) - set(ORDERS):
+            raise ConfigError(f"orders must be a non-empty subset of {tuple(ORDERS)}, got {self.orders}")
+        for name in ("methods", "second_order_methods", "control_methods"):
+            unknown = sorted(set(getattr(self, name)) - set(METHODS))
+            if unknown:
+                raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
+
+
+def _positive(spec, names: tuple[str, ...], prefix: str = "") -> None:
+    for name in names:
+        if getattr(spec, name) < 1:
+            raise ConfigError(f"{prefix + '.' if prefix else ''}{name} must be >= 1, got {getattr(spec, name)}")
+
+
+PROFILES = {
+    # smoke: every code path once, in seconds (tiny world, a few steps, one seed)
+    "smoke": lambda: MgtilConfig(
+        profile="smoke",
+        seeds=(0,),
+        world=WorldSpec(database_size=600, n_train=64, n_test=24),
+        retrieval=RetrievalSpec(budget=48, k_prime=12, rerank_keep=8),
+        orders=("order1", "order2"),
+        second_order_methods=("ours",),
+        pretrain_epochs=2,
+        steps_per_task=3,
+        batch_size=16,
+        ref_batch=16,
+    ),
+    # cpu: the miniature reproduction (three seeds share one pretrained CLIP, as they would share
+    # BiomedCLIP; the claims pair arms on seeds and test images)
+    "cpu": lambda: MgtilConfig(profile="cpu", seeds=(0, 1, 2)),
+    # gpu: a larger world, longer tasks, more seeds and both orders for every method
+    "gpu": lambda: MgtilConfig(
+        profile="gpu",
+        seeds=(0, 1, 2, 3, 4),
+        device="auto",
+        mixed_precision="bf16",
+        clip=ClipSpec(image_size=24, width=128, layers=4, heads=4, embed_dim=128, mid_layer=2),
+        world=WorldSpec(database_size=30_000, n_train=1024, n_test=400),
+        retrieval=RetrievalSpec(budget=1024, k_prime=128, rerank_keep=96, exemplars=16),
+        orders=("order1", "order2"),
+        second_order_methods=METHODS,
+        pretrain_epochs=30,
+        steps_per_task=300,
+        batch_size=128,
+        ref_batch=128,
+    ),
+}
+
+
+def config(profile: str = "smoke", **overrides) -> MgtilConfig:
+    """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
+    return make_config(PROFILES, profile, **overrides)

@@ -1,0 +1,175 @@
+"""MGTIL's data as ``datasets`` tables: the procedural world, and the loaders of the two real formats.
+Introduced in ``notebooks/mgtil/01_data.ipynb``.
+
+Two tables, one schema each, shared by the miniature and by real data:
+
+* a **caption database** (:func:`database_features`): ``image`` (3, S, S) uint8, ``caption``, and the
+  ``domain`` / ``finding`` / ``size`` the generator knows (empty strings for real captions);
+* a **task split** (:func:`task_features`): ``image`` (3, S, S) uint8 and an integer ``label``.
+
+Real formats: a MedMNIST ``.npz`` (keys ``train_images``, ``train_labels``, ``val_*``, ``test_*``;
+images (N, H, W) or (N, H, W, 3) uint8, labels (N, 1)) becomes task splits; a PMC-OA / ROCO-style
+``jsonl`` (one ``{"image": <relative path>, "caption": <text>}`` per line) becomes the database. Both
+are read only through :func:`repro.core.data.verified_path` in the pipeline (sha256 first).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from datasets import Array3D, Dataset, DatasetDict, Features, Value
+
+from repro.mgtil import world
+
+MEDMNIST_SPLITS = {"train": "train", "val": "validation", "test": "test"}
+
+
+@contextmanager
+def progress_bars_off():
+    """``datasets`` draws a bar per saved split on stderr; the kit's logs and notebooks stay quiet."""
+    from datasets.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            logging.enable_progress_bar()
+
+
+def database_features(size: int) -> Features:
+    return Features(
+        {
+            "image": Array3D((3, size, size), "uint8"),
+            "caption": Value("string"),
+            "domain": Value("string"),
+            "finding": Value("string"),
+            "size": Value("string"),
+        }
+    )
+
+
+def task_features(size: int) -> Features:
+    return Features({"image": Array3D((3, size, size), "uint8"), "label": Value("int64")})
+
+
+def split_name(task: str, split: str, shifted: bool = True) -> str:
+    """``<task>_<split>`` for the shifted stream, ``noshift_<task>_<split>`` for the control stream."""
+    return f"{task}_{split}" if shifted else f"noshift_{task}_{split}"
+
+
+def build_world(
+    *,
+    tasks: tuple[str, ...],
+    image_size: int,
+    database_size: int,
+    attribute_rate: float,
+    n_train: int,
+    n_test: int,
+    shift: float,
+    control_shift: bool,
+    seed: int,
+) -> DatasetDict:
+    """The database and every task split. The database comes from a generator seed disjoint from
+    the tasks' (``seed`` vs ``seed + 10_000``), so retrieval can never return a test image."""
+    db = world.database(database_size, image_size, attribute_rate, seed)
+    out = {"database": Dataset.from_dict(db, features=database_features(image_size))}
+    shifts = [(True, shift)] + ([(False, 0.0)] if control_shift else [])
+    for name in tasks:
+        for shifted, s in shifts:
+            for split, n in (("train", n_train), ("test", n_test)):
+                data = world.task_split(world.TASKS[name], n, image_size, s, seed + 10_000, split)
+                out[split_name(name, split, shifted)] = Dataset.from_dict(data, features=task_features(image_size))
+    return DatasetDict(out)
+
+
+def images(ds: Dataset) -> np.ndarray:
+    """(N, 3, S, S) float32 in [0, 1]."""
+    return np.asarray(ds.with_format("numpy")["image"], dtype=np.float32) / 255.0
+
+
+# ----------------------------------------------------------------------------------------------
+# real formats
+
+
+class FormatError(ValueError):
+    """A real-format file that does not follow its format (the message says what is wrong)."""
+
+
+def _resize(batch: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W[, 3]) uint8 -> (N, 3, size, size) uint8 (bilinear; grey replicated to RGB)."""
+    from PIL import Image
+
+    mode = "L" if batch.ndim == 3 else "RGB"
+    out = np.stack([np.asarray(Image.fromarray(img, mode).convert("RGB").resize((size, size), 2)) for img in batch])
+    return out.transpose(0, 3, 1, 2)
+
+
+def load_medmnist(path: Path, size: int) -> DatasetDict:
+    """A MedMNIST ``.npz`` as task splits ``train`` / ``validation`` / ``test`` (labels flattened)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise FormatError(f"{path} is not a readable .npz file: {err}") from err
+    with data:
+        missing = [f"{s}_{k}" for s in MEDMNIST_SPLITS for k in ("images", "labels") if f"{s}_{k}" not in data.files]
+        if missing:
+            raise FormatError(f"{path}: MedMNIST file lacks keys {missing}; found {sorted(data.files)}")
+        out = {}
+        for prefix, split in MEDMNIST_SPLITS.items():
+            x, y = data[f"{prefix}_images"], data[f"{prefix}_labels"]
+            if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 3):
+                raise FormatError(
+                    f"{path}: {prefix}_images must be uint8 (N, H, W) or (N, H, W, 3), got {x.dtype} {x.shape}"
+                )
+            if len(y) != len(x) or y.reshape(len(y), -1).shape[1] != 1:
+                raise FormatError(f"{path}: {prefix}_labels must be (N, 1) with N = {len(x)}, got {y.shape}")
+            labels = y.reshape(-1).astype(np.int64)
+            out[split] = Dataset.from_dict({"image": _resize(x, size), "label": labels}, features=task_features(size))
+    return DatasetDict(out)
+
+
+def load_caption_jsonl(path: Path, image_root: Path, size: int) -> Dataset:
+    """A PMC-OA / ROCO-style jsonl (``{"image": ..., "caption": ...}`` per line) as a database table;
+    image paths are relative to ``image_root`` and may not leave it."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(image_root).resolve()
+    rows, pictures = [], []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise FormatError(f"{path}:{number}: not a JSON object ({err.msg})") from err
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("image"), str)
+            or not isinstance(row.get("caption"), str)
+        ):
+            raise FormatError(f"{path}:{number}: each line needs string fields 'image' and 'caption'")
+        file = (root / row["image"]).resolve()
+        if not file.is_relative_to(root) or not file.is_file():
+            raise FormatError(f"{path}:{number}: image {row['image']!r} not found under {root}")
+        try:
+            with Image.open(file) as img:
+                pictures.append(np.asarray(img.convert("RGB").resize((size, size), 2)))
+        except UnidentifiedImageError as err:
+            raise FormatError(f"{path}:{number}: {row['image']!r} is not an image") from err
+        rows.append(row["caption"].strip().lower())
+    if not rows:
+        raise FormatError(f"{path}: no captions")
+    n = len(rows)
+    table = {
+        "image": np.stack(pictures).transpose(0, 3, 1, 2),
+        "caption": rows,
+        "domain": [""] * n,
+        "finding": [""] * n,
+        "size": [""] * n,
+    }
+    return Dataset.from_dict(table, features=database_features(size))

@@ -1,0 +1,65 @@
+"""The MTIL protocol's metrics (ZSCL, ICCV 2023) and the per-example scores the claims are decided on.
+Introduced in ``notebooks/mgtil/04_evaluate.ipynb``.
+
+``A[j, i]`` is the accuracy on task i after training task j (T x T, in points). Then
+
+* **Transfer** = mean over tasks i >= 2 of ``mean_{j < i} A[j, i]`` (accuracy on a task before it
+  is learned: what zero-shot ability survives);
+* **Avg** = mean of all entries of A;
+* **Last** = mean of the last row (after the whole stream);
+* **BWT** = mean over i < T of ``A[T, i] - A[i, i]`` (negative: forgetting).
+
+Per-example scores reproduce each metric exactly as a mean: every task has the same number of test
+images, so e.g. Avg's score of an example is its correctness averaged over the T steps, and Transfer's
+is its correctness averaged over the steps before its task. The claims pair arms on seeds and these
+examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+METRICS = ("transfer", "avg", "last", "bwt")
+
+
+def mtil_metrics(acc: np.ndarray) -> dict[str, float]:
+    """Transfer / Avg / Last / BWT of one accuracy matrix ``acc`` (T x T, points)."""
+    T = len(acc)
+    return {
+        "transfer": float(np.mean([acc[:i, i].mean() for i in range(1, T)])),
+        "avg": float(acc.mean()),
+        "last": float(acc[-1].mean()),
+        "bwt": float(np.mean([acc[-1, i] - acc[i, i] for i in range(T - 1)])),
+    }
+
+
+def example_scores(correct: np.ndarray, fine: Sequence[bool]) -> dict[str, np.ndarray]:
+    """``correct`` (seeds, T steps, T tasks, n) -> metric -> (seeds, examples) in points, whose mean
+    over examples is the metric; ``avg_fine`` is Avg over the fine-grained and hard tasks only."""
+    pts = 100.0 * np.asarray(correct, dtype=np.float64)
+    seeds, T, _, n = pts.shape
+    over_steps = pts.mean(axis=1)  # (seeds, T, n)
+    diag = pts[:, np.arange(T), np.arange(T)]  # (seeds, T, n)
+    return {
+        "transfer": np.concatenate([pts[:, :i, i].mean(axis=1) for i in range(1, T)], axis=1),
+        "avg": over_steps.reshape(seeds, T * n),
+        "last": pts[:, -1].reshape(seeds, T * n),
+        "bwt": (pts[:, -1, : T - 1] - diag[:, : T - 1]).reshape(seeds, (T - 1) * n),
+        "avg_fine": over_steps[:, np.asarray(fine, bool)].reshape(seeds, -1),
+    }
+
+
+def results_table(scores: Mapping[str, Mapping[str, np.ndarray]], chance: float) -> list[dict]:
+    """Rows: chance, then each arm's mean (and seed sd) of Transfer / Avg / Last / BWT in points."""
+    rows: list[dict] = [{"method": "chance", "transfer": chance, "avg": chance, "last": chance, "bwt": 0.0}]
+    for arm in scores["avg"]:
+        row: dict = {"method": arm}
+        for metric in METRICS:
+            per_seed = scores[metric][arm].mean(axis=1)
+            row[metric] = round(float(per_seed.mean()), 2)
+            if len(per_seed) > 1:
+                row[f"{metric}_sd"] = round(float(per_seed.std(ddof=1)), 2)
+        rows.append(row)
+    return rows

@@ -1,0 +1,230 @@
+"""MGTIL's five steps; each notebook calls one. ``python -m repro step mgtil <step> --profile cpu``
+runs one outside Jupyter."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from repro.core.claims import claims_document
+from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.scores import measured_claims, save_scores
+from repro.core.steps import Pipeline, StepContext, read_json, write_json
+from repro.core.train import Budget
+from repro.core.weights import save_weights
+from repro.mgtil import artifacts as art
+from repro.mgtil import figures as draw
+from repro.mgtil import world
+from repro.mgtil.claims import CANNOT_SHOW, CLAIMS
+from repro.mgtil.config import MgtilConfig
+from repro.mgtil.continual import CONTROL_STREAM, run_stream, stream_arms, stream_tasks
+from repro.mgtil.data import build_world, images, progress_bars_off
+from repro.mgtil.evaluate import example_scores, mtil_metrics, results_table
+from repro.mgtil.models import ZeroShotClassifier, build_clip, build_tokenizer, predict, tokenize
+from repro.mgtil.pretrain import embed_corpus, pretrain, show_retrieval
+from repro.mgtil.retrieval import Corpus
+
+pipe = Pipeline("mgtil")
+ARM_FIELDS = ("orders", "methods", "second_order_methods", "control_methods")
+EXAMPLE_QUERY = world.PROMPT.format(modality=world.MODALITY["fundus"], finding="severe cupping")
+
+
+@pipe.step(uses=("world", "clip", "orders", "control_methods", "data_seed"))
+def data(cfg: MgtilConfig, ctx: StepContext) -> dict:
+    """The caption database and every task's train/test split (shifted; unshifted for the control)."""
+    ds = build_world(
+        tasks=world.tasks_of(cfg.orders),
+        image_size=cfg.clip.image_size,
+        database_size=cfg.world.database_size,
+        attribute_rate=cfg.world.attribute_rate,
+        n_train=cfg.world.n_train,
+        n_test=cfg.world.n_test,
+        shift=cfg.world.shift,
+        control_shift=bool(cfg.control_methods),
+        seed=cfg.data_seed,
+    )
+    with progress_bars_off():
+        ds.save_to_disk(str(ctx.dir / art.WORLD))
+    tasks = {
+        t: {"domain": world.TASKS[t].domain, "classes": list(world.TASKS[t].classes), "fine": world.TASKS[t].fine}
+        for t in world.tasks_of(cfg.orders)
+    }
+    write_json(ctx.dir / art.TASKS, {"tasks": tasks, "orders": {o: list(world.ORDERS[o]) for o in cfg.orders}})
+    return {
+        "splits": {name: len(split) for name, split in ds.items()},
+        "image": [3, cfg.clip.image_size, cfg.clip.image_size],
+    }
+
+
+@pipe.step(
+    uses=("clip", "pretrain_epochs", "pretrain_lr", "data_seed", "device", "mixed_precision"), upstream=("data",)
+)
+def model(cfg: MgtilConfig, ctx: StepContext) -> dict:
+    """Tokenizer, tiny CLIP pretrained on the database, zero-shot accuracy per task, the database
+    embedded at two depths (the retrieval corpus) and one retrieval shown."""
+    ds = art.load_world(ctx.upstream["data"])
+    tasks = art.read_tasks(ctx.upstream["data"])["tasks"]
+    captions = list(ds["database"]["caption"])
+    tok = build_tokenizer(world.vocabulary(captions), cfg.clip.max_words)
+    (ctx.dir / art.TOKENIZER).write_text(tok.to_str())
+    seed_everything(cfg.data_seed)
+    clip = build_clip(cfg.clip, tok.get_vocab_size())
+    db_images, db_tokens = torch.from_numpy(images(ds["database"])), tokenize(tok, captions)
+    accelerator = make_accelerator(cfg)
+    fitted = pretrain(
+        clip,
+        db_images,
+        db_tokens,
+        epochs=cfg.pretrain_epochs,
+        lr=cfg.pretrain_lr,
+        batch_size=128,
+        seed=cfg.data_seed,
+        accelerator=accelerator,
+    )
+    clip = accelerator.unwrap_model(clip).cpu().eval()
+    save_weights(clip, ctx.dir / art.CLIP, {"spec": asdict(cfg.clip), "vocab_size": tok.get_vocab_size()})
+    emb = embed_corpus(clip, db_images, db_tokens, cfg.clip.mid_layer)
+    np.savez(ctx.dir / art.CORPUS, **emb)
+    zero_shot = {}
+    for task in tasks:
+        for stream, split in (("shifted", f"{task}_test"), ("noshift", f"noshift_{task}_test")):
+            if split in ds:
+                x, y = torch.from_numpy(images(ds[split])), torch.tensor(ds[split]["label"])
+                acc = (predict(clip, x, *tokenize(tok, world.TASKS[task].prompts())) == y).float().mean()
+                zero_shot.setdefault(task, {})[stream] = round(100 * float(acc), 2)
+    write_json(ctx.dir / art.ZERO_SHOT, zero_shot)
+    corpus = Corpus(
+        *(emb[k] for k in ("img_final", "img_mid", "txt_final", "txt_mid")), captions, cfg.retrieval.ivf_threshold
+    )
+    write_json(
+        ctx.dir / art.RETRIEVAL_EXAMPLE,
+        show_retrieval(clip, tok, corpus, EXAMPLE_QUERY, cfg.clip.mid_layer, cfg.retrieval),
+    )
+    ctx.log(f"pretrained: loss {fitted.losses[0]:.3f} -> {fitted.losses[-1]:.3f}; zero-shot {zero_shot}")
+    return {
+        "params": sum(p.numel() for p in clip.parameters()),
+        "vocab": tok.get_vocab_size(),
+        "losses": [round(v, 4) for v in fitted.losses],
+        "zero_shot": zero_shot,
+        "budget": fitted.budget.to_dict(),
+    }
+
+
+@pipe.step(
+    uses=(
+        "seeds",
+        "world",
+        "retrieval",
+        "loss",
+        "steps_per_task",
+        "batch_size",
+        "ref_batch",
+        "lr",
+        "clip",
+        *ARM_FIELDS,
+        "device",
+        "mixed_precision",
+    ),
+    upstream=("data", "model"),
+)
+def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
+    """Every (method, stream) arm through its task order, for every seed: accuracy matrices, losses,
+    reference sets and the budget ledger."""
+    accelerator = make_accelerator(cfg)
+    base = art.load_clip(ctx.upstream["model"])
+    arms = stream_arms(cfg.methods, cfg.orders, cfg.second_order_methods, cfg.control_methods)
+    streams = {}
+    matrices, history, references, budgets = {}, {}, {}, {}
+    for arm in arms:
+        shifted = arm.condition != CONTROL_STREAM
+        if shifted not in streams:
+            streams[shifted] = art.load_stream(
+                ctx.upstream["data"],
+                ctx.upstream["model"],
+                world.tasks_of(cfg.orders),
+                shifted,
+                cfg.retrieval.ivf_threshold,
+            )
+        runs = [
+            run_stream(
+                arm.method,
+                stream_tasks(arm.condition),
+                streams[shifted],
+                base,
+                loss=cfg.loss,
+                retrieval=cfg.retrieval,
+                mid_layer=cfg.clip.mid_layer,
+                steps=cfg.steps_per_task,
+                batch_size=cfg.batch_size,
+                ref_batch=cfg.ref_batch,
+                lr=cfg.lr,
+                seed=seed,
+                accelerator=accelerator,
+            )
+            for seed in cfg.seeds
+        ]
+        matrices[arm.name] = np.stack([r.correct for r in runs])
+        history[arm.name] = [r.losses for r in runs]
+        references[arm.name] = [r.references for r in runs]
+        budgets[arm.name] = functools.reduce(Budget.merge, (r.budget for r in runs), Budget())
+        metrics = mtil_metrics(100 * matrices[arm.name].mean(axis=(0, 3)))
+        ctx.log(
+            f"{arm.name}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in metrics.items())
+            + f" ({budgets[arm.name].wall_s:.1f} s)"
+        )
+    np.savez(ctx.dir / art.MATRICES, **matrices)
+    write_json(ctx.dir / art.HISTORY, history)
+    write_json(ctx.dir / art.REFERENCES, references)
+    write_json(ctx.dir / art.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
+    return {"arms": [a.name for a in arms], "runs": len(arms) * len(cfg.seeds)}
+
+
+@pipe.step(uses=("seeds", *ARM_FIELDS), upstream=("data", "model", "train"))
+def evaluate(cfg: MgtilConfig, ctx: StepContext) -> dict:
+    """Transfer / Avg / Last / BWT per arm, per-example scores, and the claims decided by the kit's rule."""
+    tasks = art.read_tasks(ctx.upstream["data"])["tasks"]
+    matrices = art.load_matrices(ctx.upstream["train"])
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    summary = {}
+    for arm in stream_arms(cfg.methods, cfg.orders, cfg.second_order_methods, cfg.control_methods):
+        order = stream_tasks(arm.condition)
+        correct = matrices[arm.name]
+        for metric, values in example_scores(correct, [tasks[t]["fine"] for t in order]).items():
+            scores.setdefault(metric, {})[arm.name] = values
+        mean = 100 * correct.mean(axis=(0, 3))
+        summary[arm.name] = {"tasks": list(order), "matrix": mean.round(2).tolist(), **mtil_metrics(mean)}
+    save_scores(ctx.dir / art.SCORES, scores)
+    write_json(ctx.dir / art.METRICS, summary)
+    chance = 100 * float(np.mean([1 / len(tasks[t]["classes"]) for t in tasks]))
+    doc = claims_document(
+        paper="mgtil",
+        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
+        claims=measured_claims(CLAIMS, scores),
+        scores=scores,
+        table=results_table(scores, round(chance, 2)),
+        budget=read_json(ctx.upstream["train"] / art.BUDGET),
+        cannot_show=CANNOT_SHOW,
+    )
+    write_json(ctx.dir / art.CLAIMS, doc)
+    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+@pipe.step(uses=("seeds", *ARM_FIELDS), upstream=("data", "model", "train", "evaluate"))
+def figures(cfg: MgtilConfig, ctx: StepContext) -> dict:
+    """Accuracy-matrix heatmaps, per-task curves across steps, reference sets, retrieval examples."""
+    written = draw.all_figures(ctx.upstream, ctx.dir, cfg.orders[0])
+    return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
+
+
+def check_models(cfg: MgtilConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
+    """The profile's CLIP as a zero-shot classifier over one task's prompts, with a tiny image batch
+    (the config-rot test runs a forward for ``gpu`` and ``paper`` on CPU)."""
+    task = world.TASKS[world.ORDERS[cfg.orders[0]][0]]
+    tok = build_tokenizer(task.prompts(), cfg.clip.max_words)
+    clip = build_clip(cfg.clip, tok.get_vocab_size())
+    batch = torch.rand(2, 3, cfg.clip.image_size, cfg.clip.image_size)
+    return {"clip": (ZeroShotClassifier(clip, *tokenize(tok, task.prompts())), batch)}
