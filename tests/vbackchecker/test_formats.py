@@ -1,0 +1,206 @@
+"""The real formats on fixtures written exactly as the datasets ship them, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from repro.vbackchecker import formats
+from repro.vbackchecker.data import load_splits, row_features, scene_features
+from repro.vbackchecker.formats import FormatError
+
+
+def rle_uncompressed(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE (column-major run lengths starting with zeros), written by hand."""
+    flat = mask.flatten(order="F").astype(np.uint8)
+    counts, value, run = [], 0, 0
+    for v in flat:
+        if v != value:
+            counts.append(run)
+            value, run = v, 0
+        run += 1
+    counts.append(run)
+    return {"size": list(mask.shape), "counts": counts}
+
+
+@pytest.fixture
+def fixture_dir(tmp_path):
+    """A 20x20 two-image COCO-style set: a polygon, an uncompressed RLE and a compressed RLE."""
+    square = np.zeros((20, 20), np.uint8)
+    square[2:8, 3:9] = 1
+    disk = (np.hypot(*np.mgrid[0:20, 0:20] - 12) <= 4).astype(np.uint8)
+    compressed = formats.encode_masks(disk[None])[0]
+    instances = {
+        "images": [
+            {"id": 11, "file_name": "COCO_train2014_000000000011.jpg", "height": 20, "width": 20},
+            {"id": 12, "file_name": "COCO_train2014_000000000012.jpg", "height": 20, "width": 20},
+        ],
+        "annotations": [
+            {
+                "id": 501,
+                "image_id": 11,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [3, 2, 6, 6],
+                "area": 36,
+                "segmentation": [[3, 2, 9, 2, 9, 8, 3, 8]],
+            },
+            {
+                "id": 502,
+                "image_id": 11,
+                "category_id": 2,
+                "iscrowd": 1,
+                "bbox": [8, 8, 9, 9],
+                "area": 49,
+                "segmentation": rle_uncompressed(disk),
+            },
+            {
+                "id": 601,
+                "image_id": 12,
+                "category_id": 2,
+                "iscrowd": 0,
+                "bbox": [8, 8, 9, 9],
+                "area": 49,
+                "segmentation": {"size": [20, 20], "counts": compressed},
+            },
+        ],
+        "categories": [{"id": 1, "name": "box"}, {"id": 2, "name": "ball"}],
+    }
+    refs = [
+        {
+            "ref_id": 0,
+            "ann_id": [501],
+            "image_id": 11,
+            "split": "val",
+            "no_target": False,
+            "category_id": 1,
+            "sentences": [{"sent": "the box on the left", "sent_id": 0, "response_error": None}],
+        },
+        {
+            "ref_id": 1,
+            "ann_id": [501, 502],
+            "image_id": 11,
+            "split": "val",
+            "no_target": False,
+            "sentences": [{"sent": "both things"}],
+        },
+        {
+            "ref_id": 2,
+            "ann_id": [-1],
+            "image_id": 12,
+            "split": "val",
+            "no_target": True,
+            "sentences": [
+                {
+                    "sent": "the red cat",
+                    "response_error": {"type": "object", "operator": "shape", "reason": "there is a ball , not a cat"},
+                }
+            ],
+        },
+        {
+            "ref_id": 3,
+            "ann_id": -1,
+            "image_id": 12,
+            "split": "testA",
+            "no_target": True,
+            "sentences": [{"sent": "a dog"}],
+        },
+    ]
+    bench = [
+        {
+            "image": "COCO_train2014_000000000012.jpg",
+            "model": "llava-1.5",
+            "object_id": 601,
+            "caption": "a ball",
+            "with_hallucination": False,
+            "hallucination_type": 0,
+        },
+        {
+            "image": "COCO_train2014_000000000011.jpg",
+            "model": "gpt-4v",
+            "object_id": 501,
+            "caption": "a blue box",
+            "with_hallucination": True,
+            "hallucination_type": 2,
+        },
+    ]
+    (tmp_path / "instances.json").write_text(json.dumps(instances))
+    (tmp_path / "grefs(unc).json").write_text(json.dumps(refs))
+    (tmp_path / "meta.json").write_text(json.dumps(bench))
+    return tmp_path, square, disk
+
+
+def read_image(name: str) -> np.ndarray:
+    return np.full((20, 20, 3), 100 + len(name) % 50, np.uint8)
+
+
+def test_pycocotools_decodes_all_three_segmentations(fixture_dir):
+    folder, square, disk = fixture_dir
+    data = formats.read_instances(folder / "instances.json")
+    poly, rle, compressed = data["anns"][11][0], data["anns"][11][1], data["anns"][12][0]
+    assert abs(int(formats.annotation_mask(poly, 20, 20).sum()) - int(square.sum())) <= 6  # polygon rasterisation
+    np.testing.assert_array_equal(formats.annotation_mask(rle, 20, 20), disk)
+    np.testing.assert_array_equal(formats.annotation_mask(compressed, 20, 20), disk)
+
+
+def test_refs_and_halbench_load_into_the_shared_features(fixture_dir):
+    folder, _, disk = fixture_dir
+    files = {"instances": folder / "instances.json", "refs": folder / "grefs(unc).json", "bench": folder / "meta.json"}
+    tables = load_splits(files, read_image, side=10, splits={"refer": "val"})
+    assert tables["scenes"].features == scene_features(10)
+    assert tables["refer"].features == row_features()
+    refer = tables["refer"]
+    assert refer["sentence"] == ["the box on the left", "both things", "the red cat"]
+    assert refer["targets"] == [[0], [0, 1], []]
+    assert refer["kind"] == ["positive", "positive", "hard"] and refer["error_type"][2] == "object"
+    bench = tables["bench"]
+    assert bench["no_target"] == [False, True] and bench["error_type"] == ["none", "attribute"]
+    assert bench["model"] == ["llava-1.5", "gpt-4v"]
+    scene = tables["scenes"].with_format("numpy")[0]
+    assert scene["image"].shape == (10, 10, 3)  # resized to the profile's side
+
+
+@pytest.mark.parametrize(
+    "name,payload,message",
+    [
+        ("grefs(unc).json", "{not json", "not valid JSON"),
+        ("grefs(unc).json", json.dumps([{"ref_id": 0, "image_id": 11}]), "lacks"),
+        (
+            "meta.json",
+            json.dumps(
+                [
+                    {
+                        "image": "x",
+                        "model": "m",
+                        "object_id": 1,
+                        "caption": "c",
+                        "with_hallucination": True,
+                        "hallucination_type": 0,
+                    }
+                ]
+            ),
+            "disagrees",
+        ),
+        ("meta.json", json.dumps({"image": "x"}), "JSON list"),
+    ],
+)
+def test_malformed_files_name_the_problem(fixture_dir, name, payload, message):
+    folder, _, _ = fixture_dir
+    (folder / name).write_text(payload)
+    files = {"instances": folder / "instances.json", "refs": folder / "grefs(unc).json", "bench": folder / "meta.json"}
+    with pytest.raises(FormatError, match=message):
+        load_splits(files, read_image, side=10, splits={"refer": "val"})
+
+
+def test_dangling_ids_and_bad_segmentations_raise(fixture_dir):
+    folder, _, _ = fixture_dir
+    refs = json.loads((folder / "grefs(unc).json").read_text())
+    refs[0]["ann_id"] = [999]
+    (folder / "grefs(unc).json").write_text(json.dumps(refs))
+    files = {"instances": folder / "instances.json", "refs": folder / "grefs(unc).json", "bench": folder / "meta.json"}
+    with pytest.raises(FormatError, match="annotation 999"):
+        load_splits(files, read_image, side=10, splits={"refer": "val"})
+    with pytest.raises(FormatError, match="polygons or an RLE"):
+        formats.annotation_mask({"id": 1, "segmentation": "oops"}, 20, 20)
+    with pytest.raises(FormatError, match="RGB"):
+        formats.resize(np.zeros((20, 20), np.uint8), None, 10)
