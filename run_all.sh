@@ -12,6 +12,10 @@
 #   --relock                  rebuild requirements.lock from pyproject.toml in a scratch venv
 #   --help
 set -euo pipefail
+# A relative REPRO_RUNS_DIR / REPRO_DATA_DIR means relative to where you typed the command, not to the kit.
+for var in REPRO_RUNS_DIR REPRO_DATA_DIR; do
+  if [ -n "${!var:-}" ] && [[ "${!var}" != /* ]]; then export "$var=$PWD/${!var}"; fi
+done
 cd "$(dirname "$0")"
 ROOT=$PWD
 VENV="$ROOT/.venv"
