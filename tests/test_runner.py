@@ -16,12 +16,12 @@ from repro.core import papers, runner
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_all(runs: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+def run_all(runs: Path, *args: str, cwd: Path | None = None, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
     env = {**os.environ, "REPRO_RUNS_DIR": str(runs)}
     cmd = [str(ROOT / "run_all.sh"), *args]
     if popen:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def stable(claims: dict) -> dict:
@@ -86,8 +86,11 @@ def test_bad_options_fail_fast_with_a_clear_message(tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_claims(tmp_path):
-    full = run_all(tmp_path / "a", "--profile", "smoke", "--paper", "mmard")
+    # A relative runs folder, from another working directory: it means tmp_path/a for the runner and
+    # for every kernel (it once meant <repo>/a for one and notebooks/mmard/a for the other).
+    full = run_all(Path("a"), "--profile", "smoke", "--paper", "mmard", cwd=tmp_path)
     assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
+    assert not (ROOT / "a").exists() and not (ROOT / "notebooks" / "mmard" / "a").exists()
     run_a = tmp_path / "a" / "smoke"
     assert "5 notebooks, 0 failed" in full.stdout
     assert (run_a / "REPORT.md").exists() and len(list((run_a / "mmard" / "notebooks").glob("*.ipynb"))) == 5
