@@ -38,7 +38,7 @@ def launch(out: Path) -> dict:
 @pytest.mark.slow
 def test_three_ranks_match_the_in_process_simulation(tmp_path):
     cfg = dflmoe.config("smoke", **OVERRIDES)
-    task = build_tasks(cfg)["digits-a0.5"]
+    task = build_tasks(cfg, cfg.seeds[0])["digits-a0.5"]
     specs = client_specs(3, cfg.hidden, False, True)
     here = asdict(simulate(task, make_method("dflmoe", cfg, 3), cfg, cfg.seeds[0], specs, faults(cfg, "drops+lost")))
     there = launch(tmp_path / "out.json")

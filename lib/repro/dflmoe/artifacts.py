@@ -13,10 +13,10 @@ SCORES = "scores.npz"  # evaluate step
 CLAIMS = "claims.json"
 
 
-def task_file(data_dir: Path, name: str) -> Path:
-    return Path(data_dir) / f"{name}.npz"
+def task_file(data_dir: Path, name: str, seed: int) -> Path:
+    return Path(data_dir) / f"seed{seed}" / f"{name}.npz"
 
 
-def load_tasks(data_dir: Path) -> dict[str, Task]:
-    """Every partition the data step wrote, by name."""
-    return {p.stem: load_task(p) for p in sorted(Path(data_dir).glob("*.npz"))}
+def load_tasks(data_dir: Path, seed: int) -> dict[str, Task]:
+    """Every partition the data step wrote for ``seed``, by name (each seed has its own partition)."""
+    return {p.stem: load_task(p) for p in sorted((Path(data_dir) / f"seed{seed}").glob("*.npz"))}

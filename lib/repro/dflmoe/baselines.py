@@ -65,10 +65,16 @@ class FedPer(FedAvg):
 
 
 class FedRep(FedPer):
+    """Head first with the body frozen, then the body with the head frozen (Collins et al. 2021).
+    Every method gets the same local passes per round: the ``local_epochs`` are split between the two
+    phases (head ``ceil(E/2)``, body ``floor(E/2)``). With ``E = 1`` the body still needs a pass, so
+    FedRep then makes two (the budget ledger shows it)."""
+
     name = "fedrep"
 
     def phases(self, local_epochs):
-        return [(local_epochs, ("head",)), (local_epochs, ("body",))]
+        head = (local_epochs + 1) // 2
+        return [(head, ("head",)), (max(1, local_epochs - head), ("body",))]
 
 
 class LGFedAvg(FedAvg):

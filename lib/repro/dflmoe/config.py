@@ -65,7 +65,7 @@ class DflmoeConfig(RunConfig):
     # run matrix (trimmed to what the claims compare, not the claims)
     methods: tuple[str, ...] = METHODS
     hetero_methods: tuple[str, ...] = ("local", "lg_fedavg", "fedproto", "dflmoe")
-    control_methods: tuple[str, ...] = ("fedavg", "dflmoe")
+    control_methods: tuple[str, ...] = ("local", "dflmoe")  # IID partition; with dflmoe also dflmoe@isolated
     breast_cancer_methods: tuple[str, ...] = ("local", "fedavg", "fedrep", "dflmoe")
     fault_methods: tuple[str, ...] = ("fedavg", "dpsgd", "dflmoe")
     fault_alpha: float = 0.5

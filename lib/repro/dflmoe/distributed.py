@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from repro.dflmoe.runs import main_task
 
-        task = build_tasks(cfg)[args.partition or main_task(cfg)]
         seed = cfg.seeds[0] if args.seed is None else args.seed
+        task = build_tasks(cfg, seed)[args.partition or main_task(cfg)]
         result = run(cfg, task, seed, args.fault, args.graph or cfg.graph)
         if result is not None:
             write_json(args.out, result)

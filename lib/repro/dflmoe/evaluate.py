@@ -1,10 +1,10 @@
 """Scores, the results table and the budget ledger from the train step's runs.
 Introduced in ``notebooks/dflmoe/04_evaluate.ipynb``.
 
-The paper's metric is the mean of per-client test accuracies. Claims need per-example scores, so
-each test example of client i scores ``100 * correct * N / (n_clients * n_i)`` (N examples in all):
-the mean over examples is then exactly the mean client accuracy, and the paired bootstrap
-resamples examples (and seeds) as for any accuracy.
+The paper's metric is the mean of per-client test accuracies. Each seed draws its own partition
+(:func:`repro.dflmoe.runs.partition_seed`), so the claims' units are (seed, client) accuracies
+(:func:`scores`); :func:`client_weighted_points` gives per-example scores whose mean is the same
+number when one partition is scored.
 
 Breast cancer: with ~14 test samples per client, some clients' test sets can hold one class, where a
 per-client AUC is undefined; the table reports the AUC of the *pooled* predictions of all clients
@@ -35,10 +35,15 @@ def pooled_auc(prob_pos: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> 
 
 
 def scores(runs: Mapping[str, Mapping[str, list[dict]]]) -> dict[str, dict[str, np.ndarray]]:
-    """metric -> arm -> (n_seeds, n_examples) from runs[metric][arm] = one result dict per seed."""
+    """metric -> arm -> (n_seeds, n_clients): each client's test accuracy in points.
+
+    Every seed draws its own partition, so test examples are not shared across seeds (their number
+    even varies); the clients are, in number, and the mean over them is the paper's metric. The
+    claims rule then rests on the per-seed paired differences, which carry the partition's variance."""
     return {
         metric: {
-            arm: np.stack([client_weighted_points(r["correct"]) for r in per_seed]) for arm, per_seed in arms.items()
+            arm: np.stack([np.asarray(r["client_acc"], dtype=float) for r in per_seed])
+            for arm, per_seed in arms.items()
         }
         for metric, arms in runs.items()
     }

@@ -69,7 +69,7 @@ def gate_heatmap(gate: list[list[float]], title: str = "dFLMoE gate"):
 def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
     """Every figure of the figures step (``cfg`` names the run matrix: which arms exist and how)."""
     runs = read_json(upstream["train"] / files.RUNS)
-    tasks = files.load_tasks(upstream["data"])
+    tasks = files.load_tasks(upstream["data"], cfg.seeds[0])  # the first seed's partitions
     main = main_task(cfg)
     written = []
     for name, task in tasks.items():

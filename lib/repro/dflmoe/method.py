@@ -2,8 +2,11 @@
 Introduced in ``notebooks/dflmoe/02_model.ipynb`` (the MoE) and ``03_train.ipynb`` (the rounds).
 
 Each round a client (1) trains its body, its head and its MoE on its own data with
-``loss = alpha * CE(head(h)) + (1 - alpha) * CE(MoE(h))`` (alpha = ``moe_alpha``; alpha = 1 turns
-the MoE off and leaves local training), the received heads frozen; then (2) sends its head to its
+``loss = alpha * CE(head(h)) + (1 - alpha) * CE(MoE(h))`` (alpha = ``moe_alpha``), the received
+heads frozen. alpha = 1 is *not* local training: the body and head then learn from the local loss
+alone, but the prediction still goes through the mixture, whose gate and transforms get no gradient.
+Local training is the ``local`` baseline; a dFLMoE whose every peer message is dropped (the
+``dflmoe@isolated`` control arm) mixes its own head only and should match it; then (2) sends its head to its
 peers along the graph (all-to-all, or a ring), with no server. A receiver keeps the last copy of
 each peer's head that reached it (a dropped message leaves the previous copy in place; a peer never
 heard from is masked out of the gate), so a lost peer or a lossy link degrades the mixture instead

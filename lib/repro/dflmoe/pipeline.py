@@ -26,7 +26,7 @@ from repro.dflmoe.runs import aliases, arms, build_tasks, faults, main_task
 
 pipe = Pipeline("dflmoe")
 DATA_FIELDS = (
-    "data_source", "n_clients", "alphas", "iid_alpha", "min_client_size", "test_fraction", "feature_shift",
+    "seeds", "data_source", "n_clients", "alphas", "iid_alpha", "min_client_size", "test_fraction", "feature_shift",
     "image_size", "data_seed", "breast_cancer_methods", "control_methods",
 )  # fmt: skip
 MODEL_FIELDS = ("feature_dim", "hidden", "attn_dim")
@@ -41,8 +41,12 @@ TRAIN_FIELDS = (
 def data(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Partition the data over clients: Dirichlet label skew (digits), feature skew (breast cancer)."""
     summary = {}
-    for name, task in build_tasks(cfg).items():
-        save_task(task, files.task_file(ctx.dir, name))
+    for seed in cfg.seeds:
+        for name, task in build_tasks(cfg, seed).items():
+            path = files.task_file(ctx.dir, name, seed)
+            path.parent.mkdir(exist_ok=True)
+            save_task(task, path)
+    for name, task in files.load_tasks(ctx.dir, cfg.seeds[0]).items():  # the first seed's partitions
         summary[name] = {
             "clients": len(task.clients),
             "classes": task.n_classes,
@@ -57,7 +61,7 @@ def data(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=(*MODEL_FIELDS, "n_clients", "data_seed"), upstream=("data",))
 def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Every client's body, head and MoE on the main partition: parameter counts and message sizes."""
-    task = files.load_tasks(ctx.upstream["data"])[main_task(cfg)]
+    task = files.load_tasks(ctx.upstream["data"], cfg.seeds[0])[main_task(cfg)]
     summary = {}
     for setting, hetero in (("homogeneous", False), ("heterogeneous", True)):
         clients = []
@@ -90,14 +94,14 @@ def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Simulate every arm of the run matrix for every seed (same rounds, epochs, optimiser, data order)."""
     configure(cfg)
-    tasks = files.load_tasks(ctx.upstream["data"])
+    tasks = {seed: files.load_tasks(ctx.upstream["data"], seed) for seed in cfg.seeds}
     runs: dict[str, dict[str, list[dict]]] = {}
     started = time.perf_counter()
     for arm in arms(cfg):
-        task = tasks[arm.metric]
-        specs = client_specs(len(task.clients), cfg.hidden, arm.hetero, task.image_shape is not None)
         results = []
         for seed in cfg.seeds:
+            task = tasks[seed][arm.metric]
+            specs = client_specs(len(task.clients), cfg.hidden, arm.hetero, task.image_shape is not None)
             method = make_method(arm.method, cfg, len(task.clients))
             results.append(asdict(simulate(task, method, cfg, seed, specs, faults(cfg, arm.fault), arm.graph)))
         runs.setdefault(arm.metric, {})[arm.name] = results
@@ -113,7 +117,7 @@ def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Per-example scores, the results table and the budget ledger; the claims by the kit's rule."""
     runs = read_json(ctx.upstream["train"] / files.RUNS)
-    tasks = files.load_tasks(ctx.upstream["data"])
+    tasks = files.load_tasks(ctx.upstream["data"], cfg.seeds[0])
     labels = {name: [c["y_test"] for c in t.clients] for name, t in tasks.items()}
     measured = scores(runs)
     save_scores(ctx.dir / files.SCORES, measured)

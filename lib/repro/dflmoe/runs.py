@@ -16,6 +16,7 @@ from repro.dflmoe.federation import Faults
 
 DROPS = "drops+lost"
 OUTAGE = "server_down"
+ISOLATED = "isolated"  # every peer message dropped: the control that dFLMoE then equals local training
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ def faults(cfg: DflmoeConfig, fault: str | None) -> Faults:
         return Faults(drop_rate=cfg.drop_rate, lost_client=cfg.lost_client, lost_round=cfg.lost_round)
     if fault == OUTAGE:
         return Faults(server_down=(cfg.server_down_start, cfg.server_down_start + cfg.server_down_rounds))
+    if fault == ISOLATED:
+        return Faults(drop_rate=1.0)
     raise ValueError(f"unknown fault {fault!r}")
 
 
@@ -59,6 +62,8 @@ def arms(cfg: DflmoeConfig) -> list[Arm]:
         out.append(Arm(main, "dflmoe/ring", "dflmoe", graph="ring"))
     out += [Arm(main, f"{m}@{DROPS}", m, graph=cfg.graph, fault=DROPS) for m in cfg.fault_methods]
     out += [Arm(main, f"{m}@{OUTAGE}", m, graph=cfg.graph, fault=OUTAGE) for m in cfg.fault_methods if m == "fedavg"]
+    if "dflmoe" in cfg.control_methods and "local" in cfg.methods:
+        out.append(Arm(main, f"dflmoe@{ISOLATED}", "dflmoe", graph=cfg.graph, fault=ISOLATED))
     if cfg.data_source == "digits":
         iid = digits_name(cfg.iid_alpha)
         out += [Arm(iid, m, m) for m in cfg.control_methods]
@@ -76,15 +81,22 @@ def aliases(cfg: DflmoeConfig) -> dict[tuple[str, str], str]:
     return {(main, f"{m}@{OUTAGE}"): m for m in cfg.fault_methods if m in SERVERLESS and m in cfg.methods}
 
 
-def build_tasks(cfg: DflmoeConfig) -> dict[str, Task]:
-    """Every partition the run matrix scores on."""
+def partition_seed(data_seed: int, seed: int) -> int:
+    """The partition follows the run's seed, so the interval over seeds includes the partition's
+    variance (seed 0 keeps the ``data_seed`` partition)."""
+    return data_seed + 7919 * seed
+
+
+def build_tasks(cfg: DflmoeConfig, seed: int) -> dict[str, Task]:
+    """Every partition the run matrix scores on, drawn for one seed."""
+    at = partition_seed(cfg.data_seed, seed)
     if cfg.data_source == "image_folder":
-        tasks = [breakhis_task(cfg.n_clients, cfg.test_fraction, cfg.image_size, cfg.data_seed)]
+        tasks = [breakhis_task(cfg.n_clients, cfg.test_fraction, cfg.image_size, at)]
     elif cfg.data_source == "csv":
-        tasks = [wdbc_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, cfg.data_seed)]
+        tasks = [wdbc_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, at)]
     else:
         alphas = (*cfg.alphas, *((cfg.iid_alpha,) if cfg.control_methods else ()))
-        tasks = [digits_task(a, cfg.n_clients, cfg.test_fraction, cfg.data_seed, cfg.min_client_size) for a in alphas]
+        tasks = [digits_task(a, cfg.n_clients, cfg.test_fraction, at, cfg.min_client_size) for a in alphas]
         if cfg.breast_cancer_methods:
-            tasks.append(breast_cancer_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, cfg.data_seed))
+            tasks.append(breast_cancer_task(cfg.n_clients, cfg.test_fraction, cfg.feature_shift, at))
     return {t.name: t for t in tasks}
