@@ -10,6 +10,7 @@ slice, same code, artifacts intact).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import papers
+from . import livelog, papers
 from .steps import absolute_env_paths, read_meta, run_dir, unique_token, write_json
 
 
@@ -36,28 +37,50 @@ def execute(path: Path, output: Path, parameters: dict[str, Any] | None, timeout
     """papermill, with the kernel's cwd at the notebook's folder and the immediate kernel shutdown
     (the default graceful one sometimes adds seconds). papermill rewrites its output after every cell,
     so it writes a temporary sibling that replaces ``output`` at the end (also when a cell failed):
-    two runs into one folder never interleave their writes in one file."""
+    two runs into one folder never interleave their writes in one file.
+
+    While it runs, the kernel's progress lines (each step's ``ctx.log``, epochs of ``fit``) are printed
+    with the elapsed time (:mod:`repro.core.livelog`): plain lines in a log, beside papermill's tqdm
+    bar over the cells on a terminal. The kernel talks over IPC, not TCP (:mod:`repro.core.kernels`)."""
     import papermill
+    from tqdm.auto import tqdm
+
+    from .kernels import LocalKernelManager
 
     os.environ.setdefault("REPRO_PROGRESS", "0")
     absolute_env_paths()  # the kernel runs in the notebook's folder: a relative runs folder would move
     output = Path(output)
     tmp = output.with_name(f".{output.stem}.tmp-{unique_token()}.ipynb")
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(tmp),
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=str(path.parent),
-            progress_bar=False,
-            log_output=False,
-            execution_timeout=timeout,
-            shutdown_kernel="immediate",
-        )
-    finally:
-        if tmp.exists():
-            os.replace(tmp, output)
+    terminal = sys.stdout.isatty()
+    show = (lambda line: tqdm.write(f"    {line}")) if terminal else (lambda line: print(f"    {line}", flush=True))
+    with tempfile.TemporaryDirectory(prefix="repro-live-") as live_dir:
+        live = Path(live_dir) / "live.jsonl"
+        previous, os.environ[livelog.ENV] = os.environ.get(livelog.ENV), str(live)  # the kernel inherits it
+        try:
+            with livelog.follow(live, show):
+                papermill.execute_notebook(
+                    str(path),
+                    str(tmp),
+                    parameters=parameters,
+                    kernel_name="python3",
+                    kernel_manager_class=LocalKernelManager,
+                    cwd=str(path.parent),
+                    progress_bar=terminal,
+                    log_output=False,
+                    execution_timeout=timeout,
+                    shutdown_kernel="immediate",
+                )
+        finally:
+            _restore_env(livelog.ENV, previous)
+            if tmp.exists():
+                os.replace(tmp, output)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def run_notebook(paper: str, path: Path, output: Path, parameters: dict[str, Any] | None, log=print) -> NotebookRun:
