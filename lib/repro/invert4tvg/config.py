@@ -1,0 +1,184 @@
+"""Invert4TVG's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+
+    >>> from repro import invert4tvg
+    >>> cfg = invert4tvg.config("smoke", seeds=[0, 1])
+    >>> cfg.run_name.startswith("smoke+")
+    True
+
+One nested spec per model or procedure: ``video`` (the generator), ``policy`` (the tiny decoder),
+``sft`` (the format warm-up) and ``grpo`` (the RL stage). Arms are named ``method`` or
+``method@condition`` (:mod:`repro.invert4tvg.arms` says what each one trains); every GRPO arm gets
+the same number of updates, prompts and samples (inversion prompts count against the same budget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from repro.core.config import ConfigError, RunConfig, make_config
+
+
+def _positive(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise ConfigError(f"{owner}.{name} must be >= 1, got {value}")
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """The procedural feature videos (:mod:`repro.invert4tvg.data`).
+
+    ``frames`` steps of ``feature_dim`` features; one target segment and ``distractors`` segments of
+    the same object with the opposite verb (``contrast="verb"``) or of another object with the same
+    verb (``contrast="object"``, the control). ``verb_strength`` scales the verb's signature against
+    the object's (the difficulty knob, together with ``noise``).
+    """
+
+    frames: int = 16
+    feature_dim: int = 16
+    min_len: int = 3
+    max_len: int = 6
+    distractors: int = 1
+    noise: float = 0.3
+    verb_strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        _positive("video", frames=self.frames, feature_dim=self.feature_dim, min_len=self.min_len)
+        if not self.min_len <= self.max_len:
+            raise ConfigError(f"video.max_len ({self.max_len}) must be >= video.min_len ({self.min_len})")
+        if (self.distractors + 1) * self.max_len > self.frames:
+            raise ConfigError("video.frames must hold the target and every distractor at max_len")
+        if self.noise < 0 or self.verb_strength <= 0:
+            raise ConfigError("video.noise must be >= 0 and video.verb_strength > 0")
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """The tiny decoder (:mod:`repro.invert4tvg.models`): ``layers`` x ``width`` with ``heads``."""
+
+    layers: int = 2
+    width: int = 64
+    heads: int = 4
+    prompt_len: int = 10
+    answer_len: int = 8
+
+    def __post_init__(self) -> None:
+        _positive("policy", layers=self.layers, width=self.width, heads=self.heads)
+        _positive("policy", prompt_len=self.prompt_len, answer_len=self.answer_len)
+        if self.width % self.heads:
+            raise ConfigError(f"policy.width ({self.width}) must be divisible by policy.heads ({self.heads})")
+
+
+@dataclass(frozen=True)
+class SFTSpec:
+    """The supervised format warm-up: teacher forcing on all four tasks' answers."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-3
+
+    def __post_init__(self) -> None:
+        _positive("sft", steps=self.steps, batch_size=self.batch_size)
+        if self.lr <= 0:
+            raise ConfigError("sft.lr must be > 0")
+
+
+@dataclass(frozen=True)
+class GRPOSpec:
+    """GRPO (:mod:`repro.invert4tvg.method`): ``group`` samples per prompt, ``prompts`` prompts per
+    update, advantage (r - mean) / (std + 1e-4), PPO clip ``clip``, k3 KL to the warm-up policy with
+    weight ``beta``, ``iterations`` optimizer passes over each generated batch (TRL's
+    ``num_iterations``: the clip acts from the second pass on)."""
+
+    steps: int = 100
+    prompts: int = 8
+    group: int = 4
+    lr: float = 1e-3
+    clip: float = 0.2
+    beta: float = 0.04
+    iterations: int = 1
+    temperature: float = 1.0
+    p_inversion: float = 0.2  # the paper's schedule: TVG with probability 0.8, else one inversion task
+
+    def __post_init__(self) -> None:
+        _positive("grpo", steps=self.steps, prompts=self.prompts, iterations=self.iterations)
+        if self.group < 2:
+            raise ConfigError("grpo.group must be >= 2 (a group-normalised advantage needs two samples)")
+        if self.lr <= 0 or self.clip <= 0 or self.beta < 0 or self.temperature <= 0:
+            raise ConfigError("grpo.lr, grpo.clip and grpo.temperature must be > 0, grpo.beta >= 0")
+        if not 0 <= self.p_inversion <= 1:
+            raise ConfigError("grpo.p_inversion must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Invert4tvgConfig(RunConfig):
+    paper: ClassVar[str] = "invert4tvg"
+
+    data_source: str = "procedural"  # procedural | charades (annotations + per-video .npy features)
+    n_train: int = 1024
+    n_eval: int = 256
+    video: VideoSpec = field(default_factory=VideoSpec)
+    eval_noise: tuple[float, ...] = (0.3, 0.9)  # extra eval sets at other noise levels (difficulty sweep)
+    policy: PolicySpec = field(default_factory=PolicySpec)
+    sft: SFTSpec = field(default_factory=SFTSpec)
+    grpo: GRPOSpec = field(default_factory=GRPOSpec)
+    arms: tuple[str, ...] = (
+        "tvg_iou",
+        "tvg_iouv2",
+        "invert4tvg",
+        "invert4tvg@p0.5",
+        "invert4tvg@p0.8",
+        "invert4tvg@cosine",
+        "vc_only",
+        "ar_only",
+        "vd_only",
+        "tvg_iou@objects",
+        "invert4tvg@objects",
+    )
+
+    def __post_init__(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be non-empty and unique, got {self.seeds}")
+        _positive("config", n_train=self.n_train, n_eval=self.n_eval)
+        if self.data_source not in ("procedural", "charades"):
+            raise ConfigError(f"data_source must be 'procedural' or 'charades', not {self.data_source!r}")
+
+
+PROFILES = {
+    # every code path once, in seconds: two tiny GRPO runs per arm
+    "smoke": lambda: Invert4tvgConfig(
+        profile="smoke",
+        seeds=(0,),
+        n_train=96,
+        n_eval=32,
+        eval_noise=(0.9,),
+        policy=PolicySpec(layers=1, width=32, heads=2),
+        sft=SFTSpec(steps=20, batch_size=16),
+        grpo=GRPOSpec(steps=2, prompts=4, group=4),
+    ),
+    # the miniature reproduction (see docs/papers/invert4tvg.md for the sizing pilot)
+    "cpu": lambda: Invert4tvgConfig(profile="cpu", seeds=(0, 1, 2)),
+    # a larger miniature on one GPU: more videos, a wider policy, longer RL, five seeds
+    "gpu": lambda: Invert4tvgConfig(
+        profile="gpu",
+        seeds=(0, 1, 2, 3, 4),
+        device="auto",
+        n_train=8192,
+        n_eval=1024,
+        video=VideoSpec(frames=64, max_len=16, distractors=2),
+        policy=PolicySpec(layers=4, width=128, heads=4),
+        sft=SFTSpec(steps=1000, batch_size=128),
+        grpo=GRPOSpec(steps=1000, prompts=64, group=8),
+    ),
+}
+
+
+def config(profile: str = "smoke", **overrides) -> Invert4tvgConfig:
+    """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
+    from repro.invert4tvg.arms import parse_arm
+
+    cfg = make_config(PROFILES, profile, **overrides)
+    for name in cfg.arms:
+        parse_arm(name)  # raises ConfigError naming the valid methods and conditions
+    return cfg

@@ -1,0 +1,336 @@
+"""Feature videos with verb-contrast distractors, and the real annotation formats.
+
+Introduced in ``notebooks/invert4tvg/01_data.ipynb``.
+
+The generator (:func:`make_videos`) writes "videos" of ``frames`` steps of ``feature_dim`` features.
+Each holds a target segment "person {verb} the {object}" and ``distractors`` segments that show the
+*same object* under the *opposite verb* (open/close, pick/drop), so a policy that ignores
+the verb can do no better than picking one of the segments at random. Frames inside a segment are
+``object_code + verb_strength * verb_code + noise``; frames outside are a per-video background plus
+noise. The codes are fixed random vectors (a "world" shared by every split); nothing in a frame says
+which segment is the target: only the query's verb does. The control set (``contrast="object"``)
+swaps the roles: distractors keep the verb and change the object, so the verb is not needed.
+
+Real formats, written and read here (tests use fixtures in exactly these formats):
+
+* Charades-STA annotation lines ``VID start end##sentence`` (times in seconds);
+* the TimeZero / Invert4TVG JSON ``{vid: {duration, timestamps: [[s, e]], sentences, verb, action}}``;
+* one ``<vid>.npy`` feature array per video (``(frames, feature_dim)`` float), resampled to the
+  profile's frame count.
+
+Both the generator and the real loader return a ``datasets.Dataset`` with :data:`FEATURES`, so the
+rest of the pipeline has one code path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+VERB_PAIRS = (("open", "close"), ("pick", "drop"))
+VERBS = tuple(v for pair in VERB_PAIRS for v in pair)
+OPPOSITE = {a: b for pair in VERB_PAIRS for a, b in (pair, pair[::-1])}
+OBJECTS = ("door", "box", "drawer", "laptop")
+WORLD_SEED = 2025  # the object/verb codes: one "world" for every split and data seed
+CONTRASTS = ("verb", "object")
+
+
+def features_schema(frames: int, feature_dim: int):
+    """The typed columns of a TVG table (procedural or real)."""
+    from datasets import Array2D, Features, Sequence, Value
+
+    return Features(
+        {
+            "vid": Value("string"),
+            "duration": Value("float32"),
+            "features": Array2D(shape=(frames, feature_dim), dtype="float32"),
+            "start": Value("int32"),  # target segment in frame units, [start, end)
+            "end": Value("int32"),
+            "sentence": Value("string"),
+            "verb": Value("string"),
+            "object": Value("string"),
+            "distractor_start": Sequence(Value("int32")),
+            "distractor_end": Sequence(Value("int32")),
+            "distractor_sentence": Sequence(Value("string")),
+        }
+    )
+
+
+def sentence(verb: str, obj: str) -> str:
+    return f"person {verb} the {obj}"
+
+
+def world_codes(feature_dim: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Unit-norm random codes per object and per verb (fixed by :data:`WORLD_SEED`)."""
+    rng = np.random.default_rng(WORLD_SEED)
+    codes = rng.normal(size=(len(OBJECTS) + len(VERBS), feature_dim))
+    codes /= np.linalg.norm(codes, axis=1, keepdims=True)
+    return dict(zip(OBJECTS, codes[: len(OBJECTS)])), dict(zip(VERBS, codes[len(OBJECTS) :]))
+
+
+def place_segments(rng: np.random.Generator, frames: int, lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """Non-overlapping ``[start, end)`` segments of the given lengths, in random order and gaps."""
+    free = frames - int(sum(lengths))
+    gaps = rng.multinomial(free, np.full(len(lengths) + 1, 1 / (len(lengths) + 1)))
+    order = rng.permutation(len(lengths))
+    spans, t = {}, 0
+    for slot, k in enumerate(order):
+        t += int(gaps[slot])
+        spans[int(k)] = (t, t + int(lengths[k]))
+        t += int(lengths[k])
+    return [spans[k] for k in range(len(lengths))]
+
+
+def make_videos(
+    n: int,
+    seed: int,
+    *,
+    frames: int,
+    feature_dim: int,
+    min_len: int,
+    max_len: int,
+    distractors: int,
+    noise: float,
+    verb_strength: float,
+    contrast: str = "verb",
+):
+    """``n`` procedural videos as a ``datasets.Dataset`` (see the module docstring)."""
+    from datasets import Dataset
+
+    if contrast not in CONTRASTS:
+        raise ValueError(f"contrast must be one of {CONTRASTS}, not {contrast!r}")
+    rng = np.random.default_rng(seed)
+    object_code, verb_code = world_codes(feature_dim)
+    rows = {k: [] for k in features_schema(frames, feature_dim)}
+    for i in range(n):
+        verb, obj = VERBS[rng.integers(len(VERBS))], OBJECTS[rng.integers(len(OBJECTS))]
+        if contrast == "verb":
+            others = [(OPPOSITE[verb], obj)] * distractors
+        else:
+            pool = [o for o in OBJECTS if o != obj]
+            others = [(verb, pool[j]) for j in rng.choice(len(pool), size=distractors, replace=False)]
+        lengths = rng.integers(min_len, max_len + 1, size=1 + distractors)
+        spans = place_segments(rng, frames, lengths)
+        x = rng.normal(size=feature_dim) * 0.5 + noise * rng.normal(size=(frames, feature_dim))
+        for (v, o), (s, e) in zip([(verb, obj), *others], spans):
+            x[s:e] += object_code[o] + verb_strength * verb_code[v]
+        rows["vid"].append(f"{contrast[0]}{seed}_{i:05d}")
+        rows["duration"].append(float(frames))
+        rows["features"].append(x.astype(np.float32))
+        rows["start"].append(spans[0][0])
+        rows["end"].append(spans[0][1])
+        rows["sentence"].append(sentence(verb, obj))
+        rows["verb"].append(verb)
+        rows["object"].append(obj)
+        rows["distractor_start"].append([s for s, _ in spans[1:]])
+        rows["distractor_end"].append([e for _, e in spans[1:]])
+        rows["distractor_sentence"].append([sentence(v, o) for v, o in others])
+    return Dataset.from_dict(rows, features=features_schema(frames, feature_dim))
+
+
+# ----------------------------------------------------------------------------------------------
+# the word-level vocabulary (timestamp tokens included)
+
+SPECIALS = ("<pad>", "<eos>", "<sep>", "<answer>", "</answer>", "<mask>", "[tvg]", "[vc]", "[ar]", "[vd]")
+FUNCTION_WORDS = ("person", "the", "to", "from")
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Words, the specials, and timestamp tokens ``t0 .. t{frames}`` (frame indices)."""
+
+    words: tuple[str, ...]
+
+    @classmethod
+    def build(cls, frames: int, content: Iterable[str] = (*VERBS, *OBJECTS)) -> Vocab:
+        extra = sorted(set(content) - set(SPECIALS) - set(FUNCTION_WORDS))
+        stamps = tuple(f"t{k}" for k in range(frames + 1))
+        return cls((*SPECIALS, *FUNCTION_WORDS, *stamps, *extra))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.words)}
+
+    def stamp(self, k: int) -> int:
+        return self.index[f"t{k}"]
+
+    def encode(self, words: Sequence[str]) -> list[int]:
+        index = self.index
+        unknown = [w for w in words if w not in index]
+        if unknown:
+            raise KeyError(f"words not in the vocabulary: {unknown}")
+        return [index[w] for w in words]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.words[int(i)] for i in ids]
+
+
+# ----------------------------------------------------------------------------------------------
+# real formats: Charades-STA lines, the TimeZero JSON, per-video .npy features
+
+_CHARADES_LINE = re.compile(r"^(\S+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)##(.+)$")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One query of a real annotation file (times in seconds)."""
+
+    vid: str
+    start: float
+    end: float
+    sentence: str
+    duration: float | None = None
+    verb: str | None = None
+
+
+def write_charades_sta(path: Path, annotations: Iterable[Annotation]) -> None:
+    """Charades-STA's ``VID start end##sentence`` lines (times with one decimal, as released)."""
+    lines = [f"{a.vid} {a.start:.1f} {a.end:.1f}##{a.sentence}" for a in annotations]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def read_charades_sta(path: Path) -> list[Annotation]:
+    """Parse Charades-STA lines; a malformed line raises naming the file and line number."""
+    out = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _CHARADES_LINE.match(line.strip())
+        if not match:
+            raise ValueError(f"{path}:{number}: not a Charades-STA line 'VID start end##sentence': {line!r}")
+        vid, start, end, text = match.groups()
+        if float(end) <= float(start):
+            raise ValueError(f"{path}:{number}: end {end} is not after start {start}")
+        out.append(Annotation(vid, float(start), float(end), text.strip().rstrip(".")))
+    return out
+
+
+def write_timezero_json(path: Path, annotations: Iterable[Annotation]) -> None:
+    """The TimeZero / Invert4TVG JSON: one entry per video, lists of segments and sentences."""
+    doc: dict[str, dict] = {}
+    for a in annotations:
+        entry = doc.setdefault(
+            a.vid, {"duration": a.duration, "timestamps": [], "sentences": [], "verb": [], "action": []}
+        )
+        entry["timestamps"].append([a.start, a.end])
+        entry["sentences"].append(a.sentence)
+        entry["verb"].append(a.verb)
+        entry["action"].append(a.sentence.removeprefix("person ").strip())
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def read_timezero_json(path: Path) -> list[Annotation]:
+    """Parse the TimeZero JSON; missing fields or mismatched list lengths raise naming the video."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"{path}: expected an object keyed by video id")
+    out = []
+    for vid, entry in doc.items():
+        missing = [k for k in ("duration", "timestamps", "sentences") if k not in entry]
+        if missing:
+            raise ValueError(f"{path}: video {vid!r} lacks fields {missing}")
+        stamps, texts = entry["timestamps"], entry["sentences"]
+        verbs = entry.get("verb") or [None] * len(texts)
+        if not (len(stamps) == len(texts) == len(verbs)):
+            raise ValueError(f"{path}: video {vid!r} has {len(stamps)} timestamps but {len(texts)} sentences")
+        for (start, end), text, verb in zip(stamps, texts, verbs):
+            out.append(Annotation(vid, float(start), float(end), text, float(entry["duration"]), verb))
+    return out
+
+
+def verb_of(annotation: Annotation) -> str:
+    """The query's verb: the JSON's ``verb`` field, else the word after "person" (Charades-STA
+    sentences read "person {verb} ..."); lower-cased, trailing "s"/"es" kept as written."""
+    if annotation.verb:
+        return annotation.verb
+    words = annotation.sentence.lower().split()
+    return words[1] if len(words) > 1 and words[0] == "person" else words[0]
+
+
+def resample(features: np.ndarray, frames: int) -> np.ndarray:
+    """Average-pool (or repeat) a ``(n, d)`` feature array onto ``frames`` equal time bins."""
+    if features.ndim != 2 or len(features) == 0:
+        raise ValueError(f"a feature file must hold a non-empty (frames, dim) array, got shape {features.shape}")
+    edges = np.linspace(0, len(features), frames + 1)
+    out = np.empty((frames, features.shape[1]), np.float32)
+    for k in range(frames):
+        lo = int(np.floor(edges[k]))
+        hi = max(lo + 1, int(np.ceil(edges[k + 1])))
+        out[k] = features[lo:hi].mean(0)
+    return out
+
+
+def to_frames(start: float, end: float, duration: float, frames: int) -> tuple[int, int]:
+    """Seconds to ``[start, end)`` frame indices on a grid of ``frames`` steps (at least one frame)."""
+    s = int(np.clip(np.floor(start / duration * frames), 0, frames - 1))
+    e = int(np.clip(np.ceil(end / duration * frames), s + 1, frames))
+    return s, e
+
+
+def load_real(
+    annotations: Sequence[Annotation],
+    feature_path,
+    *,
+    frames: int,
+    feature_dim: int,
+    durations: Mapping[str, float] | None = None,
+):
+    """Annotations plus per-video features as a TVG table with :func:`features_schema`.
+
+    ``feature_path(vid)`` returns the verified path of ``<vid>.npy`` (see
+    :func:`repro.core.data.verified_path`); it is read with ``allow_pickle=False``. Charades-STA lines
+    carry no duration: ``durations`` (seconds per video) supplies it. Real data has no distractor
+    annotations, so the distractor columns are empty and the verb probe is skipped.
+    """
+    from datasets import Dataset
+
+    rows = {k: [] for k in features_schema(frames, feature_dim)}
+    for a in annotations:
+        duration = a.duration or (durations or {}).get(a.vid)
+        if not duration:
+            raise ValueError(f"no duration for video {a.vid!r}: give it in the JSON or in durations")
+        x = np.load(feature_path(a.vid), allow_pickle=False)
+        if x.ndim != 2 or x.shape[1] != feature_dim:
+            raise ValueError(f"features of {a.vid!r} have shape {x.shape}; expected (n, {feature_dim})")
+        s, e = to_frames(a.start, a.end, duration, frames)
+        verb = verb_of(a)
+        words = a.sentence.lower().split()
+        rows["vid"].append(a.vid)
+        rows["duration"].append(float(duration))
+        rows["features"].append(resample(x.astype(np.float32), frames))
+        rows["start"].append(s)
+        rows["end"].append(e)
+        rows["sentence"].append(" ".join(words))
+        rows["verb"].append(verb)
+        rows["object"].append(words[-1])
+        rows["distractor_start"].append([])
+        rows["distractor_end"].append([])
+        rows["distractor_sentence"].append([])
+    return Dataset.from_dict(rows, features=features_schema(frames, feature_dim))
+
+
+def annotations_of(table) -> list[Annotation]:
+    """The targets of a TVG table as annotations in seconds (to write the real formats)."""
+    frames = len(table[0]["features"])
+    return [
+        Annotation(
+            r["vid"],
+            r["start"] * r["duration"] / frames,
+            r["end"] * r["duration"] / frames,
+            r["sentence"],
+            r["duration"],
+            r["verb"],
+        )
+        for r in table.remove_columns("features")
+    ]

@@ -1,0 +1,178 @@
+"""Invert4TVG's five steps; each notebook calls one. ``python -m repro step invert4tvg <step> --profile cpu``
+runs one outside Jupyter."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from repro.core.claims import claims_document
+from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.scores import measured_claims, save_scores
+from repro.core.steps import Pipeline, StepContext, read_json, write_json
+from repro.core.weights import save_weights
+from repro.invert4tvg import artifacts as art
+from repro.invert4tvg import figures as draw
+from repro.invert4tvg.arms import ARMS, TASKS, plan
+from repro.invert4tvg.baselines import supervised_warmup
+from repro.invert4tvg.claims import CANNOT_SHOW, CLAIMS
+from repro.invert4tvg.config import Invert4tvgConfig
+from repro.invert4tvg.data import write_charades_sta, write_timezero_json
+from repro.invert4tvg.evaluate import evaluate_policy, example_predictions, noise_scores, results_table
+from repro.invert4tvg.method import grpo_train
+from repro.invert4tvg.models import build_policy, check_models  # noqa: F401  (check_models: the config tests)
+from repro.invert4tvg.rewards import text_vectors
+from repro.invert4tvg.sets import build_sets, task_bank, videos_summary
+
+pipe = Pipeline("invert4tvg")
+DATA_FIELDS = ("data_source", "n_train", "n_eval", "video", "eval_noise", "data_seed", "policy")
+MODEL_FIELDS = ("policy", "sft", "seeds", "device", "mixed_precision")
+
+
+@pipe.step(uses=DATA_FIELDS)
+def data(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
+    """Verb-contrast and object-contrast (control) videos, the vocabulary, the cosine reward's word
+    vectors, and the eval split written as Charades-STA lines and as TimeZero JSON."""
+    sets, vocab = build_sets(cfg)
+    for contrast, splits in sets.items():
+        splits.save_to_disk(str(ctx.dir / art.CONTRAST_DIR[contrast]))
+    write_json(ctx.dir / "vocab.json", {"words": list(vocab.words)})
+    np.save(ctx.dir / "word_vectors.npy", text_vectors(vocab))
+    annotations = art.annotations_of(sets["verb"]["eval"])
+    write_charades_sta(ctx.dir / "charades_sta_eval.txt", annotations)
+    write_timezero_json(ctx.dir / "timezero_eval.json", annotations)
+    return videos_summary(sets, vocab)
+
+
+@pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS), upstream=("data",))
+def model(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
+    """The format warm-up per seed (supervised, all four tasks); it is the ``sft`` arm and the start
+    (and KL reference) of every GRPO arm of that seed."""
+    vocab = art.load_vocab(ctx.upstream["data"])
+    bank = task_bank(ctx.upstream["data"], "verb", "train", vocab, cfg)
+    accelerator = make_accelerator(cfg)
+    index = vocab.index
+    summary = {}
+    for seed in cfg.seeds:
+        seed_everything(seed)
+        policy = build_policy(cfg.policy, vocab, cfg.video.frames, cfg.video.feature_dim)
+        fitted = supervised_warmup(
+            policy,
+            bank,
+            steps=cfg.sft.steps,
+            batch_size=cfg.sft.batch_size,
+            lr=cfg.sft.lr,
+            sep=index["<sep>"],
+            pad=index["<pad>"],
+            seed=seed,
+            accelerator=accelerator,
+        )
+        net = accelerator.unwrap_model(policy)
+        save_weights(net, art.warmup_path(ctx.dir, seed), art.policy_config(cfg.policy, *bank.frames.shape[1:]))
+        summary[f"seed{seed}"] = {"loss": round(fitted.losses[-1], 4), "budget": fitted.budget.to_dict()}
+        ctx.log(f"warm-up seed {seed}: loss {fitted.losses[-1]:.3f} ({fitted.budget.wall_s:.1f} s)")
+    summary["params"] = sum(p.numel() for p in net.parameters())
+    return summary
+
+
+@pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS, "grpo", "arms"), upstream=("data", "model"))
+def train(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
+    """GRPO for every arm and seed from that seed's warm-up, with the same number of updates, prompts
+    and samples per arm; keeps the weights, the reward curves and the budget ledger."""
+    vocab = art.load_vocab(ctx.upstream["data"])
+    vectors = art.load_vectors(ctx.upstream["data"])
+    banks = {c: task_bank(ctx.upstream["data"], c, "train", vocab, cfg) for c in ("verb", "object")}
+    accelerator = make_accelerator(cfg)
+    history, budgets = {}, {}
+    for seed in cfg.seeds:
+        warm = art.load_policy(art.warmup_path(ctx.upstream["model"], seed), vocab)
+        for name in cfg.arms:
+            arm_plan = plan(ARMS[name], cfg.grpo.p_inversion)
+            seed_everything(seed)
+            policy = copy.deepcopy(warm).train()
+            result = grpo_train(
+                policy,
+                copy.deepcopy(warm),
+                banks[arm_plan.contrast],
+                arm_plan,
+                cfg.grpo,
+                vocab,
+                vectors,
+                seed=seed,
+                accelerator=accelerator,
+            )
+            net = accelerator.unwrap_model(policy)
+            save_weights(
+                net,
+                art.arm_path(ctx.dir, arm_plan.arm, seed),
+                art.policy_config(cfg.policy, cfg.video.frames, cfg.video.feature_dim),
+            )
+            history.setdefault(name, []).append(result.history)
+            ledger = budgets.setdefault(name, {"budget": None, "prompts_by_task": dict.fromkeys(TASKS, 0)})
+            ledger["budget"] = result.budget if ledger["budget"] is None else ledger["budget"].merge(result.budget)
+            for task, n in result.prompts_by_task.items():
+                ledger["prompts_by_task"][task] += n
+            tvg = np.nanmean(result.history["reward_tvg"][-10:])
+            ctx.log(f"seed {seed} {name}: last TVG reward {tvg:.3f} ({result.budget.wall_s:.1f} s)")
+    write_json(ctx.dir / "history.json", history)
+    write_json(
+        ctx.dir / "budget.json",
+        {name: v["budget"].to_dict() | {"prompts_by_task": v["prompts_by_task"]} for name, v in budgets.items()},
+    )
+    return {"arms": len(cfg.arms), "runs": len(cfg.arms) * len(cfg.seeds), "updates_per_run": cfg.grpo.steps}
+
+
+@pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS, "grpo", "arms"), upstream=("data", "model", "train"))
+def evaluate(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
+    """R1@{0.3,0.5,0.7}, mIoU, the verb probe and Action Recognition for every arm and seed (the
+    warm-up as ``sft`` on both data sets), the noise sweep, and the claims by the kit's rule."""
+    vocab = art.load_vocab(ctx.upstream["data"])
+    banks = {c: task_bank(ctx.upstream["data"], c, "eval", vocab, cfg) for c in ("verb", "object")}
+    noisy = {n: task_bank(ctx.upstream["data"], "verb", art.noise_split(n), vocab, cfg) for n in cfg.eval_noise}
+    per_seed: dict[str, dict[str, list]] = {}
+    predictions = {}
+    for seed in cfg.seeds:
+        policies = {"sft": art.load_policy(art.warmup_path(ctx.upstream["model"], seed), vocab)}
+        policies |= {n: art.load_policy(art.arm_path(ctx.upstream["train"], ARMS[n], seed), vocab) for n in cfg.arms}
+        policies["sft@objects"] = policies["sft"]
+        for name, policy in policies.items():
+            contrast = plan(ARMS[name], cfg.grpo.p_inversion).contrast
+            scores = evaluate_policy(policy, banks[contrast], vocab)
+            if contrast == "verb":
+                scores |= noise_scores(policy, noisy, vocab)
+            for metric, values in scores.items():
+                per_seed.setdefault(metric, {}).setdefault(name, []).append(values)
+            if seed == cfg.seeds[0]:
+                predictions[name] = example_predictions(policy, banks[contrast], vocab)
+        ctx.log(f"seed {seed}: evaluated {len(policies)} policies")
+    scores = {m: {a: np.stack(v) for a, v in arms.items()} for m, arms in per_seed.items()}
+    scores = {m: {a: v for a, v in arms.items() if not np.isnan(v).any()} for m, arms in scores.items()}
+    save_scores(ctx.dir / "scores.npz", scores)
+    write_json(art.predictions_file(ctx.dir), predictions)
+    budget = read_json(ctx.upstream["train"] / "budget.json")
+    model_meta = read_json(ctx.upstream["model"] / "step.json")["summary"]
+    budget["sft"] = {
+        "optimizer_steps": cfg.sft.steps * len(cfg.seeds),
+        "forward_samples": {},
+        "wall_s": sum(v["budget"]["wall_s"] for k, v in model_meta.items() if k.startswith("seed")),
+    }
+    doc = claims_document(
+        paper="invert4tvg",
+        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds), "n_eval": cfg.n_eval},
+        claims=measured_claims(CLAIMS, scores),
+        scores=scores,
+        table=results_table(scores, banks["verb"]),
+        budget=budget,
+        cannot_show=CANNOT_SHOW,
+    )
+    write_json(ctx.dir / "claims.json", doc)
+    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+@pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS, "grpo", "arms"), upstream=("data", "train", "evaluate"))
+def figures(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
+    """Reward curves, R1@m bars, the inversion-share sweep, the noise sweep, and predicted vs true
+    segments on timelines."""
+    paths = draw.all_figures(ctx.upstream["data"], ctx.upstream["train"], ctx.upstream["evaluate"], ctx.dir, cfg)
+    return {"figures": sorted(p.name for p in paths if p.suffix == ".png")}

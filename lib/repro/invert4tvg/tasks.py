@@ -1,0 +1,125 @@
+"""The four tasks as token sequences: TVG and the three inversion tasks built from the same annotation.
+
+Introduced in ``notebooks/invert4tvg/01_data.ipynb``. Every example becomes four (prompt, answer) pairs:
+
+=====  =============================================  ==========================================
+task   prompt (left-padded to ``prompt_len``)          answer (then ``<eos>``)
+=====  =============================================  ==========================================
+tvg    ``[tvg] person open the door``                  ``<answer> t5 to t12 </answer>``
+vc     ``[vc] person <mask> the door from t5 to t12``  ``<answer> open </answer>``
+ar     ``[ar] from t5 to t12 close pick open push``    ``<answer> open </answer>``
+vd     ``[vd] from t5 to t12``                         ``<answer> person open the door </answer>``
+=====  =============================================  ==========================================
+
+Verb Completion masks the query's verb and gives the target segment; Action Recognition gives the
+segment and a shuffled candidate list (the verb, its opposite where the data has one, and other
+verbs); Video Description gives the segment and expects a description that contains the action.
+The frames always follow the prompt, so the policy reads the prompt before the video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from repro.invert4tvg.arms import TASKS
+from repro.invert4tvg.data import OPPOSITE, Vocab
+
+AR_CANDIDATES = 4
+
+
+@dataclass
+class TaskBank:
+    """All four tasks of every example, as tensors (rows = examples, dim 1 = :data:`TASKS`)."""
+
+    prompts: torch.Tensor  # (n, 4, prompt_len) token ids, left-padded
+    answers: torch.Tensor  # (n, 4, answer_len) token ids: the reference answer, <eos>, then <pad>
+    frames: torch.Tensor  # (n, frames, feature_dim)
+    spans: torch.Tensor  # (n, 2) target [start, end) in frames
+    distractors: list[list[tuple[int, int]]]  # per example: other segments (empty for real data)
+    verbs: list[str]
+    objects: list[str]
+
+    def __len__(self) -> int:
+        return len(self.verbs)
+
+    @property
+    def duration(self) -> int:
+        return self.frames.shape[1]
+
+
+def task_words(task: str, verb: str, obj: str, span: tuple[int, int], candidates: list[str]) -> tuple[list, list]:
+    """The prompt and answer words of one task for one example."""
+    s, e = f"t{span[0]}", f"t{span[1]}"
+    where = ["from", s, "to", e]
+    if task == "tvg":
+        return ["[tvg]", "person", verb, "the", obj], ["<answer>", s, "to", e, "</answer>"]
+    if task == "vc":
+        return ["[vc]", "person", "<mask>", "the", obj, *where], ["<answer>", verb, "</answer>"]
+    if task == "ar":
+        return ["[ar]", *where[1:], *candidates], ["<answer>", verb, "</answer>"]
+    if task == "vd":
+        return ["[vd]", *where], ["<answer>", "person", verb, "the", obj, "</answer>"]
+    raise ValueError(f"unknown task {task!r}; tasks: {TASKS}")
+
+
+def ar_candidates(rng: np.random.Generator, verb: str, verbs: list[str], k: int = AR_CANDIDATES) -> list[str]:
+    """The verb, its opposite (when known) and random other verbs, shuffled."""
+    chosen = [verb] + ([OPPOSITE[verb]] if verb in OPPOSITE and OPPOSITE[verb] in verbs else [])
+    rest = [v for v in verbs if v not in chosen]
+    chosen += list(rng.choice(rest, size=min(k - len(chosen), len(rest)), replace=False))
+    return [chosen[i] for i in rng.permutation(len(chosen))]
+
+
+def pad_left(ids: list[int], length: int, pad: int) -> list[int]:
+    if len(ids) > length:
+        raise ValueError(f"prompt of {len(ids)} tokens exceeds policy.prompt_len={length}")
+    return [pad] * (length - len(ids)) + ids
+
+
+def pad_right(ids: list[int], length: int, pad: int) -> list[int]:
+    if len(ids) > length:
+        raise ValueError(f"answer of {len(ids)} tokens exceeds policy.answer_len={length}")
+    return ids + [pad] * (length - len(ids))
+
+
+def build_bank(table, vocab: Vocab, prompt_len: int, answer_len: int, seed: int) -> TaskBank:
+    """Encode a TVG table (:func:`repro.invert4tvg.data.features_schema`) into a :class:`TaskBank`."""
+    rng = np.random.default_rng(seed)
+    columns = table.remove_columns("features").to_dict()
+    verbs_seen = sorted(set(columns["verb"]))
+    pad, eos = vocab.index["<pad>"], vocab.index["<eos>"]
+    prompts, answers = [], []
+    for verb, obj, s, e in zip(columns["verb"], columns["object"], columns["start"], columns["end"]):
+        candidates = ar_candidates(rng, verb, verbs_seen)
+        p_row, a_row = [], []
+        for task in TASKS:
+            p, a = task_words(task, verb, obj, (s, e), candidates)
+            p_row.append(pad_left(vocab.encode(p), prompt_len, pad))
+            a_row.append(pad_right([*vocab.encode(a), eos], answer_len, pad))
+        prompts.append(p_row)
+        answers.append(a_row)
+    frames = torch.from_numpy(np.asarray(table.with_format("numpy")["features"], dtype=np.float32))
+    return TaskBank(
+        prompts=torch.tensor(prompts),
+        answers=torch.tensor(answers),
+        frames=frames,
+        spans=torch.tensor(list(zip(columns["start"], columns["end"]))),
+        distractors=[list(zip(s, e)) for s, e in zip(columns["distractor_start"], columns["distractor_end"])],
+        verbs=columns["verb"],
+        objects=columns["object"],
+    )
+
+
+def sample_tasks(rng: torch.Generator, n: int, tasks: tuple[str, ...], p_inversion: float) -> torch.Tensor:
+    """The paper's schedule: TVG with probability ``1 - p``, else one of the arm's inversion tasks
+    uniformly. Returns indices into :data:`TASKS`."""
+    inversion = [TASKS.index(t) for t in tasks if t != "tvg"]
+    out = torch.zeros(n, dtype=torch.long)
+    if not inversion or p_inversion == 0:
+        return out
+    flip = torch.rand(n, generator=rng) < p_inversion
+    pick = torch.tensor(inversion)[torch.randint(len(inversion), (n,), generator=rng)]
+    return torch.where(flip, pick, out)

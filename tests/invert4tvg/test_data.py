@@ -1,0 +1,167 @@
+"""The generator, the task banks and the real annotation formats (fixtures in exactly those formats)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from repro.core.config import ConfigError
+from repro.invert4tvg import config
+from repro.invert4tvg.data import (
+    OPPOSITE,
+    Annotation,
+    Vocab,
+    load_real,
+    make_videos,
+    read_charades_sta,
+    read_timezero_json,
+    resample,
+    to_frames,
+    write_charades_sta,
+    write_timezero_json,
+)
+from repro.invert4tvg.tasks import build_bank, sample_tasks
+
+KW = dict(frames=16, feature_dim=8, min_len=3, max_len=6, distractors=1, noise=0.3, verb_strength=1.0)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return make_videos(64, 0, **KW)
+
+
+def test_segments_are_disjoint_and_distractors_take_the_opposite_verb(table):
+    for row in table:
+        spans = [(row["start"], row["end"]), *zip(row["distractor_start"], row["distractor_end"])]
+        occupied = np.zeros(16, int)
+        for s, e in spans:
+            assert 0 <= s < e <= 16 and 3 <= e - s <= 6
+            occupied[s:e] += 1
+        assert occupied.max() == 1, "segments overlap"
+        (other,) = row["distractor_sentence"]
+        assert other == f"person {OPPOSITE[row['verb']]} the {row['object']}"
+
+
+def test_object_contrast_keeps_the_verb_and_changes_the_object():
+    for row in make_videos(32, 0, **KW, contrast="object"):
+        (other,) = row["distractor_sentence"]
+        assert other.split()[1] == row["verb"] and other.split()[-1] != row["object"]
+
+
+def test_target_position_is_not_readable_without_the_query(table):
+    """No query-blind cue: the target comes first in time about as often as the distractor, and the
+    target's and distractor's frames have the same energy."""
+    first = np.mean([row["start"] < row["distractor_start"][0] for row in table])
+    assert 0.3 < first < 0.7
+    x = np.asarray(table.with_format("numpy")["features"])
+    target = [np.linalg.norm(x[i, r["start"] : r["end"]], axis=1).mean() for i, r in enumerate(table)]
+    other = [
+        np.linalg.norm(x[i, r["distractor_start"][0] : r["distractor_end"][0]], axis=1).mean()
+        for i, r in enumerate(table)
+    ]
+    assert abs(np.mean(target) - np.mean(other)) < 0.25
+
+
+def test_generator_is_seeded(table):
+    again = make_videos(64, 0, **KW)
+    np.testing.assert_array_equal(np.asarray(again["features"]), np.asarray(table["features"]))
+
+
+def test_bank_holds_the_four_tasks(table):
+    vocab = Vocab.build(16)
+    bank = build_bank(table, vocab, 10, 8, seed=0)
+    assert bank.prompts.shape == (64, 4, 10) and bank.answers.shape == (64, 4, 8)
+    row = table[0]
+    words = [vocab.decode(bank.answers[0, t]) for t in range(4)]
+    assert words[0][:5] == ["<answer>", f"t{row['start']}", "to", f"t{row['end']}", "</answer>"]
+    assert words[1][:3] == ["<answer>", row["verb"], "</answer>"]  # verb completion
+    vc_prompt = [w for w in vocab.decode(bank.prompts[0, 1]) if w != "<pad>"]
+    assert "<mask>" in vc_prompt and row["verb"] not in vc_prompt
+    ar_prompt = vocab.decode(bank.prompts[0, 2])
+    assert row["verb"] in ar_prompt and OPPOSITE[row["verb"]] in ar_prompt
+
+
+def test_schedule_draws_inversion_at_rate_p():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    tasks = sample_tasks(g, 20000, ("tvg", "vc", "ar", "vd"), 0.2)
+    assert abs((tasks > 0).float().mean().item() - 0.2) < 0.015
+    assert set(tasks.unique().tolist()) == {0, 1, 2, 3}
+    assert (sample_tasks(g, 100, ("tvg",), 0.2) == 0).all()
+
+
+def test_charades_sta_round_trip(tmp_path):
+    notes = [
+        Annotation("AO8RW", 0.0, 6.9, "person open the door"),
+        Annotation("Y6R7T", 11.2, 18.0, "person drop a box"),
+    ]
+    path = tmp_path / "charades_sta_test.txt"
+    write_charades_sta(path, notes)
+    assert path.read_text().splitlines()[0] == "AO8RW 0.0 6.9##person open the door"
+    back = read_charades_sta(path)
+    assert [(a.vid, a.start, a.end, a.sentence) for a in back] == [(a.vid, a.start, a.end, a.sentence) for a in notes]
+
+
+def test_charades_sta_rejects_malformed_lines(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("AO8RW 0.0 6.9 person opens the door\n")
+    with pytest.raises(ValueError, match="bad.txt:1"):
+        read_charades_sta(path)
+    path.write_text("AO8RW 7.0 6.9##person opens the door\n")
+    with pytest.raises(ValueError, match="not after start"):
+        read_charades_sta(path)
+
+
+def test_timezero_json_round_trip_and_missing_fields(tmp_path):
+    notes = [
+        Annotation("AO8RW", 1.0, 6.9, "person open the door", 30.0, "open"),
+        Annotation("AO8RW", 10.0, 14.0, "person close the door", 30.0, "close"),
+    ]
+    path = tmp_path / "test.json"
+    write_timezero_json(path, notes)
+    doc = json.loads(path.read_text())
+    assert doc["AO8RW"]["timestamps"] == [[1.0, 6.9], [10.0, 14.0]] and doc["AO8RW"]["duration"] == 30.0
+    assert read_timezero_json(path) == notes
+    del doc["AO8RW"]["duration"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="lacks fields"):
+        read_timezero_json(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        read_timezero_json(path)
+
+
+def test_real_loader_reads_npy_features_into_the_same_schema(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "AO8RW.npy", rng.normal(size=(40, 8)).astype(np.float32))
+    notes = [Annotation("AO8RW", 3.0, 15.0, "person open the door", 30.0, "open")]
+    table = load_real(notes, lambda vid: tmp_path / f"{vid}.npy", frames=16, feature_dim=8)
+    assert table.features == make_videos(1, 0, **KW).features
+    assert (table[0]["start"], table[0]["end"]) == to_frames(3.0, 15.0, 30.0, 16) == (1, 8)
+    np.save(tmp_path / "AO8RW.npy", rng.normal(size=(40, 5)).astype(np.float32))
+    with pytest.raises(ValueError, match="expected"):
+        load_real(notes, lambda vid: tmp_path / f"{vid}.npy", frames=16, feature_dim=8)
+    np.save(tmp_path / "AO8RW.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load_real(notes, lambda vid: tmp_path / f"{vid}.npy", frames=16, feature_dim=8)
+
+
+def test_resample_averages_bins():
+    x = np.arange(8, dtype=np.float32)[:, None]
+    np.testing.assert_allclose(resample(x, 4)[:, 0], [0.5, 2.5, 4.5, 6.5])
+    with pytest.raises(ValueError):
+        resample(np.zeros((0, 3)), 4)
+
+
+def test_config_validates_fields():
+    with pytest.raises(ConfigError, match="seeds"):
+        config("smoke", seeds=[])
+    with pytest.raises(ConfigError, match="unknown arm"):
+        config("smoke", arms=["nope"])
+    with pytest.raises(ConfigError, match="grpo.group"):
+        config("smoke", grpo={"group": 1})
+    with pytest.raises(ConfigError, match="video.frames"):
+        config("smoke", video={"frames": 8, "max_len": 6})
+    with pytest.raises(ConfigError, match="valid keys"):
+        config("smoke", nope=1)
