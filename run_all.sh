@@ -3,6 +3,7 @@
 #   ./run_all.sh                        run every paper's notebooks at the cpu profile, write the report
 #   ./run_all.sh test [PYTEST ARGS]     run the whole test suite (what .ci/run calls)
 #   ./run_all.sh lab                    JupyterLab on the kit's venv, notebooks/ open
+#   ./run_all.sh bench [--run smoke]    the benchmark: step times per paper, kit kernels beside the plain alternative
 # Options for a run:
 #   --profile smoke|cpu|gpu   (default cpu)      --paper NAME  (repeatable; default all)
 #   --resume                  skip notebooks whose step is fresh (same config slice and code)
@@ -21,7 +22,7 @@ ROOT=$PWD
 VENV="$ROOT/.venv"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONNOUSERSITE=1
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 find_python() {
   for py in "${PYTHON:-}" python3.11 python3; do
@@ -62,6 +63,7 @@ case "${1:-}" in
   --relock) relock; exit 0 ;;
   test) shift; bootstrap; exec "$VENV/bin/python" -m pytest "$@" ;;
   lab) shift; bootstrap; exec "$VENV/bin/python" -m repro.core.lab "$@" ;;
+  bench) shift; bootstrap; exec "$VENV/bin/python" -m repro.bench "$@" ;;
 esac
 
 mode=run; profile=cpu; opts=()
