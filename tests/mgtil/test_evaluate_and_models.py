@@ -1,0 +1,78 @@
+"""MTIL metrics as ZSCL defines them, per-example scores that average to them, the tiny CLIP and
+its tokenizer, and the config's validation."""
+
+import numpy as np
+import pytest
+import torch
+
+from repro import mgtil
+from repro.core.config import ConfigError
+from repro.mgtil.config import ClipSpec
+from repro.mgtil.evaluate import example_scores, mtil_metrics
+from repro.mgtil.models import EOS, PAD, UNK, build_clip, build_tokenizer, encode_texts, tokenize
+
+
+def test_mtil_metrics_follow_the_protocol():
+    a = np.array([[50.0, 20, 30], [40, 80, 35], [30, 60, 90]])
+    m = mtil_metrics(a)
+    assert m["transfer"] == pytest.approx(np.mean([20, np.mean([30, 35])]))
+    assert m["avg"] == pytest.approx(a.mean())
+    assert m["last"] == pytest.approx(60.0)
+    assert m["bwt"] == pytest.approx(np.mean([30 - 50, 60 - 80]))
+
+
+def test_example_scores_average_to_the_metrics():
+    rng = np.random.default_rng(0)
+    correct = rng.random((2, 4, 4, 10)) < 0.6
+    scores = example_scores(correct, [False, True, False, True])
+    for seed in range(2):
+        m = mtil_metrics(100 * correct[seed].mean(-1))
+        for metric in ("transfer", "avg", "last", "bwt"):
+            assert scores[metric][seed].mean() == pytest.approx(m[metric])
+    fine = 100 * correct[:, :, [1, 3]].mean(axis=(1, 3))
+    assert scores["avg_fine"].mean(1) == pytest.approx(fine.mean(1))
+
+
+def test_tokenizer_pads_truncates_and_keeps_the_final_eos():
+    tok = build_tokenizer(["a chest x-ray showing nodule"], max_words=5)
+    ids, mask = tokenize(tok, ["a chest", "a chest x-ray showing small nodule", "unknown words"])
+    assert ids.shape == (3, 5)
+    assert ids[0, 3].item() == EOS and ids[0, 4].item() == PAD and mask[0].tolist() == [1, 1, 1, 1, 0]
+    assert ids[1, -1].item() == EOS, "a truncated caption still ends in [EOS]"
+    assert ids[2, 1].item() == UNK
+
+
+def test_text_embedding_pools_at_eos_and_ignores_padding():
+    spec = ClipSpec(max_words=8)
+    tok = build_tokenizer(["a chest x-ray showing nodule"], spec.max_words)
+    clip = build_clip(spec, tok.get_vocab_size()).eval()
+    ids, mask = tokenize(tok, ["a chest x-ray"])
+    other = ids.clone()
+    other[0, -1] = 5  # garbage after [EOS], masked out
+    with torch.no_grad():
+        a = encode_texts(clip, ids, mask, mid_layer=1)
+        b = encode_texts(clip, other, mask, mid_layer=1)
+    assert torch.allclose(a.final, b.final, atol=1e-5) and torch.allclose(a.mid, b.mid, atol=1e-5)
+    assert a.final.shape == (1, spec.embed_dim) and torch.allclose(a.final.norm(dim=-1), torch.ones(1))
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"steps_per_task": 0}, "steps_per_task"),
+        ({"seeds": []}, "seeds"),
+        ({"lr": 0.0}, "lr"),
+        ({"clip": {"heads": 0}}, "clip.heads"),
+        ({"retrieval": {"mode": "random"}}, "retrieval.mode"),
+        ({"methods": ["ours", "magic"]}, "methods"),
+        ({"orders": ["order9"]}, "orders"),
+    ],
+)
+def test_bad_config_values_name_the_field(overrides, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        mgtil.config("smoke", **overrides)
+
+
+def test_unknown_override_lists_the_valid_keys():
+    with pytest.raises(ConfigError, match="valid keys"):
+        mgtil.config("cpu", epochs=3)

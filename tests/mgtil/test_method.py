@@ -1,0 +1,98 @@
+"""CKT, CMC, DFG and the baselines' terms: the invariants that make them what the paper describes."""
+
+import torch
+
+from repro.mgtil import method
+from repro.mgtil.baselines import WeightEnsemble, kl_to_teacher, zscl_loss
+
+
+def logits(seed, n=6):
+    return torch.randn(n, n, generator=torch.Generator().manual_seed(seed)) * 3
+
+
+def test_ckt_is_zero_on_the_teacher_and_symmetric():
+    s, t = logits(0), logits(1)
+    assert method.ckt_loss(t, t, 2.0).abs() < 1e-6
+    assert method.ckt_loss(s, t, 2.0) > 0
+    assert torch.allclose(method.ckt_loss(s, t, 2.0), method.ckt_loss(t, s, 2.0), atol=1e-5)
+
+
+def test_ckt_reads_columns_too():
+    s = logits(0)
+    t = s.clone()
+    t[:, 0] += torch.arange(6.0)  # changes column 0 only: every row's softmax changes, and column 0's
+    row_only = (method.symmetric_kl(s, t, 1.0)).item()
+    assert method.ckt_loss(s, t, 1.0).item() != row_only / 2
+
+
+def test_cmc_is_clips_own_contrastive_loss():
+    from repro.mgtil.config import ClipSpec
+    from repro.mgtil.models import build_clip, build_tokenizer, pixels, tokenize
+
+    torch.manual_seed(0)
+    texts = ["a chest x-ray showing nodule", "a fundus photograph", "a dermoscopy image showing nevus"]
+    tok = build_tokenizer(texts, 8)
+    clip = build_clip(ClipSpec(max_words=8), tok.get_vocab_size()).eval()
+    ids, mask = tokenize(tok, texts)
+    images = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        out = clip(input_ids=ids, pixel_values=pixels(images), attention_mask=mask, return_loss=True)
+    assert torch.allclose(method.cmc_loss(out.logits_per_image), out.loss, atol=1e-5)
+
+
+def test_dfg_importance_is_the_normalised_squared_gradient_of_the_distillation_terms_only():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    params = list(net.parameters())
+    x = torch.randn(5, 4)
+    distill = net(x).pow(2).mean()
+    ce = net(x).sum()  # a task loss that must not enter W
+    weights = method.importance(distill, params)
+    grads = torch.autograd.grad(net(x).pow(2).mean(), params)
+    squares = [g**2 for g in grads]
+    mean = torch.cat([s.flatten() for s in squares]).mean()
+    for w, s in zip(weights, squares):
+        assert torch.allclose(w, s / mean, atol=1e-6) and not w.requires_grad
+    assert ce.requires_grad  # untouched: W came from distill alone
+
+
+def test_dfg_penalty_is_zero_at_the_anchor_and_weights_parameters_by_importance():
+    p = [torch.nn.Parameter(torch.tensor([1.0, 2.0]))]
+    anchors = [torch.tensor([1.0, 0.0])]
+    assert method.anchored_penalty(p, [p[0].detach().clone()], [torch.ones(2)]) == 0
+    assert method.anchored_penalty(p, anchors) == 4.0  # l2: unit weights
+    assert method.anchored_penalty(p, anchors, [torch.tensor([5.0, 0.5])]) == 2.0
+
+
+def test_without_ckt_the_teacher_does_not_matter():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(6, 6)
+    params = list(net.parameters())
+    anchors = [p.detach().clone() + 0.1 for p in params]
+    student = net(torch.eye(6))
+    kw = dict(alpha=1.0, beta=1.0, gamma=1.0, tau=2.0)
+    terms = method.ABLATIONS["ours_no_ckt"]
+    a = method.distillation_terms(student, logits(0), params, anchors, terms, **kw)
+    b = method.distillation_terms(student, logits(1), params, anchors, terms, **kw)
+    assert torch.allclose(a, b)
+    full = method.distillation_terms(student, logits(1), params, anchors, method.Terms(), **kw)
+    assert not torch.allclose(full, b)
+
+
+def test_lwf_and_zscl_terms_vanish_on_the_teacher():
+    t = logits(3)
+    assert kl_to_teacher(t, t, 2.0).abs() < 1e-6 and zscl_loss(t, t, 2.0).abs() < 1e-6
+    assert zscl_loss(logits(4), t, 2.0) > 0
+
+
+def test_weight_ensemble_is_the_running_mean_of_the_weights():
+    p = torch.nn.Parameter(torch.zeros(3))
+    we = WeightEnsemble([p], every=1)
+    seen = [torch.zeros(3)]
+    for k in range(1, 4):
+        with torch.no_grad():
+            p.fill_(float(k))
+        we.step()
+        seen.append(p.detach().clone())
+    we.load_into_model()
+    assert torch.allclose(p, torch.stack(seen).mean(0))

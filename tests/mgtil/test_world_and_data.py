@@ -1,0 +1,161 @@
+"""The procedural world, the honesty guards on it, and the two real-format loaders."""
+
+import json
+
+import numpy as np
+import pytest
+
+from repro.mgtil import world
+from repro.mgtil.data import FormatError, build_world, images, load_caption_jsonl, load_medmnist
+from repro.mgtil.retrieval import question_pool
+
+
+@pytest.fixture(scope="module")
+def small_world():
+    return build_world(
+        tasks=world.tasks_of(("order1",)),
+        image_size=16,
+        database_size=400,
+        attribute_rate=0.3,
+        n_train=24,
+        n_test=16,
+        shift=0.4,
+        control_shift=True,
+        seed=0,
+    )
+
+
+def test_world_has_every_split_with_balanced_labels(small_world):
+    for task in world.ORDERS["order1"]:
+        for name in (f"{task}_train", f"{task}_test", f"noshift_{task}_test"):
+            labels = np.asarray(small_world[name]["label"])
+            counts = np.bincount(labels, minlength=len(world.TASKS[task].classes))
+            assert counts.max() - counts.min() <= 1, (name, counts)
+    assert images(small_world["database"]).shape == (400, 3, 16, 16)
+
+
+def test_retrieval_database_never_holds_a_test_image(small_world):
+    db = {img.tobytes() for img in np.asarray(small_world["database"].with_format("numpy")["image"])}
+    for task in world.ORDERS["order1"]:
+        for name in (f"{task}_test", f"noshift_{task}_test"):
+            test = np.asarray(small_world[name].with_format("numpy")["image"])
+            assert not any(img.tobytes() in db for img in test), name
+
+
+def test_prompt_words_come_from_captions_and_the_tokenizer_never_saw_prompts():
+    captions = world.database(2000, 8, 0.3, seed=3)["caption"]
+    words = {w for c in captions for w in c.split()}
+    for task in world.TASKS.values():
+        for prompt in task.prompts():
+            assert set(prompt.split()) <= words, prompt
+    added = set(world.vocabulary(list(captions))) - set(captions)
+    assert not added & {p for t in world.TASKS.values() for p in t.prompts()}, "prompts must not teach the tokenizer"
+
+
+def test_question_pool_holds_only_labels_of_seen_tasks():
+    order = world.ORDERS["order1"]
+    for t in range(1, len(order) + 1):
+        pool = question_pool(order[:t])
+        seen = {p for name in order[:t] for p in world.TASKS[name].prompts()}
+        unseen = {p for name in order[t:] for p in world.TASKS[name].prompts()} - seen
+        assert set(pool["task"]) == set(world.TASKS[order[t - 1]].prompts())
+        assert not unseen & (set(pool["general"]) | set(pool["task"]))
+        assert set(pool["general"]) - {world.GENERAL_QUERY} == seen
+
+
+def test_acquisition_shift_is_the_identity_at_zero_and_moves_colours_otherwise():
+    rng = np.random.default_rng(0)
+    imgs = world.render("fundus", np.array(["healthy disc"] * 8, dtype=object), np.array([""] * 8, dtype=object), 16, rng)
+    assert world.acquisition(imgs, 0.0, 5, rng) is imgs
+    shifted = world.acquisition(imgs, 0.6, 5, rng)
+    assert np.abs(shifted.mean(axis=(0, 2, 3)) - imgs.mean(axis=(0, 2, 3))).max() > 0.02
+
+
+def test_fine_classes_differ_in_pixels_but_not_in_every_pixel():
+    rng = np.random.default_rng(1)
+    sizes = np.array([""] * 64, dtype=object)
+    mild = world.render("fundus", np.array(["mild cupping"] * 64, dtype=object), sizes, 16, rng).mean(0)
+    severe = world.render("fundus", np.array(["severe cupping"] * 64, dtype=object), sizes, 16, rng).mean(0)
+    diff = np.abs(mild - severe)
+    assert diff.max() > 0.05, "the grades must be visible"
+    assert (diff > 0.05).mean() < 0.2, "only the optic disc differs between grades"
+
+
+# ----------------------------------------------------------------------------------------------
+# real formats
+
+
+def write_medmnist(path, rgb=False, n=(6, 2, 3)):
+    rng = np.random.default_rng(0)
+    shape = (28, 28, 3) if rgb else (28, 28)
+    arrays = {}
+    for prefix, count in zip(("train", "val", "test"), n):
+        arrays[f"{prefix}_images"] = rng.integers(0, 256, (count, *shape), dtype=np.uint8)
+        arrays[f"{prefix}_labels"] = rng.integers(0, 4, (count, 1)).astype(np.uint8)
+    np.savez(path, **arrays)
+    return arrays
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_medmnist_npz_becomes_task_splits(tmp_path, rgb):
+    arrays = write_medmnist(tmp_path / "pathmnist.npz", rgb)
+    ds = load_medmnist(tmp_path / "pathmnist.npz", 16)
+    assert set(ds) == {"train", "validation", "test"}
+    assert images(ds["train"]).shape == (6, 3, 16, 16)
+    assert ds["test"]["label"] == arrays["test_labels"].reshape(-1).tolist()
+
+
+def test_medmnist_errors_name_the_problem(tmp_path):
+    arrays = write_medmnist(tmp_path / "ok.npz")
+    np.savez(tmp_path / "missing.npz", **{k: v for k, v in arrays.items() if k != "val_labels"})
+    with pytest.raises(FormatError, match="val_labels"):
+        load_medmnist(tmp_path / "missing.npz", 16)
+    np.savez(tmp_path / "float.npz", **(arrays | {"train_images": arrays["train_images"].astype(np.float32)}))
+    with pytest.raises(FormatError, match="uint8"):
+        load_medmnist(tmp_path / "float.npz", 16)
+    np.savez(tmp_path / "labels.npz", **(arrays | {"test_labels": arrays["test_labels"][:1]}))
+    with pytest.raises(FormatError, match="test_labels"):
+        load_medmnist(tmp_path / "labels.npz", 16)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(FormatError, match="not a readable"):
+        load_medmnist(tmp_path / "junk.npz", 16)
+
+
+def write_jsonl(folder, rows):
+    from PIL import Image
+
+    (folder / "images").mkdir(exist_ok=True)
+    for i in range(2):
+        Image.fromarray(np.full((20, 30, 3), 60 * i, np.uint8)).save(folder / "images" / f"PMC{i}.jpg")
+    path = folder / "train.jsonl"
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_pmc_style_jsonl_becomes_the_database(tmp_path):
+    path = write_jsonl(
+        tmp_path,
+        [
+            {"image": "images/PMC0.jpg", "caption": "Chest X-ray showing a nodule"},
+            {"image": "images/PMC1.jpg", "caption": "Fundus photograph"},
+        ],
+    )
+    db = load_caption_jsonl(path, tmp_path, 16)
+    assert db["caption"] == ["chest x-ray showing a nodule", "fundus photograph"]
+    assert images(db).shape == (2, 3, 16, 16) and db.features["domain"].dtype == "string"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("{not json", "not a JSON object"),
+        ({"image": "images/PMC0.jpg"}, "'image' and 'caption'"),
+        ({"image": "images/absent.jpg", "caption": "x"}, "not found"),
+        ({"image": "../outside.jpg", "caption": "x"}, "not found"),
+    ],
+)
+def test_jsonl_errors_name_the_line(tmp_path, row, message):
+    path = write_jsonl(tmp_path, [{"image": "images/PMC1.jpg", "caption": "ok"}, row])
+    with pytest.raises(FormatError, match=message) as err:
+        load_caption_jsonl(path, tmp_path, 16)
+    assert ":2:" in str(err.value)
