@@ -86,11 +86,13 @@ def bench_fit(steps: int = 384, batch: int = 64, repeats: int = 5) -> dict[str, 
         model, opt, loader = accelerator.prepare(model, opt, loader)
         fit(model, loss_fn, loader, opt, epochs=1, accelerator=accelerator)
 
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where accelerate puts the kit's
+
     def plain():
-        model = _mlp()
+        model = _mlp().to(device)
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         for b in torch.utils.data.DataLoader(data, batch_size=batch):
-            loss = loss_fn(model, b)
+            loss = loss_fn(model, [t.to(device, non_blocking=True) for t in b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
