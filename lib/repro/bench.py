@@ -22,7 +22,6 @@ Two parts, written to ``<runs>/bench/bench.json`` and ``bench.md``:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -145,7 +144,9 @@ def bench_clients(clients: int = 16, batch: int = 32, repeats: int = 5) -> dict[
 
     grads_v, grads_l = kit(), plain()
     names = [n for n, _ in models[0].named_parameters()]
-    diff = max(float((grads_v[n][k] - grads_l[k][i]).detach().abs().max()) for i, n in enumerate(names) for k in range(clients))
+    diff = max(
+        float((grads_v[n][k] - grads_l[k][i]).detach().abs().max()) for i, n in enumerate(names) for k in range(clients)
+    )
     return {"what": f"{clients} clients, MLP, batch {batch}", "max_grad_diff": diff} | compare(kit, plain, repeats)
 
 
