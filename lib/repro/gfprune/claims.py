@@ -6,8 +6,8 @@ Frechet distance in the digit classifier's features, lower is better), ``ssim`` 
 model's sample from the same noise), ``ft_loss_auc`` (validation DDPM loss averaged over the
 fine-tuning checkpoints), ``speedup`` (measured, and ``gfprune:macs`` = dense / pruned MACs).
 
-The paper (abstract only) reports no numbers we could check; the card's peer numbers are
-Diff-Pruning's on CIFAR-10 DDPM (from memory, marked so in the card): 35.7M -> 19.8M parameters,
+The paper (abstract only) reports no numbers we could check; the peer numbers quoted are
+Diff-Pruning's on CIFAR-10 DDPM (from memory, unverified; ``docs/papers/gfprune.md``): 35.7M -> 19.8M parameters,
 6.1G -> 3.4G MACs, FID 4.19 -> 5.29, SSIM 0.932.
 """
 
@@ -85,7 +85,7 @@ CLAIMS = (
         b=("gfprune:macs",),
         band=(0.8, 1.25),
         text="The measured sampling speed-up follows the MACs reduction (ratio of the two within 0.8-1.25). "
-        "Expected to fail at this size (the card: a 0.56x MACs cut measured only 0.75x latency on CPU).",
+        "Expected to fail at this size (a 0.56x MACs cut was measured at only 0.75x latency on CPU before).",
         paper_numbers={"Diff-Pruning MACs ratio": round(6.1 / 3.4, 3)},
     ),
     Claim(

@@ -5,15 +5,15 @@
     >>> cfg.run_name.startswith("smoke+")
     True
 
-Miniature choices (the card leaves them open): sklearn digits upsampled to 16x16 and scaled to
-[-1, 1]; a tiny diffusers UNet2DModel (attention at the lowest resolution, as DDPM-CIFAR has at 16x16)
-pretrained in place with the DDPM loss; DDIM sampling (eta = 0) for every evaluation. Pruning is
-local (every channel group loses the same fraction, Diff-Pruning's setting), so at one ratio every
-criterion reaches the same architecture and the same MACs; the ratio is searched per method so the
-MACs land on ``macs_target`` (the card's honesty guard; ``global_pruning=True`` makes the search
+Miniature choices (the paper leaves them open; see ``docs/papers/gfprune.md``): sklearn digits upsampled
+to 16x16 and scaled to [-1, 1]; a tiny diffusers UNet2DModel (attention at the lowest resolution, as
+DDPM-CIFAR has at 16x16) pretrained in place with the DDPM loss; DDIM sampling (eta = 0) for every
+evaluation. Pruning is local (every channel group loses the same fraction, Diff-Pruning's setting), so at
+one ratio every criterion reaches the same architecture and the same MACs; the ratio is searched per
+method so the MACs land on ``macs_target`` (an honesty guard; ``global_pruning=True`` makes the search
 matter). Every method then gets the same fine-tuning (``finetune_steps`` Adam steps, same batches per
-seed). The two iterative methods also train between pruning stages (``prune_stages`` x
-``stage_steps`` steps): the ledger counts those steps and the HVPs.
+seed). The two iterative methods also train between pruning stages (``prune_stages`` x ``stage_steps``
+steps): the ledger counts those steps and the HVPs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from repro.core.arms import Arm
 from repro.core.config import ConfigError, RunConfig, make_config
 
 METHODS = ("random", "magnitude", "taylor", "diffpruning", "iterative_taylor", "gfprune")
@@ -78,7 +79,7 @@ class GfpruneConfig(RunConfig):
     methods: tuple[str, ...] = METHODS
     table_only_methods: tuple[str, ...] = ("random", "taylor")  # in no claim: first seed only (trimmed matrix)
     macs_target: float = 0.56  # fraction of the dense model's MACs (Diff-Pruning CIFAR-10: 3.4G / 6.1G)
-    macs_tolerance: float = 0.02  # the card's guard: MACs within 2% of the target
+    macs_tolerance: float = 0.02  # the honesty guard: MACs within 2% of the target
     global_pruning: bool = False
     ratio_search_steps: int = 10  # bisection steps of the ratio search (each prunes a copy and counts MACs)
     criterion_batches: int = 2  # batches of gradients (Taylor) or gradient + HVP (ours) per criterion
@@ -195,3 +196,13 @@ def config(profile: str = "smoke", **overrides) -> GfpruneConfig:
     if cfg.finetune_steps % cfg.eval_every:
         raise ConfigError(f"finetune_steps ({cfg.finetune_steps}) must be a multiple of eval_every ({cfg.eval_every})")
     return cfg
+
+
+def arms(cfg: GfpruneConfig) -> list[Arm]:
+    """Every method at the MACs target, and the control methods at the tiny ratio (``Arm(m, "0.05")``)."""
+    return [Arm(m) for m in cfg.methods] + [Arm(m, f"{cfg.control_ratio:g}") for m in cfg.control_methods]
+
+
+def arm_seeds(cfg: GfpruneConfig, arm: Arm) -> tuple[int, ...]:
+    """Methods that no claim compares run on the first seed only (the run matrix is trimmed, not the claims)."""
+    return cfg.seeds[:1] if arm.method in cfg.table_only_methods and arm.condition is None else cfg.seeds

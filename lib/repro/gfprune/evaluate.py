@@ -69,7 +69,7 @@ def frechet_pseudovalues(feats: torch.Tensor, mu_r: torch.Tensor, cov_r: torch.T
 
 
 def ssim_per_image(samples: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
-    from torchmetrics.functional import structural_similarity_index_measure as ssim
+    from torchmetrics.functional.image.ssim import structural_similarity_index_measure as ssim
 
     return ssim(samples.cpu(), reference.cpu(), data_range=2.0, kernel_size=7, reduction="none").numpy()
 

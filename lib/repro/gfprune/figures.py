@@ -10,6 +10,8 @@ import numpy as np
 from repro.core import plots
 from repro.core.claims import load_claims
 from repro.core.steps import read_json
+from repro.gfprune import artifacts as files
+from repro.gfprune.config import arms
 
 
 def image_rows(rows: dict[str, np.ndarray], n: int = 8, title: str = ""):
@@ -64,11 +66,9 @@ def frechet_vs_macs(doc: dict):
 def loss_vs_gradient_evaluations(curves: dict[str, np.ndarray], steps: np.ndarray, ledger: dict, batch_size: int):
     """Validation loss during fine-tuning against the total gradient evaluations spent so far
     (pruning phase included: the soft phase, its HVPs, the Taylor gradients), and against
-    fine-tuning steps alone. The card's honesty guard asks for the first."""
+    fine-tuning steps alone. The honesty guard (``docs/papers/gfprune.md``) asks for the first."""
     fig, axes = plots.figure(ncols=2, width=3.6, height=2.8)
     for arm, runs in curves.items():
-        if "@" in arm:
-            continue
         mean = runs.mean(axis=(0, 2))
         before = ledger[arm]["gradient_evaluations"] / ledger[arm]["seeds"] - steps[-1] * batch_size
         axes[0][0].plot(before + steps * batch_size, mean, lw=1, marker=".", ms=3, label=arm)
@@ -101,24 +101,23 @@ def mask_decay(trajectories: dict, stage_steps: int):
 
 
 def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    doc = load_claims(upstream["evaluate"] / "claims.json")
-    with np.load(upstream["evaluate"] / "grids.npz") as npz:
-        grids = {k: npz[k] for k in npz.files}
-    with np.load(upstream["train"] / "curves.npz") as npz:
-        steps = npz["steps"]
-        curves = {k: npz[k] for k in npz.files if k != "steps"}
-    trajectories = read_json(upstream["train"] / "trajectories.json")
+    """Every figure of the figures step."""
+    doc = load_claims(upstream["evaluate"] / files.CLAIMS)
+    steps, curves = files.load_curves(upstream["train"])
+    targets = {arm.name for arm in arms(cfg) if arm.condition is None}
+    trajectories = read_json(upstream["train"] / files.TRAJECTORIES)
     made = {
-        "samples_same_noise": image_rows(grids, title="DDIM samples from the same noise (seed 0 of each method)"),
+        "samples_same_noise": image_rows(
+            files.load_grids(upstream["evaluate"]), title="DDIM samples from the same noise (seed 0 of each method)"
+        ),
         "frechet_vs_macs": frechet_vs_macs(doc),
         "loss_vs_gradient_evaluations": loss_vs_gradient_evaluations(
-            curves, steps, read_json(upstream["train"] / "budget.json"), cfg.batch_size
+            {k: v for k, v in curves.items() if k in targets},
+            steps,
+            read_json(upstream["train"] / files.BUDGET),
+            cfg.batch_size,
         ),
     }
     if "gfprune" in trajectories:
         made["mask_decay"] = mask_decay(trajectories["gfprune"][0], cfg.stage_steps)
-    paths = []
-    for name, fig in made.items():
-        paths += plots.save(fig, out, name)
-        plots.plt.close(fig)
-    return paths
+    return [path for name, fig in made.items() for path in plots.save(fig, out, name)]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repro.gfprune.config import UNetSpec
+from repro.gfprune.config import GfpruneConfig, UNetSpec
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> predicted noise
 
@@ -126,3 +126,22 @@ def features(classifier: DigitClassifier, images: torch.Tensor, batch_size: int 
     classifier.eval()
     device = next(classifier.parameters()).device
     return torch.cat([classifier.features(x.to(device)).cpu() for x in images.split(batch_size)])
+
+
+def check_models(cfg: GfpruneConfig) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    """Every network a profile builds, with a tiny input (the config-build test runs this for
+    every profile). The UNet is wrapped so that one call is one denoising forward at t = 10."""
+    s, c = cfg.unet.sample_size, cfg.unet.channels
+    return {
+        "unet": (DenoiseAt(build_unet(cfg.unet), 10), torch.randn(2, c, s, s)),
+        "classifier": (DigitClassifier(channels=c), torch.rand(2, c, s, s) * 2 - 1),
+    }
+
+
+class DenoiseAt(nn.Module):
+    def __init__(self, unet: nn.Module, t: int):
+        super().__init__()
+        self.unet, self.t = unet, t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, torch.full((len(x),), self.t)).sample

@@ -4,7 +4,6 @@ runs one outside Jupyter."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,14 +11,16 @@ import torch
 from repro.core.claims import claims_document
 from repro.core.images import load_saved_split, save_split
 from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.scores import save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
-from repro.core.weights import load_weights, save_weights
+from repro.core.weights import save_weights
+from repro.gfprune import artifacts as files
 from repro.gfprune import figures as draw
 from repro.gfprune import pruning
 from repro.gfprune.baselines import iterative_taylor_prune, one_shot_prune
 from repro.gfprune.claims import CANNOT_SHOW, CLAIMS
-from repro.gfprune.config import GfpruneConfig
+from repro.gfprune.config import GfpruneConfig, arm_seeds, arms
 from repro.gfprune.data import load_pipeline, load_split, pipeline_folder
 from repro.gfprune.evaluate import (
     feature_stats,
@@ -31,7 +32,6 @@ from repro.gfprune.evaluate import (
 )
 from repro.gfprune.method import gradient_flow_prune, mask_summary
 from repro.gfprune.models import (
-    DigitClassifier,
     alphas_cumprod,
     build_unet,
     ddim_sample,
@@ -56,35 +56,13 @@ PRUNE_FIELDS = (
 FINETUNE_FIELDS = ("finetune_steps", "finetune_lr", "eval_every", "val_examples", "batch_size")
 
 
-def arms(cfg: GfpruneConfig) -> list[tuple[str, str, bool]]:
-    """``(arm, method, control)``: every method at the MACs target, the control methods at the tiny ratio."""
-    return [(m, m, False) for m in cfg.methods] + [(f"{m}@{cfg.control_ratio:g}", m, True) for m in cfg.control_methods]
-
-
-def arm_seeds(cfg: GfpruneConfig, method: str, control: bool) -> tuple[int, ...]:
-    """Methods that no claim compares run on the first seed only (the run matrix is trimmed, not the claims)."""
-    return cfg.seeds[:1] if method in cfg.table_only_methods and not control else cfg.seeds
-
-
-def load_dense(model_dir: Path) -> tuple[torch.nn.Module, dict]:
-    from diffusers import UNet2DModel
-
-    unet = UNet2DModel.from_pretrained(model_dir / "unet", use_safetensors=True).eval()
-    return unet, read_json(model_dir / "scheduler.json")
-
-
-def load_classifier(model_dir: Path) -> DigitClassifier:
-    spec = read_json(model_dir / "classifier.json")
-    return load_weights(DigitClassifier(**spec), model_dir / "classifier").eval()
-
-
 @pipe.step(uses=("data_source", "unet", "test_fraction", "data_seed", "train_limit"))
 def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Digits at the UNet's resolution (or CIFAR-10), scaled to [-1, 1]."""
     split = load_split(cfg.data_source, cfg.unet.sample_size, cfg.test_fraction, cfg.data_seed)
     if cfg.train_limit:
         split["x_train"], split["y_train"] = split["x_train"][: cfg.train_limit], split["y_train"][: cfg.train_limit]
-    save_split(split, ctx.dir / "split.npz")
+    save_split(split, ctx.dir / files.SPLIT)
     return {
         "train": list(split["x_train"].shape),
         "test": list(split["x_test"].shape),
@@ -116,7 +94,7 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Pretrain the DDPM (or load a local pipeline), train the feature classifier, draw the dense
     model's reference samples from fixed noise, and find the pruning ratio that meets the MACs target."""
-    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    split = load_saved_split(ctx.upstream["data"] / files.SPLIT)
     accelerator = make_accelerator(cfg)
     seed_everything(cfg.data_seed)
     summary: dict = {}
@@ -128,14 +106,14 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         losses, budget = pretrain(unet, split["x_train"], alphas_cumprod(sched), cfg, accelerator)
         summary |= {"pretrain_losses": [round(v, 5) for v in losses], "pretrain_budget": budget.to_dict()}
     unet = unet.cpu().eval()
-    unet.save_pretrained(ctx.dir / "unet", safe_serialization=True)
-    write_json(ctx.dir / "scheduler.json", dict(sched))
+    unet.save_pretrained(ctx.dir / files.UNET, safe_serialization=True)
+    write_json(ctx.dir / files.SCHEDULER, dict(sched))
 
     classifier, closs = train_classifier(
         split["x_train"], split["y_train"], cfg.classifier_epochs, cfg.data_seed, accelerator
     )
     classifier = classifier.cpu()
-    save_weights(classifier, ctx.dir / "classifier", {"channels": int(split["x_train"].shape[1])})
+    save_weights(classifier, ctx.dir / files.CLASSIFIER, {"channels": int(split["x_train"].shape[1])})
     with torch.no_grad():
         accuracy = float((classifier(split["x_test"]).argmax(1) == split["y_test"]).float().mean() * 100)
     mu_r, cov_r = feature_stats(features(classifier, split["x_train"]))
@@ -146,7 +124,7 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     samples = ddim_sample(unet.to(accelerator.device), sched, noise, cfg.ddim_steps).cpu()
     unet = unet.cpu()
     np.savez(
-        ctx.dir / "reference.npz", mu=mu_r.numpy(), cov=cov_r.numpy(), noise=noise.numpy(), samples=samples.numpy()
+        ctx.dir / files.REFERENCE, mu=mu_r.numpy(), cov=cov_r.numpy(), noise=noise.numpy(), samples=samples.numpy()
     )
 
     dense_macs, dense_params = pruning.macs_params(unet)
@@ -186,27 +164,28 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 )
 def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Prune with every method at the same MACs, then fine-tune each pruned model alike."""
-    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    split = load_saved_split(ctx.upstream["data"] / files.SPLIT)
     accelerator = make_accelerator(cfg)
     x = split["x_train"].to(accelerator.device)
-    dense, sched = load_dense(ctx.upstream["model"])
+    dense, sched = files.load_dense(ctx.upstream["model"])
     abar = alphas_cumprod(sched)
     model_summary = read_json(ctx.upstream["model"] / "step.json")["summary"]
     dense_macs = model_summary["macs"]
     val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed).to(accelerator.device)
     ledger, curves, trajectories, info = {}, {}, {}, {}
-    for arm, method, control in arms(cfg):
+    for arm in arms(cfg):
+        method, control = arm.method, arm.condition is not None
         ratio = cfg.control_ratio if control else model_summary["ratio"]
         budget, runs, fractions = Budget(), [], []
-        seeds = arm_seeds(cfg, method, control)
+        seeds = arm_seeds(cfg, arm)
         for seed in seeds:
             unet = copy.deepcopy(dense).to(accelerator.device).train()
             seed_everything(seed)
             if method == "gfprune":
                 flow = gradient_flow_prune(unet, x, abar, cfg, ratio, seed)
                 history, spent = flow.history, flow.budget
-                trajectories.setdefault(arm, []).append(flow.trajectory)
-                info.setdefault(arm, []).append(
+                trajectories.setdefault(arm.name, []).append(flow.trajectory)
+                info.setdefault(arm.name, []).append(
                     {
                         "removal_gap": round(flow.removal_gap, 5),
                         "residual_mask": flow.residual_mask,
@@ -218,17 +197,17 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             else:
                 history, spent, extra = one_shot_prune(method, unet, x, abar, cfg, ratio, seed)
                 if extra:
-                    info.setdefault(arm, []).append(extra)
+                    info.setdefault(arm.name, []).append(extra)
             macs, params = pruning.macs_params(unet)
             fractions.append(macs / dense_macs)
             pre_steps = spent.optimizer_steps
             tuned = finetune(unet, x, abar, val, cfg, seed, accelerator)
             budget = budget.merge(spent).merge(tuned.budget)
             runs.append(np.stack(tuned.val))
-            pruning.save_pruned(unet.eval(), dict(dense.config), history, ctx.dir / "models" / f"{arm}_seed{seed}")
-        curves[arm] = np.stack(runs)  # (seeds, checkpoints, val examples)
+            pruning.save_pruned(unet.eval(), dict(dense.config), history, files.pruned_model(ctx.dir, arm, seed))
+        curves[arm.name] = np.stack(runs)  # (seeds, checkpoints, val examples)
         f = budget.forward_samples
-        ledger[arm] = budget.to_dict() | {
+        ledger[arm.name] = budget.to_dict() | {
             "prune_optimizer_steps": pre_steps,
             "finetune_steps": cfg.finetune_steps,
             "gradient_evaluations": f.get("unet_backward", 0) + f.get("unet_hvp", 0),
@@ -238,15 +217,15 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "seeds": len(seeds),
         }
         ctx.log(
-            f"{arm}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
+            f"{arm.name}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
             f"{np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)"
         )
     targets = [ledger[m]["macs_fraction"] for m in cfg.methods]
     assert max(targets) - min(targets) <= cfg.macs_tolerance * cfg.macs_target, f"methods differ in MACs: {targets}"
-    np.savez(ctx.dir / "curves.npz", steps=np.arange(0, cfg.finetune_steps + 1, cfg.eval_every), **curves)
-    write_json(ctx.dir / "budget.json", ledger)
-    write_json(ctx.dir / "trajectories.json", trajectories)
-    write_json(ctx.dir / "info.json", info)
+    np.savez(ctx.dir / files.CURVES, steps=np.arange(0, cfg.finetune_steps + 1, cfg.eval_every), **curves)
+    write_json(ctx.dir / files.BUDGET, ledger)
+    write_json(ctx.dir / files.TRAJECTORIES, trajectories)
+    write_json(ctx.dir / files.INFO, info)
     within = abs(np.mean(targets) - cfg.macs_target) <= cfg.macs_tolerance * cfg.macs_target
     return {
         "arms": len(ledger),
@@ -278,22 +257,21 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     latency as per-example scores; decide the claims."""
     model_dir, train_dir = ctx.upstream["model"], ctx.upstream["train"]
     device = make_accelerator(cfg).device
-    dense, sched = load_dense(model_dir)
-    dense, classifier = dense.to(device), load_classifier(model_dir).to(device)
-    with np.load(model_dir / "reference.npz") as ref:
-        mu_r, cov_r = torch.from_numpy(ref["mu"]), torch.from_numpy(ref["cov"])
-        noise, reference = torch.from_numpy(ref["noise"]), torch.from_numpy(ref["samples"])
-    ledger = read_json(train_dir / "budget.json")
+    dense, sched = files.load_dense(model_dir)
+    dense, classifier = dense.to(device), files.load_classifier(model_dir).to(device)
+    ref = files.load_reference(model_dir)
+    mu_r, cov_r, noise, reference = ref["mu"], ref["cov"], ref["noise"], ref["samples"]
+    ledger = read_json(train_dir / files.BUDGET)
     model_summary = read_json(model_dir / "step.json")["summary"]
     scores: dict[str, dict[str, np.ndarray]] = {m: {} for m in ("frechet", "ssim", "ft_loss_auc", "speedup")}
     columns, grids = {}, {"dense": reference[:8].numpy()}
-    with np.load(train_dir / "curves.npz") as npz:
-        curves = {arm: npz[arm] for arm, *_ in arms(cfg)}
-    for arm, method, control in arms(cfg):
+    _, curves = files.load_curves(train_dir)
+    for spec in arms(cfg):
+        arm = spec.name
         pseudo, ssim, fds, speedups, ms = [], [], [], [], []
-        seeds = arm_seeds(cfg, method, control)
+        seeds = arm_seeds(cfg, spec)
         for seed in seeds:
-            unet = pruning.load_pruned(train_dir / "models" / f"{arm}_seed{seed}").to(device)
+            unet = pruning.load_pruned(files.pruned_model(train_dir, spec, seed)).to(device)
             samples = ddim_sample(unet, sched, noise, cfg.ddim_steps).cpu()
             feats = features(classifier, samples)
             pseudo.append(frechet_pseudovalues(feats, mu_r, cov_r))
@@ -330,8 +308,8 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         },
         {"method": "real test digits (floor)", "frechet": model_summary["frechet_real_test"]},
     ]
-    np.savez(ctx.dir / "scores.npz", **{f"{metric}|{arm}": v for metric, d in scores.items() for arm, v in d.items()})
-    np.savez(ctx.dir / "grids.npz", **grids)
+    save_scores(ctx.dir / files.SCORES, scores)
+    np.savez(ctx.dir / files.GRIDS, **grids)
     doc = claims_document(
         paper="gfprune",
         run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
@@ -341,7 +319,7 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         budget=ledger,
         cannot_show=CANNOT_SHOW,
     )
-    write_json(ctx.dir / "claims.json", doc)
+    write_json(ctx.dir / files.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
 
 
@@ -351,22 +329,3 @@ def figures(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     evaluations, and the soft masks' decay."""
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
-
-
-def check_models(cfg: GfpruneConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
-    """Every network a profile builds, with a tiny input (the config-rot test runs this for every
-    profile). The UNet is wrapped so that one call is one denoising forward at t = 10."""
-    s, c = cfg.unet.sample_size, cfg.unet.channels
-    return {
-        "unet": (DenoiseAt(build_unet(cfg.unet), 10), torch.randn(2, c, s, s)),
-        "classifier": (DigitClassifier(channels=c), torch.rand(2, c, s, s) * 2 - 1),
-    }
-
-
-class DenoiseAt(torch.nn.Module):
-    def __init__(self, unet: torch.nn.Module, t: int):
-        super().__init__()
-        self.unet, self.t = unet, t
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, torch.full((len(x),), self.t)).sample

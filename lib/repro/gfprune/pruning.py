@@ -90,7 +90,7 @@ def ratio_for_macs(
     ``importance_for(copy)`` builds the method's importance for a copy of the model (a Taylor
     importance reads the copy's gradients). Returns ``(ratio, achieved MACs fraction)``. With local
     pruning the ratio alone fixes the architecture; MACs move in steps of one channel per group, so
-    the closest achievable fraction is returned and the caller checks the card's 2% tolerance.
+    the closest achievable fraction is returned and the caller checks the 2% tolerance (``macs_tolerance``).
     """
     dense, _ = macs_params(unet)
     lo, hi, best = 0.0, 0.95, (1.0, 0.0)
