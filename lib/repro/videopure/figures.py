@@ -1,0 +1,115 @@
+"""VideoPure's figures from the step artifacts, in the kit's style (:mod:`repro.core.plots`).
+Introduced in ``notebooks/videopure/05_figures.ipynb``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from repro.core import plots
+from repro.core.arms import Arm
+from repro.core.scores import load_scores
+from repro.core.steps import read_json
+from repro.videopure import artifacts as art
+
+
+def clip_strip(ax_row, clip: np.ndarray, label: str) -> None:
+    """One clip (T, 1, H, W) as a row of frames."""
+    for t, ax in enumerate(ax_row):
+        ax.imshow(clip[t, 0], cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        if t == 0:
+            ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+
+
+def purified_clips(train_dir: Path, folder: Path, attack: str, rungs: tuple[str, ...]) -> list[Path]:
+    """Clip 0: clean, adversarial (``attack``), and each rung's purified output of it."""
+    ex = art.load_arrays(Path(train_dir) / art.EXAMPLES)
+    rows = [("clean", ex["input_clean"][0]), (attack, ex[f"input_{attack}"][0])]
+    rows += [(rung, ex[f"out_{attack}_{rung}"][0]) for rung in rungs if f"out_{attack}_{rung}" in ex]
+    frames = rows[0][1].shape[0]
+    fig, axes = plots.figure(frames, len(rows), width=0.8, height=0.8)
+    for (name, clip), ax_row in zip(rows, axes):
+        clip_strip(ax_row, clip, name)
+    return plots.save(fig, folder, f"clips_{attack}")
+
+
+def vote_matrix(train_dir: Path, folder: Path) -> list[Path]:
+    """VideoPure's per-step votes under the adaptive attack: candidate x clip, coloured by class."""
+    ex = art.load_arrays(Path(train_dir) / art.EXAMPLES)
+    keys = [k for k in ex if k.startswith("votes_")]
+    if not keys:
+        return []
+    votes = ex[keys[0]]
+    fig, axes = plots.figure(1, 1, width=5.0, height=2.2)
+    ax = axes[0, 0]
+    ax.imshow(votes, cmap="tab10", vmin=0, vmax=9, aspect="auto")
+    for (k, b), v in np.ndenumerate(votes):
+        ax.text(b, k, str(v), ha="center", va="center", fontsize=6)
+    ax.set_xlabel("clip")
+    ax.set_ylabel("candidate (denoising step; last: output)")
+    ax.set_title(f"votes under {keys[0].removeprefix('votes_')}")
+    ax.grid(False)
+    return plots.save(fig, folder, "votes")
+
+
+def accuracy_bars(eval_dir: Path, folder: Path, rungs: tuple[str, ...]) -> list[Path]:
+    """Seed-mean accuracy per rung under each condition (clean = standard accuracy)."""
+    scores = load_scores(Path(eval_dir) / art.SCORES)["accuracy"]
+    conditions = sorted({a.split("@", 1)[1] for a in scores}, key=lambda c: (c != "clean", c))
+    fig, axes = plots.figure(1, 1, width=6.5, height=2.6)
+    ax = axes[0, 0]
+    width = 0.8 / len(rungs)
+    for i, rung in enumerate(rungs):
+        means = [scores[Arm(rung, c).name].mean() if Arm(rung, c).name in scores else np.nan for c in conditions]
+        ax.bar(np.arange(len(conditions)) + i * width, means, width, label=rung)
+    ax.set_xticks(np.arange(len(conditions)) + 0.4 - width / 2, conditions)
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=6, ncols=3)
+    return plots.save(fig, folder, "accuracy")
+
+
+def consistency_vs_time(eval_dir: Path, folder: Path) -> list[Path]:
+    """Warping error vs purification time per clip, clean clips, one point per rung."""
+    scores = load_scores(Path(eval_dir) / art.SCORES)
+    fig, axes = plots.figure(1, 1)
+    ax = axes[0, 0]
+    for name, warping in scores["warping_error"].items():
+        if name.endswith("@clean") and not name.startswith("none"):
+            ax.scatter(scores["time_ms"][name].mean(), warping.mean())
+            ax.annotate(name.split("@")[0], (scores["time_ms"][name].mean(), warping.mean()), fontsize=6)
+    ax.set_xlabel("purification time per clip (ms)")
+    ax.set_ylabel("warping error (x1000)")
+    return plots.save(fig, folder, "consistency_time")
+
+
+def loss_and_samples(model_dir: Path, folder: Path) -> list[Path]:
+    """The DDPM's training loss, and DDIM samples from noise beside test frames."""
+    summary = read_json(Path(model_dir) / "step.json")["summary"]
+    samples = art.load_arrays(Path(model_dir) / art.SAMPLES)
+    fig, axes = plots.figure(3, 1, width=2.4, height=2.2)
+    axes[0, 0].plot(summary["ddpm"]["losses"])
+    axes[0, 0].set_xlabel("tenth of training")
+    axes[0, 0].set_ylabel("DDPM loss")
+    panels = (("DDIM samples", samples["samples"]), ("test frames", samples["clips"][:, 0]))
+    for ax, (title, images) in zip(axes[0, 1:], panels):
+        grid = np.concatenate([np.concatenate(list(images[r * 4 : r * 4 + 4, 0]), 1) for r in range(2)], 0)
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title)
+        ax.axis("off")
+    return plots.save(fig, folder, "ddpm")
+
+
+def all_figures(upstream: dict[str, Path], folder: Path) -> list[Path]:
+    written = loss_and_samples(upstream["model"], folder)
+    ex = art.load_arrays(Path(upstream["train"]) / art.EXAMPLES)
+    attacks = sorted((k.removeprefix("input_") for k in ex if k.startswith("input_pgd")), key=lambda c: int(c[3:]))
+    rungs = tuple(read_json(Path(upstream["train"]) / "step.json")["config_slice"]["rungs"])
+    written += purified_clips(upstream["train"], folder, attacks[-1] if attacks else "clean", rungs)
+    written += vote_matrix(upstream["train"], folder)
+    written += accuracy_bars(upstream["evaluate"], folder, rungs)
+    written += consistency_vs_time(upstream["evaluate"], folder)
+    return written

@@ -1,0 +1,235 @@
+"""VideoPure's five steps; each notebook calls one. ``python -m repro step videopure <step> --profile cpu``
+runs one outside Jupyter."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from repro.core.claims import claims_document
+from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.scores import load_scores, measured_claims, save_scores
+from repro.core.steps import Pipeline, StepContext, read_json, write_json
+from repro.core.weights import save_weights
+from repro.videopure import artifacts as art
+from repro.videopure import figures as draw
+from repro.videopure.claims import CANNOT_SHOW, CLAIMS
+from repro.videopure.config import VideopureConfig
+from repro.videopure.data import frame_folders, moving_digits
+from repro.videopure.evaluate import (
+    accuracy_scores,
+    condition,
+    reconstruction_check,
+    results_table,
+    single_frame_probe,
+)
+from repro.videopure.method import Purifier, to_model
+from repro.videopure.models import alphas_cumprod, build_unet, ddim_sample, scheduler_config
+from repro.videopure.robustness import Ledger, run_block
+from repro.videopure.training import train_diffusion, train_recogniser
+
+pipe = Pipeline("videopure")
+PURIFIER_FIELDS = (
+    "ddim_steps",
+    "inversion_steps",
+    "diffpure_steps",
+    "guidance_scale",
+    "guidance_sign",
+    "w_rec",
+    "w_tc",
+    "max_shift",
+)
+
+
+def purifier_knobs(cfg: VideopureConfig) -> dict:
+    return {name: getattr(cfg, name) for name in PURIFIER_FIELDS}
+
+
+@pipe.step(uses=("data_source", "video", "test_fraction", "data_seed", "max_shift"))
+def data(cfg: VideopureConfig, ctx: StepContext) -> dict:
+    """Moving-digit clips (or the frame folders of the manifest), train and test."""
+    if cfg.data_source == "frames":
+        clips = frame_folders(cfg.video, cfg.test_fraction, cfg.data_seed, cfg.max_shift)
+    else:
+        clips = moving_digits(cfg.video, cfg.test_fraction, cfg.data_seed)
+    clips.save_to_disk(str(ctx.dir / art.CLIPS))
+    train = art.tensors(clips.with_format("torch"), "train")
+    probe = single_frame_probe(train["video"].numpy(), train["label"].numpy(), cfg.data_seed)
+    ctx.log(f"{len(clips['train'])} train / {len(clips['test'])} test clips; single-frame probe {probe}")
+    return {
+        "train": len(clips["train"]),
+        "test": len(clips["test"]),
+        "clip_shape": list(train["video"].shape[1:]),
+        "classes": clips["train"].features["label"].names,
+        "probe": probe,
+    }
+
+
+@pipe.step(
+    uses=(
+        "recogniser",
+        "surrogate",
+        "unet",
+        "num_train_timesteps",
+        "train_t_max",
+        "diffusion_steps",
+        "diffusion_lr",
+        "diffusion_batch_size",
+        "ddim_steps",
+        "inversion_steps",
+        "data_seed",
+        "device",
+    ),
+    upstream=("data",),
+)
+def model(cfg: VideopureConfig, ctx: StepContext) -> dict:
+    """Train the recogniser, the transfer surrogate and the per-frame DDPM; check DDIM inversion."""
+    clips = art.load_clips(ctx.upstream["data"])
+    train, test = art.tensors(clips, "train"), art.tensors(clips, "test")
+    n_classes = clips["train"].features["label"].num_classes
+    accelerator = make_accelerator(cfg)
+    summary: dict = {}
+    for name, spec, seed in (
+        (art.RECOGNISER, cfg.recogniser, cfg.data_seed),
+        (art.SURROGATE, cfg.surrogate, cfg.data_seed + 1),
+    ):
+        net, losses, budget = train_recogniser(spec, train["video"], train["label"], n_classes, seed, accelerator)
+        net = net.cpu()
+        save_weights(net, ctx.dir / name, {"spec": vars(spec) | {}, "n_classes": n_classes})
+        with torch.no_grad():
+            accuracy = float((net(test["video"]).argmax(1) == test["label"]).float().mean() * 100)
+        summary[name] = {"test_accuracy": round(accuracy, 2), "losses": [round(v, 4) for v in losses]}
+        summary[name] |= {"budget": budget.to_dict()}
+        ctx.log(f"{name} ({spec.kind}): test accuracy {accuracy:.1f}%")
+
+    sched = scheduler_config(cfg.num_train_timesteps)
+    seed_everything(cfg.data_seed)
+    unet = build_unet(cfg.unet)
+    frames = to_model(train["video"].flatten(0, 1))
+    losses, budget = train_diffusion(
+        unet,
+        frames,
+        alphas_cumprod(sched),
+        steps=cfg.diffusion_steps,
+        lr=cfg.diffusion_lr,
+        batch_size=cfg.diffusion_batch_size,
+        t_max=cfg.train_t_max,
+        seed=cfg.data_seed,
+        accelerator=accelerator,
+    )
+    unet = unet.cpu().eval()
+    unet.save_pretrained(ctx.dir / art.UNET, safe_serialization=True)
+    write_json(ctx.dir / art.SCHEDULER, dict(sched))
+    summary["ddpm"] = {"losses": [round(v, 4) for v in losses], "budget": budget.to_dict()}
+    summary["unet_params"] = sum(p.numel() for p in unet.parameters())
+    purifier = Purifier(unet, sched, cfg.ddim_steps, cfg.inversion_steps)
+    summary["inversion"], recon = reconstruction_check(purifier, test["video"][:8])
+    noise = torch.randn((8, 1, cfg.video.canvas, cfg.video.canvas), generator=torch.Generator().manual_seed(0))
+    samples = ddim_sample(unet, sched, noise, cfg.ddim_steps)
+    np.savez(ctx.dir / art.SAMPLES, clips=test["video"][:8].numpy(), samples=samples.numpy(), **recon)
+    ctx.log(f"DDPM loss {losses[0]:.3f} -> {losses[-1]:.3f}; inversion check {summary['inversion']}")
+    return summary
+
+
+@pipe.step(
+    uses=(
+        *PURIFIER_FIELDS,
+        "seeds",
+        "rungs",
+        "eps",
+        "step_size",
+        "attack_steps",
+        "eot_samples",
+        "bpda_rungs",
+        "bpda_eps",
+        "transfer_eps",
+        "n_eval",
+        "time_full_diffpure",
+        "device",
+    ),
+    upstream=("data", "model"),
+)
+def train(cfg: VideopureConfig, ctx: StepContext) -> dict:
+    """Adversarial clips for every attack and the purification of every ladder rung, per seed's block
+    of test clips (the expensive step: the adaptive attack purifies at every iteration)."""
+    make_accelerator(cfg)  # threads and determinism from the profile
+    clips = art.load_clips(ctx.upstream["data"])
+    test = art.tensors(clips, "test")
+    if cfg.n_eval * len(cfg.seeds) > len(test["label"]):
+        raise ValueError(f"{len(cfg.seeds)} seeds x n_eval {cfg.n_eval} exceed the {len(test['label'])} test clips")
+    recogniser = art.load_recogniser(ctx.upstream["model"], art.RECOGNISER)
+    surrogate = art.load_recogniser(ctx.upstream["model"], art.SURROGATE)
+    purifier = art.load_purifier(ctx.upstream["model"], **purifier_knobs(cfg))
+    per_seed, ledger, labels = [], {}, []
+    for i, seed in enumerate(cfg.seeds):
+        block = slice(i * cfg.n_eval, (i + 1) * cfg.n_eval)
+        seed_everything(seed)
+        outcome = run_block(
+            purifier,
+            recogniser,
+            surrogate,
+            test["video"][block],
+            test["label"][block],
+            test["dx"][block],
+            rungs=cfg.rungs,
+            eps=cfg.eps,
+            bpda_rungs=cfg.bpda_rungs,
+            bpda_eps=cfg.bpda_eps,
+            transfer_eps=cfg.transfer_eps,
+            step_size=cfg.step_size,
+            attack_steps=cfg.attack_steps,
+            eot_samples=cfg.eot_samples,
+            time_full_diffpure=cfg.time_full_diffpure,
+            seed=seed,
+        )
+        per_seed.append(outcome)
+        labels.append(test["label"][block].numpy())
+        for name, spent in outcome.ledger.items():
+            ledger.setdefault(name, Ledger()).add(spent)
+        if i == 0:
+            np.savez(ctx.dir / art.EXAMPLES, labels=labels[0][:4], **outcome.examples)
+        ctx.log(f"seed {seed}: " + ", ".join(f"{k} {v.wall_s:.1f}s" for k, v in outcome.ledger.items()))
+    for key, field in ((art.PREDICTIONS, "predictions"), (art.WARPING, "warping"), (art.TIMING, "time_ms")):
+        arms = getattr(per_seed[0], field)
+        np.savez(ctx.dir / key, **{arm: np.stack([getattr(o, field)[arm] for o in per_seed]) for arm in arms})
+    np.save(ctx.dir / "labels.npy", np.stack(labels))
+    write_json(ctx.dir / art.BUDGET, {name: spent.to_dict() for name, spent in ledger.items()})
+    return {"arms": len(per_seed[0].predictions), "seeds": len(cfg.seeds), "clips_per_seed": cfg.n_eval}
+
+
+@pipe.step(uses=("seeds", "rungs", "eps", "bpda_eps", "transfer_eps", "n_eval"), upstream=("model", "train"))
+def evaluate(cfg: VideopureConfig, ctx: StepContext) -> dict:
+    """Accuracy per attack and rung, warping error, time; decide the claims."""
+    train_dir = ctx.upstream["train"]
+    labels = np.load(train_dir / "labels.npy", allow_pickle=False)
+    scores = {
+        "accuracy": accuracy_scores(art.load_arrays(train_dir / art.PREDICTIONS), labels),
+        "warping_error": art.load_arrays(train_dir / art.WARPING),
+        "time_ms": art.load_arrays(train_dir / art.TIMING),
+    }
+    save_scores(ctx.dir / art.SCORES, scores)
+    scores = load_scores(ctx.dir / art.SCORES)
+    conditions = ["clean", *(condition("pgd", e) for e in cfg.eps)]
+    conditions += [condition("transfer", e) for e in cfg.transfer_eps] + [condition("bpda", e) for e in cfg.bpda_eps]
+    model_summary = read_json(ctx.upstream["model"] / "step.json")["summary"]
+    table = results_table(scores, (*cfg.rungs, "diffpure_full"), conditions)
+    surrogate = model_summary[art.SURROGATE]["test_accuracy"]
+    table.append({"method": "surrogate (transfer source), clean", "acc clean": surrogate})
+    doc = claims_document(
+        paper="videopure",
+        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
+        claims=measured_claims(CLAIMS, scores),
+        scores=scores,
+        table=table,
+        budget=read_json(train_dir / art.BUDGET),
+        cannot_show=CANNOT_SHOW,
+    )
+    write_json(ctx.dir / art.CLAIMS, doc)
+    return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+@pipe.step(uses=("seeds", "rungs", "eps"), upstream=("data", "model", "train", "evaluate"))
+def figures(cfg: VideopureConfig, ctx: StepContext) -> dict:
+    """Clean / adversarial / purified clips, per-step votes, accuracy bars, consistency vs time."""
+    written = draw.all_figures(ctx.upstream, ctx.dir)
+    return {"figures": sorted(p.name for p in written if p.suffix == ".png")}

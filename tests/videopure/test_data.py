@@ -1,0 +1,182 @@
+"""The moving-digit generator (it must not give the class away in one frame) and the real format:
+UCF-101-style frame-PNG folders with a SHA256SUMS file, on a fixture written in exactly that layout."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from repro.core.config import ConfigError
+from repro.core.data import DataUnavailableError, Manifest, ManifestFile, load_manifest
+from repro.videopure import config
+from repro.videopure.data import (
+    SUMS,
+    frame_folders,
+    glyph_split,
+    moving_digits,
+    read_frame_folders,
+    read_sums,
+    render_clips,
+)
+from repro.videopure.evaluate import single_frame_probe
+from repro.videopure.flow import estimate_shifts, shift_frames, true_shifts, warping_error
+
+
+@pytest.fixture(scope="module")
+def digits_clips():
+    cfg = config("smoke")
+    return cfg, moving_digits(cfg.video, cfg.test_fraction, 0).with_format("torch")
+
+
+def test_clips_have_the_typed_shape_and_balanced_test_classes(digits_clips):
+    cfg, clips = digits_clips
+    test = clips["test"][:]
+    assert test["video"].shape[1:] == (cfg.video.frames, 1, cfg.video.canvas, cfg.video.canvas)
+    assert 0 <= test["video"].min() and test["video"].max() <= 1
+    assert clips["train"].features["label"].num_classes == cfg.n_classes
+    first = test["label"][: cfg.n_classes].tolist()
+    assert sorted(first) == list(range(cfg.n_classes))  # the evaluation blocks are stratified
+
+
+def test_train_and_test_glyphs_are_disjoint(digits_clips):
+    _, clips = digits_clips
+    train, test = clips["train"][:]["source_id"], clips["test"][:]["source_id"]
+    assert not set(train.tolist()) & set(test.tolist())
+
+
+def test_each_frame_is_the_previous_one_shifted_by_dx():
+    cfg = config("smoke", video={"noise": 0.0})
+    glyphs = glyph_split(cfg.video.digits, 0.5, 0)["train_glyphs"][:6]
+    rng = np.random.default_rng(0)
+    direction = np.array([0, 1, 0, 1, 0, 1])
+    video = torch.from_numpy(render_clips(glyphs, direction, rng.integers(0, 12, 6), np.zeros(6, int), cfg.video, rng))
+    dx = torch.from_numpy(np.where(direction == 1, 1, -1))
+    assert warping_error(video, true_shifts(dx, video.shape[1])).max() == 0
+    assert torch.equal(estimate_shifts(video, 2), true_shifts(dx, video.shape[1]))
+
+
+def test_a_single_frame_cannot_tell_the_direction():
+    """A linear probe on frame 0, or on the clip's mean frame, reads the direction at chance: the
+    class needs the motion (and the recogniser must use it)."""
+    cfg = config("cpu")
+    clips = moving_digits(cfg.video, cfg.test_fraction, 0).with_format("torch")["train"][:]
+    probe = single_frame_probe(clips["video"].numpy(), clips["label"].numpy())
+    assert 40 <= probe["frame0_direction"] <= 60 and 40 <= probe["mean_frame_direction"] <= 60
+
+
+def test_shift_frames_is_inverted_by_the_opposite_shift():
+    frames = torch.rand(3, 2, 1, 5, 7)
+    shifts = torch.tensor([[[1, 2], [0, -3]]] * 3)
+    torch.testing.assert_close(shift_frames(shift_frames(frames, shifts), -shifts), frames)
+
+
+# ----------------------------------------------------------------------------------------------
+# real format: <root>/<class>/<clip>/<i>.png + SHA256SUMS
+
+
+def write_frames(root, classes=("jump", "run"), clips=2, frames=4, size=20):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        for clip in range(clips):
+            folder = root / name / f"v_{name}_{clip:02d}"
+            folder.mkdir(parents=True)
+            for i in range(frames):
+                pixels = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
+        for p in sorted(root.rglob("*.png"))
+    ]
+    (root / SUMS).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def manifest_for(root, folder="ucf101_frames"):
+    digest = hashlib.sha256((root / SUMS).read_bytes()).hexdigest()
+    return Manifest(
+        name="ucf101_frames",
+        title="fixture",
+        homepage="-",
+        license="-",
+        citation="-",
+        access="manual",
+        instructions="write the frames",
+        files=(ManifestFile(path=f"{folder}/{SUMS}", sha256=digest),),
+    )
+
+
+def test_frame_folders_load_as_the_same_features(tmp_path):
+    root = write_frames(tmp_path / "ucf101_frames", clips=3)
+    cfg = config("smoke", video={"frames": 3})
+    data = frame_folders(cfg.video, 0.5, 0, cfg.max_shift, manifest_for(root), tmp_path)
+    assert set(data) == {"train", "test"}
+    assert data["train"].features["label"].names == ["jump", "run"]
+    video = data["train"].with_format("torch")[:]["video"]
+    assert video.shape[1:] == (3, 1, cfg.video.canvas, cfg.video.canvas) and video.max() <= 1
+    assert data["train"].features["video"] == moving_digits(cfg.video, 0.25, 0)["train"].features["video"]
+
+
+def test_frames_are_ordered_by_their_integer_index(tmp_path):
+    root = tmp_path / "r"
+    for i in (0, 2, 10, 1):
+        (root / "a" / "c").mkdir(parents=True, exist_ok=True)
+        (root / "b" / "c").mkdir(parents=True, exist_ok=True)
+        for cls in "ab":
+            Image.fromarray(np.full((4, 4), 20 * i, np.uint8)).save(root / cls / "c" / f"{i}.png")
+    clips = read_frame_folders(root, 4, 4)
+    assert [round(float(v) * 255) for v in clips["video"][0, :, 0, 0, 0]] == [0, 20, 40, 200]
+
+
+def test_a_changed_frame_is_refused(tmp_path):
+    root = write_frames(tmp_path / "ucf101_frames")
+    manifest = manifest_for(root)
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(root / "run" / "v_run_01" / "2.png")
+    with pytest.raises(DataUnavailableError, match="sha256 mismatch"):
+        frame_folders(config("smoke").video, 0.5, 0, 2, manifest, tmp_path)
+
+
+def test_a_changed_sums_file_is_refused(tmp_path):
+    root = write_frames(tmp_path / "ucf101_frames")
+    manifest = manifest_for(root)
+    (root / SUMS).write_text((root / SUMS).read_text() + "\n")
+    with pytest.raises(DataUnavailableError, match="mismatch"):
+        frame_folders(config("smoke").video, 0.5, 0, 2, manifest, tmp_path)
+
+
+def test_malformed_sums_and_missing_frames_and_bad_pngs_raise(tmp_path):
+    bad = tmp_path / "sums"
+    bad.write_text("abc  x.png\n")
+    with pytest.raises(ValueError, match="expected '<sha256>  <path>'"):
+        read_sums(bad)
+    root = write_frames(tmp_path / "f", frames=2)
+    with pytest.raises(ValueError, match="2 frames, the profile needs 4"):
+        read_frame_folders(root, 4, 8)
+    (root / "jump" / "v_jump_00" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="not a readable PNG"):
+        read_frame_folders(root, 2, 8)
+    (root / "jump" / "v_jump_00" / "first.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="named <index>.png"):
+        read_frame_folders(root, 2, 8)
+
+
+def test_missing_data_names_the_manifest_and_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    manifest = load_manifest("ucf101_frames")
+    assert manifest.files[0].sha256 is None  # no published checksum: the user pins it
+    with pytest.raises(DataUnavailableError, match="file not found"):
+        frame_folders(config("smoke").video, 0.5, 0, 2, manifest, tmp_path)
+
+
+def test_bad_config_values_name_the_field():
+    with pytest.raises(ConfigError, match="video.frames"):
+        config("smoke", video={"frames": 1})
+    with pytest.raises(ConfigError, match="unet.sample_size"):
+        config("smoke", video={"canvas": 16})
+    with pytest.raises(ConfigError, match="bpda_rungs"):
+        config("smoke", bpda_rungs=["dip"])
+    with pytest.raises(ConfigError, match="seeds"):
+        config("smoke", seeds=[])
+    with pytest.raises(ConfigError, match="unknown override"):
+        config("smoke", epochs=3)
