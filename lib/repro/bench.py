@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from repro.core import papers
+from repro.core import papers, runtime
 from repro.core.steps import read_json, runs_root, write_json
 
 
@@ -210,7 +210,7 @@ def machine() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gpu": runtime.gpu_name(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__,
     }

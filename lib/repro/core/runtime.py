@@ -76,3 +76,26 @@ def device_summary() -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
+
+
+# The kit's only CUDA-specific calls live here, so every other module runs unchanged on CPU.
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work before reading a clock (a no-op on CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def rng_devices(*tensors: torch.Tensor) -> list[torch.device]:
+    """The GPU devices whose random state ``torch.random.fork_rng`` must fork for these tensors."""
+    return sorted({t.device for t in tensors if t.device.type == "cuda"}, key=str)
+
+
+def peak_gpu_mb() -> float | None:
+    """Peak GPU memory allocated by this process in MiB (``None`` without a GPU)."""
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
+
+
+def gpu_name() -> str | None:
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
