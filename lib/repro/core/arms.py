@@ -22,7 +22,7 @@ class Arm:
     def __post_init__(self) -> None:
         for part in (self.method, self.condition):
             if part is not None and (not part or "@" in part):
-                raise ValueError(f"arm parts must be non-empty and free of '@', got {self.method!r}, {self.condition!r}")
+                raise ValueError(f"arm parts must be non-empty and free of '@': {self.method!r}, {self.condition!r}")
 
     @property
     def name(self) -> str:

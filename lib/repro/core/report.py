@@ -185,7 +185,8 @@ def build(run_name: str) -> Path:
         f"# Reproduction report: `{run_name}`",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. Verdicts are computed by the kit's rule "
-        "(paired bootstrap over seeds and evaluation examples; docs/design.md, Claims), never written by hand. "
+        "(a paired t interval over seeds, widened by the shared test examples' part; docs/design.md, Claims), "
+        "never written by hand. "
         "Effects are ours, in the metric's units, beside the paper's own delta on its own data.",
         "",
         f"**Claims (controls excluded): {counts}.**",
