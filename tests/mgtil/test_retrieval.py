@@ -34,7 +34,11 @@ def test_ivf_index_recalls_what_exact_search_finds():
 @pytest.fixture
 def corpus():
     rng = np.random.default_rng(1)
-    captions = ["a chest x-ray showing nodule", "a fundus photograph showing drusen", "a dermoscopy image showing nevus"] * 20
+    captions = [
+        "a chest x-ray showing nodule",
+        "a fundus photograph showing drusen",
+        "a dermoscopy image showing nevus",
+    ] * 20
     emb = {k: unit(rng.standard_normal((60, 16))) for k in ("img_final", "img_mid", "txt_final", "txt_mid")}
     return rag.Corpus(**emb, captions=captions)
 

@@ -65,7 +65,9 @@ def test_question_pool_holds_only_labels_of_seen_tasks():
 
 def test_acquisition_shift_is_the_identity_at_zero_and_moves_colours_otherwise():
     rng = np.random.default_rng(0)
-    imgs = world.render("fundus", np.array(["healthy disc"] * 8, dtype=object), np.array([""] * 8, dtype=object), 16, rng)
+    imgs = world.render(
+        "fundus", np.array(["healthy disc"] * 8, dtype=object), np.array([""] * 8, dtype=object), 16, rng
+    )
     assert world.acquisition(imgs, 0.0, 5, rng) is imgs
     shifted = world.acquisition(imgs, 0.6, 5, rng)
     assert np.abs(shifted.mean(axis=(0, 2, 3)) - imgs.mean(axis=(0, 2, 3))).max() > 0.02
