@@ -347,17 +347,21 @@ class Pipeline:
         if name not in self.steps:
             raise UnknownStepError(f"unknown step {name!r}; steps of {self.paper}: {', '.join(self.steps)}")
         final = self.step_dir(name, cfg)
-        if not force and (cached := self._cached(name, cfg)):
-            return cached
+        if not force and isinstance(stored := self._stored(name, cfg), StepResult):
+            return stored
         distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # every rank must take the same path
         with step_lock(final.parent, name, enabled=_is_main_process()) as waited:
-            if waited and not distributed and (cached := self._cached(name, cfg)):
-                print(f"[{self.paper}] step {name!r} was just computed by another process: reusing it", flush=True)
-                return cached
+            if (waited or not force) and not distributed:  # another process may have computed it meanwhile
+                stored = self._stored(name, cfg)
+                if isinstance(stored, StepResult):
+                    if waited:
+                        print(
+                            f"[{self.paper}] step {name!r} was just computed by another process: reusing it", flush=True
+                        )
+                    return stored
             if not force:
-                why = self.staleness(name, cfg)
-                print(f"[{self.paper}] upstream step {name!r} {why}: computing it now", flush=True)
-                livelog.emit(f"[{self.paper}] upstream step {name!r} {why}: computing it now")
+                print(f"[{self.paper}] upstream step {name!r} {stored}: computing it now", flush=True)
+                livelog.emit(f"[{self.paper}] upstream step {name!r} {stored}: computing it now")
             step = self.steps[name]
             upstream = {u: self.ensure(u, cfg).dir for u in step.upstream}
             with contextlib.ExitStack() as reading:  # no process replaces an upstream step while it is read
@@ -365,10 +369,13 @@ class Pipeline:
                     reading.enter_context(step_lock(final.parent, u, shared=True, enabled=_is_main_process()))
                 return self._execute(step, cfg, final, upstream)
 
-    def _cached(self, name: str, cfg: RunConfig) -> StepResult | None:
+    def _stored(self, name: str, cfg: RunConfig) -> StepResult | str:
+        """The stored result of a step when it is fresh, else why it is not."""
         final = self.step_dir(name, cfg)
-        if self.staleness(name, cfg) is not None or (meta := read_meta(final / "step.json")) is None:
-            return None
+        why = self.staleness(name, cfg)
+        meta = read_meta(final / "step.json") if why is None else None
+        if meta is None:
+            return why or "step.json unreadable"
         return StepResult(name, final, meta.get("summary", {}), meta, cached=True)
 
     def _execute(self, step: Step, cfg: RunConfig, final: Path, upstream: dict[str, Path]) -> StepResult:
