@@ -79,25 +79,32 @@ def check_values(cfg: Any, prefix: str = "") -> None:
     or repeated, a count or size below 1, a learning rate not above 0, a :func:`bounded` field out of
     its range. Nested dataclasses are checked too (``victim.heads``)."""
     if isinstance(cfg, RunConfig):
-        if not cfg.seeds:
-            raise ConfigError("seeds=[]: give at least one seed (each seed is one independent run)")
-        repeated = sorted({s for s in cfg.seeds if cfg.seeds.count(s) > 1})
-        if repeated:
-            raise ConfigError(
-                f"seeds={list(cfg.seeds)}: seeds must be distinct ({repeated} repeated); a seed used twice "
-                "is the same run counted twice"
-            )
+        _check_seeds(cfg.seeds)
     for f in dataclasses.fields(cfg):
-        name, value = prefix + f.name, getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            check_values(value, f"{name}.")
-            continue
-        bounds, why = (f.metadata["bounds"], "") if "bounds" in f.metadata else _bounds_by_name(f.name, value)
-        for item in value if isinstance(value, tuple) else (value,):
-            for relation, bound in bounds.items():
-                symbol, holds = _RELATIONS[relation]
-                if isinstance(item, (int, float)) and not isinstance(item, bool) and not holds(item, bound):
-                    raise ConfigError(f"{name}={jsonable(value)!r}: must be {symbol} {bound:g}{why}")
+        _check_field(f, prefix + f.name, getattr(cfg, f.name))
+
+
+def _check_seeds(seeds: tuple[int, ...]) -> None:
+    if not seeds:
+        raise ConfigError("seeds=[]: give at least one seed (each seed is one independent run)")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(
+            f"seeds={list(seeds)}: seeds must be distinct ({repeated} repeated); a seed used twice "
+            "is the same run counted twice"
+        )
+
+
+def _check_field(f: dataclasses.Field, name: str, value: Any) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        check_values(value, f"{name}.")
+        return
+    bounds, why = (f.metadata["bounds"], "") if "bounds" in f.metadata else _bounds_by_name(f.name, value)
+    for item in value if isinstance(value, tuple) else (value,):
+        for relation, bound in bounds.items():
+            symbol, holds = _RELATIONS[relation]
+            if isinstance(item, (int, float)) and not isinstance(item, bool) and not holds(item, bound):
+                raise ConfigError(f"{name}={jsonable(value)!r}: must be {symbol} {bound:g}{why}")
 
 
 @dataclass(frozen=True)
@@ -162,9 +169,16 @@ def make_config(profiles: Mapping[str, Callable[[], C]], profile: str, **overrid
         )
     hints = typing.get_type_hints(type(base))
     coerced = {k: _coerce(k, v, hints[k], getattr(base, k)) for k, v in overrides.items()}
+    # The overrides' values first, so the error names the field rather than what a paper's own
+    # checks (which assume valid values) make of it; then the whole config, whose __post_init__
+    # may not call RunConfig's.
+    if "seeds" in coerced:
+        _check_seeds(coerced["seeds"])
+    for key, value in coerced.items():
+        _check_field(fields[key], key, value)
     changed = {k: v for k, v in coerced.items() if v != getattr(base, k)}
     cfg = dataclasses.replace(base, **coerced, overrides={k: jsonable(v) for k, v in changed.items()})
-    check_values(cfg)  # again: a paper's own __post_init__ may not call RunConfig's
+    check_values(cfg)
     return cfg
 
 
