@@ -106,3 +106,36 @@ def test_without_sparsity_and_mask_steps_the_masks_stay_at_one(unet, images, aba
     cfg = replace(tiny_cfg, mask_decay=0.0, mask_lr=1e-12, prune_stages=1)
     flow = gradient_flow_prune(unet, images, abar, cfg, 0.3, seed=0)
     assert flow.trajectory["stage 1"][-1] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_magnitude_criterion_keeps_the_procedure_and_spends_no_gradients_on_scores(unet, images, abar, tiny_cfg):
+    """The criterion ablation: same stages, soft phase and removal; only the scores differ (no HVPs)."""
+    import copy
+
+    ours = gradient_flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, seed=0)
+    ablation = gradient_flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, seed=0, criterion="magnitude")
+    assert ablation.budget.optimizer_steps == ours.budget.optimizer_steps
+    assert ablation.budget.forward_samples["unet_hvp"] == 0 < ours.budget.forward_samples["unet_hvp"]
+    assert sum(p.numel() for p in ablation.unet.parameters()) == sum(p.numel() for p in ours.unet.parameters())
+    with pytest.raises(ValueError, match="criterion"):
+        gradient_flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, seed=0, criterion="nope")
+
+
+def test_ratio_zero_removes_nothing_and_only_trains(unet, images, abar, tiny_cfg):
+    """The drift arm: at ratio 0 the procedure chooses no channel; what changes is its training alone."""
+    before = sum(p.numel() for p in unet.parameters())
+    flow = gradient_flow_prune(unet, images, abar, tiny_cfg, 0.0, seed=0)
+    assert sum(p.numel() for p in flow.unet.parameters()) == before and flow.removal_gap == 0.0
+    assert flow.budget.optimizer_steps == tiny_cfg.prune_stages * tiny_cfg.stage_steps
+
+
+def test_arms_are_data_and_the_drift_arm_runs_one_seed():
+    from repro.core.arms import Arm
+    from repro.gfprune.config import arm_seeds, arms, config
+
+    cfg = config("smoke", seeds=[0, 1])
+    matrix = arms(cfg)
+    assert (
+        Arm("gfprune", "0.05") in matrix and Arm("flow_magnitude", "0.05") in matrix and Arm("gfprune", "0") in matrix
+    )
+    assert arm_seeds(cfg, Arm("gfprune", "0")) == (0,) and arm_seeds(cfg, Arm("gfprune")) == (0, 1)

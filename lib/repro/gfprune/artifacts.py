@@ -50,10 +50,16 @@ def load_reference(model_dir: Path) -> dict[str, torch.Tensor]:
         return {k: torch.from_numpy(ref[k]) for k in ref.files}
 
 
-def load_curves(train_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Checkpoint steps, and per arm name the (seeds, checkpoints, val examples) losses."""
+def steps_key(arm_name: str) -> str:
+    return f"{arm_name}|steps"
+
+
+def load_curves(train_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per arm name: the fine-tuning steps of its checkpoints (methods fine-tune for different numbers
+    of steps so that all end at the same total gradient evaluations) and the (seeds, checkpoints,
+    val examples) validation losses."""
     with np.load(Path(train_dir) / CURVES) as npz:
-        return npz["steps"], {k: npz[k] for k in npz.files if k != "steps"}
+        return {k: (npz[steps_key(k)], npz[k]) for k in npz.files if not k.endswith("|steps")}
 
 
 def load_grids(evaluate_dir: Path) -> dict[str, np.ndarray]:

@@ -1,16 +1,20 @@
 """Metrics of a pruned diffusion model, as per-example scores for the claims.
 Introduced in ``notebooks/gfprune/04_evaluate.ipynb``.
 
-* **Frechet distance in the digit classifier's features** (``frechet``): the FID formula
+* **Frechet distance in the digit classifier's features**: the FID formula
   ``|mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^(1/2))`` on the 64 penultimate features of a
   classifier trained in place, against the real training images. Not Inception FID and not
-  comparable with the paper's numbers. A set statistic has no per-image value, so the claims use
-  jackknife pseudo-values ``n FD - (n - 1) FD_(-i)`` (their mean is the jackknife estimate of FD and
-  their spread gives its standard error), paired across models by the shared noise.
+  comparable with the paper's numbers. The table's ``frechet_plugin`` is the plug-in value on all
+  samples. A set statistic has no per-image value, so the claims use ``frechet_jackknife``: the
+  pseudo-values ``n FD - (n - 1) FD_(-i)`` (their mean is the jackknife estimate of FD, which
+  corrects the plug-in value's bias, and their spread gives its standard error), paired across
+  models by the shared noise. The two numbers differ; both are named.
 * **SSIM** (``ssim``) of each sample to the pretrained model's sample from the same noise (DDIM,
   eta = 0), torchmetrics with a 7-pixel Gaussian window (the images are 16x16), data range 2.
-* **Convergence** (``ft_loss_auc``): each validation example's DDPM loss averaged over the
-  fine-tuning checkpoints (the area under its fine-tuning curve; lower converged faster).
+* **Convergence per gradient evaluation** (``val_loss_at_budget``): each validation example's DDPM
+  loss when every method has spent the same total gradient evaluations, pruning phase included
+  (methods whose pruning cost less fine-tune longer; the train step equalises the totals to within
+  one checkpoint interval).
 * **Speed-up** (``speedup``): dense over pruned DDIM sampling time, measured in alternation so
   that load drifts hit both; beside it the MACs ratio (claim C3 asks whether the first tracks it).
 """

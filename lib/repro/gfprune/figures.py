@@ -40,37 +40,38 @@ def frechet_vs_macs(doc: dict):
     fig, axes = plots.figure(width=5.0, height=3.2)
     ax = axes[0][0]
     markers = "osD^v<>ph*"
-    rows = [r for r in doc["table"] if "frechet" in r and "macs_fraction" in r]
+    rows = [r for r in doc["table"] if "frechet_plugin" in r and "macs_fraction" in r]
     for i, row in enumerate(rows):
         ax.errorbar(
             row["macs_fraction"],
-            row["frechet"],
-            yerr=row.get("frechet_sd", 0),
+            row["frechet_plugin"],
+            yerr=row.get("frechet_plugin_sd", 0),
             fmt=markers[i % len(markers)],
             ms=4,
             capsize=2,
             label=row["method"],
         )
-    floor = next((r["frechet"] for r in doc["table"] if r["method"].startswith("real")), None)
+    floor = next((r["frechet_plugin"] for r in doc["table"] if r["method"].startswith("real")), None)
     if floor is not None:
         ax.axhline(floor, color="grey", lw=0.8, ls=":", label="real test digits")
     ax.set(
         xlabel="MACs (fraction of the dense model)",
-        ylabel="Frechet distance (classifier features)",
+        ylabel="Frechet distance (plug-in, classifier features)",
         title="quality vs compute",
     )
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
-def loss_vs_gradient_evaluations(curves: dict[str, np.ndarray], steps: np.ndarray, ledger: dict, batch_size: int):
+def loss_vs_gradient_evaluations(curves: dict[str, tuple[np.ndarray, np.ndarray]], ledger: dict, batch_size: int):
     """Validation loss during fine-tuning against the total gradient evaluations spent so far
     (pruning phase included: the soft phase, its HVPs, the Taylor gradients), and against
-    fine-tuning steps alone. The honesty guard (``docs/papers/gfprune.md``) asks for the first."""
+    fine-tuning steps alone. The honesty guard (``docs/papers/gfprune.md``) asks for the first; every
+    method ends at the same total (one-shot methods fine-tune longer)."""
     fig, axes = plots.figure(ncols=2, width=3.6, height=2.8)
-    for arm, runs in curves.items():
+    for arm, (steps, runs) in curves.items():
         mean = runs.mean(axis=(0, 2))
-        before = ledger[arm]["gradient_evaluations"] / ledger[arm]["seeds"] - steps[-1] * batch_size
+        before = ledger[arm]["prune_gradient_evaluations"]
         axes[0][0].plot(before + steps * batch_size, mean, lw=1, marker=".", ms=3, label=arm)
         axes[0][1].plot(steps, mean, lw=1, marker=".", ms=3, label=arm)
     axes[0][0].set(
@@ -103,7 +104,7 @@ def mask_decay(trajectories: dict, stage_steps: int):
 def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
     """Every figure of the figures step."""
     doc = load_claims(upstream["evaluate"] / files.CLAIMS)
-    steps, curves = files.load_curves(upstream["train"])
+    curves = files.load_curves(upstream["train"])
     targets = {arm.name for arm in arms(cfg) if arm.condition is None}
     trajectories = read_json(upstream["train"] / files.TRAJECTORIES)
     made = {
@@ -113,7 +114,6 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
         "frechet_vs_macs": frechet_vs_macs(doc),
         "loss_vs_gradient_evaluations": loss_vs_gradient_evaluations(
             {k: v for k, v in curves.items() if k in targets},
-            steps,
             read_json(upstream["train"] / files.BUDGET),
             cfg.batch_size,
         ),

@@ -154,10 +154,32 @@ class FlowResult:
     budget: Budget = field(default_factory=Budget)
 
 
+CRITERIA = ("gradient_norm", "magnitude")
+FLOW_METHODS = ("gfprune", "flow_magnitude")  # the soft-flow procedure with our criterion, and with magnitude
+
+
+def magnitude_scores(unet: nn.Module, mask: SoftMask) -> dict[str, torch.Tensor]:
+    """``|theta|`` at the masked parameters: Torch-Pruning's L1 magnitude importance, as elementwise
+    scores (the criterion ablation: the same soft-flow schedule with magnitude instead of ours)."""
+    base = {n: p.detach() for n, p in unet.named_parameters()}
+    base.update({n: v.detach() for n, v in mask.masked_params(mask.values.detach()).items()})
+    return {n: v.abs() for n, v in base.items()}
+
+
 def gradient_flow_prune(
-    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int
+    unet: nn.Module,
+    x: torch.Tensor,
+    abar: torch.Tensor,
+    cfg,
+    ratio: float,
+    seed: int,
+    criterion: str = "gradient_norm",
 ) -> FlowResult:
-    """Ours, from the dense ``unet`` (modified in place) to a physically pruned one at ``ratio``."""
+    """Ours, from the dense ``unet`` (modified in place) to a physically pruned one at ``ratio``.
+    ``criterion="magnitude"`` keeps the whole procedure and swaps only the channel scores (ablation);
+    ``ratio=0`` chooses nothing and measures what the soft phase's training alone does (drift)."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion {criterion!r}; valid: {', '.join(CRITERIA)}")
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -169,9 +191,12 @@ def gradient_flow_prune(
     budget = Budget(forward_samples={"unet": 0, "unet_backward": 0, "unet_hvp": 0})
     with count_forwards({"unet": unet}, budget):
         for stage in range(1, cfg.prune_stages + 1):
-            scores = gradient_norm_scores(unet, mask, stream, abar, cfg.criterion_batches)
-            budget.forward_samples["unet_backward"] += cfg.criterion_batches * cfg.batch_size
-            budget.forward_samples["unet_hvp"] += cfg.criterion_batches * cfg.batch_size
+            if criterion == "magnitude":
+                scores = magnitude_scores(unet, mask)
+            else:
+                scores = gradient_norm_scores(unet, mask, stream, abar, cfg.criterion_batches)
+                budget.forward_samples["unet_backward"] += cfg.criterion_batches * cfg.batch_size
+                budget.forward_samples["unet_hvp"] += cfg.criterion_batches * cfg.batch_size
             importance = pruning.ParameterScoreImportance(scores, pinned=mask.pinned)
             pruner = pruning.make_pruner(unet, importance, ratio * stage / cfg.prune_stages, cfg.global_pruning)
             for group in pruner.step(interactive=True):

@@ -30,7 +30,7 @@ from repro.gfprune.evaluate import (
     results_table,
     ssim_per_image,
 )
-from repro.gfprune.method import gradient_flow_prune, mask_summary
+from repro.gfprune.method import FLOW_METHODS, gradient_flow_prune, mask_summary
 from repro.gfprune.models import (
     alphas_cumprod,
     build_unet,
@@ -103,8 +103,14 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         summary["pretrained"] = cfg.pretrained
     else:
         unet, sched = build_unet(cfg.unet), scheduler_config(cfg.num_train_timesteps)
-        losses, budget = pretrain(unet, split["x_train"], alphas_cumprod(sched), cfg, accelerator)
-        summary |= {"pretrain_losses": [round(v, 5) for v in losses], "pretrain_budget": budget.to_dict()}
+        abar = alphas_cumprod(sched)
+        val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed)
+        losses, budget, curve = pretrain(unet, split["x_train"], abar, cfg, accelerator, val)
+        summary |= {
+            "pretrain_losses": [round(v, 5) for v in losses],
+            "pretrain_val_loss": curve,  # (steps, mean validation loss): where more training stops helping
+            "pretrain_budget": budget.to_dict(),
+        }
     unet = unet.cpu().eval()
     unet.save_pretrained(ctx.dir / files.UNET, safe_serialization=True)
     write_json(ctx.dir / files.SCHEDULER, dict(sched))
@@ -157,6 +163,7 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         "table_only_methods",
         "control_ratio",
         "control_methods",
+        "drift_methods",
         "macs_target",
         "device",
     ),
@@ -173,16 +180,15 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     dense_macs = model_summary["macs"]
     val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed).to(accelerator.device)
     ledger, curves, trajectories, info = {}, {}, {}, {}
+    pruned: dict = {}  # (arm, seed) -> (model, history, pruning budget, MACs fraction)
     for arm in arms(cfg):
-        method, control = arm.method, arm.condition is not None
-        ratio = cfg.control_ratio if control else model_summary["ratio"]
-        budget, runs, fractions = Budget(), [], []
-        seeds = arm_seeds(cfg, arm)
-        for seed in seeds:
+        ratio = float(arm.condition) if arm.condition is not None else model_summary["ratio"]
+        for seed in arm_seeds(cfg, arm):
             unet = copy.deepcopy(dense).to(accelerator.device).train()
             seed_everything(seed)
-            if method == "gfprune":
-                flow = gradient_flow_prune(unet, x, abar, cfg, ratio, seed)
+            if arm.method in FLOW_METHODS:
+                criterion = "magnitude" if arm.method == "flow_magnitude" else "gradient_norm"
+                flow = gradient_flow_prune(unet, x, abar, cfg, ratio, seed, criterion)
                 history, spent = flow.history, flow.budget
                 trajectories.setdefault(arm.name, []).append(flow.trajectory)
                 info.setdefault(arm.name, []).append(
@@ -192,37 +198,50 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
                         "final_masks": mask_summary(flow.trajectory),
                     }
                 )
-            elif method == "iterative_taylor":
+            elif arm.method == "iterative_taylor":
                 history, spent, extra = iterative_taylor_prune(unet, x, abar, cfg, ratio, seed)
             else:
-                history, spent, extra = one_shot_prune(method, unet, x, abar, cfg, ratio, seed)
+                history, spent, extra = one_shot_prune(arm.method, unet, x, abar, cfg, ratio, seed)
                 if extra:
                     info.setdefault(arm.name, []).append(extra)
-            macs, params = pruning.macs_params(unet)
-            fractions.append(macs / dense_macs)
-            pre_steps = spent.optimizer_steps
-            tuned = finetune(unet, x, abar, val, cfg, seed, accelerator)
+            pruned[arm, seed] = (unet, history, spent, pruning.macs_params(unet)[0] / dense_macs)
+    # Every method at a ratio ends at the same total gradient evaluations (pruning phase included): a
+    # method whose pruning spent fewer fine-tunes longer, to within one batch of the most expensive one.
+    mark: dict[str | None, int] = {}
+    for (arm, _seed), (*_, spent, _f) in pruned.items():
+        mark[arm.condition] = max(mark.get(arm.condition, 0), gradient_evaluations(spent))
+    for arm in arms(cfg):
+        ratio = float(arm.condition) if arm.condition is not None else model_summary["ratio"]
+        budget, runs, fractions = Budget(), [], []
+        seeds = arm_seeds(cfg, arm)
+        for seed in seeds:
+            unet, history, spent, fraction = pruned.pop((arm, seed))
+            own = gradient_evaluations(spent)
+            steps = cfg.finetune_steps + -(-(mark[arm.condition] - own) // cfg.batch_size)
+            tuned = finetune(unet, x, abar, val, cfg, seed, accelerator, steps=steps)
             budget = budget.merge(spent).merge(tuned.budget)
             runs.append(np.stack(tuned.val))
+            fractions.append(fraction)
             pruning.save_pruned(unet.eval(), dict(dense.config), history, files.pruned_model(ctx.dir, arm, seed))
         curves[arm.name] = np.stack(runs)  # (seeds, checkpoints, val examples)
-        f = budget.forward_samples
+        curves[files.steps_key(arm.name)] = np.array(tuned.steps)
         ledger[arm.name] = budget.to_dict() | {
-            "prune_optimizer_steps": pre_steps,
-            "finetune_steps": cfg.finetune_steps,
-            "gradient_evaluations": f.get("unet_backward", 0) + f.get("unet_hvp", 0),
+            "prune_optimizer_steps": spent.optimizer_steps,
+            "prune_gradient_evaluations": own,
+            "finetune_steps": steps,
+            "gradient_evaluations": gradient_evaluations(budget),
             "ratio": round(ratio, 5),
             "macs_fraction": round(float(np.mean(fractions)), 4),
-            "params": params,
+            "params": sum(p.numel() for p in unet.parameters()),
             "seeds": len(seeds),
         }
         ctx.log(
-            f"{arm.name}: MACs {np.mean(fractions):.3f} of dense, val loss {runs[-1][0].mean():.4f} -> "
-            f"{np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)"
+            f"{arm.name}: MACs {np.mean(fractions):.3f} of dense, {steps} fine-tuning steps, val loss "
+            f"{runs[-1][0].mean():.4f} -> {np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)"
         )
     targets = [ledger[m]["macs_fraction"] for m in cfg.methods]
     assert max(targets) - min(targets) <= cfg.macs_tolerance * cfg.macs_target, f"methods differ in MACs: {targets}"
-    np.savez(ctx.dir / files.CURVES, steps=np.arange(0, cfg.finetune_steps + 1, cfg.eval_every), **curves)
+    np.savez(ctx.dir / files.CURVES, **curves)
     write_json(ctx.dir / files.BUDGET, ledger)
     write_json(ctx.dir / files.TRAJECTORIES, trajectories)
     write_json(ctx.dir / files.INFO, info)
@@ -241,6 +260,7 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         "methods",
         "table_only_methods",
         "control_methods",
+        "drift_methods",
         "control_ratio",
         "n_samples",
         "ddim_steps",
@@ -263,9 +283,11 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     mu_r, cov_r, noise, reference = ref["mu"], ref["cov"], ref["noise"], ref["samples"]
     ledger = read_json(train_dir / files.BUDGET)
     model_summary = read_json(model_dir / "step.json")["summary"]
-    scores: dict[str, dict[str, np.ndarray]] = {m: {} for m in ("frechet", "ssim", "ft_loss_auc", "speedup")}
+    metrics = ("frechet_jackknife", "ssim", "val_loss_at_budget", "speedup")
+    scores: dict[str, dict[str, np.ndarray]] = {m: {} for m in metrics}
     columns, grids = {}, {"dense": reference[:8].numpy()}
-    _, curves = files.load_curves(train_dir)
+    curves = files.load_curves(train_dir)
+    info = read_json(train_dir / files.INFO)
     for spec in arms(cfg):
         arm = spec.name
         pseudo, ssim, fds, speedups, ms = [], [], [], [], []
@@ -284,16 +306,20 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
                 t_dense, t_pruned = latency_pairs(dense, unet, sched, batch, cfg.ddim_steps, cfg.latency_repeats)
                 speedups.append(t_dense / t_pruned)
                 ms.append(1000 * t_pruned.mean())
-        scores["frechet"][arm], scores["ssim"][arm] = np.stack(pseudo), np.stack(ssim)
-        scores["ft_loss_auc"][arm] = curves[arm][:, 1:, :].mean(axis=1)
+        scores["frechet_jackknife"][arm], scores["ssim"][arm] = np.stack(pseudo), np.stack(ssim)
+        final = curves[arm][1][:, -1, :]  # every method at the same total gradient evaluations
+        scores["val_loss_at_budget"][arm] = final
         columns[arm] = {
             "macs_fraction": [ledger[arm]["macs_fraction"]],
             "params": [ledger[arm]["params"]],
-            "frechet": fds,
+            "frechet_plugin": fds,
             "ssim": [s.mean() for s in ssim],
-            "val_loss_after_ft": curves[arm][:, -1, :].mean(axis=1),
+            "val_loss_at_budget": final.mean(axis=1),
             "gradient_evaluations": [ledger[arm]["gradient_evaluations"] / len(seeds)],
+            "finetune_steps": [ledger[arm]["finetune_steps"]],
         }
+        if arm in info and "removal_gap" in info[arm][0]:
+            columns[arm]["removal_gap"] = [r["removal_gap"] for r in info[arm]]
         if speedups:
             scores["speedup"][arm] = np.stack(speedups)
             scores["speedup"][f"{arm}:macs"] = np.full_like(scores["speedup"][arm], 1 / ledger[arm]["macs_fraction"])
@@ -303,10 +329,10 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "method": "dense (pretrained, oracle)",
             "macs_fraction": 1.0,
             "params": model_summary["params"],
-            "frechet": model_summary["frechet_dense"],
+            "frechet_plugin": model_summary["frechet_dense"],
             "ssim": 1.0,
         },
-        {"method": "real test digits (floor)", "frechet": model_summary["frechet_real_test"]},
+        {"method": "real test digits (floor)", "frechet_plugin": model_summary["frechet_real_test"]},
     ]
     save_scores(ctx.dir / files.SCORES, scores)
     np.savez(ctx.dir / files.GRIDS, **grids)
@@ -329,3 +355,8 @@ def figures(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     evaluations, and the soft masks' decay."""
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
+
+
+def gradient_evaluations(budget: Budget) -> int:
+    """Samples that went through a backward pass (plain gradients and Hessian-vector products)."""
+    return budget.forward_samples.get("unet_backward", 0) + budget.forward_samples.get("unet_hvp", 0)

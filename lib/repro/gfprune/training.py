@@ -63,11 +63,14 @@ def diffusion_fit(
     return result.losses, result.budget
 
 
-def pretrain(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelerator) -> tuple[list[float], Budget]:
-    """Pretrain the dense DDPM in chunks of 10% of the steps (one loss point per chunk)."""
+def pretrain(
+    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelerator, val: ValidationSet | None = None
+) -> tuple[list[float], Budget, list[tuple[int, float]]]:
+    """Pretrain the dense DDPM in chunks of 10% of the steps; after each chunk, the mean validation
+    loss on ``val`` (the pretraining curve that shows where more training stops helping)."""
     generator = torch.Generator().manual_seed(cfg.data_seed)
     chunk = max(1, cfg.pretrain_steps // 10)
-    losses, budget = [], Budget()
+    losses, budget, curve = [], Budget(), []
     for start in range(0, cfg.pretrain_steps, chunk):
         n = min(chunk, cfg.pretrain_steps - start)
         chunk_losses, spent = diffusion_fit(
@@ -82,7 +85,9 @@ def pretrain(unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelera
         )
         losses += chunk_losses
         budget = budget.merge(spent)
-    return losses, budget
+        if val is not None:
+            curve.append((start + n, round(float(val.losses(unet, abar).mean()), 5)))
+    return losses, budget, curve
 
 
 def train_classifier(
@@ -135,16 +140,31 @@ class FineTune:
 
 
 def finetune(
-    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, val: ValidationSet, cfg, seed: int, accelerator
+    unet: nn.Module,
+    x: torch.Tensor,
+    abar: torch.Tensor,
+    val: ValidationSet,
+    cfg,
+    seed: int,
+    accelerator,
+    steps: int | None = None,
 ) -> FineTune:
-    """The fine-tuning every method gets: ``finetune_steps`` Adam steps at ``finetune_lr`` on the
-    batches fixed by ``seed``, the validation loss measured every ``eval_every`` steps."""
+    """The fine-tuning every method gets: ``steps`` (default ``finetune_steps``) Adam steps at
+    ``finetune_lr`` on the batches fixed by ``seed``, the validation loss every ``eval_every`` steps.
+    The train step gives a method more steps when its pruning spent fewer gradient evaluations, so
+    that every method ends at the same total budget."""
+    steps = cfg.finetune_steps if steps is None else steps
     generator = torch.Generator().manual_seed(10_000 + seed)
     torch.manual_seed(10_000 + seed)  # the loss's timesteps and noise
     out = FineTune(val=[val.losses(unet, abar)], steps=[0])
     optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.finetune_lr)
-    for done in range(cfg.eval_every, cfg.finetune_steps + 1, cfg.eval_every):
-        loader = sampled_loader(x, cfg.batch_size, cfg.eval_every, generator)
+    checkpoints = list(range(cfg.eval_every, steps + 1, cfg.eval_every))
+    if not checkpoints or checkpoints[-1] != steps:
+        checkpoints.append(steps)  # a last, shorter chunk: the budget need not be a multiple of eval_every
+    previous = 0
+    for done in checkpoints:
+        chunk, previous = done - previous, done
+        loader = sampled_loader(x, cfg.batch_size, chunk, generator)
         model, opt, loader = accelerator.prepare(unet, optimizer, loader)
         result = fit(
             model,
@@ -156,7 +176,7 @@ def finetune(
             counted={"unet": accelerator.unwrap_model(model)},
             desc="finetune",
         )
-        result.budget.forward_samples["unet_backward"] = cfg.eval_every * cfg.batch_size
+        result.budget.forward_samples["unet_backward"] = chunk * cfg.batch_size
         out.budget = out.budget.merge(result.budget)
         out.train_loss += result.losses
         out.val.append(val.losses(unet, abar))
