@@ -43,7 +43,7 @@ class RecogniserSpec:
 
     kind: str = "conv3d"
     width: int = 16
-    epochs: int = 10
+    epochs: int = 12
     lr: float = 3e-3
     batch_size: int = 64
 
@@ -69,7 +69,7 @@ class VideopureConfig(RunConfig):
     video: VideoSpec = field(default_factory=VideoSpec)
     test_fraction: float = 0.25
     recogniser: RecogniserSpec = field(default_factory=RecogniserSpec)
-    surrogate: RecogniserSpec = field(default_factory=lambda: RecogniserSpec(kind="r2plus1d", width=12, epochs=6))
+    surrogate: RecogniserSpec = field(default_factory=lambda: RecogniserSpec(kind="r2plus1d", width=12, epochs=8))
     unet: UNetSpec = field(default_factory=UNetSpec)
     # the DDPM, trained in place on frames; only timesteps below `train_t_max` are sampled (the
     # purifiers never go deeper than `inversion_steps` grid steps)
@@ -187,15 +187,16 @@ PROFILES = {
         profile="smoke",
         seeds=(0,),
         video=SMOKE_VIDEO,
-        recogniser=RecogniserSpec(epochs=2),
+        recogniser=RecogniserSpec(epochs=1),
         surrogate=RecogniserSpec(kind="r2plus1d", width=8, epochs=1),
         unet=UNetSpec(block_out_channels=(8, 16)),
-        diffusion_steps=30,
-        diffpure_steps=4,
-        inversion_steps=3,
+        diffusion_steps=10,
+        diffusion_batch_size=32,
+        inversion_steps=2,
+        diffpure_steps=3,
         attack_steps=2,
         eot_samples=1,
-        n_eval=10,
+        n_eval=4,
     ),
     # cpu: the miniature reproduction (sized by a pilot; see docs/papers/videopure.md for timings)
     "cpu": lambda: VideopureConfig(profile="cpu", seeds=(0, 1, 2)),

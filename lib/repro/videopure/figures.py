@@ -25,24 +25,29 @@ def clip_strip(ax_row, clip: np.ndarray, label: str) -> None:
             ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
 
 
-def purified_clips(train_dir: Path, folder: Path, attack: str, rungs: tuple[str, ...]) -> list[Path]:
+def clips_figure(clips: dict[str, np.ndarray]):
+    """Named clips (T, 1, H, W), one row each."""
+    frames = next(iter(clips.values())).shape[0]
+    fig, axes = plots.figure(frames, len(clips), width=0.8, height=0.8)
+    for (name, clip), ax_row in zip(clips.items(), axes):
+        clip_strip(ax_row, clip, name)
+    return fig
+
+
+def purified_clips(train_dir: Path, attack: str, rungs: tuple[str, ...]):
     """Clip 0: clean, adversarial (``attack``), and each rung's purified output of it."""
     ex = art.load_arrays(Path(train_dir) / art.EXAMPLES)
     rows = [("clean", ex["input_clean"][0]), (attack, ex[f"input_{attack}"][0])]
     rows += [(rung, ex[f"out_{attack}_{rung}"][0]) for rung in rungs if f"out_{attack}_{rung}" in ex]
-    frames = rows[0][1].shape[0]
-    fig, axes = plots.figure(frames, len(rows), width=0.8, height=0.8)
-    for (name, clip), ax_row in zip(rows, axes):
-        clip_strip(ax_row, clip, name)
-    return plots.save(fig, folder, f"clips_{attack}")
+    return clips_figure(dict(rows))
 
 
-def vote_matrix(train_dir: Path, folder: Path) -> list[Path]:
+def vote_matrix(train_dir: Path):
     """VideoPure's per-step votes under the adaptive attack: candidate x clip, coloured by class."""
     ex = art.load_arrays(Path(train_dir) / art.EXAMPLES)
     keys = [k for k in ex if k.startswith("votes_")]
     if not keys:
-        return []
+        return None
     votes = ex[keys[0]]
     fig, axes = plots.figure(1, 1, width=5.0, height=2.2)
     ax = axes[0, 0]
@@ -53,10 +58,10 @@ def vote_matrix(train_dir: Path, folder: Path) -> list[Path]:
     ax.set_ylabel("candidate (denoising step; last: output)")
     ax.set_title(f"votes under {keys[0].removeprefix('votes_')}")
     ax.grid(False)
-    return plots.save(fig, folder, "votes")
+    return fig
 
 
-def accuracy_bars(eval_dir: Path, folder: Path, rungs: tuple[str, ...]) -> list[Path]:
+def accuracy_bars(eval_dir: Path, rungs: tuple[str, ...]):
     """Seed-mean accuracy per rung under each condition (clean = standard accuracy)."""
     scores = load_scores(Path(eval_dir) / art.SCORES)["accuracy"]
     conditions = sorted({a.split("@", 1)[1] for a in scores}, key=lambda c: (c != "clean", c))
@@ -69,10 +74,10 @@ def accuracy_bars(eval_dir: Path, folder: Path, rungs: tuple[str, ...]) -> list[
     ax.set_xticks(np.arange(len(conditions)) + 0.4 - width / 2, conditions)
     ax.set_ylabel("accuracy (%)")
     ax.legend(fontsize=6, ncols=3)
-    return plots.save(fig, folder, "accuracy")
+    return fig
 
 
-def consistency_vs_time(eval_dir: Path, folder: Path) -> list[Path]:
+def consistency_vs_time(eval_dir: Path):
     """Warping error vs purification time per clip, clean clips, one point per rung."""
     scores = load_scores(Path(eval_dir) / art.SCORES)
     fig, axes = plots.figure(1, 1)
@@ -83,10 +88,10 @@ def consistency_vs_time(eval_dir: Path, folder: Path) -> list[Path]:
             ax.annotate(name.split("@")[0], (scores["time_ms"][name].mean(), warping.mean()), fontsize=6)
     ax.set_xlabel("purification time per clip (ms)")
     ax.set_ylabel("warping error (x1000)")
-    return plots.save(fig, folder, "consistency_time")
+    return fig
 
 
-def loss_and_samples(model_dir: Path, folder: Path) -> list[Path]:
+def loss_and_samples(model_dir: Path):
     """The DDPM's training loss, and DDIM samples from noise beside test frames."""
     summary = read_json(Path(model_dir) / "step.json")["summary"]
     samples = art.load_arrays(Path(model_dir) / art.SAMPLES)
@@ -100,16 +105,20 @@ def loss_and_samples(model_dir: Path, folder: Path) -> list[Path]:
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
         ax.set_title(title)
         ax.axis("off")
-    return plots.save(fig, folder, "ddpm")
+    return fig
 
 
 def all_figures(upstream: dict[str, Path], folder: Path) -> list[Path]:
-    written = loss_and_samples(upstream["model"], folder)
+    """Every figure of the paper, saved as PNG and PDF under ``folder``."""
     ex = art.load_arrays(Path(upstream["train"]) / art.EXAMPLES)
     attacks = sorted((k.removeprefix("input_") for k in ex if k.startswith("input_pgd")), key=lambda c: int(c[3:]))
+    attack = attacks[-1] if attacks else "clean"
     rungs = tuple(read_json(Path(upstream["train"]) / "step.json")["config_slice"]["rungs"])
-    written += purified_clips(upstream["train"], folder, attacks[-1] if attacks else "clean", rungs)
-    written += vote_matrix(upstream["train"], folder)
-    written += accuracy_bars(upstream["evaluate"], folder, rungs)
-    written += consistency_vs_time(upstream["evaluate"], folder)
-    return written
+    figures = {
+        "ddpm": loss_and_samples(upstream["model"]),
+        f"clips_{attack}": purified_clips(upstream["train"], attack, rungs),
+        "votes": vote_matrix(upstream["train"]),
+        "accuracy": accuracy_bars(upstream["evaluate"], rungs),
+        "consistency_time": consistency_vs_time(upstream["evaluate"]),
+    }
+    return [path for name, fig in figures.items() if fig is not None for path in plots.save(fig, folder, name)]
