@@ -204,3 +204,18 @@ def test_dangling_ids_and_bad_segmentations_raise(fixture_dir):
         formats.annotation_mask({"id": 1, "segmentation": "oops"}, 20, 20)
     with pytest.raises(FormatError, match="RGB"):
         formats.resize(np.zeros((20, 20), np.uint8), None, 10)
+
+
+def test_real_files_refuse_unpinned_or_missing_data(tmp_path, monkeypatch):
+    from repro.core.data import DataUnavailableError
+    from repro.vbackchecker.data import real_files
+
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataUnavailableError, match="file not found|no published checksum"):
+        real_files("grefcoco")
+    (tmp_path / "r2halbench").mkdir()
+    (tmp_path / "r2halbench" / "meta.json").write_text("[]")
+    with pytest.raises(DataUnavailableError, match="no published checksum"):
+        real_files("r2halbench")
+    with pytest.raises(ValueError, match="known"):
+        real_files("refcoco")

@@ -274,8 +274,8 @@ def write_splits(drafts: dict[str, Draft], folder: Path) -> dict[str, Path]:
 def load_splits(
     files: dict[str, Path], read_image: Callable[[str], np.ndarray], side: int, splits: dict[str, str] | None = None
 ):
-    """One ``DatasetDict`` from the real-format files: ``scenes`` (in first-use order) and one row table
-    per split. ``splits`` maps a table split to the refs' ``split`` value (default: ``train``, ``val``,
+    """One ``DatasetDict`` from the real-format files (``instances`` and ``refs`` and / or ``bench``):
+    ``scenes`` (in first-use order) and one row table per split. ``splits`` maps a table split to the refs' ``split`` value (default: ``train``, ``val``,
     ``refer`` to themselves; a real gRefCOCO would map ``refer`` to ``val``); ``bench`` comes from the
     R^2-HalBench meta file when ``files`` names one. Splits with no source are empty tables."""
     from datasets import Dataset, DatasetDict
@@ -283,8 +283,10 @@ def load_splits(
     splits = splits if splits is not None else {s: s for s in ("train", "val", "refer")}
     instances = formats.read_instances(files["instances"])
     index = formats.SceneIndex(instances, read_image, side)
-    refs = formats.read_refs(files["refs"])
-    rows = {split: formats.refs_rows(refs, index, source) for split, source in splits.items()}
+    rows = {}
+    if "refs" in files:
+        refs = formats.read_refs(files["refs"])
+        rows = {split: formats.refs_rows(refs, index, source) for split, source in splits.items()}
     if "bench" in files:
         by_name = {info["file_name"]: i for i, info in instances["images"].items()}
         rows["bench"] = formats.halbench_rows(formats.read_halbench(files["bench"]), index, by_name)
@@ -296,6 +298,23 @@ def load_splits(
         part = rows.get(split, [])
         tables[split] = Dataset.from_dict({name: [r[name] for r in part] for name in features}, features=features)
     return DatasetDict(tables)
+
+
+REAL_FILES = {
+    "grefcoco": {"refs": "grefcoco/grefs(unc).json", "instances": "grefcoco/instances.json"},
+    "r2halbench": {"bench": "r2halbench/meta.json", "instances": "r2halbench/instances.json"},
+}
+
+
+def real_files(manifest_name: str) -> dict[str, Path]:
+    """The real-format files of a manifest (``grefcoco`` or ``r2halbench``), each checked against its
+    pinned sha256 (:func:`repro.core.data.verified_path`) before anything reads it."""
+    from repro.core.data import load_manifest, verified_path
+
+    if manifest_name not in REAL_FILES:
+        raise ValueError(f"no real files known for {manifest_name!r}; known: {', '.join(REAL_FILES)}")
+    manifest = load_manifest(manifest_name)
+    return {role: verified_path(manifest, rel) for role, rel in REAL_FILES[manifest_name].items()}
 
 
 def draft_images(drafts: dict[str, Draft]) -> Callable[[str], np.ndarray]:

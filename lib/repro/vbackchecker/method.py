@@ -37,8 +37,8 @@ from repro.vbackchecker.text import IGNORE, Encoded, Vocab
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor, scale: float = 1000.0, eps: float = 1e-6) -> torch.Tensor:
     """LISA's soft dice per mask ``(B,)``."""
     p = logits.sigmoid().flatten(1) / scale
-    t = targets.flatten(1) / scale
-    return 1 - (2 * (p * t).sum(-1) + eps) / (p.sum(-1) + t.sum(-1) + eps)
+    t = targets.flatten(1)
+    return 1 - (2 * (p * t).sum(-1) + eps) / (p.sum(-1) + t.sum(-1) / scale + eps)
 
 
 def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -94,8 +94,8 @@ class Checker(nn.Module):
         patches, early = self.vit(x)
         seq = torch.cat([self.projector(patches), self.embed(tokens)], dim=1)
         seq = seq + self.pos[:, : seq.shape[1]]
-        causal = nn.Transformer.generate_square_subsequent_mask(seq.shape[1], device=seq.device, dtype=seq.dtype)
-        hidden = self.norm(self.lm(seq, mask=causal, is_causal=True))[:, self.n_image :]
+        hidden = self.norm(self.lm(seq, mask=self.attention_mask(slot + self.n_image, seq.shape[1])))
+        hidden = hidden[:, self.n_image :]
         grid = self.pixel_proj(patches).transpose(1, 2).reshape(len(x), -1, self.vit.grid, self.vit.grid)
         stem = self.stem_proj(early)
         pixels = stem + F.interpolate(grid, size=stem.shape[-2:], mode="bilinear", align_corners=False)
@@ -103,6 +103,18 @@ class Checker(nn.Module):
         masks = torch.einsum("bc,bchw->bhw", query, pixels) / self.spec.mask_dim**0.5
         masks = F.interpolate(masks.unsqueeze(1), size=x.shape[-2:], mode="bilinear", align_corners=False)
         return self.head(hidden), masks.squeeze(1)
+
+    def attention_mask(self, prefix_end: torch.Tensor, length: int) -> torch.Tensor:
+        """Additive mask ``(B * heads, L, L)``: causal everywhere, and with ``spec.prefix_lm`` the prefix
+        (image tokens and prompt, up to and including the slot) attends to itself in both directions,
+        as in PaliGemma's prefix-LM; answer tokens stay causal, so the slot never sees the answer."""
+        pos = torch.arange(length, device=prefix_end.device)
+        allowed = (pos[None, :, None] >= pos[None, None, :]).expand(len(prefix_end), -1, -1)
+        if self.spec.prefix_lm:
+            in_prefix = pos[None, :] <= prefix_end[:, None]
+            allowed = allowed | (in_prefix[:, :, None] & in_prefix[:, None, :])
+        mask = torch.zeros(allowed.shape, device=prefix_end.device).masked_fill(~allowed, float("-inf"))
+        return mask.repeat_interleave(self.spec.heads, dim=0)
 
 
 class SimilarityJudge(nn.Module):

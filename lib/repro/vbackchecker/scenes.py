@@ -24,7 +24,7 @@ import numpy as np
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (60, 90, 235)}
-SIZES = {"small": 0.10, "big": 0.17}  # radius as a share of the image side
+SIZES = {"small": 0.12, "big": 0.19}  # radius as a share of the image side
 RELATIONS = ("left of", "right of", "above", "below")
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 

@@ -1,0 +1,142 @@
+"""The pieces that make the checker VBackChecker's: the answer format, the weighted objective, the
+decision by [SEG] vs [REJ] at one slot, the mask query from that slot, and the arms' recipes."""
+
+import numpy as np
+import pytest
+import torch
+
+from repro.core.config import ConfigError
+from repro.vbackchecker import config
+from repro.vbackchecker.config import CheckerSpec, JudgeSpec, LossWeights, OptimSpec
+from repro.vbackchecker.method import TrainRows, bce_loss, check, checker_loss, class_weights, dice_loss
+from repro.vbackchecker.models import Checker, SimilarityJudge, check_models
+from repro.vbackchecker.recipes import RECIPES
+from repro.vbackchecker.text import IGNORE, REJ, SEG, Vocab, encode
+
+TINY = CheckerSpec(vision_width=16, width=16, heads=2, layers=1, vision_layers=1, mask_dim=8)
+SENTENCES = ["the big red circle left of the blue square", "the small green triangle above the red circle"]
+
+
+def test_answers_put_the_decision_at_the_slot():
+    vocab = Vocab.build()
+    enc = encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 28)
+    for i, token in enumerate([SEG, REJ]):
+        slot = enc.slot[i]
+        assert enc.targets[i, slot] == vocab.index[token]
+        assert (enc.targets[i, :slot] == IGNORE).all()
+        assert vocab.words[enc.inputs[i, slot]] == "?"
+    reason = vocab.decode(enc.inputs[1, enc.slot[1] + 1 :])
+    assert reason == "[REJ] because there is a attribute error"
+    prompts = encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 28, with_answer=False)
+    assert (prompts.targets == IGNORE).all() and (prompts.inputs[:, enc.slot.max() + 2 :] == 0).all()
+    with pytest.raises(ValueError, match="max_len"):
+        encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 8)
+
+
+def test_special_tokens_weigh_ten_times():
+    vocab = Vocab.build()
+    w = class_weights(vocab, 10.0)
+    assert w[vocab.seg] == w[vocab.rej] == 10.0 and w.sum() == len(vocab.words) - 2 + 20
+
+
+def test_dice_and_bce_are_lisas():
+    target = torch.zeros(1, 8, 8)
+    target[0, 2:5, 2:5] = 1
+    perfect = (target * 2 - 1) * 50
+    assert dice_loss(perfect, target).item() < 1e-3 and bce_loss(perfect, target).item() < 1e-6
+    assert dice_loss(-perfect, target).item() > 0.99
+
+
+def test_rejections_carry_no_mask_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 30)
+    masks_logits = torch.randn(2, 8, 8, requires_grad=True)
+    targets = torch.full((2, 5), IGNORE)
+    targets[:, 2] = 3
+    masks = torch.ones(2, 8, 8)
+    w = torch.ones(30)
+    loss = checker_loss(logits, masks_logits, targets, masks, torch.tensor([True, False]), LossWeights(), w)
+    loss.backward()
+    assert masks_logits.grad[0].abs().sum() > 0 and masks_logits.grad[1].abs().sum() == 0
+    off = checker_loss(logits, masks_logits, targets, masks, torch.tensor([True, True]), LossWeights(), w, False)
+    assert off.item() == pytest.approx(torch.nn.functional.cross_entropy(logits[:, 2], targets[:, 2]).item())
+
+
+def test_decision_does_not_see_the_answer():
+    """Causal: the logits at the slot are the same with or without the teacher-forced answer."""
+    torch.manual_seed(0)
+    vocab = Vocab.build()
+    model = Checker(TINY, len(vocab.words), 32).eval()
+    forced = encode(vocab, SENTENCES, [False, True], ["none", "object"], 28)
+    prompts = encode(vocab, SENTENCES, [False, True], ["none", "object"], 28, with_answer=False)
+    images = torch.randint(0, 255, (2, 32, 32, 3), dtype=torch.uint8)
+    slot = torch.from_numpy(forced.slot)
+    a, ma = model(images, torch.from_numpy(forced.inputs), slot)
+    b, mb = model(images, torch.from_numpy(prompts.inputs), slot)
+    idx = torch.arange(2)
+    torch.testing.assert_close(a[idx, slot], b[idx, slot])
+    torch.testing.assert_close(ma, mb)  # the mask query is the slot's state, like LISA's [SEG] embedding
+    assert ma.shape == (2, 32, 32)
+
+
+def test_check_rejects_with_an_empty_mask():
+    torch.manual_seed(0)
+    vocab = Vocab.build()
+    model = Checker(TINY, len(vocab.words), 32).eval()
+    with torch.no_grad():  # force [REJ] for every input
+        model.head.weight[vocab.rej] += 100
+    prompts = encode(vocab, SENTENCES, [False, False], ["none", "none"], 28, with_answer=False)
+    images = torch.randint(0, 255, (3, 32, 32, 3), dtype=torch.uint8)
+    out = check(model, images, np.array([0, 2]), prompts, batch_size=1)
+    assert not out.accept.any() and not out.masks.any() and (out.margin < 0).all()
+
+
+def test_recipes_switch_one_thing_each():
+    base = RECIPES["checker"]
+    assert base.kinds == ("positive", "hard") and base.mask_loss and not base.blank_image
+    assert RECIPES["grounder"].kinds == ("positive",)
+    assert RECIPES["gsva"].kinds == ("positive", "easy")
+    assert RECIPES["text_only"].blank_image and RECIPES["text_only"].kinds == base.kinds
+    assert not RECIPES["no_mask_loss"].mask_loss and RECIPES["token_w1"].special_weight == 1.0
+
+
+def test_similarity_judge_scores_pairs():
+    judge = SimilarityJudge(JudgeSpec(width=16, heads=2, layers=1, embed_dim=8), len(Vocab.build().words), 32)
+    images = torch.randint(0, 255, (3, 32, 32, 3), dtype=torch.uint8)
+    tokens = torch.randint(1, 10, (3, 12))
+    pairs = judge(images, tokens, all_pairs=True)
+    torch.testing.assert_close(torch.diagonal(pairs), judge(images, tokens))
+
+
+def test_train_rows_subset_keeps_rows_aligned():
+    enc = encode(Vocab.build(), SENTENCES, [False, True], ["none", "object"], 28)
+    rows = TrainRows(np.array([4, 7]), enc, np.zeros((2, 32, 32), bool), np.array([True, False]))
+    sub = rows.subset(np.array([False, True]))
+    assert sub.image_ids.tolist() == [7] and not sub.grounded[0] and sub.encoded.inputs.shape == (1, 28)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"seeds": []}, "seeds"),
+        ({"seeds": [1, 1]}, "seeds"),
+        ({"optim": {"epochs": 0}}, "optim.epochs"),
+        ({"optim": {"lr": 0.0}}, "optim.lr"),
+        ({"arms": ["checker", "gpt4o"]}, "arms"),
+        ({"train_operators": ["swap_everything"]}, "train_operators"),
+        ({"checker": {"heads": 3}}, "heads"),
+        ({"image_size": 30}, "multiple"),
+        ({"not_a_field": 1}, "unknown override"),
+    ],
+)
+def test_bad_config_names_the_field(override, message):
+    with pytest.raises(ConfigError, match=message):
+        config("smoke", **override)
+
+
+def test_profiles_build_their_models():
+    for profile in ("smoke", "gpu"):
+        for name, (module, batch) in check_models(config(profile)).items():
+            with torch.no_grad():
+                assert torch.isfinite(module.eval()(batch)).all(), (profile, name)
+    assert config("cpu").optim == OptimSpec()
