@@ -6,12 +6,12 @@
     True
 
 The paper tunes LLaVA-7B with LoRA (r 8, alpha 16, q/v projections, lr 3e-4) and SAM's mask decoder on
-800k R-Instruct samples. Here every network is trained from scratch on procedural scenes: a ViT on
-32x32 images with 8x8 patches, a 2-layer decoder of width 64, a convolutional pixel stem, all arms
-with the same optimizer steps. ``smoke`` and ``cpu`` use one thread: these models are too small to gain
-from a second, and on shared cores two threads made a training step six times slower (measured at load 25). Because nothing is pretrained, the learning rate is higher (1e-3, AdamW)
-and there is no LoRA. The loss weights are the paper's (1.0 CE + 2.0 BCE + 0.5 DICE, x10 on the
-[SEG] and [REJ] tokens).
+800k R-Instruct samples. Here every network is trained from scratch on procedural scenes: a ViT with a
+convolutional stem on 32x32 images with 8x8 patches, a decoder of width 64, all arms with the same
+optimizer steps. Because nothing is pretrained there is no LoRA and the learning rate is higher (2e-3,
+AdamW). The loss weights are the paper's (1.0 CE + 2.0 BCE + 0.5 DICE, x10 on [SEG] and [REJ]).
+``smoke`` and ``cpu`` use one thread: these models are too small to gain from a second, and on shared
+cores two threads made a training step six times slower (measured at load 25).
 """
 
 from __future__ import annotations

@@ -275,9 +275,10 @@ def load_splits(
     files: dict[str, Path], read_image: Callable[[str], np.ndarray], side: int, splits: dict[str, str] | None = None
 ):
     """One ``DatasetDict`` from the real-format files (``instances`` and ``refs`` and / or ``bench``):
-    ``scenes`` (in first-use order) and one row table per split. ``splits`` maps a table split to the refs' ``split`` value (default: ``train``, ``val``,
-    ``refer`` to themselves; a real gRefCOCO would map ``refer`` to ``val``); ``bench`` comes from the
-    R^2-HalBench meta file when ``files`` names one. Splits with no source are empty tables."""
+    ``scenes`` (in first-use order) and one row table per split. ``splits`` maps a table split to the
+    refs' ``split`` value (default: ``train``, ``val``, ``refer`` to themselves; a real gRefCOCO would map
+    ``refer`` to ``val``); ``bench`` comes from the R^2-HalBench meta file when ``files`` names one.
+    Splits with no source are empty tables."""
     from datasets import Dataset, DatasetDict
 
     splits = splits if splits is not None else {s: s for s in ("train", "val", "refer")}
