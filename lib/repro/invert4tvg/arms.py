@@ -1,6 +1,6 @@
 """What each arm trains: the task mix, the inversion share p, the reward kind and the data set.
 
-An arm is ``repro.core.arms.Arm(method, condition)``. Methods (the card's comparisons):
+An arm is ``repro.core.arms.Arm(method, condition)``. Methods (the paper's comparisons):
 
 * ``sft``: the format warm-up alone (every GRPO arm starts from it, per seed).
 * ``tvg_iou``: GRPO on TVG only with the IoU reward (the paper's TVG-only row, p = 0).

@@ -148,12 +148,14 @@ def results_table(scores: dict[str, dict[str, np.ndarray]], bank: TaskBank) -> l
     and the chance level of the verb probe as reference rows."""
     arms = list(scores["R1@0.7"])
     rows = [
-        {"arm": arm} | {m: round(float(scores[m][arm].mean()), 2) for m in METRICS if arm in scores.get(m, {})}
+        {"method": arm} | {m: round(float(scores[m][arm].mean()), 2) for m in METRICS if arm in scores.get(m, {})}
         for arm in arms
     ]
-    oracle = oracle_scores(bank)
-    rows.append({"arm": "verb-blind oracle (reference)"} | {m: round(float(v.mean()), 2) for m, v in oracle.items()})
     if any(bank.distractors):
+        oracle = oracle_scores(bank)
+        rows.append(
+            {"method": "verb-blind oracle (reference)"} | {m: round(float(v.mean()), 2) for m, v in oracle.items()}
+        )
         chance = 100.0 / (1 + max(len(d) for d in bank.distractors))
-        rows.append({"arm": "chance (reference)", "verb_probe": round(chance, 2), "ar_acc": 25.0})
+        rows.append({"method": "chance (reference)", "verb_probe": round(chance, 2), "ar_acc": 25.0})
     return rows

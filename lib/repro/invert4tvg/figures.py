@@ -27,7 +27,7 @@ def smooth(values: list[float], k: int = 10) -> np.ndarray:
     return out
 
 
-def reward_curves(history: dict, folder: Path) -> list[Path]:
+def reward_curves(history: dict):
     """The TVG accuracy reward per update (mean over seeds) for each arm on the verb set."""
     fig, axes = plots.figure(1, 1, width=5.0, height=3.0)
     ax = axes[0, 0]
@@ -38,10 +38,10 @@ def reward_curves(history: dict, folder: Path) -> list[Path]:
         ax.plot(curve, label=arm)
     ax.set(xlabel="GRPO update", ylabel="TVG accuracy reward (smoothed)", title="Reward curves")
     ax.legend(fontsize=7, ncol=2)
-    return plots.save(fig, folder, "reward_curves")
+    return fig
 
 
-def recall_bars(scores: dict, folder: Path) -> list[Path]:
+def recall_bars(scores: dict):
     """R1@m for the main arms (mean over seeds, error bar: one standard deviation across seeds)."""
     arms = [a for a in MAIN_ARMS if a in scores["R1@0.7"]]
     fig, axes = plots.figure(1, 1, width=5.5, height=3.0)
@@ -55,10 +55,10 @@ def recall_bars(scores: dict, folder: Path) -> list[Path]:
     ax.set_xticks(np.arange(3) + 0.4 - width / 2, [f"R1@{m}" for m in THRESHOLDS])
     ax.set(ylabel="recall (%)", title="Grounding recall by arm")
     ax.legend(fontsize=7)
-    return plots.save(fig, folder, "recall_bars")
+    return fig
 
 
-def p_sweep(scores: dict, folder: Path) -> list[Path]:
+def p_sweep(scores: dict):
     """R1@0.7 and the verb probe against the inversion share p."""
     points = [(p, a) for a, p in SWEEP if a in scores["R1@0.7"]]
     fig, axes = plots.figure(2, 1)
@@ -70,10 +70,10 @@ def p_sweep(scores: dict, folder: Path) -> list[Path]:
         ax.plot(ps, seeds.T, color="0.8", lw=0.8)
         ax.plot(ps, seeds.mean(0), "o-", color="C0")
         ax.set(xlabel="inversion share p", ylabel=metric, title=f"{metric} vs p")
-    return plots.save(fig, folder, "p_sweep")
+    return fig
 
 
-def noise_sweep(scores: dict, folder: Path) -> list[Path]:
+def noise_sweep(scores: dict):
     """R1@0.7 against the eval noise (the generator's difficulty knob) for the TVG-only and Invert4TVG arms."""
     fig, axes = plots.figure(1, 1)
     ax = axes[0, 0]
@@ -85,10 +85,10 @@ def noise_sweep(scores: dict, folder: Path) -> list[Path]:
         ax.plot(levels, ys, "o-", label=arm)
     ax.set(xlabel="eval noise", ylabel="R1@0.7", title="Difficulty sweep")
     ax.legend(fontsize=7)
-    return plots.save(fig, folder, "noise_sweep")
+    return fig
 
 
-def timelines(predictions: dict, frames: int, folder: Path, arms=("tvg_iou", "invert4tvg")) -> list[Path]:
+def timelines(predictions: dict, frames: int, arms=("tvg_iou", "invert4tvg")):
     """Predicted vs true segments for the first videos: target (green), distractors (grey), answers."""
     arms = [a for a in arms if a in predictions]
     n = len(predictions[arms[0]]) if arms else 0
@@ -107,17 +107,34 @@ def timelines(predictions: dict, frames: int, folder: Path, arms=("tvg_iou", "in
     ax.set(xlim=(0, frames), xlabel="frame", title="Target (green), opposite-verb distractors (grey), answers")
     ax.grid(False)
     ax.legend(fontsize=7, loc="upper right")
-    return plots.save(fig, folder, "timelines")
+    return fig
+
+
+def video_example(row: dict):
+    """One video's features over time (a heat map), with the target and the distractors marked."""
+    x = np.asarray(row["features"])
+    fig, axes = plots.figure(1, 1, width=6.0, height=2.2)
+    ax = axes[0, 0]
+    ax.imshow(x.T, aspect="auto", cmap="coolwarm", extent=(0, len(x), x.shape[1], 0))
+    ax.axvspan(row["start"], row["end"], ymin=0.0, ymax=0.08, color="C2", label=row["sentence"])
+    for s, e, text in zip(row["distractor_start"], row["distractor_end"], row["distractor_sentence"]):
+        ax.axvspan(s, e, ymin=0.0, ymax=0.08, color="0.4", label=text)
+    ax.set(xlabel="frame", ylabel="feature", title="frame features: target (green), distractor (grey)")
+    ax.grid(False)
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
 
 
 def all_figures(data_dir: Path, train_dir: Path, evaluate_dir: Path, folder: Path, cfg) -> list[Path]:
+    """Draw and save every figure of the figures step."""
     scores = load_scores(Path(evaluate_dir) / "scores.npz")
     history = read_json(Path(train_dir) / "history.json")
     predictions = read_json(art.predictions_file(evaluate_dir))
-    return [
-        *reward_curves(history, folder),
-        *recall_bars(scores, folder),
-        *p_sweep(scores, folder),
-        *noise_sweep(scores, folder),
-        *timelines(predictions, cfg.video.frames, folder),
-    ]
+    figs = {
+        "reward_curves": reward_curves(history),
+        "recall_bars": recall_bars(scores),
+        "p_sweep": p_sweep(scores),
+        "noise_sweep": noise_sweep(scores),
+        "timelines": timelines(predictions, cfg.video.frames),
+    }
+    return [path for name, fig in figs.items() for path in plots.save(fig, folder, name)]

@@ -61,6 +61,7 @@ class Policy(nn.Module):
         self.register_buffer("stamps", stamp_ids[:frames].clone(), persistent=False)
         self.blocks = nn.ModuleList(Block(spec.width, spec.heads) for _ in range(spec.layers))
         self.norm = nn.LayerNorm(spec.width)
+        nn.init.normal_(self.embed.weight, std=0.02)  # GPT-2's init: small tied logits at the start
 
     def prefix(self, prompt: torch.Tensor, frames: torch.Tensor, sep: int) -> torch.Tensor:
         """Input embeddings of ``prompt | frames | <sep>`` (without positions)."""

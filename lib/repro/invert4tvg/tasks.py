@@ -50,18 +50,20 @@ class TaskBank:
         return self.frames.shape[1]
 
 
-def task_words(task: str, verb: str, obj: str, span: tuple[int, int], candidates: list[str]) -> tuple[list, list]:
-    """The prompt and answer words of one task for one example."""
+def task_words(
+    task: str, sentence: list[str], verb: str, span: tuple[int, int], candidates: list[str]
+) -> tuple[list, list]:
+    """The prompt and answer words of one task for one example (``sentence``: the query's words)."""
     s, e = f"t{span[0]}", f"t{span[1]}"
-    where = ["from", s, "to", e]
     if task == "tvg":
-        return ["[tvg]", "person", verb, "the", obj], ["<answer>", s, "to", e, "</answer>"]
+        return ["[tvg]", *sentence], ["<answer>", s, "to", e, "</answer>"]
     if task == "vc":
-        return ["[vc]", "person", "<mask>", "the", obj, *where], ["<answer>", verb, "</answer>"]
+        masked = ["<mask>" if w == verb else w for w in sentence]
+        return ["[vc]", *masked, "from", s, "to", e], ["<answer>", verb, "</answer>"]
     if task == "ar":
-        return ["[ar]", *where[1:], *candidates], ["<answer>", verb, "</answer>"]
+        return ["[ar]", s, "to", e, *candidates], ["<answer>", verb, "</answer>"]
     if task == "vd":
-        return ["[vd]", *where], ["<answer>", "person", verb, "the", obj, "</answer>"]
+        return ["[vd]", "from", s, "to", e], ["<answer>", *sentence, "</answer>"]
     raise ValueError(f"unknown task {task!r}; tasks: {TASKS}")
 
 
@@ -92,11 +94,11 @@ def build_bank(table, vocab: Vocab, prompt_len: int, answer_len: int, seed: int)
     verbs_seen = sorted(set(columns["verb"]))
     pad, eos = vocab.index["<pad>"], vocab.index["<eos>"]
     prompts, answers = [], []
-    for verb, obj, s, e in zip(columns["verb"], columns["object"], columns["start"], columns["end"]):
+    for text, verb, s, e in zip(columns["sentence"], columns["verb"], columns["start"], columns["end"]):
         candidates = ar_candidates(rng, verb, verbs_seen)
         p_row, a_row = [], []
         for task in TASKS:
-            p, a = task_words(task, verb, obj, (s, e), candidates)
+            p, a = task_words(task, text.split(), verb, (s, e), candidates)
             p_row.append(pad_left(vocab.encode(p), prompt_len, pad))
             a_row.append(pad_right([*vocab.encode(a), eos], answer_len, pad))
         prompts.append(p_row)
