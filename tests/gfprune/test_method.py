@@ -139,3 +139,19 @@ def test_arms_are_data_and_the_drift_arm_runs_one_seed():
         Arm("gfprune", "0.05") in matrix and Arm("flow_magnitude", "0.05") in matrix and Arm("gfprune", "0") in matrix
     )
     assert arm_seeds(cfg, Arm("gfprune", "0")) == (0,) and arm_seeds(cfg, Arm("gfprune")) == (0, 1)
+
+
+def test_finetune_ends_on_any_step_count(unet, images, abar, tiny_cfg):
+    """Methods fine-tune for different step counts (equal total gradient evaluations): a count that is
+    not a multiple of eval_every ends with a shorter chunk, and the budget counts every step."""
+    from dataclasses import replace
+
+    from accelerate import Accelerator
+
+    from repro.gfprune.training import ValidationSet, finetune
+
+    cfg = replace(tiny_cfg, eval_every=3)
+    val = ValidationSet.make(images, 8, len(abar), 0)
+    tuned = finetune(unet, images, abar, val, cfg, 0, Accelerator(cpu=True), steps=7)
+    assert tuned.steps == [0, 3, 6, 7] and len(tuned.val) == 4
+    assert tuned.budget.forward_samples["unet_backward"] == 7 * cfg.batch_size
