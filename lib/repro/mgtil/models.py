@@ -136,3 +136,15 @@ def predict(
     return torch.cat(
         [(encode_images(model, images[i : i + batch]).final @ text.T).argmax(1) for i in range(0, len(images), batch)]
     )
+
+
+def check_models(cfg) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    """The profile's CLIP as a zero-shot classifier over one task's prompts, with a tiny image batch
+    (the config-rot test runs a forward for every profile on CPU)."""
+    from repro.mgtil import world
+
+    task = world.TASKS[world.ORDERS[cfg.orders[0]][0]]
+    tok = build_tokenizer(task.prompts(), cfg.clip.max_words)
+    clip = build_clip(cfg.clip, tok.get_vocab_size())
+    batch = torch.rand(2, 3, cfg.clip.image_size, cfg.clip.image_size)
+    return {"clip": (ZeroShotClassifier(clip, *tokenize(tok, task.prompts())), batch)}

@@ -23,7 +23,7 @@ from repro.mgtil.config import MgtilConfig
 from repro.mgtil.continual import CONTROL_STREAM, run_stream, stream_arms, stream_tasks
 from repro.mgtil.data import build_world, images, progress_bars_off
 from repro.mgtil.evaluate import example_scores, mtil_metrics, results_table
-from repro.mgtil.models import ZeroShotClassifier, build_clip, build_tokenizer, predict, tokenize
+from repro.mgtil.models import build_clip, build_tokenizer, predict, tokenize
 from repro.mgtil.pretrain import embed_corpus, pretrain, show_retrieval
 from repro.mgtil.retrieval import Corpus
 
@@ -218,13 +218,3 @@ def figures(cfg: MgtilConfig, ctx: StepContext) -> dict:
     """Accuracy-matrix heatmaps, per-task curves across steps, reference sets, retrieval examples."""
     written = draw.all_figures(ctx.upstream, ctx.dir, cfg.orders[0])
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
-
-
-def check_models(cfg: MgtilConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
-    """The profile's CLIP as a zero-shot classifier over one task's prompts, with a tiny image batch
-    (the config-rot test runs a forward for ``gpu`` and ``paper`` on CPU)."""
-    task = world.TASKS[world.ORDERS[cfg.orders[0]][0]]
-    tok = build_tokenizer(task.prompts(), cfg.clip.max_words)
-    clip = build_clip(cfg.clip, tok.get_vocab_size())
-    batch = torch.rand(2, 3, cfg.clip.image_size, cfg.clip.image_size)
-    return {"clip": (ZeroShotClassifier(clip, *tokenize(tok, task.prompts())), batch)}
