@@ -162,6 +162,7 @@ PROFILES = {
     "smoke": lambda: Invert4tvgConfig(
         profile="smoke",
         seeds=(0,),
+        threads=1,
         n_train=64,
         n_eval=16,
         eval_noise=(0.9,),
@@ -171,7 +172,13 @@ PROFILES = {
         arms=ALL_ARMS,
     ),
     # the miniature reproduction (see docs/papers/invert4tvg.md for the sizing pilot)
-    "cpu": lambda: Invert4tvgConfig(profile="cpu", seeds=(0, 1, 2)),
+    "cpu": lambda: Invert4tvgConfig(
+        profile="cpu",
+        seeds=(0, 1, 2),
+        threads=1,  # a 2-layer width-64 policy gains nothing from a second thread, and loses much when cores are shared
+        sft=SFTSpec(steps=300),
+        grpo=GRPOSpec(steps=80),
+    ),
     # a larger miniature on one GPU: more videos, a wider policy, longer RL, five seeds
     "gpu": lambda: Invert4tvgConfig(
         profile="gpu",

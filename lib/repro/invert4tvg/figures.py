@@ -106,7 +106,8 @@ def timelines(predictions: dict, frames: int, arms=("tvg_iou", "invert4tvg")):
     ax.set_yticks(range(n), [predictions[arms[0]][i]["query"] for i in range(n)] if arms else [], fontsize=7)
     ax.set(xlim=(0, frames), xlabel="frame", title="Target (green), opposite-verb distractors (grey), answers")
     ax.grid(False)
-    ax.legend(fontsize=7, loc="upper right")
+    if ax.get_legend_handles_labels()[0]:  # no answer parsed (an untrained policy): nothing to label
+        ax.legend(fontsize=7, loc="upper right")
     return fig
 
 

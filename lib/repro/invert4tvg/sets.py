@@ -36,9 +36,23 @@ def videos(spec: VideoSpec, n: int, seed: int, contrast: str):
     )
 
 
+def quiet_progress_bars() -> None:
+    """datasets' and transformers' own bars follow the kit's switch (REPRO_PROGRESS=0: none)."""
+    from repro.core.train import progress_enabled
+
+    if not progress_enabled():
+        import datasets
+        from transformers.utils import logging
+
+        datasets.disable_progress_bars()
+        logging.disable_progress_bar()
+
+
 def build_sets(cfg: Invert4tvgConfig):
     """``({contrast: DatasetDict}, vocab)`` for the profile's data source."""
     from datasets import DatasetDict
+
+    quiet_progress_bars()
 
     if cfg.data_source == "charades":
         return real_sets(cfg)
