@@ -24,7 +24,8 @@ import numpy as np
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (60, 90, 235)}
-SIZES = {"small": 0.12, "big": 0.19}  # radius as a share of the image side
+SIZES = {"small": 0.065, "big": 0.105}  # radius as a share of the image side (a cell is 0.25 wide)
+GRID = 4  # objects sit in distinct cells of a GRID x GRID layout (one cell per image patch token)
 RELATIONS = ("left of", "right of", "above", "below")
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
@@ -33,7 +34,7 @@ OPERATORS = {"shape": "object", "colour": "attribute", "size": "attribute", "lef
              "above_below": "relation"}  # fmt: skip
 ERROR_TYPES = ("object", "attribute", "relation")
 TYPE_CODE = {"none": 0, "object": 1, "attribute": 2, "relation": 3}
-MIN_GAP = 0.12  # a relation holds only when the centres differ by this share of the side on its axis
+MIN_GAP = 0.15  # a relation holds only when one axis separates the centres by this much more than the other
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,9 @@ class Desc:
 def relation(a: Obj, b: Obj) -> str | None:
     """The relation of ``a`` to ``b`` on the axis where their centres differ most, if it is clear."""
     dx, dy = a.x - b.x, a.y - b.y
-    if max(abs(dx), abs(dy)) < MIN_GAP:
-        return None
-    if abs(dx) >= abs(dy):
+    if abs(abs(dx) - abs(dy)) < MIN_GAP:
+        return None  # diagonal neighbours: neither relation is clear
+    if abs(dx) > abs(dy):
         return "left of" if dx < 0 else "right of"
     return "above" if dy < 0 else "below"
 
@@ -93,22 +94,26 @@ def matches(objects: tuple[Obj, ...], desc: Desc) -> list[int]:
 # scenes
 
 
-def sample_objects(rng: np.random.Generator, n: int, tries: int = 64) -> tuple[Obj, ...]:
-    """``n`` objects with random attributes at non-overlapping positions (greedy over ``tries`` draws)."""
-    sizes = rng.integers(0, len(SIZES), tries)
-    radii = np.array(list(SIZES.values()))[sizes]
-    xy = rng.uniform(0.0, 1.0, (tries, 2)) * (0.94 - 2 * radii[:, None]) + radii[:, None] + 0.03
-    shapes, colours = rng.integers(0, len(SHAPES), tries), rng.integers(0, len(COLOURS), tries)
+def sample_objects(rng: np.random.Generator, n: int) -> tuple[Obj, ...]:
+    """``n`` objects with random attributes in distinct cells of the ``GRID x GRID`` layout, each centred
+    in its cell up to a small jitter, so every object lies within one image patch."""
+    cells = rng.choice(GRID * GRID, size=n, replace=False)
+    jitter = rng.uniform(-0.02, 0.02, (n, 2))
+    sizes, shapes, colours = (
+        rng.integers(0, len(SIZES), n),
+        rng.integers(0, len(SHAPES), n),
+        rng.integers(0, len(COLOURS), n),
+    )
     names, size_names = list(COLOURS), list(SIZES)
-    apart = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1)) > radii[:, None] + radii[None] + 0.06
-    kept: list[int] = []
-    for k in range(tries):
-        if apart[k, kept].all():
-            kept.append(k)
-            if len(kept) == n:
-                break
     return tuple(
-        Obj(SHAPES[shapes[k]], names[colours[k]], size_names[sizes[k]], float(xy[k, 0]), float(xy[k, 1])) for k in kept
+        Obj(
+            SHAPES[shapes[k]],
+            names[colours[k]],
+            size_names[sizes[k]],
+            float((cells[k] % GRID + 0.5) / GRID + jitter[k, 0]),
+            float((cells[k] // GRID + 0.5) / GRID + jitter[k, 1]),
+        )
+        for k in range(n)
     )
 
 
