@@ -119,7 +119,7 @@ CLAIMS = (
 )
 
 CANNOT_SHOW = (
-    "LLaVA/SAM-scale grounding: every network here is trained from scratch on 32x32 procedural scenes.",
+    "LLaVA/SAM-scale grounding: every network here is trained from scratch on 64x64 procedural scenes.",
     "Real MLLM descriptions: the describers are simulated by a grammar with exact swap operators.",
     "Parity with GPT-4o (the paper's strongest judge) or any other proprietary judge.",
     "The paper's absolute numbers (R^2-HalBench 62.5 Acc, gRefCOCO 80.2 gIoU): only the direction and "
