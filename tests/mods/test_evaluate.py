@@ -5,7 +5,7 @@ import pytest
 
 from repro.mods.claims import CLAIMS
 from repro.mods.data import SynthSpec, generate_split, tensors
-from repro.mods.evaluate import example_scores, mmsa_metrics, selector_hits, trivial_probe
+from repro.mods.evaluate import example_scores, linear_probe, mmsa_metrics, selector_hits, trivial_probe
 from repro.mods.method import ARMS
 
 
@@ -44,8 +44,17 @@ def test_trivial_probe_is_near_chance_on_the_generator():
     assert acc < 45, f"dominance readable from energy statistics: probe accuracy {acc:.1f}"
 
 
+def test_a_linear_probe_on_pooled_features_can_read_the_cue():
+    """The comparison C3b needs: a probe that could find the generator's cue direction (the trivial
+    probe cannot by construction). On the generator it reads dominance far above chance."""
+    spec = SynthSpec(text_len=10, av_len=40, text_dim=8, audio_dim=5, vision_dim=6)
+    train = {k: v.numpy() for k, v in tensors(generate_split(spec, 600, 0, language_always=False)).items()}
+    test = {k: v.numpy() for k, v in tensors(generate_split(spec, 600, 1, language_always=False)).items()}
+    assert linear_probe(train, test).mean() > 60
+
+
 def test_claims_name_real_arms_and_carry_a_control():
-    known = set(ARMS) | {f"{a}@language" for a in ARMS} | {"chance", "trivial_probe"}
+    known = set(ARMS) | {f"{a}@language" for a in ARMS} | {"chance", "trivial_probe", "linear_probe"}
     for claim in CLAIMS:
         assert set(claim.arms) <= known, claim.id
         assert claim.metric in {"mae", "acc7", "acc2", "mae_sweep", "selector"}

@@ -85,6 +85,27 @@ def trivial_probe(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray
     return selector_hits(probe.predict((x_te - mu) / sd), test["dominant"])
 
 
+def pooled_features(data: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per modality, the mean of its valid frames' features, concatenated (N, d_text + d_audio + d_vision):
+    what a linear read-out of each modality's pooled content can see."""
+    feats = []
+    for name in ("text", "audio", "vision"):
+        x, mask = np.asarray(data[name], np.float64), np.asarray(data[f"{name}_mask"], bool)
+        feats.append((x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True).clip(1))
+    return np.concatenate(feats, 1)
+
+
+def linear_probe(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> np.ndarray:
+    """0/100 per test utterance: a logistic regression on :func:`pooled_features`, trained on the
+    training set's known dominant modality. Unlike :func:`trivial_probe` it can find the generator's
+    cue direction if the cue survives mean pooling: a selector that does not beat it has learned no
+    more than a linear read-out of pooled features."""
+    x_tr, x_te = pooled_features(train), pooled_features(test)
+    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-9
+    probe = LogisticRegression(max_iter=2000).fit((x_tr - mu) / sd, np.asarray(train["dominant"]))
+    return selector_hits(probe.predict((x_te - mu) / sd), test["dominant"])
+
+
 def results_table(per_seed: Mapping[str, list[dict[str, float]]], extra: Mapping[str, dict[str, float]]) -> list[dict]:
     """Rows: each arm's MMSA metrics, mean (and sd over seeds), then extra rows (chance, probe)."""
     rows = []

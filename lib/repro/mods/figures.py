@@ -11,6 +11,7 @@ import torch
 from repro.core import plots
 from repro.core.claims import load_claims
 from repro.core.steps import read_json
+from repro.mods import artifacts
 from repro.mods.models import MODALITIES
 
 
@@ -108,8 +109,6 @@ def training_curves(history: dict):
 
 
 def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    from repro.mods.pipeline import load_model, load_set, main_set, model_file
-
     made = {
         "metrics": metric_bars(load_claims(upstream["evaluate"] / "claims.json")),
         "training_curves": training_curves(read_json(upstream["train"] / "history.json")),
@@ -121,10 +120,7 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
         if "mods|weights" in npz.files:
             made["selector_weights"] = selector_weights(npz["mods|weights"], npz["mods|dominant"])
     if "mods" in cfg.arms:
-        model = load_model(upstream["train"] / model_file("mods", cfg.seeds[0]))
-        made["gdc_routing"] = gdc_routing(model, load_set(upstream["data"], main_set(cfg), "test"))
-    paths = []
-    for name, fig in made.items():
-        paths += plots.save(fig, out, name)
-        plots.plt.close(fig)
-    return paths
+        model = artifacts.load_model(upstream["train"] / artifacts.model_file("mods", cfg.seeds[0]))
+        test = artifacts.load_set(upstream["data"], artifacts.main_set(cfg.data_source), "test")
+        made["gdc_routing"] = gdc_routing(model, test)
+    return [path for name, fig in made.items() for path in plots.save(fig, out, name)]

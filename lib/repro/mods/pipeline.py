@@ -10,23 +10,26 @@ import torch
 
 from repro.core.claims import claims_document
 from repro.core.runtime import configure, make_accelerator
+from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
-from repro.core.weights import load_config, load_weights, save_weights
+from repro.core.weights import save_weights
+from repro.mods import artifacts
 from repro.mods import data as mdata
 from repro.mods import figures as draw
+from repro.mods.artifacts import load_model, load_set, model_file
 from repro.mods.claims import CANNOT_SHOW, CLAIMS
 from repro.mods.config import ModsConfig
 from repro.mods.evaluate import (
     CHANCE_SELECTOR,
     example_scores,
+    linear_probe,
     mmsa_metrics,
     results_table,
     selector_hits,
     trivial_probe,
 )
 from repro.mods.method import ARMS, arm_spec, build_model
-from repro.mods.models import ModelSpec
 from repro.mods.training import INPUTS, dims_of, model_spec, predict, train_arm
 
 pipe = Pipeline("mods")
@@ -41,7 +44,7 @@ TRAIN_FIELDS = ("arms", "control_arms", "epochs", "batch_size", "lr", "weight_de
 
 
 def main_set(cfg: ModsConfig) -> str:
-    return "varying" if cfg.data_source == "synthetic" else "real"
+    return artifacts.main_set(cfg.data_source)
 
 
 def runs(cfg: ModsConfig) -> list[tuple[str, str, str]]:
@@ -51,20 +54,6 @@ def runs(cfg: ModsConfig) -> list[tuple[str, str, str]]:
     if cfg.data_source == "synthetic":
         todo += [(f"{arm}@language", arm, "language") for arm in cfg.control_arms]
     return todo
-
-
-def model_file(key: str, seed: int) -> str:
-    return f"models/{key.replace('@', '_at_')}_seed{seed}"
-
-
-def load_model(path) -> torch.nn.Module:
-    spec = load_config(path)
-    spec["dims"] = tuple(spec["dims"])
-    return load_weights(build_model(ModelSpec(**spec)), path).eval()
-
-
-def load_set(folder, name: str, split: str) -> dict[str, torch.Tensor]:
-    return mdata.load_tensors(folder / f"{name}_{split}.npz")
 
 
 @pipe.step(uses=DATA_FIELDS)
@@ -164,13 +153,23 @@ def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
             curves[key] = np.mean(curve, axis=0).tolist()
     scores = {m: {k: np.stack(v) for k, v in arms.items()} for m, arms in scores.items()}
     extra = reference_rows(cfg, data_dir, scores)
-    np.savez(ctx.dir / "scores.npz", **{f"{m}|{k}": v for m, d in scores.items() for k, v in d.items()})
+    save_scores(ctx.dir / "scores.npz", scores)
     np.savez(ctx.dir / "selector_weights.npz", **{f"{k}|{f}": v for k, d in weights.items() for f, v in d.items()})
     write_json(ctx.dir / "sweep.json", {"noise": list(cfg.noise_sweep), "mae": curves})
-    claims = measurable(CLAIMS, scores)
+    claims = measured_claims(CLAIMS, scores)  # real data: no known dominant modality, no control set
     doc = claims_document(
         paper="mods",
-        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds), "data": cfg.data_source},
+        run={
+            "profile": cfg.profile,
+            "run_name": cfg.run_name,
+            "seeds": list(cfg.seeds),
+            "data": cfg.data_source,
+            "selector_acc_per_seed": {
+                arm: [round(float(v), 2) for v in s.mean(axis=1)]
+                for arm, s in scores.get("selector", {}).items()
+                if arm not in ("chance", "trivial_probe", "linear_probe")
+            },
+        },
         claims=claims,
         scores=scores,
         table=results_table(per_seed, extra),
@@ -190,18 +189,16 @@ def reference_rows(cfg: ModsConfig, data_dir, scores: dict) -> dict[str, dict[st
     rows = {"constant (train mean)": mmsa_metrics(np.full_like(truth, train["label"].mean().item()), truth)}
     if "selector" in scores:
         n_seeds = len(cfg.seeds)
-        probe = trivial_probe({k: v.numpy() for k, v in train.items()}, {k: v.numpy() for k, v in test.items()})
+        train_np, test_np = ({k: v.numpy() for k, v in d.items()} for d in (train, test))
+        probe = trivial_probe(train_np, test_np)
+        linear = linear_probe(train_np, test_np)
         scores["selector"]["chance"] = np.full((n_seeds, len(truth)), CHANCE_SELECTOR)
         scores["selector"]["trivial_probe"] = np.tile(probe, (n_seeds, 1))
+        scores["selector"]["linear_probe"] = np.tile(linear, (n_seeds, 1))
         rows["selector: chance"] = {"selector_acc": CHANCE_SELECTOR}
         rows["selector: trivial probe (norm, variance, length)"] = {"selector_acc": float(probe.mean())}
+        rows["selector: linear probe (pooled features per modality)"] = {"selector_acc": float(linear.mean())}
     return rows
-
-
-def measurable(claims, scores) -> tuple:
-    """The claims whose metric and arms this run measured (real data have no known dominant modality
-    and no control set: those claims are left out there, and the document says which were run)."""
-    return tuple(c for c in claims if c.metric in scores and all(a in scores[c.metric] for a in c.arms))
 
 
 @pipe.step(uses=("seeds", "noise_sweep", "arms"), upstream=("data", "train", "evaluate"))
