@@ -87,3 +87,15 @@ def test_describe_refers_to_its_target_alone():
     desc = describe(objects, 0, 1, rng)
     assert desc is not None and matches(objects, desc) == [0]
     assert object_mask(objects[0], 32).sum() > object_mask(objects[2], 32).sum()
+
+
+def test_every_object_lies_within_one_patch():
+    from repro.vbackchecker.scenes import GRID, sample_objects
+
+    rng = np.random.default_rng(3)
+    side = 64
+    cell = side // GRID
+    for _ in range(50):
+        for o in sample_objects(rng, 3):
+            ys, xs = np.nonzero(object_mask(o, side))
+            assert len(ys) and ys.min() // cell == ys.max() // cell and xs.min() // cell == xs.max() // cell
