@@ -73,7 +73,7 @@ def accuracy_bars(eval_dir: Path, rungs: tuple[str, ...]):
         ax.bar(np.arange(len(conditions)) + i * width, means, width, label=rung)
     ax.set_xticks(np.arange(len(conditions)) + 0.4 - width / 2, conditions)
     ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=6, ncols=3)
+    ax.legend(fontsize=6, ncols=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

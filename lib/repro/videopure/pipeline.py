@@ -3,6 +3,8 @@ runs one outside Jupyter."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import torch
 
@@ -95,7 +97,7 @@ def model(cfg: VideopureConfig, ctx: StepContext) -> dict:
     ):
         net, losses, budget = train_recogniser(spec, train["video"], train["label"], n_classes, seed, accelerator)
         net = net.cpu()
-        save_weights(net, ctx.dir / name, {"spec": vars(spec) | {}, "n_classes": n_classes})
+        save_weights(net, ctx.dir / name, {"spec": asdict(spec), "n_classes": n_classes})
         with torch.no_grad():
             accuracy = float((net(test["video"]).argmax(1) == test["label"]).float().mean() * 100)
         summary[name] = {"test_accuracy": round(accuracy, 2), "losses": [round(v, 4) for v in losses]}

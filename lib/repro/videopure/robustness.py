@@ -125,8 +125,7 @@ def run_block(
             if name == "videopure":
                 out.examples[f"votes_{arm.condition}"] = _votes(recogniser, purified)
     if time_full_diffpure:
-        full = partial(diffpure, steps=p.depth + 1)
-        purified, seconds = purify_timed(lambda q, v, g: full(q, v, g), p, video, seed)
+        purified, seconds = purify_timed(partial(diffpure, steps=p.depth + 1), p, video, seed)
         _record(out, Arm("diffpure_full", "clean"), purified, seconds, recogniser, shifts)
     for cond, clips in inputs.items():
         out.examples[f"input_{cond}"] = clips[:4].numpy()
