@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from repro.lingoloop.config import VictimSpec
 from repro.lingoloop.data import Vocab
-from repro.lingoloop.models import VictimSpec, build_processor, build_victim, save_victim
+from repro.lingoloop.models import build_processor, build_victim, save_victim
 from repro.lingoloop.vlm import load_vlm
 
 TINY = VictimSpec(vision_width=32, vision_layers=1, width=32, layers=1, heads=2)

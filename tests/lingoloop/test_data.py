@@ -18,7 +18,9 @@ from repro.lingoloop.data import (
     COCO_IMAGES_ZIP,
     EOS,
     LEXICON,
+    MAX_CLAUSES,
     POS_TAGS,
+    TICK_STRIDE,
     Vocab,
     coco_eval_set,
     eos_table,
@@ -34,11 +36,17 @@ def test_scenes_and_captions_have_the_promised_shape(tmp_path):
     scenes = make_scenes(50, seed=1)
     assert scenes.images.shape == (50, 3, 32, 32) and 0 <= scenes.images.min() and scenes.images.max() <= 1
     lengths = (scenes.tokens != 0).sum(1)
-    assert lengths.min() >= 10 and lengths.max() <= 27  # one sentence of 10-13 tokens, or two (framed scenes)
-    framed = (
-        scenes.images[:, :, 0, :].mean(axis=(1, 2)) > 0.7
-    )  # the top row of a frame is white (shapes may cover some)
-    assert np.array_equal(framed, lengths > 15)  # a framed scene, and only a framed one, gets two sentences
+    clauses = np.array([c.count(" and ") + 1 for c in scenes.captions]) - np.array(
+        [
+            " is big and " in c or " are big and " in c or " is small and " in c or " are small and " in c
+            for c in scenes.captions
+        ]
+    )  # template 1 has an "and" of its own ("... is big and red")
+    assert lengths.min() >= 10 and lengths.max() <= 13 * MAX_CLAUSES + 1
+    assert 1 <= clauses.min() and clauses.max() <= MAX_CLAUSES and (clauses > 1).any()
+    ticks = np.stack([scenes.images[:, :, 0, 1 + TICK_STRIDE * j].mean(1) > 0.9 for j in range(MAX_CLAUSES)], 1)
+    ticks_shown = np.where(ticks.all(1), MAX_CLAUSES, ticks.argmin(1))  # the first tick missing
+    assert np.array_equal(ticks_shown, clauses - 1)  # one tick per clause after the first
     assert (scenes.tokens[np.arange(50), lengths - 1] == EOS).all()
     save_scenes(scenes, tmp_path / "s.npz")
     back = load_scenes(tmp_path / "s.npz")

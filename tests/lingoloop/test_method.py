@@ -7,18 +7,19 @@ from dataclasses import replace
 import pytest
 import torch
 
+from repro.core.arms import Arm
+from repro.lingoloop.attack import attack
 from repro.lingoloop.baselines import diversity_loss, random_noise, uncertainty_loss
+from repro.lingoloop.config import METHODS, AttackHP, spec_of
+from repro.lingoloop.data import BOS, POS_TAGS, Vocab, make_scenes
 from repro.lingoloop.method import (
-    METHODS,
-    AttackHP,
     Ema,
-    attack,
     attention_reweight_loss,
     hidden_norm_loss,
     lambda_t,
     previous_weights,
-    spec_of,
     target_mask,
+    victim_eos_table,
     weighted_eos_loss,
 )
 
@@ -34,9 +35,29 @@ def test_uniform_weights_give_the_mean_eos_probability_and_pos_weights_shift_it(
 
 
 def test_weights_are_looked_up_by_the_previous_token():
-    token_weight = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.5, 0.25])
+    token_weight = torch.tensor([0.0, 0.125, 0.0, 0.0, 0.5, 0.25])
     targets = torch.tensor([[4, 5, 4, 2]])
-    assert previous_weights(targets, token_weight).tolist() == [[0.0, 0.5, 0.25, 0.5]]
+    # the first position's predecessor is the prompt's last token (BOS here), weighted like any other
+    assert previous_weights(targets, token_weight, first_prev=1).tolist() == [[0.125, 0.5, 0.25, 0.5]]
+
+
+def test_the_victims_eos_table_averages_its_own_eos_probability_per_previous_pos(vlm):
+    scenes = make_scenes(6, seed=3)
+    pos_of_id = Vocab.build().pos_of_ids()
+    images, tokens = torch.from_numpy(scenes.images), torch.from_numpy(scenes.tokens)
+    table = victim_eos_table(vlm, images, tokens, pos_of_id, len(POS_TAGS), batch_size=4)
+    # by hand: every position up to the EOS, grouped by the previous token's POS
+    p = vlm.eos_probability(vlm.teacher_forced(images, tokens).logits)
+    sums, counts = torch.zeros(len(POS_TAGS), dtype=torch.float64), torch.zeros(len(POS_TAGS))
+    for i, row in enumerate(tokens.tolist()):
+        prev = BOS
+        for j, token in enumerate(row[: row.index(2) + 1]):
+            sums[pos_of_id[prev]] += p[i, j].item()
+            counts[pos_of_id[prev]] += 1
+            prev = token
+    expected = torch.where(counts > 0, sums / counts.clamp_min(1), 0)
+    assert torch.allclose(torch.from_numpy(table), expected, atol=1e-5)
+    assert table[POS_TAGS.index("DET")] > 0  # measured, not the references' zero
 
 
 def test_hidden_norm_loss_is_the_masked_mean_norm_over_layers():
@@ -78,8 +99,9 @@ def test_verbose_losses():
     assert uncertainty_loss(torch.zeros(1, 3, 10), mask).item() == pytest.approx(0.0, abs=1e-6)
     peaked = torch.tensor([[[10.0] + [0.0] * 9] * 3])
     assert uncertainty_loss(peaked, mask).item() > 1
-    h = torch.randn(1, 3, 4)
-    assert diversity_loss(h, mask).item() == pytest.approx(-torch.linalg.svdvals(h[0]).sum().item(), rel=1e-5)
+    h = torch.randn(2, 1, 3, 4)  # two layers: their states stacked along the token axis, one matrix
+    stacked = torch.cat([h[0, 0], h[1, 0]])
+    assert diversity_loss(h, mask).item() == pytest.approx(-torch.linalg.svdvals(stacked).sum().item(), rel=1e-5)
 
 
 def test_random_noise_stays_in_the_ball_and_the_box():
@@ -90,15 +112,15 @@ def test_random_noise_stays_in_the_ball_and_the_box():
 
 def test_unknown_attack_is_named():
     with pytest.raises(KeyError, match="unknown attack"):
-        spec_of("slowdown")
-    assert spec_of("lingoloop@lam10").lambda_rep == 10.0
+        spec_of(Arm("slowdown"))
+    assert spec_of(Arm("lingoloop", "lam10")).lambda_rep == 10.0
 
 
 @pytest.mark.parametrize("arm", ["lingoloop", "verbose_images", "eos_only", "lingoloop_attention", "random_noise"])
 def test_attacks_stay_in_the_eps_ball_and_count_their_budget(vlm, arm):
     x = torch.rand(2, 3, 32, 32)
     token_weight = torch.rand(len(vlm.processor.tokenizer))
-    result = attack(vlm, x, spec_of(arm), HP, token_weight)
+    result = attack(vlm, x, spec_of(Arm(arm)), HP, token_weight)
     assert (result.images - x).abs().max() <= HP.eps + 1e-6
     assert 0 <= result.images.min() and result.images.max() <= 1
     assert result.checkpoints == [0, 2, 4] and result.lengths.shape == (3, 2)

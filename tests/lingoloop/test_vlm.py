@@ -18,7 +18,8 @@ def test_generate_and_teacher_forcing_agree(vlm):
     for i in range(3):
         n = int(lengths[i])
         assert torch.equal(out.logits[i, :n].argmax(-1), tokens[i, :n])
-    assert out.hidden.shape[:3] == (1, 3, tokens.shape[1])  # 1 decoder layer
+    assert out.hidden.shape[:3] == (1, 3, tokens.shape[1])  # 1 decoder layer: its own output
+    assert not torch.allclose(out.hidden[-1].norm(dim=-1), out.hidden[-1].norm(dim=-1).mean())  # not RMS-normed
     p = vlm.eos_probability(out.logits)
     assert p.shape == tokens.shape and ((0 <= p) & (p <= 1)).all()
 

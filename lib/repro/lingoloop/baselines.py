@@ -4,14 +4,17 @@ Introduced in ``notebooks/lingoloop/03_train.ipynb``.
 * Random noise (control): a uniform sign pattern of size eps, ``x + eps * sign(u)``, clipped to the
   image box; no gradient, so nothing steers the length.
 * EOS only (NICGSlowDown-style, Chen et al. 2022): minimise the mean p_EOS over the target's
-  positions with sign steps. (NICGSlowDown adds an output-dependency term; the card names only the
+  positions with sign steps. (NICGSlowDown adds an output-dependency term; the paper names only the
   EOS loss for this baseline.)
-* Verbose Images (Gao et al., ICLR 2024): ``L_1 + lambda_1 L_2 + lambda_2 L_3`` with
-  ``L_1`` = mean p_EOS (delayed EOS), ``L_2 = KL(uniform || p)`` averaged over positions (token
-  uncertainty: minimising it flattens the next-token distribution), ``L_3 = -||H||_*``, minus the
-  nuclear norm of the last layer's hidden states over the target positions (token diversity);
-  ``lambda_k = EMA_0.9 |L_1 / L_k / tau_k(t)|`` with ``tau_1 = 10 ln(t+1) - 20`` and
-  ``tau_2 = 0.5 ln(t+1) + 1`` (card), sign steps.
+* Verbose Images (Gao et al., ICLR 2024), as its official code (KuofengGao/Verbose_Images) combines
+  the three losses: ``L_2 + lambda_1 L_1 + lambda_2 L_3`` with the token-uncertainty loss
+  ``L_2 = KL(uniform || p)`` averaged over positions as the base (minimising it flattens the
+  next-token distribution), ``L_1`` = mean p_EOS (delayed EOS) and ``L_3 = -||H||_*``, minus the
+  nuclear norm of the hidden states of all decoder layers over the target positions (token
+  diversity; the layers' outputs stacked along the token axis, one (layers * T, d) matrix per image);
+  ``lambda_1 = EMA_0.9 |L_2 / L_1 / tau_1(t)|``, ``lambda_2 = EMA_0.9 |L_2 / L_3 / tau_2(t)|`` with
+  ``tau_1 = 10 ln(t+1) - 20`` and ``tau_2 = 0.5 ln(t+1) + 1``; sign steps. (Earlier versions of the
+  kit made the EOS loss the base and used the last layer only.)
 * Uniform EOS and LPS only are LingoLoop's own ablations (:mod:`repro.lingoloop.method`).
 """
 
@@ -21,7 +24,7 @@ import math
 
 import torch
 
-from repro.lingoloop.method import Ema, lambda_schedule, lingoloop_loss, target_mask, weighted_eos_loss
+from repro.lingoloop.method import Ema, lambda_schedule, target_mask, weighted_eos_loss
 
 
 def random_noise(images: torch.Tensor, eps: float, seed: int) -> torch.Tensor:
@@ -47,9 +50,12 @@ def uncertainty_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (kl * mask).sum(1) / mask.sum(1).clamp_min(1)
 
 
-def diversity_loss(hidden_last: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Minus the nuclear norm of the last layer's hidden states over valid positions (B,)."""
-    return -torch.linalg.matrix_norm(hidden_last.float() * mask[..., None], ord="nuc")
+def diversity_loss(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Minus the nuclear norm of every layer's hidden states at the valid positions, stacked into
+    one (layers * T, d) matrix per image (hidden: (layers, B, T, d)); (B,)."""
+    layers, b, t, d = hidden.shape
+    masked = hidden.float() * mask[None, ..., None]
+    return -torch.linalg.matrix_norm(masked.permute(1, 0, 2, 3).reshape(b, layers * t, d), ord="nuc")
 
 
 def verbose_tau2(t: int) -> float:
@@ -62,11 +68,8 @@ def verbose_loss(vlm, x, targets, target_len, spec, hp, t, state, token_weight):
     out = vlm.teacher_forced(x, targets)
     l1 = weighted_eos_loss(vlm.eos_probability(out.logits), torch.ones_like(mask), mask)
     l2 = uncertainty_loss(out.logits, mask)
-    l3 = diversity_loss(out.hidden[-1], mask)
-    lam1 = state.setdefault("lambda1", Ema(hp.ema))((l1 / l2 / lambda_schedule(t)).abs().detach())
-    lam2 = state.setdefault("lambda2", Ema(hp.ema))((l1 / l3 / verbose_tau2(t)).abs().detach())
-    total = l1 + lam1 * l2 + lam2 * l3
+    l3 = diversity_loss(out.hidden, mask)
+    lam1 = state.setdefault("lambda1", Ema(hp.ema))((l2 / l1.clamp_min(1e-12) / lambda_schedule(t)).abs().detach())
+    lam2 = state.setdefault("lambda2", Ema(hp.ema))((l2 / l3 / verbose_tau2(t)).abs().detach())
+    total = l2 + lam1 * l1 + lam2 * l3
     return total, {"eos": l1.detach(), "uncertainty": l2.detach(), "diversity": l3.detach()}
-
-
-LOSSES = {"lingoloop": lingoloop_loss, "eos": eos_loss, "verbose": verbose_loss}

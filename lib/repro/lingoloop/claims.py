@@ -5,8 +5,10 @@ Arms: ``clean``, the attacks of :data:`repro.lingoloop.method.METHODS`, the lamb
 means the share at the cap beats 50%). Tokens are counted with the EOS; the cap is 128 new tokens.
 Paper numbers (Qwen2.5-VL-3B, COCO, eps 8/255, max 1024 tokens): clean 66.6 tokens / 430 J / 2.24 s;
 Verbose Images 394.7 / 2682 / 13.1; LingoLoop 1020.4 / 7091 / 32.9; ablation tokens: uniform EOS
-843.9, POS-weighted 926.9, full 1024. Energy is not a claim of its own here (card: on CPU it is a
-FLOP estimate proportional to tokens).
+843.9, POS-weighted 926.9, full 1024. Energy is not a claim of its own here (on CPU it is a FLOP
+estimate proportional to tokens; docs/papers/lingoloop.md). Margins: the paper claims orderings, not
+sizes, so every ``better`` claim's margin is 0 (an interval wholly beyond zero is the smallest effect
+that confirms the ordering) unless its note says otherwise.
 """
 
 from repro.core.claims import Claim
@@ -32,7 +34,8 @@ CLAIMS = (
         metric="latency_ms",
         a="lingoloop",
         b=("verbose_images",),
-        text="... and a longer generation latency (ms per image, batch 1, on the timed subset).",
+        text="... and a longer generation latency (ms per image, batch 1, every image, the arms interleaved, "
+        "median of repeated passes).",
         paper_delta=round(1000 * (PAPER_LATENCY_S["lingoloop"] - PAPER_LATENCY_S["verbose_images"]), 1),
         paper_numbers={k: 1000 * v for k, v in PAPER_LATENCY_S.items()},
     ),
@@ -44,7 +47,8 @@ CLAIMS = (
         b=("majority",),
         text="... with most outputs hitting the cap (share at the cap, in points, above 50).",
         paper_delta=round(100 * PAPER["lingoloop"] / 1024 - 50, 1),
-        note="paper: mean 1020.4 of 1024 tokens, so nearly every output reaches the cap",
+        note="paper: mean 1020.4 of 1024 tokens, so nearly every output reaches the cap; margin 0 against the "
+        "constant 50 (majority)",
     ),
     Claim(
         id="C1d",
@@ -53,7 +57,7 @@ CLAIMS = (
         a="lingoloop",
         b=("verbose_images",),
         text="Below saturation: after probe_step attack steps LingoLoop's outputs are already longer "
-        "than Verbose Images' (card's guard against a victim that saturates under every attack).",
+        "than Verbose Images' (the guard against a victim that saturates under every attack).",
     ),
     Claim(
         id="C2a",
@@ -105,12 +109,23 @@ CLAIMS = (
     Claim(
         id="C3d",
         type="better",
-        metric="loop_period",
+        metric="loop_period_both",
         a="lingoloop@lam100",
         b=("lingoloop",),
         higher_is_better=False,
         text="Too large a lambda makes short loops: at lambda_rep = 100 the repeating period is shorter "
-        "than at lambda_rep = 1.",
+        "than at lambda_rep = 1 (per seed, on the images where both outputs loop).",
+        note="A period is defined only for an output that loops (evaluate.loop_period); the claim is not "
+        "measured when some victim has no image on which both arms loop.",
+    ),
+    Claim(
+        id="C3e",
+        type="better",
+        metric="loops",
+        a="lingoloop",
+        b=("lps_only",),
+        text="Path pruning drives outputs into loops: more of LingoLoop's outputs end in a loop than LPS "
+        "alone's (share of outputs, in points).",
     ),
     Claim(
         id="S1",
@@ -119,7 +134,7 @@ CLAIMS = (
         a="lingoloop",
         b=("lingoloop_reimpl",),
         higher_is_better=False,
-        text="Kit's check of the card's scaling note (not a paper claim): with lambda_t computed from the "
+        text="Kit's check of the lambda_t scaling (not a paper claim): with lambda_t computed from the "
         "same 1e5-scaled L_LPS the Rep term acts (smaller hidden norms) where the re-implementation's "
         "unscaled lambda_t leaves it nearly inert.",
     ),
@@ -140,10 +155,11 @@ CLAIMS = (
 CANNOT_SHOW = (
     "GPU energy in joules: these CPUs expose no RAPL counters, so energy is a FLOP-based estimate "
     "proportional to generated tokens (labelled as such), not a measurement.",
-    "The 30x token figure on Qwen2.5-VL-3B: the miniature's victim writes ~15-token captions with a "
-    "128-token cap (at most ~8x).",
+    "The 30x token figure on Qwen2.5-VL-3B: the miniature's victim writes ~20-token clean captions with a "
+    "128-token cap (at most ~6x).",
     "Transfer to real MLLMs (InstructBLIP, Qwen2.5-VL, InternVL): the victim is a 0.2M-parameter "
-    "LLaVA-shaped model trained on procedural scenes with a 36-word grammar.",
+    "LLaVA-shaped model trained on procedural scenes with a 36-word grammar whose captions chain clauses "
+    "with 'and' (no enumerations or relative clauses).",
     "The paper's attention re-weighting as written: no public formula; our attention option is a "
     "documented reconstruction and the claims use the loss form of the re-implementation.",
     "The paper's eps 8/255 at cpu: the cpu profile runs the paper's 300 steps at eps 32/255 for every "

@@ -1,28 +1,26 @@
-"""LingoLoop's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+"""LingoLoop's configuration: typed, frozen, the victim and the attacks as nested specs.
+``config("cpu")`` is what ``./run_all.sh`` runs; ``docs/papers/lingoloop.md`` has the profiles and
+their measured budgets.
 
     >>> from repro import lingoloop
     >>> cfg = lingoloop.config("smoke", seeds=[0, 1])
     >>> cfg.run_name.startswith("smoke+")
     True
 
-Budget (honest trims, the same for every attack): the paper runs 300 PGD steps per image with up to
-1024 new tokens on Qwen2.5-VL-3B. On 2 CPU cores the ``cpu`` profile attacks 20 scenes per victim
-with the paper's 300 steps (target regenerated every 10 steps, as in the paper; earlier runs used
-100 steps, sized while five jobs shared the 2 cores) and a 128-token cap (7x the
-clean captions' ~17 tokens, near the card's 10x headroom); three victims (seeds) trained from
-scratch. Every attack gets the same eps, step, steps and regenerations; the ledger in claims.json
-shows it.
+Budget (the same for every attack): the paper runs 300 PGD steps per image with up to 1024 new
+tokens on Qwen2.5-VL-3B. The ``cpu`` profile attacks 12 scenes per victim with 150 steps (target
+regenerated every 10 steps, as in the paper) and a 128-token cap; three victims (seeds) trained from
+scratch. Every attack gets the same eps, step, steps and regenerations;
+the ledger in claims.json shows it.
 
-eps: the card's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim.
-A pilot at 8/255 (step 1/255, 50 steps, two victims) left every attack's captions at exactly the
-clean length (17.6 tokens); at 32/255 every gradient attack lengthens them (to ~22 tokens). An
-L_inf ball of the same eps holds ~14x less L2 energy on 32x32x3 pixels than on 448x448x3, so a
-toy-sized image needs a larger eps for the same leverage. Margins and claims were not changed. The
-run matrix is trimmed to what the claims compare: the attention variant (no claim) runs at
-``smoke`` and ``gpu`` only, and the lambda_rep sweep keeps 10 and 100 (0 is ``lps_only``,
-1 is ``lingoloop``). ``gpu`` runs the paper's 300 steps and the full matrix. ``paper`` names the
-real assets (COCO val2017 and a
-local Qwen2.5-VL-3B folder, see data_manifests/) for users who have them and a GPU.
+eps: the paper's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim:
+an L_inf ball of the same eps holds ~14x less L2 energy on 32x32x3 pixels than on 448x448x3, and a
+pilot at 8/255 left every caption at its clean length. The attention variant (no claim) runs at
+``smoke`` and ``gpu`` only, and the lambda_rep sweep keeps 10 and 100 (0 is ``lps_only``, 1 is
+``lingoloop``). ``paper`` names the real assets (COCO val2017 and a local Qwen2.5-VL-3B folder, see
+data_manifests/) for users who have them and a GPU.
+
+This module imports no torch code.
 """
 
 from __future__ import annotations
@@ -30,9 +28,78 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from repro.core.arms import Arm
 from repro.core.config import ConfigError, RunConfig, make_config
-from repro.lingoloop.method import METHODS, AttackHP
-from repro.lingoloop.models import VictimSpec
+
+
+@dataclass(frozen=True)
+class VictimSpec:
+    """Sizes of the victim (``gpu`` profile: wider and deeper)."""
+
+    image_size: int = 32
+    patch_size: int = 8
+    vision_width: int = 64
+    vision_layers: int = 2
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    max_positions: int = 256  # 16 visual tokens + BOS + 128 new tokens fit
+
+
+@dataclass(frozen=True)
+class AttackHP:
+    """What every attack shares (the paper: eps 8/255, step 1/255, 300 steps, target every 10 steps,
+    repetition penalty 1.05 in generation; 128 new tokens in the miniature)."""
+
+    eps: float = 8 / 255
+    step_size: float = 1 / 255
+    steps: int = 300
+    regen_every: int = 10
+    momentum: float = 0.9
+    max_new_tokens: int = 128
+    repetition_penalty: float = 1.05
+    lps_scale: float = 1e5
+    ema: float = 0.9
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack as data. ``loss``: "lingoloop" (EOS term, optional Rep term), "eos" (mean p_EOS,
+    NICGSlowDown-style), "verbose" (Verbose Images), "noise" (random sign noise, no gradient)."""
+
+    loss: str = "lingoloop"
+    weighting: str = "pos"  # pos | uniform
+    lps_mode: str = "loss"  # loss | attention
+    lambda_rep: float = 1.0  # 0 = LPS only
+    lambda_scaling: str = "consistent"  # consistent | reimpl
+    optimizer: str = "momentum"  # momentum | sign
+
+
+METHODS: dict[str, AttackSpec] = {
+    "random_noise": AttackSpec(loss="noise", optimizer="none"),
+    "eos_only": AttackSpec(loss="eos", optimizer="sign"),
+    "verbose_images": AttackSpec(loss="verbose", optimizer="sign"),
+    "uniform_eos": AttackSpec(weighting="uniform", lambda_rep=0.0),
+    "lps_only": AttackSpec(lambda_rep=0.0),
+    "lingoloop": AttackSpec(),
+    "lingoloop_reimpl": AttackSpec(lambda_scaling="reimpl"),
+    "lingoloop_attention": AttackSpec(lps_mode="attention"),
+}
+
+
+def sweep_arm(lambda_rep: float) -> Arm:
+    """The lambda_rep sweep's arm: LingoLoop under the condition ``lam<value>``."""
+    return Arm("lingoloop", f"lam{lambda_rep:g}")
+
+
+def spec_of(arm: Arm) -> AttackSpec:
+    """The spec of a registered attack, or of a lambda_rep sweep arm ``Arm("lingoloop", "lam<value>")``."""
+    if arm.condition is None and arm.method in METHODS:
+        return METHODS[arm.method]
+    if arm.method == "lingoloop" and arm.condition and arm.condition.startswith("lam"):
+        return AttackSpec(lambda_rep=float(arm.condition.removeprefix("lam")))
+    raise KeyError(f"unknown attack {arm.name!r}; valid: {', '.join(METHODS)} or lingoloop@lam<value>")
+
 
 ALL_METHODS = tuple(METHODS)
 
@@ -60,7 +127,7 @@ class LingoloopConfig(RunConfig):
     probe_step: int = 20  # tokens after this many steps: the comparison below saturation
     # evaluation
     latency_arms: tuple[str, ...] = ("clean", "verbose_images", "lingoloop")
-    latency_subset: int = 8  # images timed one at a time (batch 1) per latency arm and seed
+    latency_repeats: int = 3  # passes over every image (batch 1, arms interleaved); the score is the median
 
 
 PROFILES = {
@@ -75,9 +142,14 @@ PROFILES = {
         methods=ALL_METHODS,
         lambda_sweep=(100.0,),
         probe_step=1,
-        latency_subset=1,
+        latency_repeats=1,
     ),
-    "cpu": lambda: LingoloopConfig(profile="cpu", seeds=(0, 1, 2)),
+    # cpu: the main job: 3 victims x 12 images, 150 steps (half the paper's 300: with open-ended
+    # captions an attacked output runs to the 128-token cap, ~5x the earlier victim's, so every step
+    # and regeneration costs more), latency timed on every image, 3 interleaved passes
+    "cpu": lambda: LingoloopConfig(
+        profile="cpu", seeds=(0, 1, 2), n_eval=12, hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150)
+    ),
     "gpu": lambda: LingoloopConfig(
         profile="gpu",
         seeds=(0, 1, 2, 3, 4),
@@ -91,7 +163,6 @@ PROFILES = {
         methods=ALL_METHODS,
         lambda_sweep=(0.1, 10.0, 100.0),
         probe_step=50,
-        latency_subset=16,
     ),
     # The paper's setting: COCO val2017 images against a local Qwen2.5-VL-3B-Instruct folder
     # (data_manifests/coco_val2017.yaml, qwen2_5_vl_3b.yaml), 300 steps, 1024 new tokens.
@@ -105,7 +176,7 @@ PROFILES = {
         victim_manifest="qwen2_5_vl_3b",
         hp=AttackHP(steps=300, max_new_tokens=1024),
         probe_step=50,
-        latency_subset=20,
+        latency_repeats=1,
     ),
 }
 

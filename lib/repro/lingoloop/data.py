@@ -2,25 +2,28 @@
 construction, the POS -> P(EOS) table, and a COCO captions (``captions_val2017.json``) loader.
 Introduced in ``notebooks/lingoloop/01_data.ipynb``.
 
-No tagger data can be downloaded (ENVIRONMENT.md), so the caption grammar owns the tags. The
-phenomenon LingoLoop exploits is that an end-of-sequence token follows some parts of speech far
-more often than others. The card's honesty guard: if EOS only ever followed a noun, POS weighting
-would equal uniform weighting. So the grammar has five sentence templates that end after five
-different parts of speech (noun, adjective, verb, adverb, number), each of those parts of speech
-also occurs mid-sentence, and the templates are drawn at unequal rates: P(EOS | POS) differs per
-POS and is zero after determiners, prepositions and conjunctions.
+No tagger data can be read offline, so the caption grammar owns the tags. The phenomenon LingoLoop
+exploits is that an end-of-sequence token follows some parts of speech far more often than others.
+The honesty guard (docs/papers/lingoloop.md): if EOS only ever followed a noun, POS weighting would
+equal uniform weighting. So the grammar has five sentence templates that end after five different
+parts of speech (noun, adjective, verb, adverb, number), each of those parts of speech also occurs
+mid-sentence, and the templates are drawn at unequal rates: P(EOS | POS) differs per POS and is
+zero after determiners, prepositions and conjunctions.
 
 A scene is a 32x32 RGB image: one to three copies of a shape (circle, square, triangle) of one
 colour and size in one half of the image (left, right, top, bottom), on one of five background
-textures. The texture decides the template (so the clean victim can learn where its sentence
-ends); ``noise`` (Gaussian pixel noise) is the generator's difficulty knob.
+textures. The texture decides the first clause's template (so the clean victim can learn where its
+sentence ends); ``noise`` (Gaussian pixel noise) is the generator's difficulty knob.
 
-Whether the caption stops after its first sentence is itself visual: a white frame around the
-image (probability ``FRAME_PROB``) asks for a second clause, "... and <the next template's
-sentence>". Without it, the EOS position would be fixed by the grammar alone and no perturbation
-of the image could move it (a first pilot showed exactly that: gradients ~1e-6 and no attack
-lengthened a caption). With it, the victim must look at the image to decide between EOS and "and",
-which is the decision an energy-latency attack on a real VLM fights over.
+Captions are open-ended, as real captions are: after each clause the caption continues with
+"and <the next clause>" with probability ``CONTINUE_PROB * CONTINUE_DECAY**(k - 1)`` after clause k
+(0.5, 0.45, 0.41, ...; at most ``MAX_CLAUSES`` in training), the k-th clause using template
+``(t + 2k) mod 5``, so a chain that never stops cycles through the five templates (a loop of five
+clauses, ~55 tokens). Whether the caption stops is visual: the scene shows one white tick on its
+top edge per extra clause, so the victim must read the image at every clause end to choose between
+EOS and "and", which is the decision an energy-latency attack fights over. (A first design with at
+most two clauses let no attack go past ~25 tokens, so "outputs at the cap" and loops could not be
+tested; a pilot before it, with EOS fixed by the grammar alone, showed gradients of ~1e-6.)
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ POS_TAGS = ("BOS", "DET", "NUM", "ADJ", "NOUN", "VERB", "ADV", "PREP", "CONJ", "
 # template -> the POS its sentence ends on (the texture of the background decides the template)
 TEMPLATE_END = ("NOUN", "ADJ", "VERB", "ADV", "NUM")
 TEMPLATE_PROBS = (0.3, 0.25, 0.2, 0.15, 0.1)  # unequal on purpose: EOS rates differ per POS
-FRAME_PROB = 0.3  # a framed scene's caption continues with a second clause
+CONTINUE_PROB = 0.5  # P(a second clause)
+CONTINUE_DECAY = 0.9  # each further clause is this much less likely than the one before
+MAX_CLAUSES = 6  # in training; a chain the attack keeps going cycles through the templates
+TICK_STRIDE = 4  # pixels between the ticks that show the number of extra clauses
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,19 @@ def caption(template: int, count: int, size: str, color: str, shape: str, place:
     return words
 
 
+def chained_caption(template: int, clauses: int, **attrs) -> str:
+    """``clauses`` clauses joined by "and", the k-th (from 0) with template ``(template + 2k) mod 5``."""
+    return " and ".join(caption((template + 2 * k) % len(TEMPLATE_END), **attrs) for k in range(clauses))
+
+
+def n_clauses(rng) -> int:
+    """1 + the number of continuations, each ``CONTINUE_DECAY`` times less likely than the last."""
+    k = 1
+    while k < MAX_CLAUSES and rng.random() < CONTINUE_PROB * CONTINUE_DECAY ** (k - 1):
+        k += 1
+    return k
+
+
 # ----------------------------------------------------------------------------------------------
 # scenes
 
@@ -140,13 +159,13 @@ def _shape_mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.nda
 
 
 def render(
-    template: int, count: int, size: str, color: str, shape: str, place: str, rng, image_size: int = 32, frame=False
+    template: int, count: int, size: str, color: str, shape: str, place: str, rng, image_size: int = 32, ticks: int = 0
 ):
-    """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half; a white
-    one-pixel frame when the caption has a second clause."""
+    """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half, and
+    ``ticks`` white 2x2 ticks on the top edge (one per clause after the first)."""
     img = np.repeat(_background(template, image_size)[None], 3, axis=0)
-    if frame:
-        img[:, [0, -1], :], img[:, :, [0, -1]] = 1.0, 1.0
+    for j in range(ticks):
+        img[:, 0:2, 1 + TICK_STRIDE * j : 3 + TICK_STRIDE * j] = 1.0
     half = image_size / 2
     radius = (2.6 if size == "small" else 4.2) * image_size / 32
     along = (np.arange(count) + 0.5) * image_size / count + rng.uniform(-1, 1, count)
@@ -186,10 +205,9 @@ def make_scenes(n: int, seed: int, image_size: int = 32, noise: float = 0.03) ->
             shape=SHAPES[rng.integers(len(SHAPES))],
             place=PLACES[rng.integers(len(PLACES))],
         )
-        framed = bool(rng.random() < FRAME_PROB)
-        images.append(render(t, **attrs, rng=rng, image_size=image_size, frame=framed))
-        second = f" and {caption((t + 2) % len(TEMPLATE_END), **attrs)}" if framed else ""
-        captions.append(caption(t, **attrs) + second)
+        clauses = n_clauses(rng)
+        images.append(render(t, **attrs, rng=rng, image_size=image_size, ticks=clauses - 1))
+        captions.append(chained_caption(t, clauses, **attrs))
         templates.append(t)
     x = np.clip(np.stack(images) + noise * rng.standard_normal((n, 3, image_size, image_size)), 0, 1)
     encoded = [vocab.encode(c) + [EOS] for c in captions]

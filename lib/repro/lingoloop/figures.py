@@ -8,18 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from repro.core import plots
+from repro.core.scores import load_scores
 from repro.core.steps import read_json
+from repro.lingoloop import artifacts
 
 MAIN_ARMS = ("clean", "random_noise", "eos_only", "verbose_images", "uniform_eos", "lps_only", "lingoloop")
-
-
-def load_scores(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    scores: dict = {}
-    with np.load(path, allow_pickle=False) as z:
-        for key in z.files:
-            metric, arm = key.split("|", 1)
-            scores.setdefault(metric, {})[arm] = z[key]
-    return scores
 
 
 def length_histograms(scores: dict, cap: int):
@@ -90,18 +83,15 @@ def example_outputs(outputs: dict, arms=("clean", "verbose_images", "lingoloop")
     return fig
 
 
-def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    scores = load_scores(upstream["evaluate"] / "scores.npz")
-    history = read_json(upstream["train"] / "history.json")
+def all_figures(upstream: dict[str, Path], out: Path, cap: int) -> list[Path]:
+    """Every figure of the figures step (``cap``: the generation's max_new_tokens)."""
+    scores = load_scores(upstream["evaluate"] / artifacts.SCORES)
+    history = read_json(upstream["train"] / artifacts.HISTORY)
     made = {
-        "length_histograms": length_histograms(scores, cfg.hp.max_new_tokens),
-        "tokens_vs_step": tokens_vs_step(history, cfg.hp.max_new_tokens),
+        "length_histograms": length_histograms(scores, cap),
+        "tokens_vs_step": tokens_vs_step(history, cap),
         "norm_vs_repetition": norm_vs_repetition(scores),
         "loss_curves": loss_curves(history),
-        "example_outputs": example_outputs(read_json(upstream["evaluate"] / "outputs.json")),
+        "example_outputs": example_outputs(read_json(upstream["evaluate"] / artifacts.OUTPUTS)),
     }
-    paths = []
-    for name, fig in made.items():
-        paths += plots.save(fig, out, name)
-        plots.plt.close(fig)
-    return paths
+    return [path for name, fig in made.items() for path in plots.save(fig, out, name)]

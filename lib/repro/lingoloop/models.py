@@ -17,29 +17,14 @@ Qwen2.5-VL checkpoint: nothing in the attack knows it is a toy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from repro.lingoloop.config import VictimSpec
 from repro.lingoloop.data import BOS, EOS, IMAGE, PAD, Vocab
 
 PROMPT = "<image><bos>"  # the victim captions with no instruction: image tokens, then BOS
-
-
-@dataclass(frozen=True)
-class VictimSpec:
-    """Sizes of the victim (``gpu`` profile: wider and deeper)."""
-
-    image_size: int = 32
-    patch_size: int = 8
-    vision_width: int = 64
-    vision_layers: int = 2
-    width: int = 64
-    layers: int = 2
-    heads: int = 4
-    max_positions: int = 256  # 16 visual tokens + BOS + 128 new tokens fit
 
 
 def build_victim(spec: VictimSpec, vocab: Vocab):
@@ -113,6 +98,9 @@ def build_processor(spec: VictimSpec, vocab: Vocab):
 
 def save_victim(model, processor, path) -> None:
     """``save_pretrained`` of model and processor into one folder (safetensors, JSON configs)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a notebook would show the writing bar as a stderr box
     model.save_pretrained(path)
     processor.save_pretrained(path)
 
@@ -145,3 +133,25 @@ def ending_match(generated: list[str], references: tuple[str, ...] | list[str]) 
         return LEXICON.get(text.split()[-1]) if text.split() else None
 
     return float(np.mean([last_pos(g) == last_pos(r) for g, r in zip(generated, references)]))
+
+
+class CaptionLogits(torch.nn.Module):
+    """The victim as a module of the images alone (for the config-rot test): prompt logits."""
+
+    def __init__(self, model, prompt_ids: torch.Tensor):
+        super().__init__()
+        self.model, self.prompt_ids = model, prompt_ids
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        ids = self.prompt_ids.expand(len(images), -1)
+        return self.model(input_ids=ids, pixel_values=normalise(images)).logits
+
+
+def check_models(cfg) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
+    """Every network a profile builds, with a tiny batch (the victim spec of the profile; the paper
+    profile attacks an external checkpoint, so this builds the miniature's victim as its stand-in)."""
+    vocab = Vocab.build()
+    processor = build_processor(cfg.victim, vocab)
+    prompt = processor(text=PROMPT, images=np.zeros((cfg.victim.image_size,) * 2 + (3,), np.uint8), return_tensors="pt")
+    victim = CaptionLogits(build_victim(cfg.victim, vocab), prompt["input_ids"])
+    return {"victim": (victim, torch.rand(2, 3, cfg.victim.image_size, cfg.victim.image_size))}

@@ -1,54 +1,44 @@
 """LingoLoop's five steps; each notebook calls one. ``python -m repro step lingoloop <step> --profile cpu``
-runs one outside Jupyter."""
+runs one outside Jupyter. File names and loaders of the steps' outputs: :mod:`repro.lingoloop.artifacts`."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
+from repro.core.arms import Arm
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
-from repro.core.train import Budget, fit
+from repro.core.train import Budget
+from repro.lingoloop import artifacts
 from repro.lingoloop import figures as draw
+from repro.lingoloop.attack import attack
 from repro.lingoloop.claims import CANNOT_SHOW, CLAIMS
-from repro.lingoloop.config import LingoloopConfig
-from repro.lingoloop.data import (
-    POS_TAGS,
-    SceneSet,
-    Vocab,
-    eos_table,
-    load_scenes,
-    make_scenes,
-    pos_weights,
-    save_scenes,
+from repro.lingoloop.config import LingoloopConfig, spec_of, sweep_arm
+from repro.lingoloop.data import POS_TAGS, Vocab, eos_table, load_scenes, make_scenes, pos_weights, save_scenes
+from repro.lingoloop.evaluate import (
+    loop_period_where_both_loop,
+    output_metrics,
+    probe_metrics,
+    results_table,
+    timed_generation,
 )
-from repro.lingoloop.evaluate import output_metrics, probe_metrics, results_table, timed_generation
-from repro.lingoloop.method import attack, spec_of, sweep_arm
-from repro.lingoloop.models import (
-    PROMPT,
-    build_processor,
-    build_victim,
-    caption_loss,
-    ending_match,
-    exact_match,
-    normalise,
-    save_victim,
-)
+from repro.lingoloop.method import victim_eos_table
+from repro.lingoloop.models import ending_match, exact_match, save_victim
+from repro.lingoloop.training import train_victim
 from repro.lingoloop.vlm import VLM, checked_model_folder, load_vlm
 
 pipe = Pipeline("lingoloop")
 VICTIM_FIELDS = ("victim", "victim_path", "victim_manifest", "epochs", "batch_size", "lr", "seeds", "device")
+CLEAN = Arm("clean")
+POS_TABLE_SCENES = 256  # training scenes the victim's own p(EOS) table is averaged over
 
 
-def attack_arms(cfg: LingoloopConfig) -> list[str]:
+def attack_arms(cfg: LingoloopConfig) -> list[Arm]:
     """Every attacked arm: the methods, then the lambda_rep sweep (0 is lps_only, 1 is lingoloop)."""
-    return [*cfg.methods, *(sweep_arm(v) for v in cfg.lambda_sweep)]
-
-
-def victim_dir(ctx_dir, seed: int):
-    return ctx_dir / "victims" / f"seed{seed}"
+    return [*(Arm(m) for m in cfg.methods), *(sweep_arm(v) for v in cfg.lambda_sweep)]
 
 
 def open_victim(cfg: LingoloopConfig, model_dir, seed: int) -> VLM:
@@ -56,127 +46,100 @@ def open_victim(cfg: LingoloopConfig, model_dir, seed: int) -> VLM:
     path-based loader any HF VLM goes through."""
     from repro.core.data import data_root, load_manifest
 
-    path = data_root() / cfg.victim_path if cfg.victim_path else victim_dir(model_dir, seed)
+    path = data_root() / cfg.victim_path if cfg.victim_path else artifacts.victim_dir(model_dir, seed)
     if cfg.victim_manifest:
         path, unverified = checked_model_folder(load_manifest(cfg.victim_manifest))
         if unverified:
             print(f"[lingoloop] {cfg.victim_manifest}: {len(unverified)} files have no pinned sha256 (unverified)")
-    device = make_accelerator(cfg).device
     vlm = load_vlm(path)
-    vlm.model.to(device)
+    vlm.model.to(make_accelerator(cfg).device)
     return vlm
 
 
-def eval_images(data_dir, device) -> torch.Tensor:
-    return torch.from_numpy(load_scenes(data_dir / "eval.npz").images).to(device)
-
-
-def token_weights_of(data_dir) -> torch.Tensor:
-    table = read_json(data_dir / "pos_table.json")
-    return torch.tensor(table["token_weight"], dtype=torch.float32)
+def pos_table_document(table: np.ndarray, pos_of_id: np.ndarray, words) -> dict:
+    weights = pos_weights(table)
+    return {
+        "tags": list(POS_TAGS),
+        "p_eos": table.round(4).tolist(),
+        "weight": weights.round(4).tolist(),
+        "token_weight": weights[pos_of_id].round(6).tolist(),
+        "words": list(words),
+    }
 
 
 @pipe.step(uses=("data_source", "n_train", "n_eval", "noise", "data_seed", "victim"))
 def data(cfg: LingoloopConfig, ctx: StepContext) -> dict:
-    """Scenes and captions (train and attacked sets), and the POS -> P(EOS) table of the captions."""
+    """Scenes and captions (train and attacked sets), and the EOS frequency per POS of the captions."""
     if cfg.data_source != "scenes":
         raise NotImplementedError(
             "data_source='coco' (paper profile) needs COCO val2017 and a POS tagger: see "
-            "repro.lingoloop.data.coco_eval_set and the integration notes"
+            "repro.lingoloop.data.coco_eval_set and docs/papers/lingoloop.md"
         )
     size = cfg.victim.image_size
     train = make_scenes(cfg.n_train, cfg.data_seed, size, cfg.noise)
     evaluation = make_scenes(cfg.n_eval, cfg.data_seed + 10_000, size, cfg.noise)
-    save_scenes(train, ctx.dir / "train.npz")
-    save_scenes(evaluation, ctx.dir / "eval.npz")
+    save_scenes(train, ctx.dir / artifacts.TRAIN_SCENES)
+    save_scenes(evaluation, ctx.dir / artifacts.EVAL_SCENES)
     vocab = Vocab.build()
     pos_of_id = vocab.pos_of_ids()
     table = eos_table(train.tokens, pos_of_id)
-    weights = pos_weights(table)
-    write_json(
-        ctx.dir / "pos_table.json",
-        {
-            "tags": list(POS_TAGS),
-            "p_eos": table.round(4).tolist(),
-            "weight": weights.round(4).tolist(),
-            "token_weight": weights[pos_of_id].round(6).tolist(),
-            "words": list(vocab.words),
-        },
-    )
+    write_json(ctx.dir / artifacts.REFERENCE_POS_TABLE, pos_table_document(table, pos_of_id, vocab.words))
     lengths = (train.tokens != 0).sum(1)
+    eval_lengths = (evaluation.tokens != 0).sum(1)
     return {
         "train": list(train.images.shape),
         "eval": list(evaluation.images.shape),
         "vocab": len(vocab.words),
         "caption_tokens": [int(lengths.min()), round(float(lengths.mean()), 2), int(lengths.max())],
+        "eval_caption_tokens": [int(eval_lengths.min()), round(float(eval_lengths.mean()), 2), int(eval_lengths.max())],
         "p_eos": {t: round(float(p), 3) for t, p in zip(POS_TAGS, table) if p > 0},
     }
 
 
-def train_victim(cfg: LingoloopConfig, scenes: SceneSet, seed: int, accelerator):
-    """One victim: captioning cross-entropy, AdamW with warm-up and cosine decay, clipped gradients."""
-    seed_everything(seed)
-    vocab = Vocab.build()
-    model = build_victim(cfg.victim, vocab)
-    processor = build_processor(cfg.victim, vocab)
-    prompt = processor(text=PROMPT, images=np.zeros((cfg.victim.image_size,) * 2 + (3,), np.uint8), return_tensors="pt")
-    prompt_ids = prompt["input_ids"].to(accelerator.device)
-    data = TensorDataset(torch.from_numpy(scenes.images), torch.from_numpy(scenes.tokens))
-    loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    total = cfg.epochs * len(loader)
-    warmup = min(50, total // 10 + 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda k: min(1.0, (k + 1) / warmup) * (0.55 + 0.45 * np.cos(np.pi * min(k, total) / total)),
-    )
-    model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
-
-    def loss_fn(m, batch):
-        x, y = batch
-        return caption_loss(m, normalise(x), prompt_ids, y)
-
-    fitted = fit(
-        model,
-        loss_fn,
-        loader,
-        optimizer,
-        epochs=cfg.epochs,
-        accelerator=accelerator,
-        scheduler=schedule,
-        desc=f"victim s{seed}",
-    )
-    return accelerator.unwrap_model(model).eval(), processor, fitted
-
-
 @pipe.step(uses=("n_eval", *VICTIM_FIELDS, "hp"), upstream=("data",))
 def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
-    """Train one victim per seed (saved with save_pretrained) and caption the clean attack set."""
+    """Train one victim per seed (saved with save_pretrained), caption the clean attack set, and
+    measure the victim's own mean p(EOS) per POS (the attack's weights)."""
     accelerator = make_accelerator(cfg)
-    scenes = load_scenes(ctx.upstream["data"] / "train.npz")
-    evaluation = load_scenes(ctx.upstream["data"] / "eval.npz")
+    scenes = load_scenes(ctx.upstream["data"] / artifacts.TRAIN_SCENES)
+    evaluation = load_scenes(ctx.upstream["data"] / artifacts.EVAL_SCENES)
     vocab = Vocab.build()
+    pos_of_id = vocab.pos_of_ids()
     summary: dict = {}
     for seed in cfg.seeds:
+        fitted = None
         if not cfg.victim_path:
-            net, processor, fitted = train_victim(cfg, scenes, seed, accelerator)
-            save_victim(net, processor, victim_dir(ctx.dir, seed))
+            net, processor, fitted = train_victim(
+                cfg.victim,
+                scenes,
+                seed=seed,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                accelerator=accelerator,
+            )
+            save_victim(net, processor, artifacts.victim_dir(ctx.dir, seed))
         vlm = open_victim(cfg, ctx.dir, seed)
+        n = min(POS_TABLE_SCENES, len(scenes))
+        table = victim_eos_table(
+            vlm, torch.from_numpy(scenes.images[:n]), torch.from_numpy(scenes.tokens[:n]), pos_of_id, len(POS_TAGS)
+        )
+        write_json(artifacts.victim_pos_table(ctx.dir, seed), pos_table_document(table, pos_of_id, vocab.words))
         images = torch.from_numpy(evaluation.images).to(vlm.device)
         tokens = vlm.generate(images, cfg.hp.max_new_tokens, cfg.hp.repetition_penalty)
         captions = [vocab.decode(row) for row in tokens.cpu()]
-        summary[f"seed{seed}"] = {
+        info = summary[f"seed{seed}"] = {
             "params": vlm.parameters_count(),
-            "losses": [round(v, 4) for v in fitted.losses] if not cfg.victim_path else [],
+            "losses": [round(v, 4) for v in fitted.losses] if fitted else [],
             "exact_match": exact_match(captions, evaluation.captions),
             "ending_match": ending_match(captions, evaluation.captions),
             "clean_tokens": round(float(vlm.lengths(tokens).float().mean()), 2),
+            "victim_p_eos": {t: round(float(p), 4) for t, p in zip(POS_TAGS, table) if p > 0},
             "examples": captions[:3],
         }
         ctx.log(
-            f"victim seed {seed}: exact-match captions {summary[f'seed{seed}']['exact_match']:.2f}, "
-            f"right ending POS {summary[f'seed{seed}']['ending_match']:.2f}, "
-            f"mean clean length {summary[f'seed{seed}']['clean_tokens']}"
+            f"victim seed {seed}: exact-match captions {info['exact_match']:.2f}, right ending POS "
+            f"{info['ending_match']:.2f}, mean clean length {info['clean_tokens']}"
         )
     return summary
 
@@ -185,18 +148,18 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
 def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Run every attack on the same images for every victim; keep the adversarial images, the
     lengths after every regeneration, the loss curves and the budget ledger."""
-    token_weight = token_weights_of(ctx.upstream["data"])
     history: dict = {}
     budgets: dict[str, Budget] = {}
     for seed in cfg.seeds:
         vlm = open_victim(cfg, ctx.upstream["model"], seed)
-        images = eval_images(ctx.upstream["data"], vlm.device)
+        token_weight = artifacts.token_weights(ctx.upstream["model"], seed)
+        images = artifacts.eval_images(ctx.upstream["data"], vlm.device)
         adversarial = {}
         for arm in attack_arms(cfg):
             seed_everything(seed)
             result = attack(vlm, images, spec_of(arm), cfg.hp, token_weight, seed=seed)
             adversarial[arm] = result.images.cpu().numpy()
-            history.setdefault(arm, []).append(
+            history.setdefault(arm.name, []).append(
                 {
                     "checkpoints": result.checkpoints,
                     "lengths": result.lengths.tolist(),
@@ -204,25 +167,17 @@ def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
                     "parts": {k: [float(f"{x:.6g}") for x in v] for k, v in result.parts.items()},
                 }
             )
-            budgets[arm] = budgets.get(arm, Budget()).merge(result.budget)
+            budgets[arm.name] = budgets.get(arm.name, Budget()).merge(result.budget)
             ctx.log(f"seed {seed} {arm}: tokens {result.lengths[-1].float().mean():.1f} ({result.budget.wall_s:.1f} s)")
-        np.savez(ctx.dir / f"adversarial_seed{seed}.npz", **{arm_file(arm): v for arm, v in adversarial.items()})
-    write_json(ctx.dir / "history.json", history)
-    write_json(ctx.dir / "budget.json", {arm: b.to_dict() for arm, b in budgets.items()})
+        artifacts.save_adversarial(ctx.dir, seed, adversarial)
+    write_json(ctx.dir / artifacts.HISTORY, history)
+    write_json(ctx.dir / artifacts.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
     return {"arms": len(history), "attacks": len(history) * len(cfg.seeds), "steps_per_attack": cfg.hp.steps}
 
 
-def arm_file(arm: str) -> str:
-    return arm.replace("@", "_at_")
-
-
-def load_adversarial(train_dir, seed: int) -> dict[str, np.ndarray]:
-    with np.load(train_dir / f"adversarial_seed{seed}.npz", allow_pickle=False) as z:
-        return {k.replace("_at_", "@"): z[k] for k in z.files}
-
-
-def arm_metrics(cfg: LingoloopConfig, vlm: VLM, arm: str, x: torch.Tensor, run: dict | None) -> dict:
-    """Every per-image metric of one arm on one victim (``run``: the arm's attack history; None for clean)."""
+def arm_metrics(cfg: LingoloopConfig, vlm: VLM, x: torch.Tensor, run: dict | None) -> dict:
+    """Every per-image metric of one arm on one victim but latency (``run``: the arm's attack
+    history; None for clean)."""
     hp = cfg.hp
     m = output_metrics(vlm, x, hp.max_new_tokens, hp.repetition_penalty)
     if run is None:  # clean: no attack steps; never reaches the cap (censored like an attack that does not)
@@ -230,45 +185,58 @@ def arm_metrics(cfg: LingoloopConfig, vlm: VLM, arm: str, x: torch.Tensor, run: 
     else:
         lengths = np.array(run["lengths"])
         m |= probe_metrics(run["checkpoints"], lengths, cfg.probe_step, hp.max_new_tokens, hp.regen_every)
-    if arm in cfg.latency_arms:
-        m |= timed_generation(vlm, x[: cfg.latency_subset], hp.max_new_tokens, hp.repetition_penalty)
     return m
 
 
 @pipe.step(
-    uses=("hp", "probe_step", "latency_arms", "latency_subset", "methods", "lambda_sweep", *VICTIM_FIELDS),
+    uses=("hp", "probe_step", "latency_arms", "latency_repeats", "methods", "lambda_sweep", *VICTIM_FIELDS),
     upstream=("data", "model", "train"),
 )
 def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Generate under every attack: tokens, cap share, repetition, loops, hidden norms, latency and
-    energy; decide the claims by the kit's paired-bootstrap rule."""
+    energy; decide the claims by the kit's rule (``docs/design.md``)."""
     hp = cfg.hp
-    history = read_json(ctx.upstream["train"] / "history.json")
+    history = read_json(ctx.upstream["train"] / artifacts.HISTORY)
     per_seed: dict[str, dict[str, list[np.ndarray]]] = {}
     outputs: dict[str, list] = {}
     energy_sources: set[str] = set()
     for i, seed in enumerate(cfg.seeds):
         vlm = open_victim(cfg, ctx.upstream["model"], seed)
-        images = {"clean": eval_images(ctx.upstream["data"], vlm.device)}
-        for arm, adv in load_adversarial(ctx.upstream["train"], seed).items():
+        images = {CLEAN: artifacts.eval_images(ctx.upstream["data"], vlm.device)}
+        for arm, adv in artifacts.load_adversarial(ctx.upstream["train"], seed, attack_arms(cfg)).items():
             images[arm] = torch.from_numpy(adv).to(vlm.device)
+        metrics = {}
         for arm, x in images.items():
-            m = arm_metrics(cfg, vlm, arm, x, None if arm == "clean" else history[arm][i])
-            if arm == "clean":
-                clean_norm = m["hidden_raw"]
+            m = metrics[arm.name] = arm_metrics(cfg, vlm, x, None if arm == CLEAN else history[arm.name][i])
+            outputs.setdefault(arm.name, []).append(m.pop("outputs")[:4])
+        timed, sources = timed_generation(
+            vlm,
+            {a.name: x for a, x in images.items() if a.name in cfg.latency_arms},
+            hp.max_new_tokens,
+            hp.repetition_penalty,
+            cfg.latency_repeats,
+        )
+        energy_sources |= set(sources)
+        clean_norm = metrics[CLEAN.name]["hidden_raw"]
+        for arm, m in metrics.items():
             m["hidden_norm"] = 100 * m.pop("hidden_raw") / clean_norm
-            outputs.setdefault(arm, []).append(m.pop("outputs")[:4])
-            energy_sources |= set(m.pop("energy_source", ()))
+            m |= timed.get(arm, {})
             for metric, values in m.items():
                 per_seed.setdefault(metric, {}).setdefault(arm, []).append(np.asarray(values, dtype=float))
     scores = {metric: {arm: np.stack(v) for arm, v in arms.items()} for metric, arms in per_seed.items()}
     table = results_table(scores, hp.max_new_tokens)
     scores["at_cap"]["majority"] = np.full_like(scores["at_cap"]["clean"], 50.0)
-    np.savez(ctx.dir / "scores.npz", **{f"{metric}|{arm}": v for metric, d in scores.items() for arm, v in d.items()})
+    periods = scores.pop("loop_period")  # NaN where an output does not loop: not a per-image score
+    for claim in CLAIMS:
+        if claim.metric == "loop_period_both":
+            both = loop_period_where_both_loop(periods, claim.a, claim.b[0])
+            if both is not None:
+                scores.setdefault("loop_period_both", {}).update(both)
+    save_scores(ctx.dir / artifacts.SCORES, scores)
     vocab = Vocab.build()
     texts = {arm: [[vocab.decode(row) for row in rows] for rows in runs] for arm, runs in outputs.items()}
-    write_json(ctx.dir / "outputs.json", texts)
-    budget = read_json(ctx.upstream["train"] / "budget.json")
+    write_json(ctx.dir / artifacts.OUTPUTS, texts)
+    budget = read_json(ctx.upstream["train"] / artifacts.BUDGET)
     budget["clean"] = Budget(forward_samples={"teacher_forced": 0, "generate": 0}).to_dict()
     doc = claims_document(
         paper="lingoloop",
@@ -280,44 +248,23 @@ def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
             "eps": hp.eps,
             "max_new_tokens": hp.max_new_tokens,
             "probe_step": cfg.probe_step,
+            "latency_repeats": cfg.latency_repeats,
             "energy_source": sorted(energy_sources),
             "lps_mode_in_claims": "loss",
             "lambda_scaling_in_claims": "consistent",
         },
-        claims=CLAIMS,
+        claims=measured_claims(CLAIMS, scores),
         scores=scores,
         table=table,
         budget=budget,
         cannot_show=CANNOT_SHOW,
     )
-    write_json(ctx.dir / "claims.json", doc)
+    write_json(ctx.dir / artifacts.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
 
 
 @pipe.step(uses=("hp", "probe_step", "seeds", "methods", "lambda_sweep"), upstream=("data", "train", "evaluate"))
 def figures(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Token-length histograms, tokens vs attack step, hidden norm vs repetition, loss curves, examples."""
-    written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
+    written = draw.all_figures(ctx.upstream, ctx.dir, cfg.hp.max_new_tokens)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
-
-
-class CaptionLogits(torch.nn.Module):
-    """The victim as a module of the images alone (for the config-rot test): prompt logits."""
-
-    def __init__(self, model, prompt_ids: torch.Tensor):
-        super().__init__()
-        self.model, self.prompt_ids = model, prompt_ids
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        ids = self.prompt_ids.expand(len(images), -1)
-        return self.model(input_ids=ids, pixel_values=normalise(images)).logits
-
-
-def check_models(cfg: LingoloopConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
-    """Every network a profile builds, with a tiny batch (the victim spec of the profile; the paper
-    profile attacks an external checkpoint, so this builds the miniature's victim as its stand-in)."""
-    vocab = Vocab.build()
-    processor = build_processor(cfg.victim, vocab)
-    prompt = processor(text=PROMPT, images=np.zeros((cfg.victim.image_size,) * 2 + (3,), np.uint8), return_tensors="pt")
-    victim = CaptionLogits(build_victim(cfg.victim, vocab), prompt["input_ids"])
-    return {"victim": (victim, torch.rand(2, 3, cfg.victim.image_size, cfg.victim.image_size))}

@@ -32,8 +32,13 @@ TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_id
 @dataclass
 class TeacherForced:
     """A forward pass over prompt + target tokens, sliced to the target positions: ``logits[:, i]``
-    predicts target token ``i``; ``hidden`` is (layers, B, T, d) from the states that predict them
-    (embeddings excluded); ``attentions`` (B, heads, T, T) of the last layer when asked for."""
+    predicts target token ``i``; ``hidden`` is (layers, B, T, d): each decoder layer's own output
+    (the residual stream after that layer, before the final norm) at the positions that predict
+    them; ``attentions`` (B, heads, T, T) of the last layer when asked for.
+
+    Why the layers' own outputs: ``hidden_states`` of HF decoders ends with the output of the final
+    RMSNorm, whose norm the normalisation largely fixes (~sqrt(d) times its weight), so a norm
+    averaged over ``hidden_states[1:]`` would partly measure a constant."""
 
     logits: torch.Tensor
     hidden: torch.Tensor
@@ -130,15 +135,21 @@ class VLM:
         kernel = self.model.config._attn_implementation
         if attentions and kernel != "eager":
             self.model.set_attn_implementation("eager")
+        captured: list[torch.Tensor] = []
+
+        def keep(module, args, output):
+            captured.append(output[0] if isinstance(output, tuple) else output)
+
+        hooks = [layer.register_forward_hook(keep) for layer in decoder_layers(self.model)]
         try:
-            out = self.model(
-                **self.inputs(images, targets), output_hidden_states=True, output_attentions=attentions, use_cache=False
-            )
+            out = self.model(**self.inputs(images, targets), output_attentions=attentions, use_cache=False)
         finally:
+            for hook in hooks:
+                hook.remove()
             if attentions and kernel != "eager":
                 self.model.set_attn_implementation(kernel)
         start, T = self.prompt_len - 1, targets.shape[1]
-        hidden = torch.stack(out.hidden_states[1:])[:, :, start : start + T]
+        hidden = torch.stack(captured)[:, :, start : start + T]
         attn = out.attentions[-1][:, :, start : start + T, start : start + T] if attentions else None
         return TeacherForced(out.logits[:, start : start + T], hidden, attn)
 
@@ -150,6 +161,16 @@ class VLM:
         lm = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model
         total = sum(p.numel() for p in self.model.parameters())
         return {"total": total, "decoder": sum(p.numel() for p in lm.parameters())}
+
+
+def decoder_layers(model) -> list[torch.nn.Module]:
+    """The language model's decoder layers (LLaVA, Qwen2-VL and other HF VLMs expose them as
+    ``get_decoder().layers``)."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
+    layers = getattr(decoder, "layers", None)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__}: cannot find the decoder layers (get_decoder().layers)")
+    return list(layers)
 
 
 def qwen_patches(x: torch.Tensor, patch: int, merge: int, temporal: int) -> dict[str, torch.Tensor]:
@@ -175,7 +196,9 @@ def load_vlm(path: str | Path, prompt: str | None = None, image_size: int | None
     style). ``image_size`` defaults to the processor's crop size (LLaVA) or 448 (Qwen2.5-VL).
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a notebook would show the loading bar as a stderr box
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: no config.json; expected a folder written by save_pretrained")

@@ -1,0 +1,61 @@
+"""The file names of LingoLoop's step outputs and their loaders (what the steps, the figures and the
+notebooks read back). Each step writes under ``runs/<profile>/lingoloop/<step>/``:
+
+* data: ``train.npz``, ``eval.npz`` (scenes), ``pos_table.json`` (EOS frequency per POS in the
+  reference captions: the phenomenon, shown for comparison)
+* model: ``victims/seed<s>/`` (``save_pretrained``), ``pos_table_seed<s>.json`` (the victim's own
+  mean p(EOS) per POS: the weights the attack uses)
+* train: ``adversarial_seed<s>.npz`` (one array per arm file), ``history.json``, ``budget.json``
+* evaluate: ``scores.npz`` (``repro.core.scores``), ``outputs.json``, ``claims.json``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repro.core.arms import Arm
+from repro.core.steps import read_json
+from repro.lingoloop.data import load_scenes
+
+TRAIN_SCENES = "train.npz"
+EVAL_SCENES = "eval.npz"
+REFERENCE_POS_TABLE = "pos_table.json"
+HISTORY = "history.json"
+BUDGET = "budget.json"
+SCORES = "scores.npz"
+OUTPUTS = "outputs.json"
+CLAIMS = "claims.json"
+
+
+def victim_dir(model_dir: Path, seed: int) -> Path:
+    return Path(model_dir) / "victims" / f"seed{seed}"
+
+
+def victim_pos_table(model_dir: Path, seed: int) -> Path:
+    return Path(model_dir) / f"pos_table_seed{seed}.json"
+
+
+def token_weights(model_dir: Path, seed: int) -> torch.Tensor:
+    """w(POS(token)) per token id (V,) from the victim's own p(EOS) table of that seed."""
+    return torch.tensor(read_json(victim_pos_table(model_dir, seed))["token_weight"], dtype=torch.float32)
+
+
+def eval_images(data_dir: Path, device) -> torch.Tensor:
+    return torch.from_numpy(load_scenes(Path(data_dir) / EVAL_SCENES).images).to(device)
+
+
+def adversarial_path(train_dir: Path, seed: int) -> Path:
+    return Path(train_dir) / f"adversarial_seed{seed}.npz"
+
+
+def save_adversarial(train_dir: Path, seed: int, images: dict[Arm, np.ndarray]) -> None:
+    np.savez(adversarial_path(train_dir, seed), **{arm.file: x for arm, x in images.items()})
+
+
+def load_adversarial(train_dir: Path, seed: int, arms: list[Arm]) -> dict[Arm, np.ndarray]:
+    """The adversarial images of ``arms`` for one seed (``allow_pickle=False``)."""
+    with np.load(adversarial_path(train_dir, seed), allow_pickle=False) as z:
+        return {arm: z[arm.file] for arm in arms}
