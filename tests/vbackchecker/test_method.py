@@ -135,8 +135,9 @@ def test_bad_config_names_the_field(override, message):
 
 
 def test_profiles_build_their_models():
-    for profile in ("smoke", "gpu"):
+    for profile in ("smoke", "cpu", "gpu"):
         for name, (module, batch) in check_models(config(profile)).items():
             with torch.no_grad():
                 assert torch.isfinite(module.eval()(batch)).all(), (profile, name)
-    assert config("cpu").optim == OptimSpec()
+    assert set(config("cpu").arms) == {"checker", "grounder", "similarity", "text_only"}  # what the claims compare
+    assert isinstance(config("gpu").optim, OptimSpec) and config("gpu").arms == config("smoke").arms
