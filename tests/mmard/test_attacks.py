@@ -8,8 +8,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from repro import mmard
 from repro.mmard.attacks import attack_suite, autoattack, cw_inf, cw_margin, fgsm, maximise, pgd, robust_correct
-from repro.mmard.models import build_net, student_spec
+from repro.mmard.models import build_net
+
+STUDENT = mmard.config("cpu").student
 
 EPS = 0.1
 
@@ -25,7 +28,7 @@ def trained(digits):
     """A naturally trained student (about 95% clean accuracy after 5 epochs)."""
     x, y = digits
     torch.manual_seed(0)
-    net = build_net(student_spec(8))
+    net = build_net(STUDENT, 8)
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     for _ in range(5):
         for xb, yb in zip(x.split(64), y.split(64)):
@@ -147,7 +150,7 @@ def test_maximise_rejects_unknown_init(digits):
 
 def test_bfloat16_model_and_inputs(trained, digits):
     # The GPU profile runs in bf16: the attack must keep the dtype and the ball up to bf16 rounding.
-    model = build_net(student_spec(8)).to(torch.bfloat16).eval()
+    model = build_net(STUDENT, 8).to(torch.bfloat16).eval()
     x, y = digits[0][:16].to(torch.bfloat16), digits[1][:16]
     x_adv = pgd(model, x, y, EPS, EPS / 4, 3)
     assert x_adv.dtype == torch.bfloat16

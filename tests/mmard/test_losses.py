@@ -13,8 +13,11 @@ from torch import nn
 
 from repro.mmard.attacks import cw_margin, pgd, robust_correct
 from repro.mmard.baselines import adaad, eval_mode, kl, rslad
+from repro.mmard.config import MmardConfig
 from repro.mmard.method import METHODS, USES_TEACHER, MethodHP, js, mmard, mmard_inner, mmard_outer, rslad_mmard
-from repro.mmard.models import build_net, student_spec, teacher_spec
+from repro.mmard.models import build_net
+
+CFG = MmardConfig(profile="cpu")
 
 HP = MethodHP(steps=3)
 
@@ -33,8 +36,8 @@ class ModeLog(nn.Module):
 
 def nets(seed=0):
     torch.manual_seed(seed)
-    student = build_net(student_spec(8))
-    teacher = build_net(teacher_spec("small", 8)).eval()
+    student = build_net(CFG.student, 8)
+    teacher = build_net(CFG.teacher("small").net, 8).eval()
     return student, teacher
 
 
@@ -198,7 +201,7 @@ def test_pgd_at_beats_natural_training_under_attack():
     robust = {}
     for name in ("natural", "pgd_at"):
         torch.manual_seed(0)
-        student = build_net(student_spec(8))
+        student = build_net(CFG.student, 8)
         opt = torch.optim.Adam(student.parameters(), 1e-2)
         for _ in range(10):  # 120 steps
             for xb, yb in zip(x_tr.split(128), y_tr.split(128)):

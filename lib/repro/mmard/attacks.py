@@ -6,10 +6,10 @@ and x_adv in [0, 1] (exactly in float32; up to one rounding of x -/+ eps in lowe
 Gradients are taken with `torch.autograd.grad` w.r.t. the input only, so no parameter's `.grad`
 is touched, and the model's train/eval mode is left to the caller (evaluate in eval mode).
 
-Evaluation suite (card, Metrics): FGSM; PGD-20; CW-inf, i.e. PGD on the Carlini-Wagner margin
-loss (torchattacks' `CW` is the unbounded L2 attack, a different thing); AutoAttack standard
+Evaluation suite (the paper's metrics, docs/papers/mmard.md): FGSM; PGD-20; CW-inf, i.e. PGD on the
+Carlini-Wagner margin loss (torchattacks' `CW` is the unbounded L2 attack, a different thing); AutoAttack standard
 through torchattacks. PGD-20 uses step eps/8 = 2.5 * eps / 20, Madry et al.'s rule that the steps
-add up to 2.5 eps; the card's CIFAR-10 step 0.003 at eps 8/255 is eps/10.5 (RSLAD's code), which
+add up to 2.5 eps; the paper's CIFAR-10 step 0.003 at eps 8/255 is eps/10.5 (RSLAD's code), which
 covers less than two eps in 20 steps.
 
 Usage, with a model in eval mode and a test batch (x, y):
@@ -114,7 +114,7 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
 def cw_inf(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float, steps: int, random_start: bool = True
 ) -> Tensor:
-    """CW-inf: L-inf PGD on the CW margin loss max_{j != y} z_j - z_y (the card's CW-inf row)."""
+    """CW-inf: L-inf PGD on the CW margin loss max_{j != y} z_j - z_y (the paper's CW-inf row)."""
     return pgd(model, x, y, eps, step, steps, random_start, loss="cw")
 
 
@@ -147,7 +147,7 @@ def _parameters_frozen(model: nn.Module) -> Iterator[None]:
 
 
 def attack_suite(eps: float, seed: int = 0) -> dict[str, Attack | None]:
-    """The card's evaluation rows by name; `None` means clean. Pass an entry to `robust_correct`."""
+    """The paper's evaluation rows by name; `None` means clean. Pass an entry to `robust_correct`."""
     pgd_step = eps * PGD_EVAL_STEP_FRACTION
     return {
         "clean": None,

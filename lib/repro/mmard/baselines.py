@@ -1,5 +1,5 @@
 """Training losses of the baselines: natural, PGD-AT, TRADES, ARD, RSLAD, AdaAD; and their shared
-hyperparameters `MethodHP`.
+hyperparameters `MethodHP` (defined in :mod:`repro.mmard.config`, so a config imports no torch code).
 
 Introduced in notebooks/mmard/02_model.ipynb (teachers: TRADES) and 03_train.ipynb (the rest).
 Each method is `loss(student, teacher, x, y, hp) -> scalar`: the inner maximisation runs with the
@@ -9,7 +9,7 @@ eval mode; its outer targets are computed under `torch.no_grad()` and the inner 
 gradients w.r.t. the input only, so no teacher parameter ever receives a gradient (freezing it with
 `requires_grad_(False)` is harmless but not needed; it did not change AdaAD's epoch time either).
 
-Notation (card): KL(P || Q) = sum_c P_c log(P_c / Q_c), with the teacher as the target P. PyTorch's
+Notation (docs/papers/mmard.md): KL(P || Q) = sum_c P_c log(P_c / Q_c), with the teacher as the target P. PyTorch's
 `kl_div(log_softmax(student), softmax(teacher))` is this KL(teacher || student). One helper, `kl`,
 computes it everywhere, averaged over the batch. The peers' code averages over batch x classes in
 places (ARD's and AdaAD's CIFAR-10 `nn.KLDivLoss()`, RSLAD's `torch.mean`): at the default weights
@@ -19,49 +19,13 @@ learning rate relative to the weight decay; with Adam, almost nothing).
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from repro.mmard.attacks import maximise, pgd
-
-
-@dataclass(frozen=True)
-class MethodHP:
-    """Hyperparameters of every method, with the card's values where it gives them.
-
-    eps 0.1 and step eps/4 are the digits miniature's (the card: eps 8/255, step 2/255 = eps/4,
-    10 steps on CIFAR-10). `init_std` is the Gaussian start of TRADES, RSLAD and AdaAD (their code);
-    PGD-AT and ARD start uniformly in the ball (Madry; ARD's code). The `mmard_*` and `plug_weight`
-    fields belong to the reconstruction in `repro.mmard.method`, documented there.
-    """
-
-    eps: float = 0.1
-    step: float = 0.025
-    steps: int = 10
-    init_std: float = 0.001
-    trades_beta: float = 6.0  # TRADES (Zhang et al., 2019); card
-    ard_temperature: float = 30.0  # ARD (Goldblum et al., 2020); card and ARD's code defaults
-    ard_alpha: float = 1.0
-    rslad_adv_weight: float = 5 / 6  # RSLAD (Zhu et al., 2021): 5/6 adversarial, 1/6 natural
-    adaad_alpha: float = 1.0  # AdaAD (Huang et al., 2023): default of --AdaAD_alpha in boyellow/AdaAD
-    mmard_gamma: float = 1.0
-    mmard_tie_weight: float = 1.0
-    mmard_student_first: bool = False
-    plug_weight: float = 1.0
-
-    def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, bool) and value < 0:
-                raise ValueError(f"MethodHP.{f.name} must be >= 0, got {value}")
-        for name in ("ard_alpha", "rslad_adv_weight", "adaad_alpha"):
-            if getattr(self, name) > 1:
-                raise ValueError(f"MethodHP.{name} is a convex weight in [0, 1], got {getattr(self, name)}")
-        if self.ard_temperature == 0:
-            raise ValueError("MethodHP.ard_temperature must be > 0")
+from repro.mmard.config import MethodHP
 
 
 def kl(p_logits: Tensor, q_logits: Tensor, T: float = 1.0, reduction: str = "batchmean") -> Tensor:
@@ -128,7 +92,7 @@ def pgd_at(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, 
 def trades(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
     """TRADES (Zhang et al., 2019): CE(f(x), y) + beta * KL(f(x) || f(x')), where x' maximises
     KL(f(x) || f(x')) from x + init_std * N(0, 1). As in TRADES' code, the outer KL's gradient
-    flows into both f(x) and f(x'). Trains the teachers (card)."""
+    flows into both f(x) and f(x'). Trains the teachers (docs/papers/mmard.md)."""
     with eval_mode(student):
         nat = targets(student, x)
         x_adv = ascend(lambda xa: kl(nat, student(xa), reduction="sum"), x, hp)
@@ -141,7 +105,7 @@ def ard(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Method
     x' = PGD on the student's CE with true labels, tau = ard_temperature.
 
     At tau = 30 the softened distributions of small models are near uniform and tau^2 * KL tends
-    to half the variance over classes of z_T(x) - z_S(x') (Hinton et al., 2015): ARD at the card's
+    to half the variance over classes of z_T(x) - z_S(x') (Hinton et al., 2015): ARD at the paper's
     tau is logit matching of S(x') to T(x) by squared error, not matching of probabilities.
     """
     require_eval(teacher)

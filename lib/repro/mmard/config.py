@@ -1,26 +1,103 @@
-"""MMARD's profiles. ``config("cpu")`` is what ``./run_all.sh`` runs; see the README for timings.
+"""MMARD's configuration: typed, frozen, one nested spec per network. ``config("cpu")`` is what
+``./run_all.sh`` runs; the profiles and their measured budgets are in ``docs/papers/mmard.md``.
 
     >>> from repro import mmard
     >>> cfg = mmard.config("smoke", seeds=[0, 1])
     >>> cfg.run_name.startswith("smoke+")
     True
 
-Miniature choices (documented here because the card leaves them open): sklearn digits scaled to
-[0, 1]; eps = 0.1 in pixel units (digits' 16 grey levels are 0.0625 apart, so eps moves a pixel by
-1.6 levels), training step eps/4 with 10 steps (the card's ratio); Adam with a cosine schedule for
-every method alike; teachers trained once per size with TRADES (beta 6) and shared by all student
-seeds, as a released robust teacher would be.
+Miniature choices (the paper leaves them open; ``docs/papers/mmard.md`` says why): sklearn digits
+scaled to [0, 1]; eps = 0.1 in pixel units (digits' 16 grey levels are 0.0625 apart, so eps moves a
+pixel by 1.6 levels), training step eps/4 with 10 steps (the paper's ratio); Adam with a cosine
+schedule for every method alike.
+
+This module imports no torch code: networks are built from the specs by :mod:`repro.mmard.models`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from repro.core.config import ConfigError, RunConfig, make_config
-from repro.mmard.method import METHODS, MethodHP
 
-ALL_METHODS = tuple(METHODS)
+# The training methods (their losses are registered in repro.mmard.method.METHODS, in this order).
+METHOD_NAMES = ("natural", "pgd_at", "trades", "ard", "rslad", "adaad", "mmard", "rslad_mmard")
+TEACHER_METHODS = frozenset({"ard", "rslad", "adaad", "mmard", "rslad_mmard"})
+NET_KINDS = ("cnn", "mlp")
+
+
+@dataclass(frozen=True)
+class MethodHP:
+    """Hyperparameters of every method, with the paper's values where it gives them.
+
+    eps 0.1 and step eps/4 are the digits miniature's (the paper: eps 8/255, step 2/255 = eps/4,
+    10 steps on CIFAR-10). `init_std` is the Gaussian start of TRADES, RSLAD and AdaAD (their code);
+    PGD-AT and ARD start uniformly in the ball (Madry; ARD's code). The `mmard_*` and `plug_weight`
+    fields belong to the reconstruction in `repro.mmard.method`, documented there.
+    """
+
+    eps: float = 0.1
+    step: float = 0.025
+    steps: int = 10
+    init_std: float = 0.001
+    trades_beta: float = 6.0  # TRADES (Zhang et al., 2019); the paper
+    ard_temperature: float = 30.0  # ARD (Goldblum et al., 2020); ARD's paper and code defaults
+    ard_alpha: float = 1.0
+    rslad_adv_weight: float = 5 / 6  # RSLAD (Zhu et al., 2021): 5/6 adversarial, 1/6 natural
+    adaad_alpha: float = 1.0  # AdaAD (Huang et al., 2023): default of --AdaAD_alpha in boyellow/AdaAD
+    mmard_gamma: float = 1.0
+    mmard_tie_weight: float = 1.0
+    mmard_student_first: bool = False
+    plug_weight: float = 1.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"MethodHP.{f.name} must be >= 0, got {value}")
+        for name in ("ard_alpha", "rslad_adv_weight", "adaad_alpha"):
+            if getattr(self, name) > 1:
+                raise ConfigError(f"MethodHP.{name} is a convex weight in [0, 1], got {getattr(self, name)}")
+        if self.ard_temperature == 0:
+            raise ConfigError("MethodHP.ard_temperature must be > 0")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A network's architecture as data: ``kind`` "cnn" or "mlp"; ``depth`` conv layers (CNN) or
+    hidden layers (MLP) of ``width`` channels or units. The input size comes from the data."""
+
+    kind: str
+    width: int
+    depth: int
+
+    def __post_init__(self):
+        if self.kind not in NET_KINDS:
+            raise ConfigError(f"NetSpec.kind={self.kind!r}; valid kinds: {', '.join(NET_KINDS)}")
+        for name in ("width", "depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"NetSpec.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """A teacher: its name (the condition of the arms distilled from it), its network, and the
+    method it is trained with (TRADES for the robust teachers)."""
+
+    name: str
+    net: NetSpec
+    method: str = "trades"
+
+
+# Two robust teachers of different capacity (4x narrower, ~10x fewer parameters: the earlier pair,
+# 16 vs 32 channels, reached almost the same PGD-20 accuracy, 86.4 vs 88.9, so swapping them tested
+# little), and the control's naturally trained teacher of the large architecture.
+TEACHERS_DEFAULT = (
+    TeacherSpec("small", NetSpec("cnn", 8, 3)),
+    TeacherSpec("large", NetSpec("cnn", 32, 3)),
+    TeacherSpec("natural", NetSpec("cnn", 32, 3), method="natural"),
+)
 
 
 @dataclass(frozen=True)
@@ -32,12 +109,15 @@ class MmardConfig(RunConfig):
     image_size: int = 8  # digits are 8x8; 16 upsamples them (gpu profile)
     test_fraction: float = 0.2  # 360 of 1797 digits
     train_limit: int = 0  # >0 keeps only this many training images (smoke)
+    # networks
+    student: NetSpec = NetSpec("cnn", 8, 2)
+    teachers: tuple[TeacherSpec, ...] = TEACHERS_DEFAULT
+    main_teacher: str = "large"  # every distillation method learns from it (the paper's WRN-34-10)
     # methods and their shared hyperparameters (eps, step, steps live in hp: one source)
     hp: MethodHP = field(default_factory=MethodHP)
-    teachers: tuple[str, ...] = ("small", "large")
-    main_teacher: str = "large"  # every distillation method learns from it (the paper's WRN-34-10)
-    teacher_swap_methods: tuple[str, ...] = ("rslad", "mmard")  # also distilled from the other teachers (claim C2)
-    methods: tuple[str, ...] = ALL_METHODS
+    teacher_swap_methods: tuple[str, ...] = ("rslad", "mmard")  # also distilled from every swap teacher (C2)
+    swap_teachers: tuple[str, ...] = ("small", "large")
+    methods: tuple[str, ...] = METHOD_NAMES
     teacher_epochs: int = 30
     student_epochs: int = 25
     batch_size: int = 128
@@ -48,8 +128,25 @@ class MmardConfig(RunConfig):
     autoattack_methods: tuple[str, ...] = ("ard", "rslad", "mmard", "rslad_mmard")  # with the main teacher
     autoattack_subset: int = 200
     eps_sweep: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2)
-    # control: distillation at eps = 0 (nothing adversarial for MMARD's mechanism to act on)
-    control_methods: tuple[str, ...] = ("rslad", "mmard")
+    # control (K1): distillation from the naturally trained teacher (robustness must come from the teacher)
+    control_methods: tuple[str, ...] = ("rslad",)
+    control_teacher: str = "natural"
+
+    def __post_init__(self):
+        super().__post_init__()  # seeds, counts, sizes and lr (repro.core.config.check_values)
+        for name in ("methods", "teacher_swap_methods", "autoattack_methods", "control_methods"):
+            unknown = sorted(set(getattr(self, name)) - set(METHOD_NAMES))
+            if unknown:
+                raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHOD_NAMES)}")
+        names = [t.name for t in self.teachers]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"teachers: names must be unique, got {names}")
+        for name in (self.main_teacher, self.control_teacher, *self.swap_teachers):
+            if name not in names:
+                raise ConfigError(f"teacher {name!r} (main, control or swap) is not among teachers {names}")
+
+    def teacher(self, name: str) -> TeacherSpec:
+        return next(t for t in self.teachers if t.name == name)
 
 
 PROFILES = {
@@ -65,7 +162,9 @@ PROFILES = {
         autoattack_subset=8,
         eps_sweep=(0.05, 0.1),
     ),
+    # cpu: the main job, 3 seeds on 2 CPU cores within 10 minutes
     "cpu": lambda: MmardConfig(profile="cpu", seeds=(0, 1, 2)),
+    # gpu: 5 seeds, digits upsampled to 16x16, longer training, AutoAttack on every test image
     "gpu": lambda: MmardConfig(
         profile="gpu",
         seeds=(0, 1, 2, 3, 4),
@@ -78,8 +177,8 @@ PROFILES = {
         lr=5e-3,
         autoattack_subset=360,
     ),
-    # The paper's setting needs CIFAR-10 (data_manifests/cifar10.yaml) and a GPU; the miniature's
-    # CNNs stand in for ResNet-18 / WRN-34-10, so it is the data and protocol, not the models.
+    # paper: the paper's data and protocol (CIFAR-10, data_manifests/cifar10.yaml, eps 8/255) on a GPU;
+    # the miniature's CNNs stand in for ResNet-18 / WRN-34-10
     "paper": lambda: MmardConfig(
         profile="paper",
         seeds=(0, 1, 2),
@@ -99,11 +198,4 @@ PROFILES = {
 
 def config(profile: str = "smoke", **overrides) -> MmardConfig:
     """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
-    cfg = make_config(PROFILES, profile, **overrides)
-    for name in ("methods", "teacher_swap_methods", "autoattack_methods", "control_methods"):
-        unknown = sorted(set(getattr(cfg, name)) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
-    if cfg.main_teacher not in cfg.teachers:
-        raise ConfigError(f"main_teacher {cfg.main_teacher!r} is not among teachers {cfg.teachers}")
-    return cfg
+    return make_config(PROFILES, profile, **overrides)

@@ -8,7 +8,7 @@ runs only on the arms the claims compare, on the first ``autoattack_subset`` tes
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,6 @@ from torch import nn
 
 from repro.core.runtime import seed_everything
 from repro.mmard.attacks import PGD_EVAL_STEP_FRACTION, PGD_EVAL_STEPS, attack_suite, pgd, robust_correct
-from repro.mmard.config import MmardConfig
 
 FAST_ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf")
 
@@ -27,12 +26,23 @@ def points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, batch_siz
 
 
 def score_arms(
-    cfg: MmardConfig, students: Mapping[str, Sequence[nn.Module]], x: torch.Tensor, y: torch.Tensor
+    students: Mapping[str, Sequence[nn.Module]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    eps_sweep: Sequence[float],
+    autoattack_arms: Collection[str],
+    autoattack_subset: int,
+    seed: int,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, list[float]]]:
     """Scores, metric -> arm -> (n_seeds, n_images), for the fast attacks, the eps sweep (PGD-20
-    averaged over eps per image) and AutoAttack; and each arm's PGD-20 accuracy per eps (seed mean)."""
-    aa_arms = {f"{m}/{cfg.main_teacher}" for m in cfg.autoattack_methods}
-    per_model = {arm: [model_scores(cfg, m, x, y, arm in aa_arms) for m in models] for arm, models in students.items()}
+    averaged over eps per image) and AutoAttack (on ``autoattack_arms`` only); and each arm's PGD-20
+    accuracy per eps (seed mean)."""
+    per_model = {
+        arm: [model_scores(m, x, y, eps, eps_sweep, autoattack_subset * (arm in autoattack_arms), seed) for m in models]
+        for arm, models in students.items()
+    }
     metrics = (*FAST_ATTACKS, "pgd20_sweep", "autoattack")
     scores = {
         metric: {arm: np.stack([s[metric] for s in runs]) for arm, runs in per_model.items() if metric in runs[0]}
@@ -43,17 +53,24 @@ def score_arms(
 
 
 def model_scores(
-    cfg: MmardConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor, autoattack: bool
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    eps_sweep: Sequence[float],
+    autoattack_subset: int,
+    seed: int,
 ) -> dict[str, np.ndarray]:
-    """Every metric of one model. The random starts are reseeded per model, so a model's scores do
-    not depend on which models were attacked before it (or on a resumed run's history)."""
-    seed_everything(cfg.data_seed)
-    suite = attack_suite(cfg.hp.eps, seed=cfg.data_seed)
+    """Every metric of one model (AutoAttack on the first ``autoattack_subset`` images when > 0). The
+    random starts are reseeded per model, so a model's scores do not depend on which models were
+    attacked before it (or on a resumed run's history)."""
+    seed_everything(seed)
+    suite = attack_suite(eps, seed=seed)
     scores = {metric: points(model, x, y, suite[metric]) for metric in FAST_ATTACKS}
-    scores["sweep"] = sweep_points(model, x, y, cfg.eps_sweep)  # (n_eps, n_images)
+    scores["sweep"] = sweep_points(model, x, y, eps_sweep)  # (n_eps, n_images)
     scores["pgd20_sweep"] = scores["sweep"].mean(axis=0)
-    if autoattack:
-        n = min(cfg.autoattack_subset, len(x))
+    if autoattack_subset:
+        n = min(autoattack_subset, len(x))
         scores["autoattack"] = points(model, x[:n], y[:n], suite["autoattack"])
     return scores
 
@@ -71,12 +88,20 @@ def sweep_points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_values:
 def results_table(
     scores: Mapping[str, Mapping[str, np.ndarray]], teachers: Mapping[str, Mapping[str, float]]
 ) -> list[dict]:
-    """Rows: chance, each teacher, then each arm's mean (and seed sd) per metric, in points. The
-    AutoAttack column is named with its subset size: it is measured on fewer images than the rest."""
+    """Rows: chance, each teacher (``teachers``: the model step's summary, means over its seeds), then
+    each arm's mean (and seed sd) per metric, in points. The AutoAttack column is named with its
+    subset size: it is measured on fewer images than the rest."""
     n_aa = next((v.shape[1] for v in scores["autoattack"].values()), 0)
     columns = {m: m for m in ("clean", "fgsm", "pgd20", "cw_inf")} | {"autoattack": f"autoattack (first {n_aa})"}
     rows = [{"method": "chance", **{c: 10.0 for c in columns.values()}}]
-    rows += [{"method": f"teacher {name} (TRADES)", **dict(values)} for name, values in teachers.items()]
+    rows += [
+        {
+            "method": f"teacher {name} ({values['method']}, seed mean)",
+            "clean": values["clean"],
+            "pgd20": values["pgd20"],
+        }
+        for name, values in teachers.items()
+    ]
     for arm in scores["clean"]:
         row: dict = {"method": arm}
         for metric, column in columns.items():

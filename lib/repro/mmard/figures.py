@@ -9,9 +9,11 @@ import numpy as np
 import torch
 
 from repro.core import plots
+from repro.core.arms import Arm
 from repro.core.claims import load_claims
 from repro.core.runtime import seed_everything
 from repro.core.steps import read_json
+from repro.mmard import artifacts
 from repro.mmard.attacks import attack_suite
 
 
@@ -64,7 +66,7 @@ def robustness_curves(sweep: dict):
     fig, axes = plots.figure(width=4.2, height=3.0)
     ax = axes[0][0]
     for arm, accs in sweep["pgd20"].items():
-        if "@eps0" not in arm:
+        if "@natural" not in arm:
             ax.plot(sweep["eps"], accs, marker="o", ms=3, lw=1, label=arm)
     ax.set(xlabel="eps (pixel units)", ylabel="PGD-20 accuracy (%)", title="robustness vs eps")
     ax.legend(fontsize=6, ncol=2)
@@ -82,20 +84,15 @@ def training_curves(history: dict):
     return fig
 
 
-def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    from repro.core.images import load_saved_split
-    from repro.mmard.pipeline import arm_file, load_net
-
-    split = load_saved_split(upstream["data"] / "split.npz")
-    student = load_net(upstream["train"] / "students" / f"{arm_file(f'mmard/{cfg.main_teacher}')}_seed{cfg.seeds[0]}")
+def all_figures(upstream: dict[str, Path], out: Path, shown: Arm, seed: int, eps: float) -> list[Path]:
+    """Every figure of the figures step; the adversarial examples are those of ``shown``'s student of
+    ``seed`` at ``eps``."""
+    split = artifacts.load_split(upstream["data"])
+    student = artifacts.load_net(artifacts.student_path(upstream["train"], shown, seed))
     made = {
-        "clean_vs_robust": clean_vs_robust(load_claims(upstream["evaluate"] / "claims.json")),
-        "robustness_vs_eps": robustness_curves(read_json(upstream["evaluate"] / "sweep.json")),
-        "adversarial_examples": adversarial_examples(student, split["x_test"], split["y_test"], cfg.hp.eps),
-        "training_curves": training_curves(read_json(upstream["train"] / "history.json")),
+        "clean_vs_robust": clean_vs_robust(load_claims(upstream["evaluate"] / artifacts.CLAIMS)),
+        "robustness_vs_eps": robustness_curves(read_json(upstream["evaluate"] / artifacts.SWEEP)),
+        "adversarial_examples": adversarial_examples(student, split["x_test"], split["y_test"], eps),
+        "training_curves": training_curves(read_json(upstream["train"] / artifacts.HISTORY)),
     }
-    paths = []
-    for name, fig in made.items():
-        paths += plots.save(fig, out, name)
-        plots.plt.close(fig)
-    return paths
+    return [path for name, fig in made.items() for path in plots.save(fig, out, name)]

@@ -2,12 +2,12 @@
 distillation; and the registry of all training methods.
 
 Introduced in notebooks/mmard/03_train.ipynb. No official code is public and the abstract gives no
-equations, so this is a RECONSTRUCTION from the abstract and the card; every piece has its own
+equations, so this is a RECONSTRUCTION from the abstract (``docs/papers/mmard.md``); every piece has its own
 weight in `MethodHP` and switches off at 0.
 
-D(S, T) below is KL(T || S) (teacher as target, the peers' convention) by default. The card writes
-KL(S || T); ARD-family papers write it so while their code computes KL(T || S), which is why that is
-the default. `mmard_student_first=True` takes the card's literal direction instead.
+D(S, T) below is KL(T || S) (teacher as target, the peers' convention) by default. The paper's
+notation reads KL(S || T); ARD-family papers write it so while their code computes KL(T || S), which
+is why that is the default. `mmard_student_first=True` takes the literal direction instead.
 
 Inner (teacher's robust predictions pull x' toward the teacher's decision boundary), from
 x + init_std * N(0, 1), `steps` sign steps in the eps-ball:
@@ -39,7 +39,6 @@ from torch import Tensor, nn
 
 from repro.mmard.attacks import cw_margin
 from repro.mmard.baselines import (
-    MethodHP,
     adaad,
     ard,
     ascend,
@@ -54,6 +53,7 @@ from repro.mmard.baselines import (
     targets,
     trades,
 )
+from repro.mmard.config import METHOD_NAMES, TEACHER_METHODS, MethodHP
 
 __all__ = ["METHODS", "USES_TEACHER", "MethodHP", "js", "mmard", "mmard_inner", "mmard_outer", "rslad_mmard"]
 
@@ -123,4 +123,5 @@ METHODS: dict[str, Loss] = {
     "mmard": mmard,
     "rslad_mmard": rslad_mmard,
 }
-USES_TEACHER = frozenset({"ard", "rslad", "adaad", "mmard", "rslad_mmard"})
+USES_TEACHER = TEACHER_METHODS
+assert tuple(METHODS) == METHOD_NAMES, "repro.mmard.config.METHOD_NAMES must list the registered methods"

@@ -1,87 +1,82 @@
-"""Teachers and student for the MMARD miniature: small CNNs and an MLP on digits.
+"""Teachers and student for the MMARD miniature: small CNNs (or MLPs) built from the config's specs.
 
 Introduced in notebooks/mmard/02_model.ipynb. The paper distils a WideResNet-34-10 teacher into a
-ResNet-18 student on CIFAR-10; the miniature keeps the shape of that setting (two teachers of
-different capacity, a student with fewer parameters than either) at a size that trains in seconds
-on two CPU cores.
+ResNet-18 student on CIFAR-10; the miniature keeps the shape of that setting (teachers of different
+capacity, a student with fewer parameters than any of them) at a size that trains in seconds on two
+CPU cores.
 
 The networks have no normalisation layers. BatchNorm would make the attacks depend on train/eval
 mode and on batch statistics (which differ per process under DDP without SyncBatchNorm); at depth
 <= 4 on 8x8 or 16x16 digits plain conv-ReLU stacks train well without it, and every method then sees
 the same function in the inner maximisation and in the outer step.
 
-    >>> net = build_net(student_spec(image_size=8))
+    >>> from repro.mmard.config import NetSpec
+    >>> net = build_net(NetSpec("cnn", 8, 2), image_size=8)
     >>> net(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
 
+from dataclasses import asdict
+
+import torch
 from torch import nn
 
-KINDS = ("cnn", "mlp")
+from repro.mmard.config import MmardConfig, NetSpec
+
 POOLED_SIZE = 4  # CNN features are pooled to 4x4, so the head is the same for 8x8 and 16x16 inputs
-
-# Presets as (kind, width, depth). Parameter counts at either image size (1 channel): student 2.0k,
-# small teacher 7.4k, large teacher 24k (3.3x the small one). The large teacher sits inside AdaAD's
-# and MMARD's inner loop, so its cost multiplies their training time: 32 wide and 3 deep keeps the
-# cpu profile in its 10-minute budget (40 x 4 cost 2.3x more per forward).
-TEACHERS = {"small": ("cnn", 16, 3), "large": ("cnn", 32, 3)}
-STUDENT = ("cnn", 8, 2)
+NUM_CLASSES = 10
 
 
-@dataclass(frozen=True)
-class NetSpec:
-    """A network as data: `kind` is "cnn" or "mlp"; `depth` counts conv layers (CNN) or hidden
-    layers (MLP), each `width` channels or units; inputs are (N, channels, image_size, image_size)
-    (1 channel for digits, 3 for CIFAR-10)."""
-
-    kind: str
-    width: int
-    depth: int
-    image_size: int
-    num_classes: int = 10
-    channels: int = 1
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"NetSpec.kind={self.kind!r}; valid kinds: {', '.join(KINDS)}")
-        for name in ("width", "depth", "image_size", "num_classes", "channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"NetSpec.{name} must be >= 1, got {getattr(self, name)}")
+def build_net(spec: NetSpec, image_size: int, channels: int = 1, num_classes: int = NUM_CLASSES) -> nn.Module:
+    """A freshly initialised float32 network on the CPU for (N, channels, image_size, image_size)
+    inputs; move it with `.to(device)`."""
+    if image_size < 1 or channels < 1 or num_classes < 1:
+        raise ValueError(f"image_size, channels, num_classes must be >= 1: {image_size}, {channels}, {num_classes}")
+    return _cnn(spec, channels, num_classes) if spec.kind == "cnn" else _mlp(spec, image_size, channels, num_classes)
 
 
-def teacher_spec(size: str, image_size: int, channels: int = 1) -> NetSpec:
-    """The "small" or "large" teacher CNN (the paper's two teacher choices, in miniature)."""
-    if size not in TEACHERS:
-        raise ValueError(f"teacher size {size!r}; valid sizes: {', '.join(TEACHERS)}")
-    kind, width, depth = TEACHERS[size]
-    return NetSpec(kind, width, depth, image_size, channels=channels)
+def net_record(spec: NetSpec, image_size: int, channels: int) -> dict:
+    """What is saved beside a network's weights (``repro.core.weights``) to rebuild it."""
+    return {**asdict(spec), "image_size": image_size, "channels": channels}
 
 
-def student_spec(image_size: int, channels: int = 1) -> NetSpec:
-    """The tiny student CNN (the paper's ResNet-18, in miniature)."""
-    kind, width, depth = STUDENT
-    return NetSpec(kind, width, depth, image_size, channels=channels)
+def net_from_record(record: dict) -> nn.Module:
+    record = dict(record)
+    image_size, channels = record.pop("image_size"), record.pop("channels")
+    return build_net(NetSpec(**record), image_size, channels)
 
 
-def build_net(spec: NetSpec) -> nn.Module:
-    """A freshly initialised float32 network on the CPU; move it with `.to(device)`."""
-    return _cnn(spec) if spec.kind == "cnn" else _mlp(spec)
+def data_channels(cfg: MmardConfig) -> int:
+    return 3 if cfg.data_source == "cifar10" else 1
 
 
-def _cnn(spec: NetSpec) -> nn.Sequential:
-    channels = [spec.channels] + [spec.width] * spec.depth
+def parameter_count(spec: NetSpec, image_size: int = 8, channels: int = 1) -> int:
+    return sum(p.numel() for p in build_net(spec, image_size, channels).parameters())
+
+
+def check_models(cfg: MmardConfig) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    """Every network a profile builds, with a tiny input batch (the config-rot test runs this for
+    ``gpu`` and ``paper`` on CPU)."""
+    channels = data_channels(cfg)
+    batch = torch.rand(2, channels, cfg.image_size, cfg.image_size)
+    specs = {f"teacher_{t.name}": t.net for t in cfg.teachers} | {"student": cfg.student}
+    return {name: (build_net(spec, cfg.image_size, channels), batch) for name, spec in specs.items()}
+
+
+def _cnn(spec: NetSpec, channels: int, num_classes: int) -> nn.Sequential:
+    widths = [channels] + [spec.width] * spec.depth
     convs = [
         layer
-        for c_in, c_out in zip(channels, channels[1:])
+        for c_in, c_out in zip(widths, widths[1:])
         for layer in (nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.ReLU())
     ]
     pool = nn.AdaptiveAvgPool2d(POOLED_SIZE)
-    return nn.Sequential(*convs, pool, nn.Flatten(), nn.Linear(spec.width * POOLED_SIZE**2, spec.num_classes))
+    return nn.Sequential(*convs, pool, nn.Flatten(), nn.Linear(spec.width * POOLED_SIZE**2, num_classes))
 
 
-def _mlp(spec: NetSpec) -> nn.Sequential:
-    sizes = [spec.channels * spec.image_size**2] + [spec.width] * spec.depth
+def _mlp(spec: NetSpec, image_size: int, channels: int, num_classes: int) -> nn.Sequential:
+    sizes = [channels * image_size**2] + [spec.width] * spec.depth
     hidden = [layer for d_in, d_out in zip(sizes, sizes[1:]) for layer in (nn.Linear(d_in, d_out), nn.ReLU())]
-    return nn.Sequential(nn.Flatten(), *hidden, nn.Linear(spec.width, spec.num_classes))
+    return nn.Sequential(nn.Flatten(), *hidden, nn.Linear(spec.width, num_classes))

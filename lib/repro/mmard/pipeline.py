@@ -1,209 +1,209 @@
 """MMARD's five steps; each notebook calls one. ``python -m repro step mmard <step> --profile cpu``
-runs one outside Jupyter (also under ``accelerate launch``)."""
+runs one outside Jupyter (also under ``accelerate launch``). File names and loaders of the steps'
+outputs are in :mod:`repro.mmard.artifacts`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
-import torch
 
+from repro.core.arms import Arm
 from repro.core.claims import claims_document
-from repro.core.images import load_saved_split, save_split
 from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.scores import save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
-from repro.core.weights import load_config, load_weights, save_weights
+from repro.core.weights import save_weights
+from repro.mmard import artifacts
 from repro.mmard import figures as draw
 from repro.mmard.attacks import attack_suite
 from repro.mmard.claims import CANNOT_SHOW, CLAIMS
 from repro.mmard.config import MmardConfig
 from repro.mmard.data import load_split
 from repro.mmard.evaluate import points, results_table, score_arms
-from repro.mmard.method import USES_TEACHER
-from repro.mmard.models import NetSpec, build_net, student_spec, teacher_spec
-from repro.mmard.training import hp_at, train_net
+from repro.mmard.models import net_record, parameter_count
+from repro.mmard.training import hp_at, student_arms, train_net
 
 pipe = Pipeline("mmard")
 TRAIN_FIELDS = ("batch_size", "lr", "weight_decay", "hp", "image_size", "device", "mixed_precision")
+ARM_FIELDS = (
+    "methods",
+    "main_teacher",
+    "swap_teachers",
+    "teacher_swap_methods",
+    "control_methods",
+    "control_teacher",
+)
+TEACHER_SEED_OFFSET = 1000  # teacher s and student s start from different random states
 
 
-def arm_file(arm: str) -> str:
-    return arm.replace("/", "__").replace("@", "_at_")
-
-
-def student_arms(cfg: MmardConfig) -> list[tuple[str, str, str | None, float]]:
-    """(arm, method, teacher, eps) for every student to train: teacher-free methods once, distillation
-    methods with the main teacher (and with every teacher for ``teacher_swap_methods``), and the
-    eps = 0 controls with the main teacher. The run matrix is trimmed to what the claims compare."""
-    arms = []
-    for method in cfg.methods:
-        if method not in USES_TEACHER:
-            teachers = (None,)
-        elif method in cfg.teacher_swap_methods:
-            teachers = cfg.teachers
-        else:
-            teachers = (cfg.main_teacher,)
-        arms += [(method if t is None else f"{method}/{t}", method, t, cfg.hp.eps) for t in teachers]
-    arms += [(f"{m}/{cfg.main_teacher}@eps0", m, cfg.main_teacher, 0.0) for m in cfg.control_methods]
-    return arms
-
-
-def load_net(path) -> torch.nn.Module:
-    return load_weights(build_net(NetSpec(**load_config(path))), path).eval()
+def students_of(cfg: MmardConfig):
+    return student_arms(
+        cfg.methods,
+        cfg.main_teacher,
+        cfg.swap_teachers,
+        cfg.teacher_swap_methods,
+        cfg.control_methods,
+        cfg.control_teacher,
+        cfg.hp.eps,
+    )
 
 
 @pipe.step(uses=("data_source", "image_size", "test_fraction", "data_seed", "train_limit", "eval_limit"))
 def data(cfg: MmardConfig, ctx: StepContext) -> dict:
-    """Load and split the data; keep ``train_limit`` / ``eval_limit`` images when set (smoke)."""
-    split = load_split(cfg.data_source, cfg.image_size, cfg.test_fraction, cfg.data_seed)
-    if cfg.train_limit:
-        split["x_train"], split["y_train"] = split["x_train"][: cfg.train_limit], split["y_train"][: cfg.train_limit]
-    if cfg.eval_limit:
-        split["x_test"], split["y_test"] = split["x_test"][: cfg.eval_limit], split["y_test"][: cfg.eval_limit]
-    save_split(split, ctx.dir / "split.npz")
+    """Load and split the data into a typed DatasetDict; keep ``train_limit`` / ``eval_limit`` images
+    when set (smoke)."""
+    dataset = load_split(
+        cfg.data_source, cfg.image_size, cfg.test_fraction, cfg.data_seed, cfg.train_limit, cfg.eval_limit
+    )
+    artifacts.save_split(dataset, ctx.dir)
+    images, labels = (dataset["train"].with_format("numpy")[:][k] for k in ("image", "label"))
     return {
-        "train": list(split["x_train"].shape),
-        "test": list(split["x_test"].shape),
-        "classes": int(len(np.unique(split["y_train"]))),
+        "train": [dataset["train"].num_rows, *dataset["train"].features["image"].shape],
+        "test": [dataset["test"].num_rows, *dataset["test"].features["image"].shape],
+        "classes": int(len(np.unique(labels))),
         "eps": cfg.hp.eps,
-        "pixel_range": [float(split["x_train"].min()), float(split["x_train"].max())],
+        "pixel_range": [float(images.min()), float(images.max())],
     }
 
 
-@pipe.step(uses=("teachers", "teacher_epochs", "data_seed", *TRAIN_FIELDS), upstream=("data",))
+@pipe.step(uses=("teachers", "teacher_epochs", "seeds", "data_seed", *TRAIN_FIELDS), upstream=("data",))
 def model(cfg: MmardConfig, ctx: StepContext) -> dict:
-    """Train each teacher with TRADES (beta 6) and measure its clean and PGD-20 accuracy."""
-    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    """Train each teacher once per seed with its method (TRADES, beta 6, for the robust ones), so the
+    claims' intervals include teacher variance, and measure its clean and PGD-20 accuracy."""
+    split = artifacts.load_split(ctx.upstream["data"])
     accelerator = make_accelerator(cfg)
     suite = attack_suite(cfg.hp.eps, seed=cfg.data_seed)
     x_te, y_te = split["x_test"].to(accelerator.device), split["y_test"].to(accelerator.device)
+    record_of = {t.name: net_record(t.net, cfg.image_size, split["x_train"].shape[1]) for t in cfg.teachers}
     summary = {}
-    for size in cfg.teachers:
-        spec = teacher_spec(size, cfg.image_size)
-        net, fitted = train_net(
-            cfg,
-            spec,
-            "trades",
-            split["x_train"],
-            split["y_train"],
-            seed=cfg.data_seed,
-            epochs=cfg.teacher_epochs,
-            accelerator=accelerator,
-            desc=f"teacher {size}",
-        )
-        save_weights(net, ctx.dir / f"teacher_{size}", asdict(spec))
-        seed_everything(cfg.data_seed)  # the attack's random start, independent of the training history
-        summary[size] = {
+    for teacher in cfg.teachers:
+        runs = []
+        for seed in cfg.seeds:
+            net, fitted = train_net(
+                teacher.net,
+                teacher.method,
+                split["x_train"],
+                split["y_train"],
+                hp=cfg.hp,
+                seed=TEACHER_SEED_OFFSET + seed,
+                epochs=cfg.teacher_epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                weight_decay=cfg.weight_decay,
+                accelerator=accelerator,
+                desc=f"teacher {teacher.name} s{seed}",
+            )
+            save_weights(net, artifacts.teacher_path(ctx.dir, teacher.name, seed), record_of[teacher.name])
+            seed_everything(cfg.data_seed)  # the attack's random start, independent of the training history
+            runs.append(
+                {
+                    "clean": float(points(net, x_te, y_te, None).mean()),
+                    "pgd20": float(points(net, x_te, y_te, suite["pgd20"]).mean()),
+                    "losses": [round(v, 4) for v in fitted.losses],
+                    "budget": fitted.budget.to_dict(),
+                }
+            )
+        info = summary[teacher.name] = {
+            "method": teacher.method,
             "params": sum(p.numel() for p in net.parameters()),
-            "losses": [round(v, 4) for v in fitted.losses],
-            "clean": float(points(net, x_te, y_te, None).mean()),
-            "pgd20": float(points(net, x_te, y_te, suite["pgd20"]).mean()),
-            "budget": fitted.budget.to_dict(),
+            "clean": float(np.mean([r["clean"] for r in runs])),
+            "pgd20": float(np.mean([r["pgd20"] for r in runs])),
+            "per_seed": runs,
         }
-        ctx.log(f"teacher {size}: clean {summary[size]['clean']:.1f}, PGD-20 {summary[size]['pgd20']:.1f}")
+        per_seed = ", ".join(f"{r['pgd20']:.1f}" for r in runs)
+        ctx.log(f"teacher {teacher.name}: clean {info['clean']:.1f}, PGD-20 {info['pgd20']:.1f} (seeds: {per_seed})")
     return summary
 
 
-@pipe.step(
-    uses=(
-        "methods",
-        "teachers",
-        "main_teacher",
-        "teacher_swap_methods",
-        "student_epochs",
-        "seeds",
-        "control_methods",
-        *TRAIN_FIELDS,
-    ),
-    upstream=("data", "model"),
-)
+@pipe.step(uses=(*ARM_FIELDS, "student", "student_epochs", "seeds", *TRAIN_FIELDS), upstream=("data", "model"))
 def train(cfg: MmardConfig, ctx: StepContext) -> dict:
-    """Distil (or train) one student per method, teacher and seed; controls at eps = 0."""
-    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    """Distil (or train) one student per method, teacher and seed: student s learns from teacher s."""
+    split = artifacts.load_split(ctx.upstream["data"])
     accelerator = make_accelerator(cfg)
-    teachers = {size: load_net(ctx.upstream["model"] / f"teacher_{size}") for size in cfg.teachers}
-    spec = student_spec(cfg.image_size)
+    record = net_record(cfg.student, cfg.image_size, split["x_train"].shape[1])
     history, budgets = {}, {}
-    for arm, method, teacher, eps in student_arms(cfg):
+    for student in students_of(cfg):
+        arm = student.arm.name
         budgets[arm], history[arm] = Budget(), []
         for seed in cfg.seeds:
+            teacher = None
+            if student.teacher is not None:  # student s learns from teacher s
+                teacher = artifacts.load_net(artifacts.teacher_path(ctx.upstream["model"], student.teacher, seed))
             net, fitted = train_net(
-                cfg,
-                spec,
-                method,
+                cfg.student,
+                student.arm.method,
                 split["x_train"],
                 split["y_train"],
+                hp=hp_at(cfg.hp, student.eps),
                 seed=seed,
                 epochs=cfg.student_epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                weight_decay=cfg.weight_decay,
                 accelerator=accelerator,
-                teacher=teachers.get(teacher),
-                hp=hp_at(cfg.hp, eps),
+                teacher=teacher,
                 desc=f"{arm} s{seed}",
             )
-            save_weights(net, ctx.dir / "students" / f"{arm_file(arm)}_seed{seed}", asdict(spec))
+            save_weights(net, artifacts.student_path(ctx.dir, student.arm, seed), record)
             history[arm].append(fitted.losses)
             budgets[arm] = budgets[arm].merge(fitted.budget)
         ctx.log(
             f"{arm}: final loss {np.mean([h[-1] for h in history[arm]]):.4f} "
             f"({budgets[arm].wall_s:.1f} s for {len(cfg.seeds)} seeds)"
         )
-    write_json(ctx.dir / "history.json", history)
-    write_json(ctx.dir / "budget.json", {arm: b.to_dict() for arm, b in budgets.items()})
-    return {
-        "arms": len(history),
-        "students": len(history) * len(cfg.seeds),
-        "student_params": sum(p.numel() for p in build_net(spec).parameters()),
-    }
+    write_json(ctx.dir / artifacts.HISTORY, history)
+    write_json(ctx.dir / artifacts.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
+    params = parameter_count(cfg.student, cfg.image_size, split["x_train"].shape[1])
+    return {"arms": len(history), "students": len(history) * len(cfg.seeds), "student_params": params}
 
 
 @pipe.step(
-    uses=("seeds", "hp", "eps_sweep", "autoattack_methods", "main_teacher", "autoattack_subset", "device", "data_seed"),
+    uses=(*ARM_FIELDS, "seeds", "hp", "eps_sweep", "autoattack_methods", "autoattack_subset", "device", "data_seed"),
     upstream=("data", "model", "train"),
 )
 def evaluate(cfg: MmardConfig, ctx: StepContext) -> dict:
     """Attack every student (FGSM, PGD-20, CW-inf, the eps sweep; AutoAttack on the claims' arms) and
-    decide the claims by the kit's paired-bootstrap rule."""
-    split = load_saved_split(ctx.upstream["data"] / "split.npz")
+    decide the claims by the kit's rule (``docs/design.md``)."""
+    split = artifacts.load_split(ctx.upstream["data"])
     device = make_accelerator(cfg).device
     x, y = split["x_test"].to(device), split["y_test"].to(device)
-    arms = [arm for arm, *_ in student_arms(cfg)]
     students = {
-        arm: [load_net(ctx.upstream["train"] / "students" / f"{arm_file(arm)}_seed{s}").to(device) for s in cfg.seeds]
-        for arm in arms
+        s.arm.name: [
+            artifacts.load_net(artifacts.student_path(ctx.upstream["train"], s.arm, seed)).to(device)
+            for seed in cfg.seeds
+        ]
+        for s in students_of(cfg)
     }
-    scores, curves = score_arms(cfg, students, x, y)
-    np.savez(ctx.dir / "scores.npz", **{f"{metric}|{arm}": v for metric, d in scores.items() for arm, v in d.items()})
-    write_json(ctx.dir / "sweep.json", {"eps": list(cfg.eps_sweep), "pgd20": curves})
-    teachers = {
-        size: {k: v[k] for k in ("clean", "pgd20")}
-        for size, v in read_json(ctx.upstream["model"] / "step.json")["summary"].items()
-    }
+    scores, curves = score_arms(
+        students,
+        x,
+        y,
+        eps=cfg.hp.eps,
+        eps_sweep=cfg.eps_sweep,
+        autoattack_arms={f"{m}@{cfg.main_teacher}" for m in cfg.autoattack_methods},
+        autoattack_subset=cfg.autoattack_subset,
+        seed=cfg.data_seed,
+    )
+    save_scores(ctx.dir / artifacts.SCORES, scores)
+    write_json(ctx.dir / artifacts.SWEEP, {"eps": list(cfg.eps_sweep), "pgd20": curves})
+    teachers = read_json(ctx.upstream["model"] / "step.json")["summary"]
     doc = claims_document(
         paper="mmard",
         run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
         claims=CLAIMS,
         scores=scores,
         table=results_table(scores, teachers),
-        budget=read_json(ctx.upstream["train"] / "budget.json"),
+        budget=read_json(ctx.upstream["train"] / artifacts.BUDGET),
         cannot_show=CANNOT_SHOW,
     )
-    write_json(ctx.dir / "claims.json", doc)
+    write_json(ctx.dir / artifacts.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
 
 
-@pipe.step(uses=("hp", "eps_sweep", "seeds"), upstream=("data", "train", "evaluate"))
+@pipe.step(uses=("hp", "eps_sweep", "seeds", "main_teacher"), upstream=("data", "train", "evaluate"))
 def figures(cfg: MmardConfig, ctx: StepContext) -> dict:
     """Clean vs robust scatter, robustness vs eps, adversarial examples, training curves."""
-    written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
+    written = draw.all_figures(
+        ctx.upstream, ctx.dir, shown=Arm("mmard", cfg.main_teacher), seed=cfg.seeds[0], eps=cfg.hp.eps
+    )
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
-
-
-def check_models(cfg: MmardConfig) -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
-    """Every network a profile builds, with a tiny input batch (the config-rot test runs this for
-    ``gpu`` and ``paper`` on CPU)."""
-    channels = 3 if cfg.data_source == "cifar10" else 1
-    batch = torch.rand(2, channels, cfg.image_size, cfg.image_size)
-    specs = {f"teacher_{t}": teacher_spec(t, cfg.image_size, channels) for t in cfg.teachers}
-    specs["student"] = student_spec(cfg.image_size, channels)
-    return {name: (build_net(spec), batch) for name, spec in specs.items()}
