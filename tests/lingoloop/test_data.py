@@ -1,4 +1,4 @@
-"""The scene grammar (the card's honesty guard), the POS -> P(EOS) table, and the COCO captions
+"""The scene grammar (an honesty guard, docs/papers/lingoloop.md), the POS -> P(EOS) table, and the COCO captions
 loader on a fixture written in the exact captions_val2017.json / zip layout."""
 
 import hashlib

@@ -29,7 +29,7 @@ def batch(n=4, lt=6, la=20, lv=18, dims=(8, 5, 7), seed=0):
 
 
 def reference_routing(caps, mask, iters):
-    """The card's routing, written plainly over the explicit (B, T, J, d) capsules."""
+    """The paper's routing, written plainly over the explicit (B, T, J, d) capsules."""
     b = torch.zeros(caps.shape[:3])
     for it in range(iters):
         r = b.softmax(-1) * mask[..., None]

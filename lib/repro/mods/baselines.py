@@ -2,7 +2,7 @@
 acoustic and visual) so that only the fusion differs. Introduced in ``notebooks/mods/02_model.ipynb``.
 
 - ``LateFusion``: one attention-pooled vector and one regressor per modality, predictions averaged.
-- ``GatedLateFusion`` (the card's honesty guard): the same, combined by a learned per-sample softmax
+- ``GatedLateFusion`` (an honesty guard, docs/papers/mods.md): the same, combined by a learned per-sample softmax
   gate over modalities, which can adapt to the dominant modality without MODS' machinery.
 - ``EarlyFusion``: the three streams concatenated along time (with a modality embedding) into one
   transformer encoder. The data are unaligned, so this is token-level fusion, not frame-wise

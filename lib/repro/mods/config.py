@@ -5,10 +5,10 @@
     >>> cfg.run_name.startswith("smoke+")
     True
 
-Miniature choices (the card leaves them open; each is a field, so it can be switched):
+Miniature choices (the paper leaves them open; each is a field, so it can be switched; docs/papers/mods.md):
 a synthetic set in the MMSA pickle schema (``repro.mods.data``) whose dominant modality varies per
 sample, and its control where language always dominates; MODS-mini with d = 32, 3 routing
-iterations, 2 GCN layers, 2 PCCA layers (card); Adam at lr 1e-3 (the paper's 3e-5 is for a BERT
+iterations, 2 GCN layers, 2 PCCA layers (the paper); Adam at lr 1e-3 (the paper's 3e-5 is for a BERT
 backbone; our encoders are trained from scratch), the same for every arm; a fixed number of epochs
 and no model selection on the validation split, for every arm alike.
 """
@@ -37,7 +37,7 @@ class ModsConfig(RunConfig):
     n_valid: int = 128
     n_test: int = 480
     text_len: int = 16  # padded text length T_l (real lengths: half of it to all of it)
-    av_len: int = 96  # padded acoustic/visual length (card: at most ~96 at cpu); real: 60%..100%
+    av_len: int = 96  # padded acoustic/visual length (at most ~96 at cpu, docs/papers/mods.md); real: 60%..100%
     text_dim: int = 32  # stand-ins for MOSI's (768, 5, 20)
     audio_dim: int = 16
     vision_dim: int = 20
@@ -46,7 +46,7 @@ class ModsConfig(RunConfig):
     signal_fraction: float = 0.25  # share of acoustic/visual events that carry the modality's sentiment
     distractor_corr: float = 0.3  # correlation of a non-dominant modality's sentiment with the label
     noise_sweep: tuple[float, ...] = (0.5, 1.0, 2.0)  # test-time noise multipliers (claim C2)
-    # model (MODS-mini, card)
+    # model (MODS-mini, docs/papers/mods.md)
     d_model: int = 32
     heads: int = 4
     compressed_len: int = 0  # GDC's T_l nodes; 0 = the text length (the paper compresses to T_l)
@@ -85,7 +85,7 @@ PROFILES = {
     # 5 seeds: the 3-seed design took 179 s on a quiet 2-core machine (it was sized while five jobs
     # shared the cores); the budget leaves room for tighter intervals.
     "cpu": lambda: ModsConfig(profile="cpu", seeds=(0, 1, 2, 3, 4)),
-    # gpu: the card's 150-200-step sequences and more data. Measured on one H100 (bf16): 37-78 ms
+    # gpu: the paper's 150-200-step sequences and more data. Measured on one H100 (bf16): 37-78 ms
     # per step at batch 128 (launch-bound small kernels), so this matrix (39 runs x 375 steps at batch
     # 256) takes roughly 15-20 minutes, not the kit's 2: batching seeds (vmap) or a compiled step is
     # what it would take (see the integration note).

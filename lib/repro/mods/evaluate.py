@@ -60,7 +60,7 @@ def selector_hits(primary: np.ndarray, dominant: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# the trivial probe (card's honesty guard)
+# the trivial probe (an honesty guard, docs/papers/mods.md)
 
 
 def trivial_features(data: Mapping[str, np.ndarray]) -> np.ndarray:

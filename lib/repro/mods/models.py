@@ -136,7 +136,7 @@ class GDC(nn.Module):
 
 class PoolCompressor(nn.Module):
     """The no-GDC ablation: project, then average the valid frames in ``nodes`` equal segments
-    (plain pooling to the same length as GDC, as the card's honesty guard asks)."""
+    (plain pooling to the same length as GDC, as the honesty guard in docs/papers/mods.md asks)."""
 
     def __init__(self, d_in: int, d: int, nodes: int):
         super().__init__()
