@@ -27,7 +27,7 @@ def samples(table, classes: Sequence[str], title: str, n: int = 8):
         label = classes[row["label"]] if "label" in row else row["caption"]
         ax.set_title("\n".join(_wrap(label, 18)), fontsize=6)
         ax.axis("off")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, y=1.12)  # above the two-line captions
     return fig
 
 
