@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from repro.mods.models import (
+from repro.mods.networks import (
     MODALITIES,
     Attention,
     AttentionPool,

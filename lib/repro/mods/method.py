@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repro.mods.baselines import BASELINES
-from repro.mods.models import MODS, ModelSpec
+from repro.mods.networks import MODS, ModelSpec
 
 # arm -> (changes to the profile's ModelSpec, whether the loss adds InfoNCE)
 ARMS: dict[str, tuple[dict[str, Any], bool]] = {

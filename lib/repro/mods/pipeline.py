@@ -29,7 +29,7 @@ from repro.mods.evaluate import (
     selector_hits,
     trivial_probe,
 )
-from repro.mods.method import ARMS, arm_spec, build_model
+from repro.mods.method import arm_spec, build_model
 from repro.mods.training import INPUTS, dims_of, model_spec, predict, train_arm
 
 pipe = Pipeline("mods")
@@ -208,16 +208,3 @@ def figures(cfg: ModsConfig, ctx: StepContext) -> dict:
     configure(cfg)
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
-
-
-def check_models(cfg: ModsConfig) -> dict[str, tuple[torch.nn.Module, dict]]:
-    """Every model a profile builds, with a tiny batch at the profile's lengths and dims (the
-    config-rot test runs this for ``gpu`` and ``paper`` on CPU)."""
-    dims = (cfg.text_dim, cfg.audio_dim, cfg.vision_dim)
-    gen = torch.Generator().manual_seed(0)
-    batch = {"label": torch.zeros(2)}
-    for name, length, dim in zip(("text", "audio", "vision"), (cfg.text_len, cfg.av_len, cfg.av_len), dims):
-        batch[name] = torch.randn(2, length, dim, generator=gen)
-        batch[f"{name}_mask"] = torch.arange(length)[None, :] < torch.tensor([[length], [length // 2]])
-    base = model_spec(cfg, dims)
-    return {arm: (build_model(arm_spec(base, arm)), batch) for arm in cfg.arms if arm in ARMS}

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from repro.core.runtime import seed_everything
 from repro.core.train import FitResult, fit
 from repro.mods.method import arm_spec, build_model, mods_loss, uses_nce
-from repro.mods.models import ModelSpec, Output
+from repro.mods.networks import ModelSpec, Output
 
 INPUTS = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask", "label")
 
