@@ -1,4 +1,4 @@
-"""The field's metrics on hand-made cases, as the card defines them."""
+"""The field's metrics on hand-made cases, as docs/papers/vbackchecker.md defines them."""
 
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """VBackChecker's claims, fixed before the first ``cpu`` run (margins are not tuned to results).
 
-Arms: ``checker`` (the method), ``grounder`` (positives only: the card's GSVA-like row), ``similarity``
+Arms: ``checker`` (the method), ``grounder`` (positives only: the paper's GSVA-like row), ``similarity``
 (global image-text judge), ``text_only`` (the checker with a blank image), and ``chance`` (a constant
 50 per item: the balanced accuracy of any judge that ignores its input). Metrics are in points; see
 :mod:`repro.vbackchecker.evaluate`. Paper numbers: R^2-HalBench Acc / Neg.Acc / Pos.Acc 62.5 / 64.1 /
@@ -43,8 +43,8 @@ CLAIMS = (
         "grounder's.",
         paper_delta=round(PAPER_BENCH["checker_pos"] - PAPER_BENCH["gsva_pos"], 1),
         paper_numbers=PAPER_BENCH,
-        note="The card's wording; the paper's own numbers drop 38.4 points (99.3 -> 60.9), so the paper "
-        "would not meet this bar. A loss of more than 15 points is no longer 'staying high'.",
+        note="The kit's reading of the paper's claim; the paper's own numbers drop 38.4 points (99.3 -> 60.9), "
+        "so the paper would not meet this bar. A loss of more than 15 points is no longer 'staying high'.",
     ),
     Claim(
         id="C1c",

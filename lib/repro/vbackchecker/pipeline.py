@@ -54,7 +54,7 @@ def model(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     scenes = scene_tensors(tables["scenes"])
     prompts = split_rows(tables["bench"].select(range(4)), scenes, cfg.checker.max_len, with_answer=False)
     images = torch.from_numpy(scenes.images)
-    card = {}
+    summary = {}
     for arm in ("checker", "similarity"):
         net = build_model(arm, cfg.checker, cfg.judge, cfg.image_size).eval()
         seed_everything(0)
@@ -65,9 +65,9 @@ def model(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
         else:
             scores = net(images[torch.from_numpy(prompts.image_ids)], torch.from_numpy(prompts.encoded.text))
             shapes = {"pair_logits": list(scores.shape)}
-        card[arm] = {"parameters": count_parameters(net), "outputs": shapes}
-    write_json(ctx.dir / artifacts.MODEL_CARD, card)
-    return card
+        summary[arm] = {"parameters": count_parameters(net), "outputs": shapes}
+    write_json(ctx.dir / artifacts.MODEL_CARD, summary)
+    return summary
 
 
 @pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data",))

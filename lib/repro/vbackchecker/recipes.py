@@ -8,7 +8,7 @@ shows it); they differ only in the rows they learn from and the pieces of the ob
 arm           rows                            what it isolates
 ============  ==============================  =============================================================
 checker       positives + hard negatives      the method: R-Instruct tuning, 1 CE + 2 BCE + 0.5 DICE, x10
-grounder      positives                       a grounder that never saw a rejection (card's GSVA-like row)
+grounder      positives                       a grounder that never saw a rejection (the paper's GSVA-like row)
 gsva          positives + easy no-target      gRefCOCO-style no-target training without hard negatives
 text_only     positives + hard negatives      the checker with a blank image: the language prior (control)
 no_mask_loss  positives + hard negatives      the checker without the BCE + DICE mask terms
