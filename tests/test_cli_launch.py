@@ -30,7 +30,7 @@ def step(runs: Path, launcher: list[str]) -> dict:
             env=env,
             capture_output=True,
             text=True,
-            timeout=400,
+            timeout=900,
         )
         histories = list(runs.glob("smoke+*/mmard/train/history.json"))
         if histories:

@@ -133,6 +133,7 @@ class LingoloopConfig(RunConfig):
 PROFILES = {
     "smoke": lambda: LingoloopConfig(
         profile="smoke",
+        threads=1,  # tiny models: a second OpenMP thread only stalls them when the 2 cores are shared
         seeds=(0,),
         n_train=320,
         n_eval=4,

@@ -62,6 +62,7 @@ class MedaideConfig(RunConfig):
 PROFILES = {
     "smoke": lambda: MedaideConfig(
         profile="smoke",
+        threads=1,  # tiny models: a second OpenMP thread only stalls them when the 2 cores are shared
         seeds=(0,),
         n_diseases=8,
         n_train=20,

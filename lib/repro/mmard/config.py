@@ -153,6 +153,7 @@ PROFILES = {
     # smoke: every code path once, in seconds; a higher lr so that even 12 steps learn something to look at
     "smoke": lambda: MmardConfig(
         profile="smoke",
+        threads=1,  # tiny models: a second OpenMP thread only stalls them when the 2 cores are shared
         seeds=(0,),
         teacher_epochs=5,
         student_epochs=3,
