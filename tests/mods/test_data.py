@@ -229,6 +229,9 @@ def test_pipeline_runs_on_a_real_format_pickle(tmp_path, monkeypatch):
     monkeypatch.setattr(mdata, "load_manifest", lambda name: pinned)
     monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("REPRO_RUNS_DIR", str(tmp_path / "runs"))  # its own runs: no step cached by another test
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # an earlier test's TRL trainer set its own precision
     cfg = mods.config(
         "smoke", data_source="mosi", arms=["mods", "fixed_l", "fixed_a", "fixed_v"], control_arms=[], batch_size=4,
         epochs=1, noise_sweep=[1.0],
