@@ -397,9 +397,8 @@ class Pipeline:
         return StepResult(step.name, final, summary, meta)
 
     def _meta(self, step: Step, cfg: RunConfig, folder: Path, summary: dict, wall: float, peak: int) -> dict:
-        import torch
 
-        from .runtime import device_summary
+        from .runtime import device_summary, peak_gpu_mb
 
         artifacts = {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
         return {
@@ -418,7 +417,7 @@ class Pipeline:
             "device": device_summary(),
             "wall_s": round(wall, 3),
             "peak_rss_mb": round(peak / 2**20, 1),
-            "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
+            "peak_cuda_mb": peak_gpu_mb(),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "artifacts": artifacts,
             "summary": summary,
