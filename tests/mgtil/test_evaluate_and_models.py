@@ -73,6 +73,31 @@ def test_bad_config_values_name_the_field(overrides, field):
         mgtil.config("smoke", **overrides)
 
 
+# every count the config checked by hand before repro.core.config.check_values took over
+CHECKED_COUNTS = (
+    *("steps_per_task", "batch_size", "ref_batch", "pretrain_epochs"),
+    *(f"clip.{f}" for f in ("image_size", "patch_size", "width", "layers", "heads", "embed_dim", "max_words")),
+    *(f"world.{f}" for f in ("database_size", "n_train", "n_test")),
+    *(f"retrieval.{f}" for f in ("budget", "k_prime", "rerank_keep", "exemplars")),
+)
+
+
+@pytest.mark.parametrize("field", CHECKED_COUNTS)
+def test_a_zero_count_names_its_field(field):
+    spec, _, name = field.rpartition(".")
+    overrides = {spec: {name: 0}} if spec else {name: 0}
+    with pytest.raises(ConfigError, match=rf"^{field.replace('.', '[.]')}=0: must be >= 1"):
+        mgtil.config("smoke", **overrides)
+
+
+@pytest.mark.parametrize("field", ["lr", "pretrain_lr"])
+def test_a_learning_rate_must_be_positive(field):
+    with pytest.raises(ConfigError, match=rf"^{field}=0.0: must be > 0"):
+        mgtil.config("smoke", **{field: 0.0})
+    with pytest.raises(ConfigError, match="seeds"):
+        mgtil.MgtilConfig(seeds=(1, 1))  # built directly, not only through config()
+
+
 def test_unknown_override_lists_the_valid_keys():
     with pytest.raises(ConfigError, match="valid keys"):
         mgtil.config("cpu", epochs=3)

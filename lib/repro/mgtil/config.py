@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
+from repro.core.config import ConfigError, RunConfig, bounded, make_config
 
 METHODS = (
     "zeroshot",
@@ -40,11 +40,11 @@ class ClipSpec:
 
     image_size: int = 16
     patch_size: int = 4
-    width: int = 64
-    layers: int = 2
+    width: int = bounded(64, ge=1)
+    layers: int = bounded(2, ge=1)
     heads: int = 4
     embed_dim: int = 64
-    max_words: int = 12
+    max_words: int = bounded(12, ge=1)
     mid_layer: int = 1  # the shallower depth indexed for multi-layer retrieval
 
 
@@ -63,10 +63,10 @@ class WorldSpec:
 class RetrievalSpec:
     """The retrieval pipeline and the three siphon budgets (``repro.mgtil.retrieval``)."""
 
-    budget: int = 192  # reference pairs per task, for every distilling method alike
-    k_prime: int = 32  # candidates kept per search: similarity >= the k'-th largest unique value
-    rerank_keep: int = 48  # per query, after the VLM rerank
-    exemplars: int = 4  # current-task training images used as image queries
+    budget: int = bounded(192, ge=1)  # reference pairs per task, for every distilling method alike
+    k_prime: int = bounded(32, ge=1)  # candidates kept per search: similarity >= the k'-th largest unique value
+    rerank_keep: int = bounded(48, ge=1)  # per query, after the VLM rerank
+    exemplars: int = bounded(4, ge=1)  # current-task training images used as image queries
     mode: str = "dynamic"  # dynamic | equal (three equal budgets) | uniform (random database sample)
     ivf_threshold: int = 20_000  # exact inner-product index below this many pairs, IVF above
 
@@ -102,20 +102,15 @@ class MgtilConfig(RunConfig):
     control_methods: tuple[str, ...] = ("ours_uniform", "ours")  # run on the no-shift stream
     pretrain_epochs: int = 12
     pretrain_lr: float = 2e-3
-    steps_per_task: int = 20
+    steps_per_task: int = bounded(20, ge=1)
     batch_size: int = 32
     ref_batch: int = 32
     lr: float = 3e-4
 
     def __post_init__(self) -> None:
-        _positive(self, ("steps_per_task", "batch_size", "ref_batch", "pretrain_epochs"))
-        _positive(self.clip, ("image_size", "patch_size", "width", "layers", "heads", "embed_dim", "max_words"), "clip")
-        _positive(self.world, ("database_size", "n_train", "n_test"), "world")
-        _positive(self.retrieval, ("budget", "k_prime", "rerank_keep", "exemplars"), "retrieval")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds must be non-empty and unique, got {self.seeds}")
-        if self.lr <= 0 or self.pretrain_lr <= 0:
-            raise ConfigError("lr and pretrain_lr must be > 0")
+        # seeds, counts and sizes (here and in the specs: the name rule or bounded()), lr and
+        # pretrain_lr: repro.core.config.check_values; then what relates fields to each other
+        super().__post_init__()
         if self.clip.image_size % self.clip.patch_size or self.clip.width % self.clip.heads:
             raise ConfigError("clip.image_size must be a multiple of patch_size, clip.width of heads")
         if not 1 <= self.clip.mid_layer <= self.clip.layers:
@@ -130,12 +125,6 @@ class MgtilConfig(RunConfig):
             unknown = sorted(set(getattr(self, name)) - set(METHODS))
             if unknown:
                 raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
-
-
-def _positive(spec, names: tuple[str, ...], prefix: str = "") -> None:
-    for name in names:
-        if getattr(spec, name) < 1:
-            raise ConfigError(f"{prefix + '.' if prefix else ''}{name} must be >= 1, got {getattr(spec, name)}")
 
 
 PROFILES = {
