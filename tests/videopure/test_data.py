@@ -169,6 +169,27 @@ def test_missing_data_names_the_manifest_and_what_to_do(tmp_path, monkeypatch):
         frame_folders(config("smoke").video, 0.5, 0, 2, manifest, tmp_path)
 
 
+# every value the config checked by hand before repro.core.config.check_values took over
+CHECKED_VALUES = [
+    ({"video": {"frames": 1}}, "video.frames"),
+    ({"video": {"canvas": 7}}, "video.canvas"),
+    ({"video": {"clips_per_glyph": 0}}, "video.clips_per_glyph"),
+    *(({spec: {name: 0}}, f"{spec}.{name}") for spec in ("recogniser", "surrogate") for name in ("epochs", "width")),
+    *(({spec: {"lr": 0.0}}, f"{spec}.lr") for spec in ("recogniser", "surrogate")),
+    *(({name: 0}, name) for name in ("diffusion_steps", "diffusion_batch_size", "ddim_steps", "inversion_steps")),
+    *(({name: 0}, name) for name in ("diffpure_steps", "attack_steps", "eot_samples", "n_eval")),
+    ({"diffusion_lr": 0.0}, "diffusion_lr"),
+    ({"step_size": 0.0}, "step_size"),
+    ({"seeds": [1, 1]}, "seeds"),
+]
+
+
+@pytest.mark.parametrize("overrides, field", CHECKED_VALUES)
+def test_each_checked_value_names_its_field(overrides, field):
+    with pytest.raises(ConfigError, match=rf"^{field.replace('.', '[.]')}="):
+        config("smoke", **overrides)
+
+
 def test_bad_config_values_name_the_field():
     with pytest.raises(ConfigError, match="video.frames"):
         config("smoke", video={"frames": 1})

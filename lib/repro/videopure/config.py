@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
+from repro.core.config import ConfigError, RunConfig, bounded, make_config
 
 RUNGS = ("none", "diffpure", "ddim_inversion", "temporal_inversion", "guided", "videopure")
 ATTACKS = ("clean", "pgd", "bpda", "transfer")
@@ -29,11 +29,11 @@ class VideoSpec:
     """The moving-digit generator. ``noise`` (pixel noise std) is the difficulty knob."""
 
     digits: tuple[int, ...] = (0, 1, 2, 3, 4)  # classes: each digit x {moving left, moving right}
-    frames: int = 4
-    canvas: int = 12
+    frames: int = bounded(4, ge=2)  # a clip has motion
+    canvas: int = bounded(12, ge=8)  # the glyphs are 8x8
     speed: int = 1  # pixels per frame, along x, on a torus (the glyph wraps around)
     noise: float = 0.05
-    clips_per_glyph: int = 2  # training clips drawn per training glyph (different positions, directions)
+    clips_per_glyph: int = bounded(2, ge=1)  # training clips drawn per training glyph (different positions, directions)
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class RecogniserSpec:
     under attack) or ``r2plus1d`` (factorised space/time convolutions: the transfer surrogate)."""
 
     kind: str = "conv3d"
-    width: int = 16
+    width: int = bounded(16, ge=1)
     epochs: int = 12
     lr: float = 3e-3
     batch_size: int = 64
@@ -90,9 +90,9 @@ class VideopureConfig(RunConfig):
     max_shift: int = 2  # the flow estimator's search window (pixels per frame)
     # attacks: L_inf PGD (VideoPure's code: eps 4/255, step 2/255, 10 iterations) and one larger eps
     eps: tuple[float, ...] = (4 / 255, 16 / 255)
-    step_size: float = 2 / 255
+    step_size: float = bounded(2 / 255, gt=0)
     attack_steps: int = 10
-    eot_samples: int = 2  # purifications averaged per BPDA gradient (EOT over the purifier's noise)
+    eot_samples: int = bounded(2, ge=1)  # purifications averaged per BPDA gradient (EOT over the purifier's noise)
     rungs: tuple[str, ...] = RUNGS
     bpda_rungs: tuple[str, ...] = ("diffpure", "videopure")  # the adaptive attack runs where a claim compares
     bpda_eps: tuple[float, ...] = (16 / 255,)
@@ -103,41 +103,13 @@ class VideopureConfig(RunConfig):
     n_eval: int = 20
 
     def __post_init__(self) -> None:
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds must be non-empty and unique, got {self.seeds}")
-        positive = {
-            "video.frames": self.video.frames,
-            "video.canvas": self.video.canvas,
-            "video.clips_per_glyph": self.video.clips_per_glyph,
-            "recogniser.epochs": self.recogniser.epochs,
-            "recogniser.width": self.recogniser.width,
-            "surrogate.epochs": self.surrogate.epochs,
-            "surrogate.width": self.surrogate.width,
-            "diffusion_steps": self.diffusion_steps,
-            "diffusion_batch_size": self.diffusion_batch_size,
-            "ddim_steps": self.ddim_steps,
-            "inversion_steps": self.inversion_steps,
-            "diffpure_steps": self.diffpure_steps,
-            "attack_steps": self.attack_steps,
-            "eot_samples": self.eot_samples,
-            "n_eval": self.n_eval,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
-        for name in ("diffusion_lr", "step_size"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.recogniser.lr <= 0 or self.surrogate.lr <= 0:
-            raise ConfigError("recogniser.lr and surrogate.lr must be > 0")
-        if self.video.frames < 2:
-            raise ConfigError(f"video.frames must be >= 2 (a clip has motion), got {self.video.frames}")
+        # seeds, counts, sizes, learning rates and the bounded() fields (here and in the specs):
+        # repro.core.config.check_values; then what relates fields to each other
+        super().__post_init__()
         if len(self.video.digits) < 1 or len(set(self.video.digits)) != len(self.video.digits):
             raise ConfigError(f"video.digits must be non-empty and unique, got {self.video.digits}")
         if not set(self.video.digits) <= set(range(10)):
             raise ConfigError(f"video.digits must lie in 0..9, got {self.video.digits}")
-        if self.video.canvas < 8:
-            raise ConfigError(f"video.canvas must be >= 8 (the glyphs are 8x8), got {self.video.canvas}")
         if self.unet.sample_size != self.video.canvas:
             raise ConfigError(
                 f"unet.sample_size ({self.unet.sample_size}) must equal video.canvas ({self.video.canvas})"
