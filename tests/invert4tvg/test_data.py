@@ -154,6 +154,25 @@ def test_resample_averages_bins():
         resample(np.zeros((0, 3)), 4)
 
 
+# every count and rate the config checked by hand before repro.core.config.check_values took over
+CHECKED_VALUES = [
+    ({"seeds": [2, 2]}, "seeds"),
+    ({"n_train": 0}, "n_train"),
+    ({"n_eval": 0}, "n_eval"),
+    *(({"video": {name: 0}}, f"video.{name}") for name in ("frames", "feature_dim", "min_len")),
+    *(({"policy": {name: 0}}, f"policy.{name}") for name in ("layers", "width", "heads", "prompt_len", "answer_len")),
+    *(({"sft": {name: 0}}, f"sft.{name}") for name in ("steps", "batch_size")),
+    *(({"grpo": {name: 0}}, f"grpo.{name}") for name in ("steps", "prompts", "iterations")),
+    *(({spec: {"lr": 0.0}}, f"{spec}.lr") for spec in ("sft", "grpo")),
+]
+
+
+@pytest.mark.parametrize("overrides, field", CHECKED_VALUES)
+def test_each_checked_value_names_its_field(overrides, field):
+    with pytest.raises(ConfigError, match=rf"^{field.replace('.', '[.]')}="):
+        config("smoke", **overrides)
+
+
 def test_config_validates_fields():
     with pytest.raises(ConfigError, match="seeds"):
         config("smoke", seeds=[])

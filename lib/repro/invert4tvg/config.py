@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
+from repro.core.config import ConfigError, RunConfig, bounded, check_values, make_config
 
 ALL_ARMS = (
     "tvg_iou",
@@ -33,12 +33,6 @@ ALL_ARMS = (
 )
 
 
-def _positive(owner: str, **values: float) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ConfigError(f"{owner}.{name} must be >= 1, got {value}")
-
-
 @dataclass(frozen=True)
 class VideoSpec:
     """The procedural feature videos (:mod:`repro.invert4tvg.data`).
@@ -49,16 +43,16 @@ class VideoSpec:
     the object's (the difficulty knob, together with ``noise``).
     """
 
-    frames: int = 16
+    frames: int = bounded(16, ge=1)
     feature_dim: int = 16
-    min_len: int = 3
+    min_len: int = bounded(3, ge=1)
     max_len: int = 6
     distractors: int = 1
     noise: float = 0.3
     verb_strength: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive("video", frames=self.frames, feature_dim=self.feature_dim, min_len=self.min_len)
+        check_values(self, "video.")  # counts first: the checks below divide and compare them
         if not self.min_len <= self.max_len:
             raise ConfigError(f"video.max_len ({self.max_len}) must be >= video.min_len ({self.min_len})")
         if (self.distractors + 1) * self.max_len > self.frames:
@@ -71,15 +65,14 @@ class VideoSpec:
 class PolicySpec:
     """The tiny decoder (:mod:`repro.invert4tvg.models`): ``layers`` x ``width`` with ``heads``."""
 
-    layers: int = 2
-    width: int = 64
+    layers: int = bounded(2, ge=1)
+    width: int = bounded(64, ge=1)
     heads: int = 4
-    prompt_len: int = 10
-    answer_len: int = 8
+    prompt_len: int = bounded(10, ge=1)
+    answer_len: int = bounded(8, ge=1)
 
     def __post_init__(self) -> None:
-        _positive("policy", layers=self.layers, width=self.width, heads=self.heads)
-        _positive("policy", prompt_len=self.prompt_len, answer_len=self.answer_len)
+        check_values(self, "policy.")  # heads >= 1 before the divisibility check
         if self.width % self.heads:
             raise ConfigError(f"policy.width ({self.width}) must be divisible by policy.heads ({self.heads})")
 
@@ -93,9 +86,7 @@ class SFTSpec:
     lr: float = 3e-3
 
     def __post_init__(self) -> None:
-        _positive("sft", steps=self.steps, batch_size=self.batch_size)
-        if self.lr <= 0:
-            raise ConfigError("sft.lr must be > 0")
+        check_values(self, "sft.")
 
 
 @dataclass(frozen=True)
@@ -106,21 +97,21 @@ class GRPOSpec:
     ``num_iterations``: the clip acts from the second pass on)."""
 
     steps: int = 100
-    prompts: int = 8
+    prompts: int = bounded(8, ge=1)
     group: int = 4
     lr: float = 1e-4
     clip: float = 0.2
     beta: float = 0.04
-    iterations: int = 1
+    iterations: int = bounded(1, ge=1)
     temperature: float = 1.0
     p_inversion: float = 0.2  # the paper's schedule: TVG with probability 0.8, else one inversion task
 
     def __post_init__(self) -> None:
-        _positive("grpo", steps=self.steps, prompts=self.prompts, iterations=self.iterations)
+        check_values(self, "grpo.")  # steps, prompts, iterations, lr
         if self.group < 2:
             raise ConfigError("grpo.group must be >= 2 (a group-normalised advantage needs two samples)")
-        if self.lr <= 0 or self.clip <= 0 or self.beta < 0 or self.temperature <= 0:
-            raise ConfigError("grpo.lr, grpo.clip and grpo.temperature must be > 0, grpo.beta >= 0")
+        if self.clip <= 0 or self.beta < 0 or self.temperature <= 0:
+            raise ConfigError("grpo.clip and grpo.temperature must be > 0, grpo.beta >= 0")
         if not 0 <= self.p_inversion <= 1:
             raise ConfigError("grpo.p_inversion must lie in [0, 1]")
 
@@ -150,9 +141,7 @@ class Invert4tvgConfig(RunConfig):
     )
 
     def __post_init__(self) -> None:
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds must be non-empty and unique, got {self.seeds}")
-        _positive("config", n_train=self.n_train, n_eval=self.n_eval)
+        super().__post_init__()  # seeds, n_train, n_eval and the specs: repro.core.config.check_values
         if self.data_source not in ("procedural", "charades"):
             raise ConfigError(f"data_source must be 'procedural' or 'charades', not {self.data_source!r}")
 
