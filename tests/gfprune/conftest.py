@@ -4,6 +4,7 @@ import torch
 from repro.gfprune import config
 from repro.gfprune.config import UNetSpec
 from repro.gfprune.models import alphas_cumprod, build_unet, scheduler_config
+from tests.core.test_images import cifar_fixture  # noqa: F401 (CIFAR-10 batches in their real format, for test_data)
 
 TINY = UNetSpec(block_out_channels=(8, 16, 16))
 

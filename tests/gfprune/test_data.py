@@ -1,18 +1,22 @@
 """Real formats: a local diffusers DDPM pipeline (written here with save_pretrained), manifests,
-and the digits at 16x16. CIFAR-10 batches are read by the kit's one loader (tested in tests/mmard)."""
+the digits at 16x16 and CIFAR-10's batches, both as the same typed DatasetDict."""
 
 import hashlib
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from repro.core.config import ConfigError
 from repro.core.data import DataUnavailableError, load_manifest
+from repro.core.images import CIFAR_CLASSES
 from repro.gfprune import config
-from repro.gfprune.data import load_pipeline, load_split, pipeline_folder
+from repro.gfprune.artifacts import load_split as load_saved
+from repro.gfprune.artifacts import save_split
+from repro.gfprune.data import DIGIT_CLASSES, features, load_arrays, load_pipeline, load_split, pipeline_folder
 
 
 @pytest.fixture
@@ -91,10 +95,38 @@ def test_the_committed_checkpoint_manifest_refuses_files_without_a_published_has
         pipeline_folder("ddpm_cifar10_32", unpinned, pipeline_dir.parent)
 
 
-def test_digits_are_16x16_in_minus_one_to_one():
-    split = load_split("digits", 16, 0.2, seed=0)
-    assert split["x_train"].shape == (1437, 1, 16, 16)
-    assert split["x_train"].min() == -1.0 and split["x_train"].max() == 1.0
+def test_digits_are_a_typed_dataset_at_16x16_in_minus_one_to_one():
+    dataset = load_split("digits", 16, 0.2, seed=0)
+    assert dataset["train"].num_rows == 1437 and dataset["test"].num_rows == 360
+    assert dataset["train"].features == features(1, 16, DIGIT_CLASSES)
+    x = dataset["train"].with_format("numpy")[:]["image"]
+    assert x.shape == (1437, 1, 16, 16) and x.dtype == np.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    assert len(load_split("digits", 16, 0.2, seed=0, train_limit=100)["train"]) == 100
+
+
+def test_the_saved_split_reads_back_the_arrays_exactly(tmp_path):
+    """The data step's table round-trips bit for bit (the DatasetDict replaced an npz: same numbers)."""
+    arrays = load_arrays("digits", 16, 0.2, seed=0)
+    save_split(load_split("digits", 16, 0.2, seed=0), tmp_path)
+    back = load_saved(tmp_path)
+    for key, value in arrays.items():
+        assert np.array_equal(back[key].numpy(), value), key
+    with pytest.raises(FileNotFoundError, match="run the data step first"):
+        load_saved(tmp_path / "nowhere")
+
+
+def test_cifar10_batches_give_the_same_typed_features(cifar_fixture):
+    """The real-format loader (hash-checked, restricted unpickler) feeds the same schema at 3x32x32."""
+    root, manifest, _ = cifar_fixture
+    dataset = load_split("cifar10", 32, 0.2, seed=0, root=root, manifest=manifest)
+    assert dataset["train"].features == features(3, 32, CIFAR_CLASSES)
+    assert dataset["train"].features["label"].num_classes == len(DIGIT_CLASSES)
+    x = dataset["test"].with_format("numpy")[:]["image"]
+    assert x.shape == (4, 3, 32, 32) and -1.0 <= x.min() and x.max() <= 1.0
+    (root / manifest.files[0].path).write_bytes(b"corrupted")
+    with pytest.raises(DataUnavailableError):
+        load_split("cifar10", 32, 0.2, seed=0, root=root, manifest=manifest)
 
 
 def test_config_refuses_unknown_methods_and_uneven_checkpoints():

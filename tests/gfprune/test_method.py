@@ -12,6 +12,22 @@ from repro.gfprune.method import SoftMask, gradient_flow_prune, gradient_norm_sc
 from repro.gfprune.models import noise_loss
 
 
+def flow_prune(unet, images, abar, cfg, ratio, **kwargs):
+    """Ours with the profile's values, as the train step calls it."""
+    return gradient_flow_prune(
+        unet,
+        images,
+        abar,
+        cfg.schedule,
+        ratio,
+        seed=0,
+        mask_lr=cfg.mask_lr,
+        mask_decay=cfg.mask_decay,
+        global_pruning=cfg.global_pruning,
+        **kwargs,
+    )
+
+
 def chosen_mask(unet, ratio=0.25):
     mask = SoftMask(unet)
     pruner = pruning.make_pruner(unet, tp.importance.MagnitudeImportance(p=1), ratio)
@@ -85,7 +101,7 @@ def test_gradient_norm_score_is_theta_times_the_hessian_gradient_product(unet, i
 def test_the_flow_removes_exactly_the_channels_it_drove_to_zero(unet, images, abar, tiny_cfg):
     hard = copy.deepcopy(unet)
     pruning.prune(hard, tp.importance.MagnitudeImportance(p=1), 0.3)
-    flow = gradient_flow_prune(unet, images, abar, tiny_cfg, 0.3, seed=0)
+    flow = flow_prune(unet, images, abar, tiny_cfg, 0.3)
     assert pruning.macs_params(unet) == pruning.macs_params(hard), "same ratio, same architecture"
     assert flow.residual_mask == pytest.approx(0.0, abs=1e-6), "mask_decay=2 per stage drives every mask to 0"
     for cohort, values in flow.trajectory.items():
@@ -100,11 +116,50 @@ def test_the_flow_removes_exactly_the_channels_it_drove_to_zero(unet, images, ab
     )
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+def test_removal_after_the_mask_aware_soft_phase_leaves_the_output_unchanged(images, abar, tiny_cfg, groups):
+    """With GroupNorm statistics over live channels, the soft network at masks 0 and the pruned one
+    are the same function (two groups: Torch-Pruning removes alike from each, keeping num_groups)."""
+    from repro.gfprune.config import UNetSpec
+    from repro.gfprune.models import build_unet
+
+    torch.manual_seed(0)
+    unet = build_unet(UNetSpec(block_out_channels=(8, 16, 16), norm_num_groups=groups))
+    flow = flow_prune(unet, images, abar, tiny_cfg, 0.3)
+    assert flow.removal_gap < 1e-5, f"removal changed the prediction by {flow.removal_gap:.2e}"
+    assert pruning.macs_params(unet)[0] < pruning.macs_params(build_unet(UNetSpec(block_out_channels=(8, 16, 16))))[0]
+
+
+def test_plain_groupnorm_counts_zeroed_channels_and_removal_then_jumps(unet, images, abar, tiny_cfg):
+    """The control: the plain GroupNorm of earlier runs (``norm_stats="all"``) is not exact."""
+    flow = flow_prune(unet, images, abar, tiny_cfg, 0.3, norm_stats="all")
+    assert flow.removal_gap > 1e-2, f"plain statistics left removal exact ({flow.removal_gap:.2e})"
+
+
+def test_live_group_norm_at_full_weights_is_torch_group_norm():
+    from repro.gfprune.method import live_group_norm, removal_groups
+
+    norm = torch.nn.GroupNorm(2, 6)
+    torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, 6, 4, 4)
+    everyone = removal_groups(torch.ones(6, dtype=torch.bool), 2)
+    assert everyone.tolist() == [0, 0, 0, 1, 1, 1]
+    assert torch.allclose(live_group_norm(norm, x, torch.ones(6), everyone), norm(x), atol=1e-5)
+    # two removed from the first half: the four kept ones regroup as (0, 1) and (2, 3) of those kept
+    live = torch.tensor([0.0, 0, 1, 1, 1, 1])
+    group = removal_groups(live > 0, 2)
+    assert group[live > 0].tolist() == [0, 0, 1, 1]
+    kept = torch.nn.GroupNorm(2, 4)
+    kept.weight.data, kept.bias.data = norm.weight.data[live > 0], norm.bias.data[live > 0]
+    out = live_group_norm(norm, x, live, group)[:, live > 0]
+    assert torch.allclose(out, kept(x[:, live > 0]), atol=1e-5)
+
+
 def test_without_sparsity_and_mask_steps_the_masks_stay_at_one(unet, images, abar, tiny_cfg):
     from dataclasses import replace
 
     cfg = replace(tiny_cfg, mask_decay=0.0, mask_lr=1e-12, prune_stages=1)
-    flow = gradient_flow_prune(unet, images, abar, cfg, 0.3, seed=0)
+    flow = flow_prune(unet, images, abar, cfg, 0.3)
     assert flow.trajectory["stage 1"][-1] == pytest.approx(1.0, abs=1e-6)
 
 
@@ -112,19 +167,19 @@ def test_magnitude_criterion_keeps_the_procedure_and_spends_no_gradients_on_scor
     """The criterion ablation: same stages, soft phase and removal; only the scores differ (no HVPs)."""
     import copy
 
-    ours = gradient_flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, seed=0)
-    ablation = gradient_flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, seed=0, criterion="magnitude")
+    ours = flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3)
+    ablation = flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, criterion="magnitude")
     assert ablation.budget.optimizer_steps == ours.budget.optimizer_steps
     assert ablation.budget.forward_samples["unet_hvp"] == 0 < ours.budget.forward_samples["unet_hvp"]
     assert sum(p.numel() for p in ablation.unet.parameters()) == sum(p.numel() for p in ours.unet.parameters())
     with pytest.raises(ValueError, match="criterion"):
-        gradient_flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, seed=0, criterion="nope")
+        flow_prune(copy.deepcopy(unet), images, abar, tiny_cfg, 0.3, criterion="nope")
 
 
 def test_ratio_zero_removes_nothing_and_only_trains(unet, images, abar, tiny_cfg):
     """The drift arm: at ratio 0 the procedure chooses no channel; what changes is its training alone."""
     before = sum(p.numel() for p in unet.parameters())
-    flow = gradient_flow_prune(unet, images, abar, tiny_cfg, 0.0, seed=0)
+    flow = flow_prune(unet, images, abar, tiny_cfg, 0.0)
     assert sum(p.numel() for p in flow.unet.parameters()) == before and flow.removal_gap == 0.0
     assert flow.budget.optimizer_steps == tiny_cfg.prune_stages * tiny_cfg.stage_steps
 
@@ -152,6 +207,17 @@ def test_finetune_ends_on_any_step_count(unet, images, abar, tiny_cfg):
 
     cfg = replace(tiny_cfg, eval_every=3)
     val = ValidationSet.make(images, 8, len(abar), 0)
-    tuned = finetune(unet, images, abar, val, cfg, 0, Accelerator(cpu=True), steps=7)
+    tuned = finetune(
+        unet,
+        images,
+        abar,
+        val,
+        steps=7,
+        lr=cfg.finetune_lr,
+        batch_size=cfg.batch_size,
+        eval_every=cfg.eval_every,
+        seed=0,
+        accelerator=Accelerator(cpu=True),
+    )
     assert tuned.steps == [0, 3, 6, 7] and len(tuned.val) == 4
     assert tuned.budget.forward_samples["unet_backward"] == 7 * cfg.batch_size

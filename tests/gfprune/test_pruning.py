@@ -64,7 +64,7 @@ def test_diffpruning_keeps_timesteps_from_zero_until_the_loss_drops_below_the_th
 def test_every_one_shot_method_lands_on_the_same_architecture(method, unet, images, abar, tiny_cfg):
     reference = copy.deepcopy(unet)
     pruning.prune(reference, tp.importance.MagnitudeImportance(p=1), 0.3)
-    history, budget, _ = one_shot_prune(method, unet, images, abar, tiny_cfg, 0.3, seed=0)
+    history, budget, _ = one_shot_prune(method, unet, images, abar, tiny_cfg.one_shot, 0.3, seed=0)
     assert pruning.macs_params(unet) == pruning.macs_params(reference) and history
     grads = budget.forward_samples["unet_backward"]
     assert (grads > 0) == (method in ("taylor", "diffpruning")), "only gradient criteria spend gradients"
@@ -73,7 +73,7 @@ def test_every_one_shot_method_lands_on_the_same_architecture(method, unet, imag
 def test_iterative_taylor_prunes_in_stages_with_training_between(unet, images, abar, tiny_cfg):
     reference = copy.deepcopy(unet)
     pruning.prune(reference, tp.importance.MagnitudeImportance(p=1), 0.3)
-    history, budget, info = iterative_taylor_prune(unet, images, abar, tiny_cfg, 0.3, seed=0)
+    history, budget, info = iterative_taylor_prune(unet, images, abar, tiny_cfg.schedule, 0.3, seed=0)
     assert pruning.macs_params(unet)[0] == pytest.approx(pruning.macs_params(reference)[0], rel=0.02)
     assert budget.optimizer_steps == tiny_cfg.prune_stages * tiny_cfg.stage_steps
     assert len(info["stage_losses"]) == budget.optimizer_steps

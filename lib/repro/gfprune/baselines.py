@@ -25,6 +25,7 @@ from torch import nn
 
 from repro.core.train import Budget, count_forwards
 from repro.gfprune import pruning
+from repro.gfprune.config import OneShot, Schedule
 from repro.gfprune.models import noise_loss, unet_denoiser
 from repro.gfprune.training import batches
 
@@ -53,7 +54,7 @@ def diffpruning_timesteps(
 
 
 def criterion(
-    method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, seed: int, budget: Budget
+    method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, settings: OneShot, seed: int, budget: Budget
 ) -> tuple[Callable, dict]:
     """``(importance_for(model), info)``: the method's importance for ``unet`` or a copy of it
     (gradient-based criteria copy the gradients they measured on ``unet`` into the copy)."""
@@ -64,17 +65,17 @@ def criterion(
         return (lambda _m: tp.importance.MagnitudeImportance(p=1)), info
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    stream = batches(x, cfg.batch_size, generator)
+    stream = batches(x, settings.batch_size, generator)
     unet.zero_grad(set_to_none=True)
     if method == "taylor":
-        for _ in range(cfg.criterion_batches):
+        for _ in range(settings.criterion_batches):
             accumulate_gradients(unet, next(stream), abar)
         budget.forward_samples["unet_backward"] = (
-            budget.forward_samples.get("unet_backward", 0) + cfg.criterion_batches * cfg.batch_size
+            budget.forward_samples.get("unet_backward", 0) + settings.criterion_batches * settings.batch_size
         )
     elif method == "diffpruning":
         x0 = next(stream)
-        kept, losses = diffpruning_timesteps(unet, x0, abar, cfg.diffpruning_grid, cfg.diffpruning_threshold)
+        kept, losses = diffpruning_timesteps(unet, x0, abar, settings.diffpruning_grid, settings.diffpruning_threshold)
         for t in kept:
             accumulate_gradients(unet, x0, abar, torch.full((len(x0),), int(t)))
         budget.forward_samples["unet_backward"] = budget.forward_samples.get("unet_backward", 0) + len(kept) * len(x0)
@@ -104,46 +105,53 @@ class SeededRandom(tp.importance.RandomImportance):
 
 
 def one_shot_prune(
-    method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int
+    method: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, settings: OneShot, ratio: float, seed: int
 ) -> tuple[list, Budget, dict]:
     """Prune ``unet`` in place with a one-shot criterion at ``ratio``."""
     started = time.perf_counter()
     budget = Budget(forward_samples={"unet": 0, "unet_backward": 0})
     with count_forwards({"unet": unet}, budget):
-        importance_for, info = criterion(method, unet, x, abar, cfg, seed, budget)
-        pruner = pruning.prune(unet, importance_for(unet), ratio, cfg.global_pruning)
+        importance_for, info = criterion(method, unet, x, abar, settings, seed, budget)
+        pruner = pruning.prune(unet, importance_for(unet), ratio, settings.global_pruning)
     unet.zero_grad(set_to_none=True)
     budget.wall_s = time.perf_counter() - started
     return pruner.pruning_history(), budget, info
 
 
 def iterative_taylor_prune(
-    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, ratio: float, seed: int
+    unet: nn.Module,
+    x: torch.Tensor,
+    abar: torch.Tensor,
+    schedule: Schedule,
+    ratio: float,
+    seed: int,
+    global_pruning: bool = False,
 ) -> tuple[list, Budget, dict]:
     """Hard iterative Taylor pruning with fine-tuning between the prunes (same schedule as ours)."""
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    stream = batches(x, cfg.batch_size, generator)
+    stream = batches(x, schedule.batch_size, generator)
     budget = Budget(forward_samples={"unet": 0, "unet_backward": 0})
-    pruner = pruning.make_pruner(unet, tp.importance.TaylorImportance(), ratio, cfg.global_pruning, cfg.prune_stages)
+    pruner = pruning.make_pruner(unet, tp.importance.TaylorImportance(), ratio, global_pruning, schedule.stages)
     losses = []
     with count_forwards({"unet": unet}, budget):
-        for _ in range(cfg.prune_stages):
+        for _ in range(schedule.stages):
             unet.zero_grad(set_to_none=True)
-            for _ in range(cfg.criterion_batches):
+            for _ in range(schedule.criterion_batches):
                 accumulate_gradients(unet, next(stream), abar)
             pruner.step()
             pruning.sync_resamplers(unet)
-            optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.finetune_lr)  # shapes changed
-            for _ in range(cfg.stage_steps):
+            optimizer = torch.optim.Adam(unet.parameters(), lr=schedule.lr)  # shapes changed
+            for _ in range(schedule.stage_steps):
                 loss = noise_loss(unet_denoiser(unet), next(stream), abar).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
-            budget.optimizer_steps += cfg.stage_steps
-            budget.forward_samples["unet_backward"] += (cfg.criterion_batches + cfg.stage_steps) * cfg.batch_size
+            budget.optimizer_steps += schedule.stage_steps
+            spent = schedule.criterion_batches + schedule.stage_steps
+            budget.forward_samples["unet_backward"] += spent * schedule.batch_size
     unet.zero_grad(set_to_none=True)
     budget.wall_s = time.perf_counter() - started
     return pruner.pruning_history(), budget, {"stage_losses": [round(v, 5) for v in losses]}

@@ -2,6 +2,10 @@
 and the loader of a local diffusers DDPM pipeline (the paper's pretrained google/ddpm-cifar10-32).
 Introduced in ``notebooks/gfprune/01_data.ipynb``.
 
+The data step's table is a ``datasets.DatasetDict`` (``train``, ``test``) with typed features:
+``image`` float32 (C, S, S) in [-1, 1] and ``label`` a 10-class ``ClassLabel``; the digits and
+CIFAR-10 give the same features, so the miniature and the ``paper`` profile feed one code path.
+
 The digits (scikit-learn's, real, bundled; upsampled to 16x16) and CIFAR-10's python batches come
 from the kit's shared loaders (:mod:`repro.core.images`: restricted unpickler, hash-checked).
 A pipeline folder is read as safetensors and JSON only: nothing is unpickled.
@@ -14,25 +18,69 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features
 
 from repro.core.data import DataUnavailableError, Manifest, data_root, load_manifest, verified_path
-from repro.core.images import Split, cifar10_split, digits_split
+from repro.core.images import CIFAR_CLASSES, Split, cifar10_split, digits_split
 
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
 UNET_FILES = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors")
 SCHEDULER_FILE = "scheduler/scheduler_config.json"
 
 
-def load_split(source: str, image_size: int, test_fraction: float, seed: int) -> Split:
-    """Train/test images scaled to [-1, 1], shape (N, C, S, S), and int64 labels."""
+def features(channels: int, image_size: int, classes: tuple[str, ...]) -> Features:
+    return Features(
+        {
+            "image": Array3D(shape=(channels, image_size, image_size), dtype="float32"),
+            "label": ClassLabel(names=list(classes)),
+        }
+    )
+
+
+def load_arrays(
+    source: str, image_size: int, test_fraction: float, seed: int, root: Path | None = None, manifest=None
+) -> Split:
+    """Train/test images scaled to [-1, 1], shape (N, C, S, S), and int64 labels. CIFAR-10's batches
+    are hash-checked and read by the kit's restricted unpickler (``root``/``manifest``: a test's)."""
     if source == "digits":
         split = digits_split(image_size, test_fraction, seed)
     elif source == "cifar10":
-        split = cifar10_split()
+        split = cifar10_split(root, manifest)
     else:
         raise ValueError(f"unknown data_source {source!r}; valid: digits, cifar10")
     for key in ("x_train", "x_test"):
         split[key] = (split[key] * 2 - 1).astype(np.float32)
     return split
+
+
+def to_dataset(split: Split, classes: tuple[str, ...]) -> DatasetDict:
+    """Arrays -> a ``DatasetDict`` with typed features (float32 images are stored exactly)."""
+    _, channels, size, _ = split["x_train"].shape
+    feats = features(channels, size, classes)
+    return DatasetDict(
+        {
+            part: Dataset.from_dict(
+                {"image": np.ascontiguousarray(split[f"x_{part}"]), "label": split[f"y_{part}"]}, features=feats
+            )
+            for part in ("train", "test")
+        }
+    )
+
+
+def load_split(
+    source: str,
+    image_size: int,
+    test_fraction: float,
+    seed: int,
+    train_limit: int = 0,
+    root: Path | None = None,
+    manifest=None,
+) -> DatasetDict:
+    """The data step's dataset; ``train_limit`` > 0 keeps the first n training images (smoke)."""
+    split = load_arrays(source, image_size, test_fraction, seed, root, manifest)
+    if train_limit:
+        split["x_train"], split["y_train"] = split["x_train"][:train_limit], split["y_train"][:train_limit]
+    return to_dataset(split, CIFAR_CLASSES if source == "cifar10" else DIGIT_CLASSES)
 
 
 # ----------------------------------------------------------------------------------------------

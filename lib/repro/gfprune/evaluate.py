@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from repro.core.runtime import synchronize
 from repro.gfprune.models import ddim_sample
 
 
@@ -85,15 +86,14 @@ def latency_pairs(
     """Seconds per DDIM sampling of ``noise`` for the dense and the pruned model, timed in
     alternation after one warm-up each."""
     times = {"dense": [], "pruned": []}
-    sync = torch.cuda.synchronize if noise.is_cuda else (lambda: None)
     for model in (dense, pruned):
         ddim_sample(model, sched_config, noise, steps, batch_size=len(noise))
     for _ in range(repeats):
         for name, model in (("dense", dense), ("pruned", pruned)):
-            sync()
+            synchronize(noise.device)
             started = time.perf_counter()
             ddim_sample(model, sched_config, noise, steps, batch_size=len(noise))
-            sync()
+            synchronize(noise.device)
             times[name].append(time.perf_counter() - started)
     return np.array(times["dense"]), np.array(times["pruned"])
 

@@ -11,7 +11,7 @@ from repro.core import plots
 from repro.core.claims import load_claims
 from repro.core.steps import read_json
 from repro.gfprune import artifacts as files
-from repro.gfprune.config import arms
+from repro.gfprune.config import GfpruneConfig, arms
 
 
 def image_rows(rows: dict[str, np.ndarray], n: int = 8, title: str = ""):
@@ -101,7 +101,7 @@ def mask_decay(trajectories: dict, stage_steps: int):
     return fig
 
 
-def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
+def all_figures(cfg: GfpruneConfig, upstream: dict[str, Path], out: Path) -> list[Path]:
     """Every figure of the figures step."""
     doc = load_claims(upstream["evaluate"] / files.CLAIMS)
     curves = files.load_curves(upstream["train"])

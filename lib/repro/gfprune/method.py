@@ -20,6 +20,14 @@ documented reconstruction with every piece switchable from the config.
   the paper prunes what increases the gradient norm (highest S). Torch-Pruning removes the lowest
   importance, so it gets ``-S = theta * Hg`` (:func:`gradient_norm_scores`), computed at the masked
   parameters by a double backward (one Hessian-vector product per batch, vectorised over the batch).
+* **Mask-aware GroupNorm** (``norm_stats="live"``). A GroupNorm over channels that include masked
+  ones takes its mean and variance with each channel weighted by its mask: over the live channels
+  of each group, softly while masks decay (:func:`live_group_norm`), the groups being those the
+  pruned layer will have (Torch-Pruning keeps ``num_groups`` and splits the kept channels into
+  equal contiguous groups). At masks 0 the soft network and the pruned one compute the same
+  function, and removal changes nothing but float rounding (``removal_gap``).
+  ``norm_stats="all"`` is the plain GroupNorm of earlier runs (zeroed channels still counted in
+  the statistics, so removal changed the network by 12-16% of its output).
 * **Removal.** After the last stage the chosen masks are set to zero, folded into the weights, and
   exactly those channels are removed with Torch-Pruning (asserted), then the model is fine-tuned
   like every other method's.
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +47,7 @@ from torch.func import functional_call
 
 from repro.core.train import Budget, count_forwards
 from repro.gfprune import pruning
+from repro.gfprune.config import Schedule
 from repro.gfprune.models import noise_loss
 
 
@@ -49,8 +59,11 @@ class SoftMask:
     Units are keyed by (root layer, root channel), so re-ranking in a later stage finds them again.
     """
 
-    def __init__(self, unet: nn.Module):
+    def __init__(self, unet: nn.Module, norm_stats: str = "live"):
+        if norm_stats not in NORM_STATS:
+            raise ValueError(f"norm_stats {norm_stats!r}; valid: {', '.join(NORM_STATS)}")
         self.unet = unet
+        self.norm_stats = norm_stats
         self.shapes = {n: p.shape for n, p in unet.named_parameters()}
         self.device = next(unet.parameters()).device
         self.values = torch.ones(0, device=self.device)
@@ -112,8 +125,74 @@ class SoftMask:
         params = dict(self.unet.named_parameters())
         return {name: params[name] * factor for name, factor in self.multipliers(values).items()}
 
+    def live(self, values: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per GroupNorm (by module name) with a chosen channel: each channel's weight in its group's
+        statistics (its mask) and its group after removal (``norm_stats="all"``: none)."""
+        if self.norm_stats == "all":
+            return {}
+        ext = torch.cat([values, values.new_ones(1)])
+        norms = {name: m for name, m in self.unet.named_modules() if isinstance(m, nn.GroupNorm)}
+        out = {}
+        for (name, dim), index in self.index.items():
+            module = name.removesuffix(".weight")
+            if dim == 0 and name.endswith(".weight") and module in norms:
+                index = index.to(ext.device)
+                out[module] = (ext[index], removal_groups(index == len(values), norms[module].num_groups))
+        return out
+
+    def call(self, params: dict[str, torch.Tensor], values: torch.Tensor, x: torch.Tensor, t: torch.Tensor):
+        """The UNet's noise prediction with ``params`` substituted and mask-aware norms."""
+        with live_norms(self.unet, self.live(values)):
+            return functional_call(self.unet, params, (x, t)).sample
+
     def denoiser(self, values: torch.Tensor):
-        return lambda x, t: functional_call(self.unet, self.masked_params(values), (x, t)).sample
+        return lambda x, t: self.call(self.masked_params(values), values, x, t)
+
+
+NORM_STATS = ("live", "all")
+
+
+def removal_groups(kept: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """Each channel's GroupNorm group once the others are removed: Torch-Pruning keeps
+    ``num_groups`` and the kept channels split into equal contiguous groups (after a concatenation
+    the groups need not keep their members). A chosen channel joins its preceding kept one's group
+    (its weight is its mask, so where it goes matters only while the mask is above 0)."""
+    rank = torch.cumsum(kept.long(), 0) - 1
+    group = rank.clamp_min(0) * num_groups // max(1, int(kept.sum()))
+    return group.clamp_max(num_groups - 1)
+
+
+def live_group_norm(norm: nn.GroupNorm, x: torch.Tensor, live: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """GroupNorm of ``x`` over the groups ``group`` (one per channel), channel ``c`` weighted by
+    ``live[c]`` in its group's mean and (biased) variance: with 0/1 weights, the statistics over
+    the live channels, which is what the pruned GroupNorm computes after the others are removed."""
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)
+    w = live.to(x.dtype)
+    count = (x.new_zeros(norm.num_groups).index_add(0, group, w) * flat.shape[-1]).clamp_min(1e-12)
+    mean = x.new_zeros(n, norm.num_groups).index_add(1, group, flat.sum(-1) * w) / count
+    centred = flat - mean[:, group, None]
+    var = x.new_zeros(n, norm.num_groups).index_add(1, group, centred.pow(2).sum(-1) * w) / count
+    out = (centred * torch.rsqrt(var[:, group, None] + norm.eps)).reshape(x.shape)
+    if norm.affine:
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        out = out * norm.weight.reshape(shape) + norm.bias.reshape(shape)
+    return out
+
+
+@contextmanager
+def live_norms(unet: nn.Module, live: dict[str, tuple[torch.Tensor, torch.Tensor]]):
+    """Within the block, the named GroupNorms compute :func:`live_group_norm` with their weights
+    and groups (an instance attribute shadows the class's ``forward``; removed on exit)."""
+    modules = dict(unet.named_modules())
+    for name, (weights, group) in live.items():
+        norm = modules[name]
+        norm.forward = lambda x, norm=norm, w=weights, g=group: live_group_norm(norm, x, w, g)
+    try:
+        yield
+    finally:
+        for name in live:
+            del modules[name].forward
 
 
 def gradient_norm_scores(
@@ -135,7 +214,7 @@ def gradient_norm_scores(
     with sdpa_kernel(SDPBackend.MATH):
         for _ in range(n_batches):
             x0 = next(batches)
-            loss = noise_loss(lambda x, t: functional_call(unet, leaves, (x, t)).sample, x0, abar).mean()
+            loss = noise_loss(lambda x, t: mask.call(leaves, values, x, t), x0, abar).mean()
             grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=True)
             gnorm = sum((g * g.detach()).sum() for g in grads)
             hvp = torch.autograd.grad(gnorm, list(leaves.values()))
@@ -170,10 +249,15 @@ def gradient_flow_prune(
     unet: nn.Module,
     x: torch.Tensor,
     abar: torch.Tensor,
-    cfg,
+    schedule: Schedule,
     ratio: float,
     seed: int,
+    *,
+    mask_lr: float,
+    mask_decay: float,
+    global_pruning: bool = False,
     criterion: str = "gradient_norm",
+    norm_stats: str = "live",
 ) -> FlowResult:
     """Ours, from the dense ``unet`` (modified in place) to a physically pruned one at ``ratio``.
     ``criterion="magnitude"`` keeps the whole procedure and swaps only the channel scores (ablation);
@@ -183,38 +267,38 @@ def gradient_flow_prune(
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    stream = _batches(x, cfg.batch_size, generator)
-    mask = SoftMask(unet)
-    optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.finetune_lr)
-    lam = cfg.mask_decay / (cfg.mask_lr * cfg.stage_steps)
-    trajectory: dict[str, list] = {f"stage {k}": [] for k in range(1, cfg.prune_stages + 1)}
+    stream = _batches(x, schedule.batch_size, generator)
+    mask = SoftMask(unet, norm_stats)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=schedule.lr)
+    lam = mask_decay / (mask_lr * schedule.stage_steps)
+    trajectory: dict[str, list] = {f"stage {k}": [] for k in range(1, schedule.stages + 1)}
     budget = Budget(forward_samples={"unet": 0, "unet_backward": 0, "unet_hvp": 0})
     with count_forwards({"unet": unet}, budget):
-        for stage in range(1, cfg.prune_stages + 1):
+        for stage in range(1, schedule.stages + 1):
             if criterion == "magnitude":
                 scores = magnitude_scores(unet, mask)
             else:
-                scores = gradient_norm_scores(unet, mask, stream, abar, cfg.criterion_batches)
-                budget.forward_samples["unet_backward"] += cfg.criterion_batches * cfg.batch_size
-                budget.forward_samples["unet_hvp"] += cfg.criterion_batches * cfg.batch_size
+                scores = gradient_norm_scores(unet, mask, stream, abar, schedule.criterion_batches)
+                budget.forward_samples["unet_backward"] += schedule.criterion_batches * schedule.batch_size
+                budget.forward_samples["unet_hvp"] += schedule.criterion_batches * schedule.batch_size
             importance = pruning.ParameterScoreImportance(scores, pinned=mask.pinned)
-            pruner = pruning.make_pruner(unet, importance, ratio * stage / cfg.prune_stages, cfg.global_pruning)
+            pruner = pruning.make_pruner(unet, importance, ratio * stage / schedule.stages, global_pruning)
             for group in pruner.step(interactive=True):
                 mask.add(group, stage)
-            for _ in range(cfg.stage_steps):
+            for _ in range(schedule.stage_steps):
                 values = mask.values.clone().requires_grad_(True)
                 loss = noise_loss(mask.denoiser(values), next(stream), abar).mean()
                 energy = loss + lam * values.sum()
                 optimizer.zero_grad(set_to_none=True)
                 energy.backward()
                 optimizer.step()
-                mask.values = (values - cfg.mask_lr * values.grad).detach().clamp_(0, 1)
+                mask.values = (values - mask_lr * values.grad).detach().clamp_(0, 1)
                 budget.optimizer_steps += 1
                 for k in range(1, stage + 1):
                     trajectory[f"stage {k}"].append(float(mask.values[mask.stage == k].mean()))
-            budget.forward_samples["unet_backward"] += cfg.stage_steps * cfg.batch_size
+            budget.forward_samples["unet_backward"] += schedule.stage_steps * schedule.batch_size
     residual = float(mask.values.mean()) if len(mask) else 0.0
-    gap, history = _remove(unet, mask, ratio, cfg.global_pruning, x[: cfg.batch_size], abar)
+    gap, history = _remove(unet, mask, ratio, global_pruning, x[: schedule.batch_size], abar)
     budget.wall_s = time.perf_counter() - started
     return FlowResult(unet, history, trajectory, gap, residual, budget)
 
@@ -228,18 +312,21 @@ def _remove(
     unet: nn.Module, mask: SoftMask, ratio: float, global_pruning: bool, x0: torch.Tensor, abar
 ) -> tuple[float, list]:
     """Zero the chosen masks, fold them into the weights, and remove exactly those channels.
-    Returns the relative change of the noise prediction that removal caused (GroupNorm statistics
-    over a group with zeroed channels differ from those without them) and the pruning history."""
+    Returns the relative change of the noise prediction that removal caused (float rounding with
+    mask-aware norms; with ``norm_stats="all"`` the zeroed channels counted in GroupNorm's
+    statistics before removal and not after) and the pruning history."""
     params = dict(unet.named_parameters())
     g = torch.Generator().manual_seed(0)
     t, noise = torch.randint(0, len(abar), (len(x0),), generator=g), torch.randn(x0.shape, generator=g)
     t, noise = t.to(x0.device), noise.to(x0.device)
     a = abar.to(x0.device)[t].view(-1, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    zeros = torch.zeros_like(mask.values)
     with torch.no_grad():
-        for name, factor in mask.multipliers(torch.zeros_like(mask.values)).items():
+        for name, factor in mask.multipliers(zeros).items():
             params[name].mul_(factor)
-        before = unet(xt, t).sample
+        with live_norms(unet, mask.live(zeros)):
+            before = unet(xt, t).sample
     pruner = pruning.make_pruner(unet, pruning.ParameterScoreImportance({}, pinned=mask.pinned), ratio, global_pruning)
     removed = 0
     for group in pruner.step(interactive=True):

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from repro.core.claims import claims_document
-from repro.core.images import load_saved_split, save_split
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
@@ -47,6 +46,7 @@ PRUNE_FIELDS = (
     "stage_steps",
     "mask_lr",
     "mask_decay",
+    "norm_stats",
     "criterion_batches",
     "diffpruning_threshold",
     "diffpruning_grid",
@@ -59,15 +59,14 @@ FINETUNE_FIELDS = ("finetune_steps", "finetune_lr", "eval_every", "val_examples"
 @pipe.step(uses=("data_source", "unet", "test_fraction", "data_seed", "train_limit"))
 def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Digits at the UNet's resolution (or CIFAR-10), scaled to [-1, 1]."""
-    split = load_split(cfg.data_source, cfg.unet.sample_size, cfg.test_fraction, cfg.data_seed)
-    if cfg.train_limit:
-        split["x_train"], split["y_train"] = split["x_train"][: cfg.train_limit], split["y_train"][: cfg.train_limit]
-    save_split(split, ctx.dir / files.SPLIT)
+    dataset = load_split(cfg.data_source, cfg.unet.sample_size, cfg.test_fraction, cfg.data_seed, cfg.train_limit)
+    files.save_split(dataset, ctx.dir)
+    train = dataset["train"].with_format("numpy")[:]
     return {
-        "train": list(split["x_train"].shape),
-        "test": list(split["x_test"].shape),
-        "classes": int(len(np.unique(split["y_train"]))),
-        "pixel_range": [float(split["x_train"].min()), float(split["x_train"].max())],
+        "train": [dataset["train"].num_rows, *dataset["train"].features["image"].shape],
+        "test": [dataset["test"].num_rows, *dataset["test"].features["image"].shape],
+        "classes": int(len(np.unique(train["label"]))),
+        "pixel_range": [float(train["image"].min()), float(train["image"].max())],
     }
 
 
@@ -79,6 +78,7 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         "pretrain_steps",
         "pretrain_lr",
         "pretrain_batch_size",
+        "pretrain_warmup",
         "classifier_epochs",
         "macs_target",
         "global_pruning",
@@ -94,7 +94,7 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Pretrain the DDPM (or load a local pipeline), train the feature classifier, draw the dense
     model's reference samples from fixed noise, and find the pruning ratio that meets the MACs target."""
-    split = load_saved_split(ctx.upstream["data"] / files.SPLIT)
+    split = files.load_split(ctx.upstream["data"])
     accelerator = make_accelerator(cfg)
     seed_everything(cfg.data_seed)
     summary: dict = {}
@@ -105,7 +105,18 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         unet, sched = build_unet(cfg.unet), scheduler_config(cfg.num_train_timesteps)
         abar = alphas_cumprod(sched)
         val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed)
-        losses, budget, curve = pretrain(unet, split["x_train"], abar, cfg, accelerator, val)
+        losses, budget, curve = pretrain(
+            unet,
+            split["x_train"],
+            abar,
+            steps=cfg.pretrain_steps,
+            lr=cfg.pretrain_lr,
+            batch_size=cfg.pretrain_batch_size,
+            warmup=cfg.pretrain_warmup,
+            seed=cfg.data_seed,
+            accelerator=accelerator,
+            val=val,
+        )
         summary |= {
             "pretrain_losses": [round(v, 5) for v in losses],
             "pretrain_val_loss": curve,  # (steps, mean validation loss): where more training stops helping
@@ -171,7 +182,7 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
 )
 def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     """Prune with every method at the same MACs, then fine-tune each pruned model alike."""
-    split = load_saved_split(ctx.upstream["data"] / files.SPLIT)
+    split = files.load_split(ctx.upstream["data"])
     accelerator = make_accelerator(cfg)
     x = split["x_train"].to(accelerator.device)
     dense, sched = files.load_dense(ctx.upstream["model"])
@@ -188,7 +199,19 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             seed_everything(seed)
             if arm.method in FLOW_METHODS:
                 criterion = "magnitude" if arm.method == "flow_magnitude" else "gradient_norm"
-                flow = gradient_flow_prune(unet, x, abar, cfg, ratio, seed, criterion)
+                flow = gradient_flow_prune(
+                    unet,
+                    x,
+                    abar,
+                    cfg.schedule,
+                    ratio,
+                    seed,
+                    mask_lr=cfg.mask_lr,
+                    mask_decay=cfg.mask_decay,
+                    global_pruning=cfg.global_pruning,
+                    criterion=criterion,
+                    norm_stats=cfg.norm_stats,
+                )
                 history, spent = flow.history, flow.budget
                 trajectories.setdefault(arm.name, []).append(flow.trajectory)
                 info.setdefault(arm.name, []).append(
@@ -199,9 +222,11 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
                     }
                 )
             elif arm.method == "iterative_taylor":
-                history, spent, extra = iterative_taylor_prune(unet, x, abar, cfg, ratio, seed)
+                history, spent, extra = iterative_taylor_prune(
+                    unet, x, abar, cfg.schedule, ratio, seed, cfg.global_pruning
+                )
             else:
-                history, spent, extra = one_shot_prune(arm.method, unet, x, abar, cfg, ratio, seed)
+                history, spent, extra = one_shot_prune(arm.method, unet, x, abar, cfg.one_shot, ratio, seed)
                 if extra:
                     info.setdefault(arm.name, []).append(extra)
             pruned[arm, seed] = (unet, history, spent, pruning.macs_params(unet)[0] / dense_macs)
@@ -218,7 +243,18 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             unet, history, spent, fraction = pruned.pop((arm, seed))
             own = gradient_evaluations(spent)
             steps = cfg.finetune_steps + -(-(mark[arm.condition] - own) // cfg.batch_size)
-            tuned = finetune(unet, x, abar, val, cfg, seed, accelerator, steps=steps)
+            tuned = finetune(
+                unet,
+                x,
+                abar,
+                val,
+                steps=steps,
+                lr=cfg.finetune_lr,
+                batch_size=cfg.batch_size,
+                eval_every=cfg.eval_every,
+                seed=seed,
+                accelerator=accelerator,
+            )
             budget = budget.merge(spent).merge(tuned.budget)
             runs.append(np.stack(tuned.val))
             fractions.append(fraction)

@@ -5,6 +5,7 @@ validation loss that draws the convergence curves. Introduced in ``02_model`` an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -40,47 +41,80 @@ def diffusion_fit(
     abar: torch.Tensor,
     *,
     steps: int,
-    lr: float,
     batch_size: int,
     generator: torch.Generator,
+    optimizer: torch.optim.Optimizer,
     accelerator,
+    scheduler=None,
+    desc: str = "ddpm",
 ) -> tuple[list[float], Budget]:
-    """``steps`` Adam steps of the DDPM loss through the kit's :func:`repro.core.train.fit`."""
+    """``steps`` steps of the DDPM loss through the kit's :func:`repro.core.train.fit`, with an
+    optimizer (and learning-rate scheduler) that the caller keeps across calls."""
     loader = sampled_loader(x, batch_size, steps, generator)
-    optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
-    model, optimizer, loader = accelerator.prepare(unet, optimizer, loader)
+    model, opt, loader = accelerator.prepare(unet, optimizer, loader)
     result = fit(
         model,
         ddpm_objective(abar),
         loader,
-        optimizer,
+        opt,
         epochs=1,
         accelerator=accelerator,
+        scheduler=scheduler,
         counted={"unet": accelerator.unwrap_model(model)},
-        desc="ddpm",
+        desc=desc,
     )
     result.budget.forward_samples["unet_backward"] = steps * batch_size
     return result.losses, result.budget
 
 
+def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first ``warmup`` fraction of ``steps``, then a cosine decay to 0
+    (``warmup < 0``: a constant rate, the schedule of the runs before issue 16's convergence study)."""
+    if warmup < 0:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _s: 1.0)
+    ramp = max(1, round(warmup * steps))
+
+    def factor(step: int) -> float:
+        if step < ramp:
+            return (step + 1) / ramp
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - ramp) / max(1, steps - ramp))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def pretrain(
-    unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, cfg, accelerator, val: ValidationSet | None = None
+    unet: nn.Module,
+    x: torch.Tensor,
+    abar: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    warmup: float,
+    seed: int,
+    accelerator,
+    val: ValidationSet | None = None,
+    points: int = 10,
 ) -> tuple[list[float], Budget, list[tuple[int, float]]]:
-    """Pretrain the dense DDPM in chunks of 10% of the steps; after each chunk, the mean validation
-    loss on ``val`` (the pretraining curve that shows where more training stops helping)."""
-    generator = torch.Generator().manual_seed(cfg.data_seed)
-    chunk = max(1, cfg.pretrain_steps // 10)
+    """Pretrain the dense DDPM: ``steps`` Adam steps at peak rate ``lr`` (:func:`warmup_cosine`),
+    one optimizer throughout, in ``points`` chunks; after each, the mean validation loss on ``val``
+    (the curve that shows where more training stops helping)."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
+    scheduler = warmup_cosine(optimizer, steps, warmup)
+    chunk = max(1, -(-steps // points))
     losses, budget, curve = [], Budget(), []
-    for start in range(0, cfg.pretrain_steps, chunk):
-        n = min(chunk, cfg.pretrain_steps - start)
+    for start in range(0, steps, chunk):
+        n = min(chunk, steps - start)
         chunk_losses, spent = diffusion_fit(
             unet,
             x,
             abar,
             steps=n,
-            lr=cfg.pretrain_lr,
-            batch_size=cfg.pretrain_batch_size,
+            batch_size=batch_size,
             generator=generator,
+            optimizer=optimizer,
+            scheduler=scheduler,
             accelerator=accelerator,
         )
         losses += chunk_losses
@@ -144,41 +178,41 @@ def finetune(
     x: torch.Tensor,
     abar: torch.Tensor,
     val: ValidationSet,
-    cfg,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    eval_every: int,
     seed: int,
     accelerator,
-    steps: int | None = None,
 ) -> FineTune:
-    """The fine-tuning every method gets: ``steps`` (default ``finetune_steps``) Adam steps at
-    ``finetune_lr`` on the batches fixed by ``seed``, the validation loss every ``eval_every`` steps.
-    The train step gives a method more steps when its pruning spent fewer gradient evaluations, so
-    that every method ends at the same total budget."""
-    steps = cfg.finetune_steps if steps is None else steps
+    """The fine-tuning every method gets: ``steps`` Adam steps at ``lr`` on the batches fixed by
+    ``seed``, the validation loss every ``eval_every`` steps. The train step gives a method more
+    steps when its pruning spent fewer gradient evaluations, so that every method ends at the same
+    total budget."""
     generator = torch.Generator().manual_seed(10_000 + seed)
     torch.manual_seed(10_000 + seed)  # the loss's timesteps and noise
     out = FineTune(val=[val.losses(unet, abar)], steps=[0])
-    optimizer = torch.optim.Adam(unet.parameters(), lr=cfg.finetune_lr)
-    checkpoints = list(range(cfg.eval_every, steps + 1, cfg.eval_every))
+    optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
+    checkpoints = list(range(eval_every, steps + 1, eval_every))
     if not checkpoints or checkpoints[-1] != steps:
         checkpoints.append(steps)  # a last, shorter chunk: the budget need not be a multiple of eval_every
     previous = 0
     for done in checkpoints:
         chunk, previous = done - previous, done
-        loader = sampled_loader(x, cfg.batch_size, chunk, generator)
-        model, opt, loader = accelerator.prepare(unet, optimizer, loader)
-        result = fit(
-            model,
-            ddpm_objective(abar),
-            loader,
-            opt,
-            epochs=1,
+        losses, spent = diffusion_fit(
+            unet,
+            x,
+            abar,
+            steps=chunk,
+            batch_size=batch_size,
+            generator=generator,
+            optimizer=optimizer,
             accelerator=accelerator,
-            counted={"unet": accelerator.unwrap_model(model)},
             desc="finetune",
         )
-        result.budget.forward_samples["unet_backward"] = chunk * cfg.batch_size
-        out.budget = out.budget.merge(result.budget)
-        out.train_loss += result.losses
+        out.budget = out.budget.merge(spent)
+        out.train_loss += losses
         out.val.append(val.losses(unet, abar))
         out.steps.append(done)
     return out
