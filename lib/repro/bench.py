@@ -81,11 +81,11 @@ def bench_fit(steps: int = 384, batch: int = 64, repeats: int = 5) -> dict[str, 
         model = _mlp()
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         loader = torch.utils.data.DataLoader(data, batch_size=batch)
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        accelerator = Accelerator()  # a GPU when there is one, as in the kit
         model, opt, loader = accelerator.prepare(model, opt, loader)
         fit(model, loss_fn, loader, opt, epochs=1, accelerator=accelerator)
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where accelerate puts the kit's
+    device = Accelerator().device  # where accelerate puts the kit's
 
     def plain():
         model = _mlp().to(device)

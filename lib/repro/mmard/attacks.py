@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from repro.core.runtime import rng_devices
+
 PGD_EVAL_STEPS = 20
 PGD_EVAL_STEP_FRACTION = 1 / 8  # of eps: 20 steps of eps/8 add up to 2.5 eps
 INITS = ("uniform", "gaussian", "none")
@@ -128,7 +130,7 @@ def autoattack(
     import torchattacks  # optional extra `repro[attacks]`
 
     attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=n_classes, seed=seed)
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), _parameters_frozen(model):
+    with torch.random.fork_rng(devices=rng_devices(x)), _parameters_frozen(model):
         x_adv = attack(x, y)
     # torchattacks' output can leave the ball by float rounding (2e-8 seen on digits); enforce the contract.
     return project(x_adv.to(x.dtype), x, eps).detach()
