@@ -16,41 +16,88 @@ from repro.lingoloop.data import (
     COCO_ANNOTATIONS_ZIP,
     COCO_CAPTIONS_MEMBER,
     COCO_IMAGES_ZIP,
+    CONTINUE_DECAY,
+    CONTINUE_PROB,
+    END_SHADES,
     EOS,
     LEXICON,
+    LONG_SHADE,
     MAX_CLAUSES,
+    NAMED_CLAUSES,
     POS_TAGS,
-    TICK_STRIDE,
+    STRIP_ROWS,
+    TEMPLATE_END,
     Vocab,
+    chained_caption,
     coco_eval_set,
     eos_table,
+    last_template,
     load_scenes,
     make_scenes,
+    n_clauses,
     parse_coco_captions,
     pos_weights,
     save_scenes,
 )
+from repro.lingoloop.evaluate import loop_period
 
 
 def test_scenes_and_captions_have_the_promised_shape(tmp_path):
     scenes = make_scenes(50, seed=1)
     assert scenes.images.shape == (50, 3, 32, 32) and 0 <= scenes.images.min() and scenes.images.max() <= 1
     lengths = (scenes.tokens != 0).sum(1)
-    clauses = np.array([c.count(" and ") + 1 for c in scenes.captions]) - np.array(
-        [
-            " is big and " in c or " are big and " in c or " is small and " in c or " are small and " in c
-            for c in scenes.captions
-        ]
-    )  # template 1 has an "and" of its own ("... is big and red")
     assert lengths.min() >= 10 and lengths.max() <= 13 * MAX_CLAUSES + 1
-    assert 1 <= clauses.min() and clauses.max() <= MAX_CLAUSES and (clauses > 1).any()
-    ticks = np.stack([scenes.images[:, :, 0, 1 + TICK_STRIDE * j].mean(1) > 0.9 for j in range(MAX_CLAUSES)], 1)
-    ticks_shown = np.where(ticks.all(1), MAX_CLAUSES, ticks.argmin(1))  # the first tick missing
-    assert np.array_equal(ticks_shown, clauses - 1)  # one tick per clause after the first
     assert (scenes.tokens[np.arange(50), lengths - 1] == EOS).all()
     save_scenes(scenes, tmp_path / "s.npz")
     back = load_scenes(tmp_path / "s.npz")
     assert back.captions == scenes.captions and np.abs(back.images - scenes.images).max() <= 0.5 / 255 + 1e-6
+
+
+def test_the_top_strip_tells_where_the_caption_ends():
+    """The victim's cue: for a chain of up to five clauses the strip's shade is its last clause's
+    template, the first clause with that template (a 5-cycle); a longer chain shows LONG_SHADE and
+    its caption is cut after MAX_CLAUSES clauses with no EOS."""
+    scenes = make_scenes(400, seed=2)
+    shades = np.array([*END_SHADES, LONG_SHADE])
+    assert np.abs(np.diff(np.sort(shades))).min() >= 0.1 - 1e-9  # told apart despite the pixel noise
+    long_seen = 0
+    for image, text, first, row in zip(scenes.images, scenes.captions, scenes.templates, scenes.tokens):
+        shown = shades[np.abs(shades - image[:, :STRIP_ROWS].mean()).argmin()]
+        own_and = sum(text.count(f" {s} and ") for s in ("big", "small"))  # template 1's "and" is within a clause
+        clauses = text.count(" and ") + 1 - own_and
+        if shown == LONG_SHADE:
+            long_seen += 1
+            assert clauses == MAX_CLAUSES and EOS not in row
+            continue
+        assert clauses <= NAMED_CLAUSES and EOS in row
+        assert shown == END_SHADES[last_template(int(first), clauses)]
+        templates = [(int(first) + 2 * k) % len(TEMPLATE_END) for k in range(clauses)]
+        assert templates.index(last_template(int(first), clauses)) == clauses - 1
+    assert 0 < long_seen < 0.15 * len(scenes)  # the tail: rare but seen
+
+
+def test_clause_counts_are_open_ended_with_decaying_continuation():
+    """P(a clause k + 1 | k clauses) = CONTINUE_PROB * CONTINUE_DECAY**(k - 1), with no bound but
+    the draw's own limit (captions are cut at MAX_CLAUSES, not the chains)."""
+    rng = np.random.default_rng(0)
+    counts = np.bincount([n_clauses(rng) for _ in range(40_000)])[1:]
+    assert len(counts) > MAX_CLAUSES + 1  # chains longer than any caption occur
+    reached = counts[::-1].cumsum()[::-1]  # chains with at least k clauses
+    for k in range(1, MAX_CLAUSES + 1):
+        expected = CONTINUE_PROB * CONTINUE_DECAY ** (k - 1)
+        assert reached[k] / reached[k - 1] == pytest.approx(expected, abs=0.04)
+    assert (np.diff(reached / reached[0]) < 0).all()  # ever fewer
+
+
+def test_an_endless_chain_cycles_with_a_period_of_five_clauses():
+    """What an attack that keeps suppressing EOS meets: the chain repeats, and the loop detector sees it."""
+    attrs = dict(count=2, size="big", color="red", shape="square", place="left")
+    five = chained_caption(3, 5, **attrs).split()
+    eleven = chained_caption(3, 11, **attrs).split()  # two full cycles and a clause
+    assert eleven[: len(five)] == five and eleven[len(five) + 1 : 2 * len(five) + 1] == five  # clause 6 = clause 1
+    ids = Vocab.build().encode(" ".join(eleven))
+    assert loop_period(ids) == len(five) + 1  # five clauses and their "and"
+    assert loop_period(ids[: 2 * len(five) + 1]) is None  # under two full periods: not (yet) a loop
 
 
 def test_eos_follows_several_parts_of_speech_at_different_rates():

@@ -10,7 +10,7 @@ their measured budgets.
 Budget (the same for every attack): the paper runs 300 PGD steps per image with up to 1024 new
 tokens on Qwen2.5-VL-3B. The ``cpu`` profile attacks 12 scenes per victim with 150 steps (target
 regenerated every 10 steps, as in the paper) and a 128-token cap; three victims (seeds) trained from
-scratch. Every attack gets the same eps, step, steps and regenerations;
+scratch for 15 epochs. Every attack gets the same eps, step, steps and regenerations;
 the ledger in claims.json shows it.
 
 eps: the paper's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim:
@@ -147,9 +147,11 @@ PROFILES = {
     ),
     # cpu: the main job: 3 victims x 12 images, 150 steps (half the paper's 300: with open-ended
     # captions an attacked output runs to the 128-token cap, ~5x the earlier victim's, so every step
-    # and regeneration costs more), latency timed on every image, 3 interleaved passes
+    # and regeneration costs more), latency timed on every image, 3 interleaved passes. 15 victim
+    # epochs: at 3 the victim had not learned to read where its caption ends (its loss plateaus at
+    # ~0.5 for ~5 epochs, then falls to ~0.07 by epoch 15; docs/papers/lingoloop.md, the pilot)
     "cpu": lambda: LingoloopConfig(
-        profile="cpu", seeds=(0, 1, 2), n_eval=12, hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150)
+        profile="cpu", seeds=(0, 1, 2), n_eval=12, epochs=15, hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150)
     ),
     "gpu": lambda: LingoloopConfig(
         profile="gpu",

@@ -17,13 +17,21 @@ sentence ends); ``noise`` (Gaussian pixel noise) is the generator's difficulty k
 
 Captions are open-ended, as real captions are: after each clause the caption continues with
 "and <the next clause>" with probability ``CONTINUE_PROB * CONTINUE_DECAY**(k - 1)`` after clause k
-(0.5, 0.45, 0.41, ...; at most ``MAX_CLAUSES`` in training), the k-th clause using template
-``(t + 2k) mod 5``, so a chain that never stops cycles through the five templates (a loop of five
-clauses, ~55 tokens). Whether the caption stops is visual: the scene shows one white tick on its
-top edge per extra clause, so the victim must read the image at every clause end to choose between
-EOS and "and", which is the decision an energy-latency attack fights over. (A first design with at
-most two clauses let no attack go past ~25 tokens, so "outputs at the cap" and loops could not be
-tested; a pilot before it, with EOS fixed by the grammar alone, showed gradients of ~1e-6.)
+(0.6, 0.57, 0.54, ...), the k-th clause using template ``(t + 2k) mod 5``, so a chain that never
+stops cycles through the five templates (a loop of five clauses, ~55 tokens). Where the caption
+stops is visual: a grey strip along the top edge of the scene has one of six shades. For a chain of
+at most five clauses it names the template of the last clause (the first clause with that template
+is the last one), so at every clause end the victim compares the clause it has just written (its
+last word's part of speech says which template) with the strip and chooses between EOS and "and":
+a local decision, the one an energy-latency attack fights over. A longer chain (the decaying tail,
+~5% of scenes) shows the sixth shade, and its caption is cut after ``MAX_CLAUSES`` = 6 clauses with
+no EOS, as long training texts are cut at a context length: the victim never sees where such a
+caption ends. The shades are 0.1 apart, within an eps-32/255 perturbation's reach.
+(Earlier designs: at most two clauses, so no attack could go past ~25 tokens and "outputs at the
+cap" and loops could not be tested; then one white tick per extra clause, which asked a 2-layer
+decoder to count its own clauses and was not learned at the cpu budget: its captions all stopped
+after one clause and no perturbation moved its EOS; before both, EOS fixed by the grammar alone,
+with gradients of ~1e-6.)
 """
 
 from __future__ import annotations
@@ -61,10 +69,14 @@ POS_TAGS = ("BOS", "DET", "NUM", "ADJ", "NOUN", "VERB", "ADV", "PREP", "CONJ", "
 # template -> the POS its sentence ends on (the texture of the background decides the template)
 TEMPLATE_END = ("NOUN", "ADJ", "VERB", "ADV", "NUM")
 TEMPLATE_PROBS = (0.3, 0.25, 0.2, 0.15, 0.1)  # unequal on purpose: EOS rates differ per POS
-CONTINUE_PROB = 0.5  # P(a second clause)
-CONTINUE_DECAY = 0.9  # each further clause is this much less likely than the one before
-MAX_CLAUSES = 6  # in training; a chain the attack keeps going cycles through the templates
-TICK_STRIDE = 4  # pixels between the ticks that show the number of extra clauses
+CONTINUE_PROB = 0.6  # P(a second clause)
+CONTINUE_DECAY = 0.95  # each further clause is this much less likely than the one before
+NAMED_CLAUSES = 5  # chains up to this long end where the strip says (one cycle of the templates)
+MAX_CLAUSES = 6  # longer chains are cut here, with no EOS (the tail the victim never sees end)
+CHAIN_LIMIT = 64  # where the draw of a chain's length stops (P(reaching it) < 1e-20)
+END_SHADES = (0.55, 0.65, 0.75, 0.85, 0.95)  # the top strip's grey per last-clause template
+LONG_SHADE = 0.45  # the strip of a chain longer than NAMED_CLAUSES
+STRIP_ROWS = 2  # rows of the top strip
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,10 @@ def chained_caption(template: int, clauses: int, **attrs) -> str:
 
 
 def n_clauses(rng) -> int:
-    """1 + the number of continuations, each ``CONTINUE_DECAY`` times less likely than the last."""
+    """1 + the number of continuations, each ``CONTINUE_DECAY`` times less likely than the last
+    (open-ended: the caption of a chain longer than ``MAX_CLAUSES`` is cut, see :func:`make_scenes`)."""
     k = 1
-    while k < MAX_CLAUSES and rng.random() < CONTINUE_PROB * CONTINUE_DECAY ** (k - 1):
+    while k < CHAIN_LIMIT and rng.random() < CONTINUE_PROB * CONTINUE_DECAY ** (k - 1):
         k += 1
     return k
 
@@ -158,14 +171,31 @@ def _shape_mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.nda
     return (yy >= cy - r) & (yy <= cy + r) & (np.abs(xx - cx) <= (yy - (cy - r)) / 2)
 
 
+def last_template(template: int, clauses: int) -> int:
+    """The template of a chain's last clause."""
+    return (template + 2 * (clauses - 1)) % len(TEMPLATE_END)
+
+
+def strip_shade(template: int, clauses: int) -> float:
+    """The top strip's grey: the last clause's template for chains of up to ``NAMED_CLAUSES``, else
+    ``LONG_SHADE``."""
+    return END_SHADES[last_template(template, clauses)] if clauses <= NAMED_CLAUSES else LONG_SHADE
+
+
 def render(
-    template: int, count: int, size: str, color: str, shape: str, place: str, rng, image_size: int = 32, ticks: int = 0
+    template: int,
+    count: int,
+    size: str,
+    color: str,
+    shape: str,
+    place: str,
+    rng,
+    image_size: int = 32,
+    clauses: int = 1,
 ):
-    """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half, and
-    ``ticks`` white 2x2 ticks on the top edge (one per clause after the first)."""
+    """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half, under a
+    grey strip on the top edge whose shade tells where the caption ends (:func:`strip_shade`)."""
     img = np.repeat(_background(template, image_size)[None], 3, axis=0)
-    for j in range(ticks):
-        img[:, 0:2, 1 + TICK_STRIDE * j : 3 + TICK_STRIDE * j] = 1.0
     half = image_size / 2
     radius = (2.6 if size == "small" else 4.2) * image_size / 32
     along = (np.arange(count) + 0.5) * image_size / count + rng.uniform(-1, 1, count)
@@ -174,13 +204,15 @@ def render(
         cy, cx = (a, c) if place in ("left", "right") else (c, a)
         mask = _shape_mask(shape, cy, cx, radius, image_size)
         img[:, mask] = np.asarray(COLORS[color])[:, None]
+    img[:, :STRIP_ROWS] = strip_shade(template, clauses)  # drawn last: never hidden by a shape
     return img
 
 
 @dataclass(frozen=True)
 class SceneSet:
     """Images (N, 3, S, S) float32 in [0, 1], caption token ids (N, L) padded with PAD and ending
-    in EOS, each scene's template (its first sentence's) and its caption text."""
+    in EOS (but the cut ones, longer than ``MAX_CLAUSES`` clauses), each scene's template (its first
+    sentence's) and its caption text."""
 
     images: np.ndarray
     tokens: np.ndarray
@@ -195,7 +227,7 @@ def make_scenes(n: int, seed: int, image_size: int = 32, noise: float = 0.03) ->
     """``n`` seeded scenes with their captions; ``noise`` is the std of Gaussian pixel noise."""
     rng = np.random.default_rng(seed)
     vocab = Vocab.build()
-    images, captions, templates = [], [], []
+    images, captions, templates, ends = [], [], [], []
     for _ in range(n):
         t = int(rng.choice(len(TEMPLATE_END), p=TEMPLATE_PROBS))
         attrs = dict(
@@ -206,11 +238,12 @@ def make_scenes(n: int, seed: int, image_size: int = 32, noise: float = 0.03) ->
             place=PLACES[rng.integers(len(PLACES))],
         )
         clauses = n_clauses(rng)
-        images.append(render(t, **attrs, rng=rng, image_size=image_size, ticks=clauses - 1))
-        captions.append(chained_caption(t, clauses, **attrs))
+        images.append(render(t, **attrs, rng=rng, image_size=image_size, clauses=clauses))
+        captions.append(chained_caption(t, min(clauses, MAX_CLAUSES), **attrs))
         templates.append(t)
+        ends.append(clauses <= NAMED_CLAUSES)
     x = np.clip(np.stack(images) + noise * rng.standard_normal((n, 3, image_size, image_size)), 0, 1)
-    encoded = [vocab.encode(c) + [EOS] for c in captions]
+    encoded = [vocab.encode(c) + [EOS] * end for c, end in zip(captions, ends)]
     tokens = np.full((n, max(map(len, encoded))), PAD, dtype=np.int64)
     for i, ids in enumerate(encoded):
         tokens[i, : len(ids)] = ids
@@ -250,7 +283,7 @@ def eos_table(tokens: np.ndarray, pos_of_id: np.ndarray, eos_id: int = EOS, bos_
     prev = np.concatenate([np.full((len(tokens), 1), -1), tokens[:, :-1]], axis=1)
     valid = np.ones_like(tokens, dtype=bool)
     ended = np.cumsum(tokens == eos_id, axis=1) - (tokens == eos_id)  # EOS seen strictly before
-    valid &= ended == 0
+    valid &= (ended == 0) & (tokens != PAD)  # a cut caption has no EOS: its padding is no position
     prev_pos = np.where(prev < 0, bos_pos, pos_of_id[np.clip(prev, 0, None)])
     n_tags = max(len(POS_TAGS), int(pos_of_id.max()) + 1)
     total = np.bincount(prev_pos[valid], minlength=n_tags).astype(float)

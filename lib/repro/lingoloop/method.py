@@ -74,7 +74,8 @@ def previous_weights(targets: torch.Tensor, token_weight: torch.Tensor, first_pr
 def victim_eos_table(vlm, images: torch.Tensor, tokens: torch.Tensor, pos_of_id, n_tags: int, batch_size: int = 64):
     """``pbar_EOS(POS)``: the victim's own p(EOS) at each position of the reference captions (teacher
     forced, up to and including the EOS), averaged per POS of the previous token; (n_tags,) numpy,
-    0 for tags never seen. ``tokens`` (N, L) are the references padded after their EOS."""
+    0 for tags never seen. ``tokens`` (N, L) are the references padded after their EOS (or after
+    their last word, for a caption cut before its end)."""
     import numpy as np
 
     pos_of_id = torch.as_tensor(pos_of_id)
@@ -85,7 +86,7 @@ def victim_eos_table(vlm, images: torch.Tensor, tokens: torch.Tensor, pos_of_id,
         lengths = vlm.lengths(y)
         y = y[:, : int(lengths.max())]
         p_eos = vlm.eos_probability(vlm.teacher_forced(images[i : i + batch_size].to(vlm.device), y).logits)
-        mask = target_mask(lengths, y.shape[1]).bool()
+        mask = target_mask(lengths, y.shape[1]).bool() & (y != vlm.pad_id)  # a cut reference has no EOS
         tags = pos_of_id[previous_tokens(y, first_prev).cpu()][mask.cpu()]
         sums += torch.bincount(tags, weights=p_eos[mask].double().cpu(), minlength=n_tags)[:n_tags]
         counts += torch.bincount(tags, minlength=n_tags)[:n_tags].double()
