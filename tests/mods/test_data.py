@@ -13,12 +13,15 @@ from repro import mods
 from repro.core.data import DataUnavailableError, ForbiddenPickleError, load_manifest
 from repro.mods.data import (
     SynthSpec,
+    dataset_tensors,
+    features,
     generate_split,
     load_mmsa,
     noise_sweep,
     read_pickle,
     synthetic_dataset,
     tensors,
+    to_dataset,
 )
 
 SPEC = SynthSpec(text_len=10, av_len=40, text_dim=8, audio_dim=5, vision_dim=6)
@@ -116,13 +119,14 @@ def test_redundancy_repeats_frames():
 
 def test_noise_sweep_keeps_labels_and_dominants():
     cfg = mods.config("smoke", noise_sweep=[0.5, 2.0])
-    sweep = noise_sweep(cfg)
+    spec, sizes = SynthSpec.from_config(cfg), {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
+    sweep = noise_sweep(spec, cfg.n_test, cfg.noise_sweep, cfg.data_seed)
     a, b = sweep["noise0.5"], sweep["noise2"]
     assert np.array_equal(a["regression_labels"], b["regression_labels"]) and np.array_equal(
         a["dominant"], b["dominant"]
     )
     assert np.abs(b["audio"]).mean() > np.abs(a["audio"]).mean()
-    ds = synthetic_dataset(cfg, language_always=False)
+    ds = synthetic_dataset(spec, sizes, cfg.data_seed, language_always=False)
     assert [len(ds[s]["regression_labels"]) for s in ("train", "valid", "test")] == [
         cfg.n_train,
         cfg.n_valid,
@@ -130,17 +134,34 @@ def test_noise_sweep_keeps_labels_and_dominants():
     ]
 
 
+def test_the_generators_set_and_a_real_file_share_one_typed_format():
+    """The miniature's sets go through the same conversion as a real file: the DatasetDict holds
+    exactly the model inputs ``tensors`` makes (float32 sequences stored exactly, boolean masks)."""
+    split = generate_split(SPEC, 12, seed=0, language_always=False)
+    dataset = to_dataset({"train": split})
+    assert dataset["train"].features == features(
+        {"text": 10, "audio": 40, "vision": 40}, {"text": 8, "audio": 5, "vision": 6}
+    )
+    back, direct = dataset_tensors(dataset["train"]), tensors(split)
+    assert set(back) == set(direct)
+    for key, value in direct.items():
+        assert back[key].dtype == value.dtype and torch.equal(back[key], value), key
+
+
 def test_real_unaligned_and_aligned_pickles_load_after_the_hash(mosi):
     root, manifest, files = mosi
     data = load_mmsa("mosi", "MOSI/Processed/unaligned_50.pkl", root, manifest)
-    t = tensors(data["train"])
+    assert data["train"].features == features(
+        {"text": 50, "audio": 375, "vision": 500}, {"text": 12, "audio": 5, "vision": 20}
+    )
+    t = dataset_tensors(data["train"])
     src = files["unaligned_50.pkl"]["train"]
     assert t["text"].shape == (6, 50, 12) and t["audio"].shape == (6, 375, 5) and t["vision"].shape == (6, 500, 20)
     assert t["audio_mask"].sum(1).tolist() == src["audio_lengths"].tolist()
     assert t["text_mask"].sum(1).tolist() == src["text_bert"][:, 1].sum(1).astype(int).tolist()
     assert t["audio"][0, 0, 0] == 0  # -inf zeroed
     assert (t["dominant"] == -1).all()  # unknown on real data
-    aligned = tensors(load_mmsa("mosi", "MOSI/Processed/aligned_50.pkl", root, manifest)["test"])
+    aligned = dataset_tensors(load_mmsa("mosi", "MOSI/Processed/aligned_50.pkl", root, manifest)["test"])
     assert aligned["audio"].shape[1] == 50 and torch.equal(aligned["audio_mask"], aligned["text_mask"])
 
 

@@ -1,8 +1,11 @@
 """The file names of MODS's step outputs and their loaders (what the steps, the figures and the
 notebooks read back). Each step writes under ``runs/<profile>/mods/<step>/``:
 
-* data: ``<set>_<split>.npz`` (model-ready tensors; sets ``varying``, ``language`` or ``real``) and
-  ``sweep_noise<s>.npz`` (the test set at each acoustic/visual noise level)
+* data: ``<set>/``, a ``datasets.DatasetDict`` saved with ``save_to_disk`` (model-ready examples,
+  :func:`repro.mods.data.features`; sets ``varying``, ``language`` or ``real``, splits ``train``,
+  ``valid``, ``test``), ``sweep/`` (the varying set's test split at each acoustic/visual noise
+  level, splits ``noise<s>``), and the generator's sets in the MMSA pickle schema
+  (``varying.pkl``, ``language.pkl``, ``sweep.pkl``) for readers
 * train: ``models/<arm file>_seed<s>.safetensors`` (+ JSON spec), ``history.json``, ``budget.json``
 * evaluate: ``scores.npz`` (``repro.core.scores``), ``selector_weights.npz``, ``sweep.json``, ``claims.json``
 """
@@ -12,11 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from datasets import DatasetDict, disable_progress_bars, load_from_disk
 
+from repro.core.arms import Arm
 from repro.core.weights import load_config, load_weights
 from repro.mods import data as mdata
+from repro.mods.config import ModelSpec
 from repro.mods.method import build_model
-from repro.mods.models import ModelSpec
 
 
 def main_set(data_source: str) -> str:
@@ -24,8 +29,8 @@ def main_set(data_source: str) -> str:
     return "varying" if data_source == "synthetic" else "real"
 
 
-def model_file(key: str, seed: int) -> str:
-    return f"models/{key.replace('@', '_at_')}_seed{seed}"
+def model_file(arm: Arm, seed: int) -> str:
+    return f"models/{arm.file}_seed{seed}"
 
 
 def load_model(path: Path) -> torch.nn.Module:
@@ -34,5 +39,28 @@ def load_model(path: Path) -> torch.nn.Module:
     return load_weights(build_model(ModelSpec(**spec)), path).eval()
 
 
-def load_set(folder: Path, name: str, split: str) -> dict[str, torch.Tensor]:
-    return mdata.load_tensors(Path(folder) / f"{name}_{split}.npz")
+SWEEP = "sweep"
+
+
+def sweep_split(scale: float) -> str:
+    return f"noise{scale:g}"
+
+
+def save_set(dataset: DatasetDict, data_dir: Path, name: str) -> None:
+    """``save_to_disk`` without the progress bar (a notebook would show it as a stderr box)."""
+    disable_progress_bars()
+    dataset.save_to_disk(str(Path(data_dir) / name))
+
+
+def has_set(data_dir: Path, name: str) -> bool:
+    return (Path(data_dir) / name / "dataset_dict.json").is_file()
+
+
+def load_set(data_dir: Path, name: str, split: str) -> dict[str, torch.Tensor]:
+    """One split of a saved set as tensors (float32 sequences, boolean masks, labels, dominants)."""
+    if not has_set(data_dir, name):
+        raise FileNotFoundError(f"{Path(data_dir) / name}: no saved set {name!r}; run the data step first")
+    dataset = load_from_disk(str(Path(data_dir) / name))
+    if split not in dataset:
+        raise KeyError(f"set {name!r} has no split {split!r}; splits: {', '.join(dataset)}")
+    return mdata.dataset_tensors(dataset[split])

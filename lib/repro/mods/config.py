@@ -11,15 +11,53 @@ sample, and its control where language always dominates; MODS-mini with d = 32, 
 iterations, 2 GCN layers, 2 PCCA layers (the paper); Adam at lr 1e-3 (the paper's 3e-5 is for a BERT
 backbone; our encoders are trained from scratch), the same for every arm; a fixed number of epochs
 and no model selection on the validation split, for every arm alike.
+
+This module imports no torch code: models are built from the specs by :mod:`repro.mods.method`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
-from repro.mods.method import ARMS
+from repro.core.config import ConfigError, RunConfig, bounded, make_config
+
+# arm -> (changes to the profile's ModelSpec, whether the loss adds InfoNCE): the method, its
+# ablations and the baselines (repro.mods.method builds and trains them)
+ARMS: dict[str, tuple[dict[str, Any], bool]] = {
+    "mods": ({}, True),
+    "mods_nogdc": ({"compressor": "pool"}, True),  # plain pooling to the same length
+    "mods_nopcca": ({"fusion": "concat"}, True),
+    "mods_nonce": ({}, False),
+    "fixed_l": ({"selector": "text"}, True),  # fixed primary, language (ALMT-style); also the no-MSelector ablation
+    "fixed_a": ({"selector": "audio"}, True),
+    "fixed_v": ({"selector": "vision"}, True),
+    "late": ({"arch": "late"}, False),
+    "late_gate": ({"arch": "late_gate"}, False),
+    "early": ({"arch": "early"}, False),
+    "mult": ({"arch": "mult"}, False),
+}
+CONTROL = "language"  # the condition of the arms trained and tested on the language-always set
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that rebuilds a model (saved as JSON beside its weights). A profile's spec leaves
+    ``dims`` and ``nodes`` to the data: :meth:`ModsConfig.model_for` fills them in."""
+
+    arch: str = "mods"  # mods | late | late_gate | early | mult
+    dims: tuple[int, ...] = ()  # input feature dims (text, audio, vision), from the data
+    d_model: int = 32
+    heads: int = 4
+    nodes: int = bounded(0, ge=0)  # GDC's T_l nodes; 0 = the text length (the paper compresses to T_l)
+    routing_iters: int = bounded(3, ge=1)
+    gcn_layers: int = bounded(2, ge=0)
+    layers: int = bounded(2, ge=1)  # PCCA layers (mods), encoder layers (early)
+    dropout: float = bounded(0.1, ge=0, lt=1)
+    compressor: str = "gdc"  # gdc | pool (the no-GDC ablation: plain pooling to the same length)
+    selector: str = "learned"  # learned | text | audio | vision (a fixed primary modality)
+    fusion: str = "pcca"  # pcca | concat (the no-PCCA ablation)
+    temperature: float = bounded(0.1, gt=0)  # InfoNCE temperature (reconstruction: our choice)
 
 
 @dataclass(frozen=True)
@@ -46,16 +84,9 @@ class ModsConfig(RunConfig):
     signal_fraction: float = 0.25  # share of acoustic/visual events that carry the modality's sentiment
     distractor_corr: float = 0.3  # correlation of a non-dominant modality's sentiment with the label
     noise_sweep: tuple[float, ...] = (0.5, 1.0, 2.0)  # test-time noise multipliers (claim C2)
-    # model (MODS-mini, docs/papers/mods.md)
-    d_model: int = 32
-    heads: int = 4
-    compressed_len: int = 0  # GDC's T_l nodes; 0 = the text length (the paper compresses to T_l)
-    routing_iters: int = 3
-    gcn_layers: int = 2
-    pcca_layers: int = 2
-    dropout: float = 0.1
+    # model: MODS-mini (docs/papers/mods.md): d = 32, 3 routing iterations, 2 GCN layers, 2 PCCA layers
+    model: ModelSpec = field(default_factory=ModelSpec)
     alpha: float = 0.1  # InfoNCE weight (paper)
-    temperature: float = 0.1  # InfoNCE temperature (reconstruction: our choice)
     # training, the same for every arm
     arms: tuple[str, ...] = tuple(ARMS)
     control_arms: tuple[str, ...] = ("mods", "fixed_l")  # trained on the language-always control set
@@ -66,7 +97,11 @@ class ModsConfig(RunConfig):
 
     @property
     def nodes(self) -> int:
-        return self.compressed_len or self.text_len
+        return self.model.nodes or self.text_len
+
+    def model_for(self, dims: tuple[int, ...]) -> ModelSpec:
+        """The profile's spec for data of these feature dims (text, audio, vision)."""
+        return replace(self.model, dims=tuple(int(d) for d in dims), nodes=self.nodes)
 
 
 PROFILES = {
@@ -116,9 +151,7 @@ PROFILES = {
         text_dim=768,
         audio_dim=5,
         vision_dim=20,
-        d_model=128,
-        heads=8,
-        pcca_layers=3,
+        model=ModelSpec(d_model=128, heads=8, layers=3),
         epochs=40,
         batch_size=32,
         lr=3e-5,
@@ -138,6 +171,6 @@ def config(profile: str = "smoke", **overrides) -> ModsConfig:
             raise ConfigError(f"{name}: unknown arms {unknown}; valid: {', '.join(ARMS)}")
     if cfg.data_source not in ("synthetic", "mosi", "mosei"):
         raise ConfigError(f"data_source {cfg.data_source!r}; valid: synthetic, mosi, mosei")
-    if cfg.d_model % cfg.heads:
-        raise ConfigError(f"d_model {cfg.d_model} must be divisible by heads {cfg.heads}")
+    if cfg.model.d_model % cfg.model.heads:
+        raise ConfigError(f"model.d_model {cfg.model.d_model} must be divisible by model.heads {cfg.model.heads}")
     return cfg

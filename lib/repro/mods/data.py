@@ -1,5 +1,8 @@
-"""MODS's data: a synthetic set written in the MMSA pickle schema, and the MMSA pickle reader.
-Introduced in ``notebooks/mods/01_data.ipynb``.
+"""MODS's data: a synthetic set written in the MMSA pickle schema, and the MMSA pickle reader. Both
+become one ``datasets.DatasetDict`` (``train``, ``valid``, ``test``) of model-ready examples with the
+same typed features (:func:`features`: padded sequences, their masks, the label and the dominant
+modality), so the miniature and the ``paper`` profile feed one code path. Introduced in
+``notebooks/mods/01_data.ipynb``.
 
 **MMSA schema** (thuiar/MMSA's ``data_loader.py``, MMSA-FET's writer): a dict with ``train``,
 ``valid`` and ``test``, each a dict of numpy arrays over N utterances: ``text`` (N, T_l, D_t) float
@@ -32,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Array2D, Dataset, DatasetDict, Features, Sequence, Value
 
 from repro.core.data import Manifest, load_manifest, restricted_load, verified_path
 from repro.core.steps import atomic_path
@@ -60,6 +64,7 @@ class SynthSpec:
 
     @classmethod
     def from_config(cls, cfg: Any) -> SynthSpec:
+        """The generator's slice of a config (the fields of the same names)."""
         return cls(**{f: getattr(cfg, f) for f in cls.__dataclass_fields__})
 
     @property
@@ -159,36 +164,30 @@ def _text_bert(lengths: np.ndarray, max_len: int, rng: np.random.Generator) -> n
     return np.stack([ids * mask, mask, np.zeros_like(mask)], axis=1)
 
 
-def synthetic_dataset(cfg: Any, *, language_always: bool) -> dict[str, dict[str, np.ndarray]]:
-    """train/valid/test in the MMSA schema (the data step's varying set and its control)."""
-    spec = SynthSpec.from_config(cfg)
+def synthetic_dataset(
+    spec: SynthSpec, sizes: Mapping[str, int], data_seed: int, *, language_always: bool
+) -> dict[str, dict[str, np.ndarray]]:
+    """Splits of these ``sizes`` (train, valid, test) in the MMSA schema (the data step's varying
+    set and its control)."""
     offset = 100 if language_always else 0
-    sizes = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
     return {
         split: generate_split(
-            spec,
-            n,
-            seed=cfg.data_seed * 1000 + offset + i,
-            language_always=language_always,
-            world_seed=cfg.data_seed,
+            spec, n, seed=data_seed * 1000 + offset + i, language_always=language_always, world_seed=data_seed
         )
         for i, (split, n) in enumerate(sizes.items())
     }
 
 
-def noise_sweep(cfg: Any) -> dict[str, dict[str, np.ndarray]]:
-    """The varying set's test split regenerated at each noise multiplier (same labels and events)."""
-    spec = SynthSpec.from_config(cfg)
+def noise_sweep(
+    spec: SynthSpec, n_test: int, scales: tuple[float, ...], data_seed: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """The varying set's test split (``n_test`` utterances) regenerated at each noise multiplier
+    (same labels and events)."""
     return {
         f"noise{scale:g}": generate_split(
-            spec,
-            cfg.n_test,
-            seed=cfg.data_seed * 1000 + 2,
-            language_always=False,
-            noise_scale=scale,
-            world_seed=cfg.data_seed,
+            spec, n_test, seed=data_seed * 1000 + 2, language_always=False, noise_scale=scale, world_seed=data_seed
         )
-        for scale in cfg.noise_sweep
+        for scale in scales
     }
 
 
@@ -211,17 +210,43 @@ def read_pickle(path: Path) -> dict:
     return data
 
 
-def load_mmsa(
-    name: str, rel: str, root: Path | None = None, manifest: Manifest | None = None
-) -> dict[str, dict[str, np.ndarray]]:
-    """A real MMSA pickle (``data_manifests/<name>.yaml``), opened only after its sha256 matched."""
+def load_mmsa(name: str, rel: str, root: Path | None = None, manifest: Manifest | None = None) -> DatasetDict:
+    """A real MMSA pickle (``data_manifests/<name>.yaml``), opened only after its sha256 matched, as
+    the same ``DatasetDict`` the generator's sets become (:func:`to_dataset`)."""
     manifest = manifest or load_manifest(name)
     path = verified_path(manifest, rel, root)
     data = read_pickle(path)
     missing = [s for s in SPLITS if s not in data]
     if missing:
         raise ValueError(f"{path}: not an MMSA pickle, splits {missing} missing (found {sorted(data)})")
-    return data
+    return to_dataset({split: data[split] for split in SPLITS}, f"{path.name}")
+
+
+def features(lengths: Mapping[str, int], dims: Mapping[str, int]) -> Features:
+    """Model-ready examples: a padded (T, D) float32 sequence and a (T,) boolean mask per modality,
+    the label (float32 in [-3, 3]) and the dominant modality (int64; -1 where unknown)."""
+    columns = {}
+    for m in MODALITIES:
+        columns[m] = Array2D(shape=(lengths[m], dims[m]), dtype="float32")
+        columns[f"{m}_mask"] = Sequence(Value("bool"), length=lengths[m])
+    return Features({**columns, "label": Value("float32"), "dominant": Value("int64")})
+
+
+def to_dataset(splits: Mapping[str, Mapping[str, Any]], where: str = "data") -> DatasetDict:
+    """MMSA splits (the generator's or a real file's) -> a ``DatasetDict`` of :func:`tensors`'
+    model inputs with typed :func:`features` (float32 sequences are stored exactly)."""
+    out = {}
+    for name, split in splits.items():
+        rows = {k: v.numpy() for k, v in tensors(split, f"{where}/{name}").items()}
+        shapes = {m: rows[m].shape for m in MODALITIES}
+        feats = features({m: s[1] for m, s in shapes.items()}, {m: s[2] for m, s in shapes.items()})
+        out[name] = Dataset.from_dict(rows, features=feats)
+    return DatasetDict(out)
+
+
+def dataset_tensors(dataset: Dataset) -> dict[str, torch.Tensor]:
+    """Every column of a split as one tensor (the training and evaluation input)."""
+    return dict(dataset.with_format("torch")[:])
 
 
 def tensors(split: Mapping[str, Any], where: str = "split") -> dict[str, torch.Tensor]:
@@ -286,14 +311,3 @@ def _text_mask(split: Mapping[str, Any], text: np.ndarray, where: str) -> torch.
     mask = torch.from_numpy(np.abs(text).sum(-1) > 0)
     mask[:, 0] = True
     return mask
-
-
-def save_tensors(data: Mapping[str, torch.Tensor], path: Path) -> None:
-    """Model-ready tensors as npz (no pickles)."""
-    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{k: v.numpy() for k, v in data.items()})
-
-
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: torch.from_numpy(npz[k]) for k in npz.files}

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from repro.core import plots
+from repro.core.arms import Arm
 from repro.core.claims import load_claims
 from repro.core.steps import read_json
 from repro.mods import artifacts
@@ -108,7 +109,9 @@ def training_curves(history: dict):
     return fig
 
 
-def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
+def all_figures(upstream: dict[str, Path], out: Path, *, seed: int, data_source: str, routing: bool) -> list[Path]:
+    """Every figure of the figures step; ``routing``: GDC's routing on one utterance of MODS's model
+    of ``seed`` (when the run trained MODS)."""
     made = {
         "metrics": metric_bars(load_claims(upstream["evaluate"] / "claims.json")),
         "training_curves": training_curves(read_json(upstream["train"] / "history.json")),
@@ -119,8 +122,8 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
     with np.load(upstream["evaluate"] / "selector_weights.npz") as npz:
         if "mods|weights" in npz.files:
             made["selector_weights"] = selector_weights(npz["mods|weights"], npz["mods|dominant"])
-    if "mods" in cfg.arms:
-        model = artifacts.load_model(upstream["train"] / artifacts.model_file("mods", cfg.seeds[0]))
-        test = artifacts.load_set(upstream["data"], artifacts.main_set(cfg.data_source), "test")
+    if routing:
+        model = artifacts.load_model(upstream["train"] / artifacts.model_file(Arm("mods"), seed))
+        test = artifacts.load_set(upstream["data"], artifacts.main_set(data_source), "test")
         made["gdc_routing"] = gdc_routing(model, test)
     return [path for name, fig in made.items() for path in plots.save(fig, out, name)]

@@ -1,5 +1,6 @@
-"""MODS's objective and the registry of arms (the method, its ablations, the baselines).
-Introduced in ``notebooks/mods/02_model.ipynb`` and ``03_train.ipynb``.
+"""MODS's objective and the models of its arms (the method, its ablations, the baselines; the
+registry of arms is data, :data:`repro.mods.config.ARMS`). Introduced in ``notebooks/mods/02_model.ipynb``
+and ``03_train.ipynb``.
 
 Loss (paper): MAE(pred, y) + alpha * InfoNCE of the reverse path (alpha 0.1). Arms without a
 reverse path (the fusion baselines) and the no-InfoNCE ablation train on MAE alone.
@@ -8,29 +9,16 @@ reverse path (the fusion baselines) and the no-InfoNCE ablation train on MAE alo
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from repro.mods.baselines import BASELINES
-from repro.mods.networks import MODS, ModelSpec
+from repro.mods.config import ARMS, ModelSpec
+from repro.mods.networks import MODS
 
-# arm -> (changes to the profile's ModelSpec, whether the loss adds InfoNCE)
-ARMS: dict[str, tuple[dict[str, Any], bool]] = {
-    "mods": ({}, True),
-    "mods_nogdc": ({"compressor": "pool"}, True),  # plain pooling to the same length
-    "mods_nopcca": ({"fusion": "concat"}, True),
-    "mods_nonce": ({}, False),
-    "fixed_l": ({"selector": "text"}, True),  # fixed primary, language (ALMT-style); also the no-MSelector ablation
-    "fixed_a": ({"selector": "audio"}, True),
-    "fixed_v": ({"selector": "vision"}, True),
-    "late": ({"arch": "late"}, False),
-    "late_gate": ({"arch": "late_gate"}, False),
-    "early": ({"arch": "early"}, False),
-    "mult": ({"arch": "mult"}, False),
-}
+__all__ = ["ARMS", "arm_spec", "build_model", "mods_loss", "uses_nce"]
 
 
 def arm_spec(base: ModelSpec, arm: str) -> ModelSpec:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from repro.mods.config import ModsConfig
+from repro.mods.config import ModelSpec, ModsConfig
 from repro.mods.method import ARMS, arm_spec, build_model
 from repro.mods.networks import (
     GDC,
@@ -23,7 +23,6 @@ from repro.mods.networks import (
     FeedForward,
     FrontEnd,
     GraphConv,
-    ModelSpec,
     MSelector,
     Output,
     PCCALayer,
@@ -34,7 +33,6 @@ from repro.mods.networks import (
     sinusoid,
     split_primary,
 )
-from repro.mods.training import model_spec
 
 __all__ = [
     "GDC",
@@ -70,5 +68,5 @@ def check_models(cfg: ModsConfig) -> dict[str, tuple[torch.nn.Module, dict]]:
     for name, length, dim in zip(("text", "audio", "vision"), (cfg.text_len, cfg.av_len, cfg.av_len), dims):
         batch[name] = torch.randn(2, length, dim, generator=gen)
         batch[f"{name}_mask"] = torch.arange(length)[None, :] < torch.tensor([[length], [length // 2]])
-    base = model_spec(cfg, dims)
+    base = cfg.model_for(dims)
     return {arm: (build_model(arm_spec(base, arm)), batch) for arm in cfg.arms if arm in ARMS}

@@ -17,26 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repro.mods.config import ModelSpec
+
 MODALITIES = ("text", "audio", "vision")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that rebuilds a model (saved as JSON beside its weights)."""
-
-    arch: str = "mods"  # mods | late | late_gate | early | mult
-    dims: tuple[int, int, int] = (32, 16, 20)  # input feature dims (text, audio, vision)
-    d_model: int = 32
-    heads: int = 4
-    nodes: int = 24  # GDC's T_l
-    routing_iters: int = 3
-    gcn_layers: int = 2
-    layers: int = 2  # PCCA layers (mods), encoder layers (early)
-    dropout: float = 0.1
-    compressor: str = "gdc"  # gdc | pool (the no-GDC ablation: plain pooling to the same length)
-    selector: str = "learned"  # learned | text | audio | vision (a fixed primary modality)
-    fusion: str = "pcca"  # pcca | concat (the no-PCCA ablation)
-    temperature: float = 0.1
 
 
 @dataclass

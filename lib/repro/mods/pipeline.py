@@ -8,6 +8,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from repro.core.arms import Arm
 from repro.core.claims import claims_document
 from repro.core.runtime import configure, make_accelerator
 from repro.core.scores import measured_claims, save_scores
@@ -19,7 +20,7 @@ from repro.mods import data as mdata
 from repro.mods import figures as draw
 from repro.mods.artifacts import load_model, load_set, model_file
 from repro.mods.claims import CANNOT_SHOW, CLAIMS
-from repro.mods.config import ModsConfig
+from repro.mods.config import CONTROL, ModsConfig
 from repro.mods.evaluate import (
     CHANCE_SELECTOR,
     example_scores,
@@ -29,16 +30,15 @@ from repro.mods.evaluate import (
     selector_hits,
     trivial_probe,
 )
-from repro.mods.method import arm_spec, build_model
-from repro.mods.training import INPUTS, dims_of, model_spec, predict, train_arm
+from repro.mods.method import arm_spec, build_model, uses_nce
+from repro.mods.training import INPUTS, dims_of, predict, train_arm
 
 pipe = Pipeline("mods")
 DATA_FIELDS = (
     "data_source", "mmsa_file", "n_train", "n_valid", "n_test", "text_len", "av_len", "text_dim", "audio_dim",
     "vision_dim", "noise", "redundancy", "signal_fraction", "distractor_corr", "noise_sweep", "data_seed",
 )  # fmt: skip
-MODEL_FIELDS = ("d_model", "heads", "compressed_len", "routing_iters", "gcn_layers", "pcca_layers", "dropout",
-                "temperature")  # fmt: skip
+MODEL_FIELDS = ("model", "text_len")  # text_len: GDC's default number of nodes
 TRAIN_FIELDS = ("arms", "control_arms", "epochs", "batch_size", "lr", "weight_decay", "alpha", "seeds", "threads",
                 "device", "mixed_precision", *MODEL_FIELDS)  # fmt: skip
 
@@ -47,12 +47,13 @@ def main_set(cfg: ModsConfig) -> str:
     return artifacts.main_set(cfg.data_source)
 
 
-def runs(cfg: ModsConfig) -> list[tuple[str, str, str]]:
-    """(key, arm, data set) for every model to train: each arm on the main set, and the control arms
-    on the language-always set (synthetic data only). The run matrix is what the claims compare."""
-    todo = [(arm, arm, main_set(cfg)) for arm in cfg.arms]
+def runs(cfg: ModsConfig) -> list[tuple[Arm, str]]:
+    """(arm, data set) for every model to train: each arm on the main set, and the control arms
+    (condition ``language``) on the language-always set (synthetic data only). The run matrix is
+    what the claims compare."""
+    todo = [(Arm(method), main_set(cfg)) for method in cfg.arms]
     if cfg.data_source == "synthetic":
-        todo += [(f"{arm}@language", arm, "language") for arm in cfg.control_arms]
+        todo += [(Arm(method, CONTROL), CONTROL) for method in cfg.control_arms]
     return todo
 
 
@@ -61,23 +62,24 @@ def data(cfg: ModsConfig, ctx: StepContext) -> dict:
     """Generate the varying and language-always sets (and the noise-swept test sets) in the MMSA
     schema, or read a real MMSA pickle after its sha256 matched; write model-ready tensors."""
     if cfg.data_source == "synthetic":
-        sets = {"varying": mdata.synthetic_dataset(cfg, language_always=False)}
-        sets["language"] = mdata.synthetic_dataset(cfg, language_always=True)
-        for name, dataset in sets.items():
-            mdata.save_pickle(dataset, ctx.dir / f"{name}.pkl")
-        sweep = mdata.noise_sweep(cfg)
-        mdata.save_pickle(sweep, ctx.dir / "sweep.pkl")
-        for name, split in sweep.items():
-            mdata.save_tensors(mdata.tensors(split, name), ctx.dir / f"sweep_{name}.npz")
+        spec, sizes = mdata.SynthSpec.from_config(cfg), {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
+        raw = {name: mdata.synthetic_dataset(spec, sizes, cfg.data_seed, language_always=name == CONTROL)
+               for name in ("varying", CONTROL)}  # fmt: skip
+        raw[artifacts.SWEEP] = mdata.noise_sweep(spec, cfg.n_test, cfg.noise_sweep, cfg.data_seed)
+        for name, mmsa in raw.items():
+            mdata.save_pickle(mmsa, ctx.dir / f"{name}.pkl")
+        sets = {name: mdata.to_dataset(mmsa, name) for name, mmsa in raw.items()}
     else:
         rel = f"{cfg.data_source.upper()}/Processed/{cfg.mmsa_file}"
         sets = {"real": mdata.load_mmsa(cfg.data_source, rel)}
     summary = {}
     for name, dataset in sets.items():
+        artifacts.save_set(dataset, ctx.dir, name)
+        if name == artifacts.SWEEP:
+            continue
         for split in mdata.SPLITS:
-            t = mdata.tensors(dataset[split], f"{name}/{split}")
-            mdata.save_tensors(t, ctx.dir / f"{name}_{split}.npz")
-            summary[f"{name}/{split}"] = {k: list(t[k].shape) for k in ("text", "audio", "vision")}
+            rows = dataset[split]
+            summary[f"{name}/{split}"] = {k: [rows.num_rows, *rows.features[k].shape] for k in mdata.MODALITIES}
     return summary
 
 
@@ -87,7 +89,7 @@ def model(cfg: ModsConfig, ctx: StepContext) -> dict:
     configure(cfg)
     train = load_set(ctx.upstream["data"], main_set(cfg), "train")
     batch = {k: v[:4] for k, v in train.items() if k in INPUTS}
-    base = model_spec(cfg, dims_of(train))
+    base = cfg.model_for(dims_of(train))
     summary = {"spec": asdict(base), "params": {}}
     for arm in cfg.arms:
         net = build_model(arm_spec(base, arm)).eval()
@@ -102,14 +104,25 @@ def model(cfg: ModsConfig, ctx: StepContext) -> dict:
 def train(cfg: ModsConfig, ctx: StepContext) -> dict:
     """Train every arm with every seed (same init seed, data order, epochs and optimizer)."""
     accelerator = make_accelerator(cfg)
-    sets = {name: load_set(ctx.upstream["data"], name, "train") for _, _, name in runs(cfg)}
+    sets = {name: load_set(ctx.upstream["data"], name, "train") for _, name in runs(cfg)}
     history, budgets = {}, {}
-    for key, arm, name in runs(cfg):
+    for arm, name in runs(cfg):
+        key, spec = arm.name, arm_spec(cfg.model_for(dims_of(sets[name])), arm.method)
         budgets[key], history[key] = Budget(), []
         for seed in cfg.seeds:
-            net, fitted = train_arm(cfg, arm, sets[name], seed=seed, accelerator=accelerator, desc=f"{key} s{seed}")
-            spec = asdict(arm_spec(model_spec(cfg, dims_of(sets[name])), arm))
-            save_weights(net, ctx.dir / model_file(key, seed), spec)
+            net, fitted = train_arm(
+                spec,
+                sets[name],
+                alpha=cfg.alpha if uses_nce(arm.method) else 0.0,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                weight_decay=cfg.weight_decay,
+                seed=seed,
+                accelerator=accelerator,
+                desc=f"{key} s{seed}",
+            )
+            save_weights(net, ctx.dir / model_file(arm, seed), asdict(spec))
             history[key].append(fitted.losses)
             budgets[key] = budgets[key].merge(fitted.budget)
         ctx.log(f"{key}: final loss {np.mean([h[-1] for h in history[key]]):.4f} ({budgets[key].wall_s:.1f} s)")
@@ -124,15 +137,18 @@ def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
     modality and the trivial probe, the noise sweep; claims by the kit's paired-bootstrap rule."""
     configure(cfg)  # the profile's thread count (inference only: no Accelerator needed)
     data_dir, train_dir = ctx.upstream["data"], ctx.upstream["train"]
-    tests = {name: load_set(data_dir, name, "test") for _, _, name in runs(cfg)}
-    sweep = {f"noise{s:g}": mdata.load_tensors(data_dir / f"sweep_noise{s:g}.npz") for s in cfg.noise_sweep
-             if (data_dir / f"sweep_noise{s:g}.npz").exists()}  # fmt: skip
+    tests = {name: load_set(data_dir, name, "test") for _, name in runs(cfg)}
+    has_sweep = artifacts.has_set(data_dir, artifacts.SWEEP)  # the generator's only
+    sweep = {
+        artifacts.sweep_split(s): load_set(data_dir, artifacts.SWEEP, artifacts.sweep_split(s)) for s in cfg.noise_sweep
+    } if has_sweep else {}  # fmt: skip
     scores: dict[str, dict[str, list]] = {}
     per_seed, curves, weights = {}, {}, {}
-    for key, _arm, name in runs(cfg):
+    for arm, name in runs(cfg):
+        key = arm.name
         per_seed[key], curve = [], []
         for seed in cfg.seeds:
-            net = load_model(train_dir / model_file(key, seed))
+            net = load_model(train_dir / model_file(arm, seed))
             out, truth = predict(net, tests[name]), tests[name]["label"].numpy()
             metrics = mmsa_metrics(out.pred.numpy(), truth)
             for metric, values in example_scores(out.pred.numpy(), truth).items():
@@ -206,5 +222,6 @@ def figures(cfg: ModsConfig, ctx: StepContext) -> dict:
     """Metric bars with seed spread, selector weights vs the true dominant modality, GDC's routing on
     one utterance, MAE across the noise sweep, training curves."""
     configure(cfg)
-    written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
+    written = draw.all_figures(ctx.upstream, ctx.dir, seed=cfg.seeds[0], data_source=cfg.data_source,
+                               routing="mods" in cfg.arms)  # fmt: skip
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}

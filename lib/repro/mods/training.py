@@ -13,8 +13,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from repro.core.runtime import seed_everything
 from repro.core.train import FitResult, fit
-from repro.mods.method import arm_spec, build_model, mods_loss, uses_nce
-from repro.mods.networks import ModelSpec, Output
+from repro.mods.config import ModelSpec
+from repro.mods.method import build_model, mods_loss
+from repro.mods.networks import Output
 
 INPUTS = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask", "label")
 
@@ -33,45 +34,39 @@ class DictDataset(Dataset):
         return {k: v[i] for k, v in self.data.items()}
 
 
-def model_spec(cfg, dims: tuple[int, int, int]) -> ModelSpec:
-    """The profile's MODS-mini spec for data of these feature dims."""
-    return ModelSpec(
-        dims=tuple(int(d) for d in dims),
-        d_model=cfg.d_model,
-        heads=cfg.heads,
-        nodes=cfg.nodes,
-        routing_iters=cfg.routing_iters,
-        gcn_layers=cfg.gcn_layers,
-        layers=cfg.pcca_layers,
-        dropout=cfg.dropout,
-        temperature=cfg.temperature,
-    )
-
-
 def dims_of(data: Mapping[str, torch.Tensor]) -> tuple[int, int, int]:
     return tuple(int(data[m].shape[-1]) for m in ("text", "audio", "vision"))
 
 
 def train_arm(
-    cfg, arm: str, data: Mapping[str, torch.Tensor], *, seed: int, accelerator, desc: str = ""
+    spec: ModelSpec,
+    data: Mapping[str, torch.Tensor],
+    *,
+    alpha: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    accelerator,
+    desc: str = "",
 ) -> tuple[nn.Module, FitResult]:
-    """Train a fresh ``arm`` model. The seed fixes the initialisation and the data order, so every
+    """Train a fresh model of ``spec`` (an arm's spec, :func:`repro.mods.method.arm_spec`) on MAE +
+    ``alpha`` * InfoNCE with Adam. The seed fixes the initialisation and the data order, so every
     arm with the same seed sees the same batches (a paired comparison)."""
-    spec = arm_spec(model_spec(cfg, dims_of(data)), arm)
-    alpha = cfg.alpha if uses_nce(arm) else 0.0
     generator = seed_everything(seed)
     model = build_model(spec)
-    loader = DataLoader(DictDataset(data), batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loader = DataLoader(DictDataset(data), batch_size=batch_size, shuffle=True, generator=generator, drop_last=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     result = fit(
         model,
         lambda m, batch: mods_loss(m, batch, alpha),
         loader,
         optimizer,
-        epochs=cfg.epochs,
+        epochs=epochs,
         accelerator=accelerator,
-        desc=desc or arm,
+        desc=desc or spec.arch,
     )
     return accelerator.unwrap_model(model).eval(), result
 
