@@ -151,7 +151,12 @@ PROFILES = {
     # epochs: at 3 the victim had not learned to read where its caption ends (its loss plateaus at
     # ~0.5 for ~5 epochs, then falls to ~0.07 by epoch 15; docs/papers/lingoloop.md, the pilot)
     "cpu": lambda: LingoloopConfig(
-        profile="cpu", seeds=(0, 1, 2), n_eval=12, epochs=15, hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150)
+        profile="cpu",
+        threads=1,  # as smoke: on shared cores a second thread made a victim epoch ~100x slower (629 s)
+        seeds=(0, 1, 2),
+        n_eval=12,
+        epochs=15,
+        hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150),
     ),
     "gpu": lambda: LingoloopConfig(
         profile="gpu",
