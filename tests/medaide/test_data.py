@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from repro.core.data import DataUnavailableError, ManifestFile, load_manifest, verified_path
-from repro.medaide.data import FormatError, load_benchmark, read_queries, write_queries
+from repro.medaide.data import FormatError, features, load_benchmark, query_rows, read_queries, rows, to_dataset
 from repro.medaide.kb import AGENTS, INTENTS, build_kb
 from repro.medaide.queries import LEXICON, TEMPLATES, make_split
 
@@ -78,17 +78,21 @@ def pinned(tmp_path, rel, digest):
 def test_loader_reads_the_format_through_the_manifest(tmp_path):
     rel = "medaide/medicament.jsonl"
     digest = write_fixture(tmp_path / rel, ROWS)
-    rows = load_benchmark(pinned(tmp_path, rel, digest), rel, root=tmp_path)
-    assert rows[0]["intents"] == ["dosage", "follow_up"]  # ordered by the taxonomy
-    assert [r["benchmark"] for r in rows] == ["medicament", "pre_diagnosis"]
+    dataset = load_benchmark(pinned(tmp_path, rel, digest), rel, root=tmp_path)
+    assert dataset.features == features()  # the procedural splits' features: one code path
+    got = rows(dataset)
+    assert got[0]["intents"] == ["dosage", "follow_up"]  # ordered by the taxonomy
+    assert [r["benchmark"] for r in got] == ["medicament", "pre_diagnosis"]
+    assert got[1]["clauses"] == [] and got[1]["disease"] == -1  # the generator's fields, absent here
 
 
 def test_loader_round_trips_the_kits_own_splits(tmp_path, kb):
     queries = make_split(kb, 2, "A", 0.1, seed=0)
-    write_queries(queries, tmp_path / "q.jsonl")
-    rows = read_queries(tmp_path / "q.jsonl")
-    assert [r["query"] for r in rows] == [q.text for q in queries]
-    assert [tuple(r["intents"]) for r in rows] == [q.intents for q in queries]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(row) + "\n" for row in query_rows(queries)))
+    from_file = read_queries(tmp_path / "q.jsonl")
+    assert [r["query"] for r in from_file] == [q.text for q in queries]
+    assert [tuple(r["intents"]) for r in from_file] == [q.intents for q in queries]
+    assert rows(to_dataset(query_rows(queries))) == from_file  # the saved splits hold exactly these rows
 
 
 def test_unpublished_hash_and_mismatch_are_refused(tmp_path):

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import DatasetDict, disable_progress_bars, load_from_disk
 
 from repro.core.steps import read_json
 from repro.core.weights import load_weights
 from repro.medaide.agents import make_backend
 from repro.medaide.baselines import KeywordRecogniser
-from repro.medaide.data import read_queries
+from repro.medaide.data import rows
 from repro.medaide.kb import KB, build_kb
 from repro.medaide.method import PrototypeRecogniser, Resources
 from repro.medaide.models import Embedder, MiniLMEncoder, SmallEncoder, minilm_dir
@@ -40,8 +41,25 @@ PREDICTIONS = "predictions_seed0.json"
 C3A_BY_MENTION = "c3a_by_mention.json"  # how much of the rewriting effect comes from acronym queries
 
 
-def split_file(data_dir: Path, seed: int, name: str) -> Path:
-    return Path(data_dir) / f"seed{seed}" / f"{name}.jsonl"
+def seed_dir(data_dir: Path, seed: int) -> Path:
+    """One seed's splits: a ``DatasetDict`` saved with ``save_to_disk``."""
+    return Path(data_dir) / f"seed{seed}"
+
+
+def save_splits(splits: DatasetDict, data_dir: Path, seed: int) -> None:
+    disable_progress_bars()  # a notebook would show the bar as a stderr box
+    splits.save_to_disk(str(seed_dir(data_dir, seed)))
+
+
+def load_split(data_dir: Path, seed: int, name: str) -> list[dict]:
+    """One saved split (``train``, ``val``, ``test``, ``control`` or a sweep level) as query dicts."""
+    folder = seed_dir(data_dir, seed)
+    if not (folder / "dataset_dict.json").is_file():
+        raise FileNotFoundError(f"{folder}: no saved splits; run the data step first")
+    splits = load_from_disk(str(folder))
+    if name not in splits:
+        raise KeyError(f"{folder}: no split {name!r}; splits: {', '.join(splits)}")
+    return rows(splits[name])
 
 
 def sweep_name(level: float) -> str:
@@ -67,11 +85,11 @@ def kb_texts(kb: KB) -> dict[str, list[str]]:
 
 
 def load_splits(data_dir: Path, seed: int) -> dict[str, list[dict]]:
-    return {name: read_queries(split_file(data_dir, seed, name)) for name in SPLITS}
+    return {name: load_split(data_dir, seed, name) for name in SPLITS}
 
 
 def load_sweep(data_dir: Path, seed: int, levels) -> dict[float, list[dict]]:
-    return {p: read_queries(split_file(data_dir, seed, sweep_name(p))) for p in levels}
+    return {p: load_split(data_dir, seed, sweep_name(p)) for p in levels}
 
 
 def load_encoder(encoder: str, small_dim: int, model_dir: Path) -> torch.nn.Module:
@@ -80,17 +98,32 @@ def load_encoder(encoder: str, small_dim: int, model_dir: Path) -> torch.nn.Modu
     return load_weights(SmallEncoder(dim=small_dim), Path(model_dir) / SMALL_ENCODER)
 
 
-def load_resources(cfg, model_dir: Path, device: torch.device) -> Resources:
-    """The KB, its indices (embeddings from the model step), the encoder (with the model step's
-    embedding cache), the rewriter and the backend: what every arm shares."""
-    kb = load_kb(cfg.n_diseases, cfg.cases_per_disease, cfg.data_seed)
+def load_resources(
+    kb: KB,
+    model_dir: Path,
+    device: torch.device,
+    *,
+    encoder: str,
+    small_dim: int,
+    encode_batch: int,
+    max_passes: int,
+    max_subqueries: int,
+    hybrid_weight: float,
+    case_tau: float,
+    top_k: int,
+    backend: str,
+) -> Resources:
+    """What every arm shares: the KB and its indices (embeddings from the model step), the
+    ``encoder`` (with the model step's embedding cache), the rewriter (``max_passes``,
+    ``max_subqueries``), the ``backend``, and the retrieval knobs (``hybrid_weight``, the union
+    rule's ``case_tau``, ``top_k``)."""
     model_dir = Path(model_dir)
-    embed = Embedder(load_encoder(cfg.encoder, cfg.small_dim, model_dir).to(device), cfg.encode_batch, str(device))
+    embed = Embedder(load_encoder(encoder, small_dim, model_dir).to(device), encode_batch, str(device))
     embed.load(model_dir / EMBEDDING_CACHE)
     with np.load(model_dir / KB_EMBEDDINGS, allow_pickle=False) as npz:
         indices = {name: HybridIndex(texts, npz[name]) for name, texts in kb_texts(kb).items()}
     rewriter = Rewriter(
-        kb.vocabulary(), kb.terms(), general_words(minilm_dir() / "vocab.txt"), cfg.max_passes, cfg.max_subqueries
+        kb.vocabulary(), kb.terms(), general_words(minilm_dir() / "vocab.txt"), max_passes, max_subqueries
     )
     return Resources(
         kb,
@@ -99,10 +132,10 @@ def load_resources(cfg, model_dir: Path, device: torch.device) -> Resources:
         indices["profiles"],
         embed,
         rewriter,
-        make_backend(cfg.backend, str(device)),
-        cfg.hybrid_weight,
-        cfg.case_tau,
-        cfg.top_k,
+        make_backend(backend, str(device)),
+        hybrid_weight,
+        case_tau,
+        top_k,
     )
 
 

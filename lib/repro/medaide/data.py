@@ -1,9 +1,15 @@
 """Splits on disk, and the benchmark format's loader. Introduced in ``notebooks/medaide/01_data.ipynb``.
 
-Format: JSON Lines, one query per line, with at least ``query`` (text), ``intents`` (a non-empty list
+Every table of queries is a ``datasets.Dataset`` with the typed :func:`features` (intents and
+benchmark as ``ClassLabel``): the data step saves the procedural splits as a ``DatasetDict`` per seed
+(``save_to_disk``), and :func:`load_benchmark` returns a real file as the same features, so both feed
+one code path; :func:`rows` turns a split back into the dicts the pipeline reads.
+
+Format of a real file: JSON Lines, one query per line, with at least ``query`` (text), ``intents`` (a non-empty list
 of the 17 intent names), ``reference`` (the reference answer) and ``benchmark`` (one of the four
-stages). The kit writes its procedural splits in this format (with extra fields: the disease, the
-clauses, the gold fact ids) and reads them back through :func:`read_queries`. The paper's four
+stages). The kit's procedural queries carry extra fields (the disease, the clauses and their
+intents, the mention, the gold fact ids; a real file may omit them: they are left empty) and pass the
+same checks (:func:`check_row`) before they become a dataset. The paper's four
 benchmarks are not public (no official code or data was found); a user with data in this format
 names it in a manifest and reads it with :func:`load_benchmark`, which checks the file's sha256
 first (``repro.core.data.verified_path``).
@@ -13,32 +19,69 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from repro.core.data import Manifest, verified_path
-from repro.core.steps import atomic_path
 from repro.medaide.kb import BENCHMARKS, INTENTS
 from repro.medaide.queries import Query
 
 REQUIRED = ("query", "intents", "reference", "benchmark")
+# the generator's fields, and what a real file that omits them gets
+EXTRAS: dict[str, Any] = {"clauses": [], "clause_intents": [], "disease": -1, "mention": "", "gold_facts": []}
+
+
+def features() -> Features:
+    return Features(
+        {
+            "query": Value("string"),
+            "intents": Sequence(ClassLabel(names=list(INTENTS))),
+            "reference": Value("string"),
+            "benchmark": ClassLabel(names=list(BENCHMARKS)),
+            "clauses": Sequence(Value("string")),
+            "clause_intents": Sequence(ClassLabel(names=list(INTENTS))),
+            "disease": Value("int64"),
+            "mention": Value("string"),
+            "gold_facts": Sequence(Value("int64")),
+        }
+    )
+
+
+def to_dataset(rows: list[dict]) -> Dataset:
+    """Checked rows (:func:`check_row`) -> a ``Dataset`` with the typed :func:`features`."""
+    feats = features()
+    return Dataset.from_list([{k: row[k] if k in row else EXTRAS[k] for k in feats} for row in rows], feats)
+
+
+def rows(dataset: Dataset) -> list[dict]:
+    """A split as the dicts the pipeline reads: intents and benchmark by name."""
+    names, stages = list(INTENTS), list(BENCHMARKS)
+    out = dataset.to_list()
+    for row in out:
+        row["intents"] = [names[i] for i in row["intents"]]
+        row["clause_intents"] = [names[i] for i in row["clause_intents"]]
+        row["benchmark"] = stages[row["benchmark"]]
+    return out
+
+
+def query_rows(queries: list[Query]) -> list[dict]:
+    """Generated queries in the benchmark format (``query`` is the text), checked as a real file's rows."""
+    out = []
+    for n, q in enumerate(queries, start=1):
+        row = q.to_dict()
+        row["query"] = row.pop("text")
+        out.append(check_row(json.loads(json.dumps(row)), f"generated query {n}"))
+    return out
 
 
 class FormatError(ValueError):
     """A benchmark file that does not follow the format (names the file and the line)."""
 
 
-def write_queries(queries: list[Query], path: Path) -> None:
-    """Atomically write ``queries`` as JSON Lines (``query`` is the text)."""
-    with atomic_path(Path(path)) as tmp:
-        with open(tmp, "w") as fh:
-            for q in queries:
-                row = q.to_dict()
-                row["query"] = row.pop("text")
-                fh.write(json.dumps(row) + "\n")
-
-
 def read_queries(path: Path) -> list[dict]:
-    """Every line of a benchmark file, validated: required fields, known intents and benchmark."""
-    rows = []
+    """Every line of a benchmark file, checked (:func:`check_row`)."""
+    out = []
     for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -46,27 +89,34 @@ def read_queries(path: Path) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise FormatError(f"{path}:{n}: not valid JSON ({err})") from err
-        if not isinstance(row, dict):
-            raise FormatError(f"{path}:{n}: expected an object, got {type(row).__name__}")
-        missing = [k for k in REQUIRED if k not in row]
-        if missing:
-            raise FormatError(f"{path}:{n}: missing field(s) {missing}; required: {list(REQUIRED)}")
-        if not isinstance(row["query"], str) or not isinstance(row["reference"], str):
-            raise FormatError(f"{path}:{n}: 'query' and 'reference' must be strings")
-        if not isinstance(row["intents"], list) or not row["intents"]:
-            raise FormatError(f"{path}:{n}: 'intents' must be a non-empty list")
-        unknown = [i for i in row["intents"] if i not in INTENTS]
-        if unknown:
-            raise FormatError(f"{path}:{n}: unknown intent(s) {unknown}; valid: {', '.join(INTENTS)}")
-        if row["benchmark"] not in BENCHMARKS:
-            raise FormatError(f"{path}:{n}: unknown benchmark {row['benchmark']!r}; valid: {', '.join(BENCHMARKS)}")
-        row["intents"] = sorted(set(row["intents"]), key=INTENTS.index)
-        rows.append(row)
-    if not rows:
+        out.append(check_row(row, f"{path}:{n}"))
+    if not out:
         raise FormatError(f"{path}: no queries")
-    return rows
+    return out
 
 
-def load_benchmark(manifest: Manifest, rel: str, root: Path | None = None) -> list[dict]:
-    """A benchmark file named in a manifest, hash-checked, then read with :func:`read_queries`."""
-    return read_queries(verified_path(manifest, rel, root))
+def check_row(row: Any, where: str) -> dict:
+    """One query of the format: required fields, known intents (sorted into ``INTENTS`` order,
+    without repeats) and benchmark; ``where`` names it in the error."""
+    if not isinstance(row, dict):
+        raise FormatError(f"{where}: expected an object, got {type(row).__name__}")
+    missing = [k for k in REQUIRED if k not in row]
+    if missing:
+        raise FormatError(f"{where}: missing field(s) {missing}; required: {list(REQUIRED)}")
+    if not isinstance(row["query"], str) or not isinstance(row["reference"], str):
+        raise FormatError(f"{where}: 'query' and 'reference' must be strings")
+    if not isinstance(row["intents"], list) or not row["intents"]:
+        raise FormatError(f"{where}: 'intents' must be a non-empty list")
+    unknown = [i for i in row["intents"] if i not in INTENTS]
+    if unknown:
+        raise FormatError(f"{where}: unknown intent(s) {unknown}; valid: {', '.join(INTENTS)}")
+    if row["benchmark"] not in BENCHMARKS:
+        raise FormatError(f"{where}: unknown benchmark {row['benchmark']!r}; valid: {', '.join(BENCHMARKS)}")
+    row["intents"] = sorted(set(row["intents"]), key=INTENTS.index)
+    return row
+
+
+def load_benchmark(manifest: Manifest, rel: str, root: Path | None = None) -> Dataset:
+    """A benchmark file named in a manifest, hash-checked, then read (:func:`read_queries`) into the
+    same typed features as the procedural splits."""
+    return to_dataset(read_queries(verified_path(manifest, rel, root)))

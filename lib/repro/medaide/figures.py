@@ -12,7 +12,6 @@ from repro.core import plots
 from repro.core.claims import load_claims
 from repro.core.steps import read_json
 from repro.medaide import artifacts as files
-from repro.medaide.data import read_queries
 from repro.medaide.kb import AGENT_OF, INTENTS
 from repro.medaide.metrics import binarize
 
@@ -111,7 +110,7 @@ def pick_trace(traces: list[dict]) -> dict:
 
 def all_figures(seed: int, upstream: dict[str, Path], out: Path) -> list[Path]:
     """Every figure of the figures step, from the step outputs of ``seed`` (the first seed)."""
-    test = read_queries(files.split_file(upstream["data"], seed, "test"))
+    test = files.load_split(upstream["data"], seed, "test")
     predictions = read_json(upstream["evaluate"] / files.PREDICTIONS)
     sample = files.load_sample(upstream["train"], seed)
     made = {

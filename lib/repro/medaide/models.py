@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repro.medaide.config import MedaideConfig
+
 MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
@@ -166,7 +168,7 @@ class _MiniLMOnIds(nn.Module):
         return self.encoder(input_ids)
 
 
-def check_models(cfg) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+def check_models(cfg: MedaideConfig) -> dict[str, tuple[nn.Module, torch.Tensor]]:
     """The profile's encoder and prototype head with a tiny batch (the config-build test runs this)."""
     from repro.medaide.kb import INTENTS
 

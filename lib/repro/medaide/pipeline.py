@@ -4,6 +4,7 @@ runs one outside Jupyter."""
 from __future__ import annotations
 
 import numpy as np
+from datasets import DatasetDict
 
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator
@@ -15,7 +16,7 @@ from repro.medaide import artifacts as files
 from repro.medaide import figures as draw
 from repro.medaide.claims import CANNOT_SHOW, CLAIMS
 from repro.medaide.config import MedaideConfig
-from repro.medaide.data import read_queries, write_queries
+from repro.medaide.data import query_rows, to_dataset
 from repro.medaide.evaluate import (
     Ledger,
     chance_f1,
@@ -26,6 +27,7 @@ from repro.medaide.evaluate import (
     write_traces,
 )
 from repro.medaide.kb import INTENTS
+from repro.medaide.method import Resources
 from repro.medaide.models import Embedder, MiniLMEncoder, class_means
 from repro.medaide.queries import make_split
 from repro.medaide.training import fit_recognisers, save_sample, train_small_encoder
@@ -38,8 +40,22 @@ def _kb(cfg: MedaideConfig):
     return files.load_kb(cfg.n_diseases, cfg.cases_per_disease, cfg.data_seed)
 
 
-def _resources(cfg: MedaideConfig, model_dir):
-    return files.load_resources(cfg, model_dir, make_accelerator(cfg).device)
+def shared_resources(cfg: MedaideConfig, model_dir) -> Resources:
+    """What every arm shares (:func:`repro.medaide.artifacts.load_resources`) with the profile's values."""
+    return files.load_resources(
+        _kb(cfg),
+        model_dir,
+        make_accelerator(cfg).device,
+        encoder=cfg.encoder,
+        small_dim=cfg.small_dim,
+        encode_batch=cfg.encode_batch,
+        max_passes=cfg.max_passes,
+        max_subqueries=cfg.max_subqueries,
+        hybrid_weight=cfg.hybrid_weight,
+        case_tau=cfg.case_tau,
+        top_k=cfg.top_k,
+        backend=cfg.backend,
+    )
 
 
 @pipe.step(
@@ -64,8 +80,6 @@ def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
         ctx.dir / files.KB_FILE, {"diseases": [d.__dict__ for d in kb.diseases], "facts": kb.facts, "cases": kb.cases}
     )
     for seed in cfg.seeds:
-        folder = ctx.dir / f"seed{seed}"
-        folder.mkdir()
         base = 1000 * seed
         splits = {
             "train": make_split(kb, cfg.n_train, "A", cfg.noise, base + 1, cfg.max_intents),
@@ -76,9 +90,8 @@ def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
         splits |= {
             files.sweep_name(p): make_split(kb, cfg.n_sweep, "B", p, base + 5, cfg.max_intents) for p in cfg.noise_sweep
         }
-        for name, queries in splits.items():
-            write_queries(queries, folder / f"{name}.jsonl")
-    test = read_queries(files.split_file(ctx.dir, cfg.seeds[0], "test"))
+        files.save_splits(DatasetDict({k: to_dataset(query_rows(q)) for k, q in splits.items()}), ctx.dir, seed)
+    test = files.load_split(ctx.dir, cfg.seeds[0], "test")
     return {
         "intents": len(INTENTS),
         "diseases": len(kb.diseases),
@@ -111,14 +124,23 @@ def model(cfg: MedaideConfig, ctx: StepContext) -> dict:
     accelerator = make_accelerator(cfg)
     summary = {"encoder": cfg.encoder}
     if cfg.encoder == "small":
-        encoder, fitted = train_small_encoder(cfg, kb, accelerator)
+        encoder, fitted = train_small_encoder(
+            kb,
+            accelerator,
+            dim=cfg.small_dim,
+            temperature=cfg.temperature,
+            epochs=cfg.small_epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.proto_lr,
+            seed=cfg.data_seed,
+        )
         save_weights(encoder, ctx.dir / files.SMALL_ENCODER, {"dim": cfg.small_dim})
         summary |= {"losses": [round(v, 4) for v in fitted.losses], "budget": fitted.budget.to_dict()}
     else:
         encoder = MiniLMEncoder()
     embed = Embedder(encoder.to(accelerator.device), cfg.encode_batch, str(accelerator.device))
     np.savez(ctx.dir / files.KB_EMBEDDINGS, **{name: embed(texts) for name, texts in files.kb_texts(kb).items()})
-    train = read_queries(files.split_file(ctx.upstream["data"], cfg.seeds[0], "train"))
+    train = files.load_split(ctx.upstream["data"], cfg.seeds[0], "train")
     clauses = [c for q in train for c in q["clauses"]]
     labels = np.array([INTENTS.index(i) for q in train for i in q["clause_intents"]])
     means = class_means(embed(clauses), labels, len(INTENTS)).numpy()
@@ -152,12 +174,24 @@ def model(cfg: MedaideConfig, ctx: StepContext) -> dict:
 def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """Per seed: prototypes fitted with CE (rewritten and raw clauses), threshold calibrated on
     validation; the keyword baseline's keywords and k from the same data."""
-    res = _resources(cfg, ctx.upstream["model"])
+    res = shared_resources(cfg, ctx.upstream["model"])
     accelerator = make_accelerator(cfg)
     calibration, budgets = {}, {}
     for seed in cfg.seeds:
         splits = files.load_splits(ctx.upstream["data"], seed)
-        _, params, curves, fitted = fit_recognisers(res, cfg, splits["train"], splits["val"], seed, accelerator)
+        _, params, curves, fitted = fit_recognisers(
+            res,
+            splits["train"],
+            splits["val"],
+            seed,
+            accelerator,
+            temperature=cfg.temperature,
+            epochs=cfg.proto_epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.proto_lr,
+            threshold_grid=cfg.threshold_grid,
+            keyword_k_grid=cfg.keyword_k_grid,
+        )
         np.savez(
             files.prototypes_file(ctx.dir, seed),
             prototype=params["prototype"]["prototypes"],
@@ -203,7 +237,7 @@ def train(cfg: MedaideConfig, ctx: StepContext) -> dict:
 )
 def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
     """Every arm on every seed's test, sweep and control splits; the claims by the kit's paired bootstrap."""
-    res = _resources(cfg, ctx.upstream["model"])
+    res = shared_resources(cfg, ctx.upstream["model"])
     ledger = Ledger(res)
     per_seed, per_benchmark, curves, chance, mentions = [], [], [], [], []
     for seed in cfg.seeds:

@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from repro.core.runtime import seed_everything
 from repro.core.train import FitResult, fit
 from repro.medaide.baselines import KeywordRecogniser
-from repro.medaide.config import MedaideConfig
 from repro.medaide.kb import INTENTS, KB
 from repro.medaide.method import PrototypeRecogniser, Resources, prepare, query_intents, recognise, whole_query
 from repro.medaide.metrics import intent_f1
@@ -77,21 +76,24 @@ class _SmallClassifier(torch.nn.Module):
         return self.head(self.encoder(ids))
 
 
-def train_small_encoder(cfg: MedaideConfig, kb: KB, accelerator) -> tuple[SmallEncoder, FitResult]:
-    """The second encoder option, trained in place on the KB's own sentences labelled by the intent of
-    their fact (seed-independent: the KB is fixed by ``data_seed``), with a prototype head."""
-    encoder = SmallEncoder(dim=cfg.small_dim)
+def train_small_encoder(
+    kb: KB, accelerator, *, dim: int, temperature: float, epochs: int, batch_size: int, lr: float, seed: int
+) -> tuple[SmallEncoder, FitResult]:
+    """The second encoder option (``dim``-d), trained in place on the KB's own sentences labelled by
+    the intent of their fact, with a prototype head (the pipeline passes ``data_seed``: the KB is
+    fixed by it, so the encoder does not depend on the run's seed)."""
+    encoder = SmallEncoder(dim=dim)
     batch = encoder.tokenize(list(kb.facts))
     ids = _pad(batch["ids"], batch["offsets"])
-    model = _SmallClassifier(encoder, cfg.temperature)
+    model = _SmallClassifier(encoder, temperature)
     result = _fit_classifier(
         model,
         (ids,),
         torch.from_numpy(kb.fact_intent).long(),
-        batch_size=cfg.batch_size,
-        lr=cfg.proto_lr,
-        seed=cfg.data_seed,
-        epochs=cfg.small_epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        epochs=epochs,
         accelerator=accelerator,
         desc="small encoder",
     )
@@ -129,34 +131,48 @@ def calibrate(
     return best, scores
 
 
-def fit_recognisers(res: Resources, cfg: MedaideConfig, train: list[dict], val: list[dict], seed: int, accelerator):
-    """Prototypes + threshold for the rewritten and for the raw pipeline; keywords + k for the keyword
-    baseline (from the same rewritten training clauses). Returns the recognisers, their fitted
-    parameters, calibration curves and budgets."""
+def fit_recognisers(
+    res: Resources,
+    train: list[dict],
+    val: list[dict],
+    seed: int,
+    accelerator,
+    *,
+    temperature: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    threshold_grid: tuple[float, ...],
+    keyword_k_grid: tuple[int, ...],
+):
+    """Prototypes (fitted with these ``epochs``, ``batch_size`` and ``lr``) + a threshold from
+    ``threshold_grid`` for the rewritten and for the raw pipeline; keywords + k from
+    ``keyword_k_grid`` for the keyword baseline (from the same rewritten training clauses). Returns
+    the recognisers, their fitted parameters, calibration curves and budgets."""
     out, params, curves, budgets = {}, {}, {}, {}
     for name, rewrite in (("prototype", True), ("raw", False)):
         texts, labels = training_clauses(res, train, rewrite)
         prototypes, fitted = fit_prototypes(
             res.embed(texts),
             labels,
-            temperature=cfg.temperature,
-            epochs=cfg.proto_epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.proto_lr,
+            temperature=temperature,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
             seed=seed,
             accelerator=accelerator,
         )
-        make = lambda thr, p=prototypes: PrototypeRecogniser(p, cfg.temperature, thr)  # noqa: E731
-        threshold, curves[name] = calibrate(res, val, make, cfg.threshold_grid, rewrite)
+        make = lambda thr, p=prototypes: PrototypeRecogniser(p, temperature, thr)  # noqa: E731
+        threshold, curves[name] = calibrate(res, val, make, threshold_grid, rewrite)
         out[name], params[name], budgets[name] = make(threshold), {"threshold": threshold}, fitted.budget
         params[name]["prototypes"] = prototypes
         if name == "prototype":  # the single agent: the same prototypes on the whole (undecomposed) query
-            threshold, curves["whole"] = calibrate(res, val, make, cfg.threshold_grid, True, decompose=False)
+            threshold, curves["whole"] = calibrate(res, val, make, threshold_grid, True, decompose=False)
             out["whole"], params["whole"] = make(threshold), {"threshold": threshold}
     texts, labels = training_clauses(res, train, True)
     names = [INTENTS[i] for i in labels]
     make = lambda k: KeywordRecogniser.fit(texts, names, k)  # noqa: E731
-    k, curves["keyword"] = calibrate(res, val, make, cfg.keyword_k_grid, True)
+    k, curves["keyword"] = calibrate(res, val, make, keyword_k_grid, True)
     out["keyword"] = make(k)
     params["keyword"] = {"k": k, "keywords": out["keyword"].keywords, "fallback": out["keyword"].fallback}
     return out, params, curves, budgets
