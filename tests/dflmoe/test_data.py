@@ -19,6 +19,7 @@ from repro.dflmoe.data import (
     read_feature_csv,
     read_image_folder,
     save_task,
+    to_dataset,
     wdbc_task,
 )
 
@@ -46,10 +47,20 @@ def test_digits_task_splits_each_client_and_round_trips(tmp_path):
     assert len(task.clients) == 8 and task.in_dim == 64 and task.image_shape == (1, 8, 8)
     assert task.sizes("train").sum() + task.sizes("test").sum() == 1797
     assert (task.sizes("test") >= 1).all()
-    save_task(task, tmp_path / "t.npz")
-    back = load_task(tmp_path / "t.npz")
+    save_task(task, tmp_path / task.name)
+    back = load_task(tmp_path / task.name)
     assert back.name == task.name and back.n_classes == 10 and back.image_shape == (1, 8, 8)
-    np.testing.assert_array_equal(back.clients[3]["x_test"], task.clients[3]["x_test"])
+    for mine, theirs in zip(back.clients, task.clients, strict=True):  # every array, bit for bit
+        for key in mine:
+            assert mine[key].dtype == theirs[key].dtype and np.array_equal(mine[key], theirs[key]), key
+
+
+def test_real_formats_become_the_same_typed_dataset_as_the_miniature():
+    """A feature table (WDBC's shape) and an image task share one on-disk form: a vector or an image."""
+    table = breast_cancer_task(4, 0.2, 0.5, seed=0)
+    features = to_dataset(table)["train"].features
+    assert features["x"].length == 30 and features["label"].num_classes == 2
+    assert to_dataset(digits_task(0.5, 4, 0.2, seed=0))["test"].features["x"].shape == (1, 8, 8)
 
 
 def test_breast_cancer_feature_skew_moves_each_site_but_not_its_labels():

@@ -17,6 +17,11 @@ from repro.dflmoe.method import make_method
 from repro.dflmoe.models import check_models, client_specs, features, head_logits, init_params, moe_logits
 
 CFG = dflmoe.config("smoke", rounds=2, n_clients=4, lost_client=3, eval_every=1)
+DIMS = {"feature_dim": CFG.feature_dim, "attn_dim": CFG.attn_dim}
+
+
+def method_of(name, n=4):
+    return make_method(name, n, moe_alpha=CFG.moe_alpha, prox_mu=CFG.prox_mu, proto_lambda=CFG.proto_lambda)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +60,10 @@ def test_moe_masks_experts_never_received_and_uses_the_live_own_head():
 
 
 def test_received_heads_are_frozen_copies_and_moe_parameters_train(task):
-    method = make_method("dflmoe", CFG, 4)
+    method = method_of("dflmoe")
     specs = client_specs(4, CFG.hidden, False, True)
     fed = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 4, CFG.attn_dim, True), 4,
-                     method, CFG, 0, peer_graph(4, "all"))  # fmt: skip
+                     method, CFG.schedule, 0, peer_graph(4, "all"))  # fmt: skip
     start = {k: v.clone() for k, v in fed.groups[0].params.items()}
     fed.train_round(0)
     everything = np.ones((5, 5), dtype=bool)
@@ -78,8 +83,8 @@ def test_vectorised_group_equals_each_client_trained_alone(task):
     specs = client_specs(4, CFG.hidden, False, True)
     together = build_groups(task, specs, range(4), 0, CFG.feature_dim, 4, CFG.attn_dim, True)
     alone = [build_groups(task, specs, [i], 0, CFG.feature_dim, 4, CFG.attn_dim, True)[0] for i in range(4)]
-    fed_a = Federation(task, together, 4, make_method("dflmoe", CFG, 4), CFG, 0, peer_graph(4, "all"))
-    fed_b = Federation(task, alone, 4, make_method("dflmoe", CFG, 4), CFG, 0, peer_graph(4, "all"))
+    fed_a = Federation(task, together, 4, method_of("dflmoe"), CFG.schedule, 0, peer_graph(4, "all"))
+    fed_b = Federation(task, alone, 4, method_of("dflmoe"), CFG.schedule, 0, peer_graph(4, "all"))
     run_a, run_b = run_rounds(fed_a, Faults()), run_rounds(fed_b, Faults())
     assert len(task.sizes()) == 4 and len(set(task.sizes())) > 1  # unequal clients: padding is exercised
     np.testing.assert_allclose(run_a.client_acc, run_b.client_acc)
@@ -103,7 +108,7 @@ def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
     specs = client_specs(4, CFG.hidden, False, True)
     everything = np.ones((5, 5), dtype=bool)
     fed = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 0, CFG.attn_dim, True), 4,
-                     make_method("fedavg", CFG, 4), CFG, 0, peer_graph(4, "all"))  # fmt: skip
+                     method_of("fedavg"), CFG.schedule, 0, peer_graph(4, "all"))  # fmt: skip
     fed.train_round(0)
     before = fed.groups[0].params["head.bias"].clone()
     sent = fed.method.communicate(fed, 0, everything, everything)
@@ -113,7 +118,7 @@ def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
         torch.testing.assert_close(fed.groups[0].params["head.bias"][i], expected)
     assert sent == 2 * 4 * sum(v[0].numel() * 4 for v in fed.groups[0].params.values())
     gossip = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 0, CFG.attn_dim, True), 4,
-                        make_method("dpsgd", CFG, 4), CFG, 0, peer_graph(4, "ring"))  # fmt: skip
+                        method_of("dpsgd"), CFG.schedule, 0, peer_graph(4, "ring"))  # fmt: skip
     gossip.train_round(0)
     mean = gossip.groups[0].params["head.weight"].mean(0)
     gossip.method.communicate(gossip, 0, everything, everything)
@@ -123,16 +128,16 @@ def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
 def test_serverless_methods_ignore_a_server_outage(task):
     """Why runs.aliases may reuse dFLMoE's fault-free run for its server-outage arm."""
     specs = client_specs(4, CFG.hidden, False, True)
-    clean = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs)
-    outage = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs, Faults(server_down=(0, 2)))
+    clean = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, **DIMS)
+    outage = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, Faults(server_down=(0, 2)), **DIMS)
     assert clean.client_acc == outage.client_acc and clean.bytes_per_round == outage.bytes_per_round
-    fedavg = simulate(task, make_method("fedavg", CFG, 4), CFG, 0, specs, Faults(server_down=(0, 2)))
+    fedavg = simulate(task, method_of("fedavg"), CFG.schedule, 0, specs, Faults(server_down=(0, 2)), **DIMS)
     assert fedavg.bytes_per_round == [0, 0]  # a dead server receives and sends nothing
 
 
 def test_every_method_gets_the_same_steps_and_body_passes(task):
     specs = client_specs(4, CFG.hidden, False, True)
-    runs = {m: asdict(simulate(task, make_method(m, CFG, 4), CFG, 0, specs)) for m in METHODS}
+    runs = {m: asdict(simulate(task, method_of(m), CFG.schedule, 0, specs, **DIMS)) for m in METHODS}
     steps = {m: r["budget"]["optimizer_steps"] for m, r in runs.items()}
     plain = {m: s for m, s in steps.items() if m != "fedrep" or CFG.local_epochs > 1}
     assert len(set(plain.values())) == 1, steps
@@ -146,7 +151,7 @@ def test_every_method_gets_the_same_steps_and_body_passes(task):
 def test_heterogeneous_bodies_run_in_turn_and_config_refuses_nonsense(task):
     specs = client_specs(4, CFG.hidden, True, True)
     assert len({s.label for s in specs}) == 4
-    r = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs)
+    r = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, **DIMS)
     assert len(r.client_acc) == 4 and np.isfinite(r.client_acc).all()
     with pytest.raises(ConfigError, match="need one architecture"):
         dflmoe.config("smoke", hetero_methods=["fedavg"])
@@ -155,7 +160,7 @@ def test_heterogeneous_bodies_run_in_turn_and_config_refuses_nonsense(task):
     with pytest.raises(ConfigError, match="unknown methods"):
         dflmoe.config("smoke", methods=["fedsgd"])
     with pytest.raises(ValueError, match="unknown method"):
-        make_method("fedsgd", CFG, 4)
+        method_of("fedsgd")
     for name, (module, batch) in check_models(dflmoe.config("paper")).items():
         assert torch.isfinite(module(batch)).all(), name
 
@@ -173,7 +178,7 @@ def test_an_isolated_dflmoe_mixes_only_its_own_head(task):
     from repro.dflmoe.runs import ISOLATED, faults
 
     specs = client_specs(4, CFG.hidden, False, True)
-    run = simulate(task, make_method("dflmoe", CFG, 4), CFG, 0, specs, faults(CFG, ISOLATED))
+    run = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, faults(CFG, ISOLATED), **DIMS)
     np.testing.assert_allclose(np.asarray(run.gate), np.eye(4), atol=1e-6)
 
 

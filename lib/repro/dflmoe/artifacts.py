@@ -14,9 +14,11 @@ CLAIMS = "claims.json"
 
 
 def task_file(data_dir: Path, name: str, seed: int) -> Path:
-    return Path(data_dir) / f"seed{seed}" / f"{name}.npz"
+    """A partition's ``DatasetDict`` folder (:func:`repro.dflmoe.data.save_task`)."""
+    return Path(data_dir) / f"seed{seed}" / name
 
 
 def load_tasks(data_dir: Path, seed: int) -> dict[str, Task]:
     """Every partition the data step wrote for ``seed``, by name (each seed has its own partition)."""
-    return {p.stem: load_task(p) for p in sorted((Path(data_dir) / f"seed{seed}").glob("*.npz"))}
+    folders = sorted(p.parent for p in (Path(data_dir) / f"seed{seed}").glob("*/dataset_dict.json"))
+    return {p.name: load_task(p) for p in folders}

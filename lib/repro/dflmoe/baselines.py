@@ -123,7 +123,7 @@ class FedProto(PlainMethod):
 
     def context(self, fed, group):
         if "protos" not in group.state:
-            c, d = fed.task.n_classes, fed.cfg.feature_dim
+            c, d = fed.task.n_classes, group.params["head.weight"].shape[-1]  # the heads' input: feature_dim
             group.state["protos"] = torch.zeros(len(group.ids), c, d)
             group.state["proto_mask"] = torch.zeros(len(group.ids), c)
         return {"protos": group.state["protos"], "proto_mask": group.state["proto_mask"]}

@@ -34,6 +34,19 @@ DATASETS = ("digits", "breast_cancer", "image_folder", "csv")
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """What every method trains with alike (:mod:`repro.dflmoe.federation`): ``rounds`` rounds of
+    ``local_epochs`` plain-SGD epochs at ``lr`` on batches of ``batch_size``, evaluated every
+    ``eval_every`` rounds and after the last."""
+
+    rounds: int
+    local_epochs: int
+    batch_size: int
+    lr: float
+    eval_every: int = 1
+
+
+@dataclass(frozen=True)
 class DflmoeConfig(RunConfig):
     paper: ClassVar[str] = "dflmoe"
 
@@ -76,6 +89,10 @@ class DflmoeConfig(RunConfig):
     server_down_start: int = 15  # FedAvg's server answers nothing in the last server_down_rounds rounds
     server_down_rounds: int = 5
     eval_every: int = 1
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.rounds, self.local_epochs, self.batch_size, self.lr, self.eval_every)
 
 
 PROFILES = {

@@ -15,7 +15,10 @@
   manifests' hash checks (``repro.core.data.verified_path``).
 
 A :class:`Task` holds flat float32 features (images flattened; ``image_shape`` says how to fold them
-back for a CNN body) and int64 labels per client.
+back for a CNN body) and int64 labels per client. On disk it is a ``datasets.DatasetDict`` (``train``,
+``test``; one row per example with its ``client``) with typed features (:func:`task_features`: the
+image as an ``Array3D`` or the feature vector, the label a ``ClassLabel``): the miniature's tasks and
+the real formats' are saved and read back through the same :func:`save_task` / :func:`load_task`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from datasets import (
+    Array3D,
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    Features,
+    Sequence,
+    Value,
+    disable_progress_bars,
+    load_from_disk,
+)
 
 from repro.core.data import Manifest, data_root, load_manifest, verified_path
 
@@ -247,16 +261,48 @@ def wdbc_task(
 # saving
 
 
+def task_features(n_classes: int, in_dim: int, image_shape: tuple[int, ...] | None) -> Features:
+    """One example: its client, its features (a (C, H, W) image or a vector) and its label."""
+    x = Array3D(shape=image_shape, dtype="float32") if image_shape else Sequence(Value("float32"), length=in_dim)
+    return Features({"client": Value("int64"), "x": x, "label": ClassLabel(num_classes=n_classes)})
+
+
+def to_dataset(task: Task) -> DatasetDict:
+    """The task as ``train`` and ``test`` rows, client by client (float32 features stored exactly)."""
+    feats = task_features(task.n_classes, task.in_dim, task.image_shape)
+    out = {}
+    for part in ("train", "test"):
+        x = np.concatenate([c[f"x_{part}"] for c in task.clients]).astype(np.float32, copy=False)
+        columns = {
+            "client": np.concatenate([np.full(len(c[f"y_{part}"]), i) for i, c in enumerate(task.clients)]),
+            "x": x.reshape(len(x), *task.image_shape) if task.image_shape else x,
+            "label": np.concatenate([c[f"y_{part}"] for c in task.clients]),
+        }
+        out[part] = Dataset.from_dict(columns, features=feats)
+    return DatasetDict(out)
+
+
+def from_dataset(name: str, dataset: DatasetDict) -> Task:
+    """The :class:`Task` a :func:`to_dataset` dict holds (images flattened again)."""
+    feats = dataset["train"].features
+    image_shape = tuple(feats["x"].shape) if isinstance(feats["x"], Array3D) else None
+    parts = {part: dataset[part].with_format("numpy")[:] for part in ("train", "test")}
+    n = 1 + max(int(p["client"].max(initial=-1)) for p in parts.values())
+    clients = [{} for _ in range(n)]
+    for part, rows in parts.items():
+        x, y = rows["x"].reshape(len(rows["x"]), -1), rows["label"].astype(np.int64)
+        for i, client in enumerate(clients):
+            mine = rows["client"] == i
+            client[f"x_{part}"], client[f"y_{part}"] = x[mine], y[mine]
+    return Task(name, [{k: c[k] for k in SPLIT_KEYS} for c in clients], feats["label"].num_classes, image_shape)
+
+
 def save_task(task: Task, path: Path) -> None:
-    arrays = {f"{i}/{k}": v for i, c in enumerate(task.clients) for k, v in c.items()}
-    meta = np.array([task.n_classes, *(task.image_shape or ())], dtype=np.int64)
-    np.savez(path, __meta__=meta, __name__=np.array(task.name), **arrays)
+    """``save_to_disk`` of :func:`to_dataset` (the folder's name is the task's)."""
+    disable_progress_bars()  # a notebook would show the bar as a stderr box
+    to_dataset(task).save_to_disk(str(path))
 
 
 def load_task(path: Path) -> Task:
-    """A task written by :func:`save_task` (``allow_pickle=False``: plain arrays only)."""
-    with np.load(path, allow_pickle=False) as npz:
-        meta = npz["__meta__"].tolist()
-        n = 1 + max(int(k.split("/")[0]) for k in npz.files if "/" in k)
-        clients = [{k: npz[f"{i}/{k}"] for k in SPLIT_KEYS} for i in range(n)]
-        return Task(str(npz["__name__"]), clients, meta[0], tuple(meta[1:]) or None)
+    """A task written by :func:`save_task`."""
+    return from_dataset(Path(path).name, load_from_disk(str(path)))

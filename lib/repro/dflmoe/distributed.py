@@ -25,6 +25,8 @@ import torch.distributed as dist
 
 from repro.core.cli import parse_overrides
 from repro.core.steps import write_json
+from repro.dflmoe.config import DflmoeConfig
+from repro.dflmoe.data import Task
 from repro.dflmoe.federation import Federation, Params, Transport, build_groups, peer_graph, run_rounds
 from repro.dflmoe.method import make_method
 from repro.dflmoe.models import client_specs
@@ -70,16 +72,17 @@ class PeerTransport(Transport):
         return int(t.item())
 
 
-def run(cfg, task, seed: int, fault: str | None, graph: str, hetero: bool = False) -> dict | None:
-    """This rank's client trained for ``cfg.rounds``; the whole run's result on rank 0 (None elsewhere)."""
+def run(cfg: DflmoeConfig, task: Task, seed: int, fault: str | None, graph: str, hetero: bool = False) -> dict | None:
+    """This rank's client trained for ``cfg.rounds`` (the entry point, as a step is: it reads the
+    profile and hands its values on); the whole run's result on rank 0 (None elsewhere)."""
     rank, n = dist.get_rank(), len(task.clients)
     if dist.get_world_size() != n:
         raise ValueError(f"world size {dist.get_world_size()} != {n} clients: start one process per client")
     specs = client_specs(n, cfg.hidden, hetero, task.image_shape is not None)
-    method = make_method("dflmoe", cfg, n)
+    method = make_method("dflmoe", n, moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu, proto_lambda=cfg.proto_lambda)
     transport = PeerTransport()
     groups = build_groups(task, specs, [rank], seed, cfg.feature_dim, n, cfg.attn_dim, shared_init=len(set(specs)) == 1)
-    fed = Federation(task, groups, n, method, cfg, seed, peer_graph(n, graph), transport=transport)
+    fed = Federation(task, groups, n, method, cfg.schedule, seed, peer_graph(n, graph), transport=transport)
     result = asdict(run_rounds(fed, faults(cfg, fault)))
     mine = {k: result[k] for k in ("correct", "prob_pos", "client_acc", "gate", "budget")}
     mine["bytes_counted"] = transport.bytes_sent

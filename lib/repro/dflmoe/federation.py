@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.func import grad, vmap
 
 from repro.core.train import Budget
+from repro.dflmoe.config import Schedule
 from repro.dflmoe.data import Task
 from repro.dflmoe.models import Body, BodySpec, features, head_logits, init_params
 
@@ -263,7 +264,7 @@ class Federation:
     groups: list[Group]
     n_clients: int
     method: Method
-    cfg: Any
+    schedule: Schedule
     seed: int
     graph: np.ndarray
     transport: Transport = field(default_factory=Transport)
@@ -298,7 +299,7 @@ class Federation:
     def train_round(self, rnd: int) -> None:
         """Every local group trains the method's phases for this round (vectorised over the group)."""
         epoch = 0
-        for epochs, trainable in self.method.phases(self.cfg.local_epochs):
+        for epochs, trainable in self.method.phases(self.schedule.local_epochs):
             for _ in range(epochs):
                 for group in self.groups:
                     self._train_epoch(group, rnd, epoch, trainable)
@@ -307,12 +308,12 @@ class Federation:
     def _train_epoch(self, group: Group, rnd: int, epoch: int, trainable: tuple[str, ...]) -> None:
         step = self._step_fn(group, trainable)
         ctx = self.method.context(self, group)
-        xs, ys, ws = group.batches(self.seed, rnd, epoch, self.cfg.batch_size)
+        xs, ys, ws = group.batches(self.seed, rnd, epoch, self.schedule.batch_size)
         train = {k: v for k, v in group.params.items() if k.split(".")[0] in trainable}
         fixed = {k: v for k, v in group.params.items() if k not in train}
         for x, y, w in zip(xs, ys, ws):
             grads = step(train, fixed, x, y, w, ctx)
-            train = {k: v - self.cfg.lr * grads[k] for k, v in train.items()}
+            train = {k: v - self.schedule.lr * grads[k] for k, v in train.items()}
             self._count(w)
         group.params.update(train)
 
@@ -372,13 +373,18 @@ class RunResult:
 def simulate(
     task: Task,
     method: Method,
-    cfg: Any,
+    schedule: Schedule,
     seed: int,
     specs: Sequence[BodySpec],
     faults: Faults = Faults(),
     graph: str = "all",
+    *,
+    feature_dim: int,
+    attn_dim: int,
 ) -> RunResult:
-    """A whole federation in one process: ``cfg.rounds`` rounds of local training + communication."""
+    """A whole federation in one process: ``schedule.rounds`` rounds of local training +
+    communication; clients' bodies from ``specs`` emit ``feature_dim`` features, the MoE gate
+    works in ``attn_dim``."""
     n = len(task.clients)
     fed = Federation(
         task=task,
@@ -387,14 +393,14 @@ def simulate(
             specs,
             range(n),
             seed,
-            cfg.feature_dim,
+            feature_dim,
             n if method.moe else 0,
-            cfg.attn_dim,
+            attn_dim,
             shared_init=len(set(specs)) == 1,
         ),
         n_clients=n,
         method=method,
-        cfg=cfg,
+        schedule=schedule,
         seed=seed,
         graph=peer_graph(n, graph),
     )
@@ -403,13 +409,13 @@ def simulate(
 
 def run_rounds(fed: Federation, faults: Faults) -> RunResult:
     started = time.perf_counter()
-    cfg, n = fed.cfg, fed.n_clients
+    schedule, n = fed.schedule, fed.n_clients
     rounds, curve, sent = [], [], []
-    for rnd in range(cfg.rounds):
+    for rnd in range(schedule.rounds):
         fed.train_round(rnd)
         sent_here = fed.method.communicate(fed, rnd, faults.delivered(n, rnd, fed.seed), faults.alive(n, rnd))
         sent.append(fed.transport.total(sent_here))
-        if (rnd + 1) % cfg.eval_every == 0 or rnd == cfg.rounds - 1:
+        if (rnd + 1) % schedule.eval_every == 0 or rnd == schedule.rounds - 1:
             rounds.append(rnd + 1)
             curve.append(float(np.mean(list(fed.transport.everyone(fed.accuracy()).values()))))
     fed.budget.wall_s = time.perf_counter() - started

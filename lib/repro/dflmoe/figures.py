@@ -11,7 +11,7 @@ from repro.core import plots
 from repro.core.steps import read_json
 from repro.dflmoe import artifacts as files
 from repro.dflmoe.data import Task
-from repro.dflmoe.runs import DROPS, OUTAGE, aliases, arms, main_task
+from repro.dflmoe.runs import DROPS, OUTAGE, Run
 
 
 def label_heatmap(task: Task):
@@ -66,15 +66,25 @@ def gate_heatmap(gate: list[list[float]], title: str = "dFLMoE gate"):
     return fig
 
 
-def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
-    """Every figure of the figures step (``cfg`` names the run matrix: which arms exist and how)."""
+def all_figures(
+    upstream: dict[str, Path],
+    out: Path,
+    *,
+    matrix: list[Run],
+    main: str,
+    same_run: set[str],
+    graph: str,
+    drop_rate: float,
+    seed: int,
+) -> list[Path]:
+    """Every figure of the figures step: ``matrix`` is the run matrix (which arms exist and how),
+    ``main`` the partition the faults run on, ``same_run`` the outage arms that reuse a fault-free
+    run, ``graph`` the main runs' peer graph; label heatmaps show ``seed``'s partitions."""
     runs = read_json(upstream["train"] / files.RUNS)
-    tasks = files.load_tasks(upstream["data"], cfg.seeds[0])  # the first seed's partitions
-    main = main_task(cfg)
+    tasks = files.load_tasks(upstream["data"], seed)
     written = []
     for name, task in tasks.items():
         written += plots.save(label_heatmap(task), out, f"labels_{name}")
-    matrix = arms(cfg)
     faulted = {arm.name for arm in matrix if arm.fault}
     for metric in runs:
         fault_free = [a for a in runs[metric] if a not in faulted]
@@ -83,9 +93,8 @@ def all_figures(cfg, upstream: dict[str, Path], out: Path) -> list[Path]:
     written += plots.save(client_bars(runs, main, key), out, "per_client")
     if runs[main].get("dflmoe") and runs[main]["dflmoe"][0]["gate"]:
         written += plots.save(gate_heatmap(runs[main]["dflmoe"][0]["gate"], f"dFLMoE gate, {main}"), out, "gate")
-    same_run = {arm for (_, arm) in aliases(cfg)}  # a serverless method's outage arm is its fault-free run
     shown = [a for a in matrix if a.metric == main and a.method in ("fedavg", "dflmoe", "dpsgd")]
-    fault_arms = [a.name for a in shown if not a.hetero and a.graph == cfg.graph and a.name not in same_run]
-    title = f"faults: {cfg.drop_rate:.0%} drops + lost client ({DROPS}); server down ({OUTAGE})"
+    fault_arms = [a.name for a in shown if not a.hetero and a.graph == graph and a.name not in same_run]
+    title = f"faults: {drop_rate:.0%} drops + lost client ({DROPS}); server down ({OUTAGE})"
     written += plots.save(curves(runs, main, fault_arms, title), out, "faults")
     return written

@@ -90,19 +90,19 @@ class DFLMoE(PlainMethod):
         return [rows[c] for c in sorted(rows)]
 
 
-def make_method(name: str, cfg, n_clients: int):
-    """The registered method ``name`` with the profile's hyperparameters (the train step and the
-    budget ledger pick every method up from here)."""
+def make_method(name: str, n_clients: int, *, moe_alpha: float, prox_mu: float, proto_lambda: float):
+    """The registered method ``name`` with these hyperparameters (dFLMoE's loss weight, FedProx's
+    mu, FedProto's lambda; the train step and the budget ledger pick every method up from here)."""
     factories = {
         "local": baselines.Local,
         "fedavg": baselines.FedAvg,
-        "fedprox": lambda: baselines.FedProx(cfg.prox_mu),
+        "fedprox": lambda: baselines.FedProx(prox_mu),
         "fedper": baselines.FedPer,
         "fedrep": baselines.FedRep,
         "lg_fedavg": baselines.LGFedAvg,
-        "fedproto": lambda: baselines.FedProto(cfg.proto_lambda),
+        "fedproto": lambda: baselines.FedProto(proto_lambda),
         "dpsgd": baselines.DPSGD,
-        "dflmoe": lambda: DFLMoE(cfg.moe_alpha, n_clients),
+        "dflmoe": lambda: DFLMoE(moe_alpha, n_clients),
     }
     if name not in factories:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(factories)}")

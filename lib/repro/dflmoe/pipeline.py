@@ -102,8 +102,11 @@ def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
         for seed in cfg.seeds:
             task = tasks[seed][arm.metric]
             specs = client_specs(len(task.clients), cfg.hidden, arm.hetero, task.image_shape is not None)
-            method = make_method(arm.method, cfg, len(task.clients))
-            results.append(asdict(simulate(task, method, cfg, seed, specs, faults(cfg, arm.fault), arm.graph)))
+            method = make_method(arm.method, len(task.clients), moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu,
+                                 proto_lambda=cfg.proto_lambda)  # fmt: skip
+            run = simulate(task, method, cfg.schedule, seed, specs, faults(cfg, arm.fault), arm.graph,
+                           feature_dim=cfg.feature_dim, attn_dim=cfg.attn_dim)  # fmt: skip
+            results.append(asdict(run))
         runs.setdefault(arm.metric, {})[arm.name] = results
         acc = np.mean([r["client_acc"] for r in results])
         ctx.log(f"{arm.metric:>14} {arm.name:<22} mean client acc {acc:5.1f}  ({time.perf_counter() - started:.0f} s)")
@@ -143,5 +146,14 @@ def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=TRAIN_FIELDS, upstream=("data", "train", "evaluate"))
 def figures(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Label heatmap, accuracy vs round, per-client bars, gate weights, fault curves."""
-    written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
+    written = draw.all_figures(
+        ctx.upstream,
+        ctx.dir,
+        matrix=arms(cfg),
+        main=main_task(cfg),
+        same_run={arm for (_, arm) in aliases(cfg)},  # a serverless method's outage arm is its fault-free run
+        graph=cfg.graph,
+        drop_rate=cfg.drop_rate,
+        seed=cfg.seeds[0],  # the first seed's partitions
+    )
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}

@@ -2,7 +2,8 @@
 what the claims and the table compare (trim the matrix, not the claims: see ``docs/design.md``).
 Introduced in ``notebooks/dflmoe/03_train.ipynb``.
 
-An arm is named ``<method>[/hetero][/ring][@fault]`` and measured on one partition (its metric):
+Each :class:`Run` is an arm (``repro.core.arms.Arm``: ``<method>[/hetero][/ring]`` under an optional
+fault condition, named ``<method>[/hetero][/ring][@fault]``) measured on one partition (its metric):
 all arms of a metric share the same test examples, so claims are paired.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from repro.core.arms import Arm
 from repro.dflmoe.config import DflmoeConfig
 from repro.dflmoe.data import Task, breakhis_task, breast_cancer_task, digits_task, wdbc_task
 from repro.dflmoe.federation import Faults
@@ -20,13 +22,21 @@ ISOLATED = "isolated"  # every peer message dropped: the control that dFLMoE the
 
 
 @dataclass(frozen=True)
-class Arm:
+class Run:
+    """One row of the run matrix: ``arm`` (whose name keys the scores) simulated with ``method``
+    (heterogeneous bodies or not, on a peer ``graph``, under a ``fault`` or none) and scored on the
+    partition ``metric``."""
+
     metric: str  # the partition (task name) it is scored on
-    name: str
+    arm: Arm
     method: str
     hetero: bool = False
     graph: str = "all"
     fault: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.arm.name
 
 
 def digits_name(alpha: float) -> str:
@@ -50,24 +60,24 @@ def faults(cfg: DflmoeConfig, fault: str | None) -> Faults:
     raise ValueError(f"unknown fault {fault!r}")
 
 
-def arms(cfg: DflmoeConfig) -> list[Arm]:
-    """Every arm of the profile's run matrix (the real-data profile runs one partition)."""
+def arms(cfg: DflmoeConfig) -> list[Run]:
+    """Every run of the profile's matrix (the real-data profile runs one partition)."""
     main = main_task(cfg)
     out = []
     partitions = [digits_name(a) for a in cfg.alphas] if cfg.data_source == "digits" else [main]
     for metric in partitions:
-        out += [Arm(metric, m, m, graph=cfg.graph) for m in cfg.methods]
-    out += [Arm(main, f"{m}/hetero", m, hetero=True, graph=cfg.graph) for m in cfg.hetero_methods]
+        out += [Run(metric, Arm(m), m, graph=cfg.graph) for m in cfg.methods]
+    out += [Run(main, Arm(f"{m}/hetero"), m, hetero=True, graph=cfg.graph) for m in cfg.hetero_methods]
     if "dflmoe" in cfg.methods and cfg.graph == "all":
-        out.append(Arm(main, "dflmoe/ring", "dflmoe", graph="ring"))
-    out += [Arm(main, f"{m}@{DROPS}", m, graph=cfg.graph, fault=DROPS) for m in cfg.fault_methods]
-    out += [Arm(main, f"{m}@{OUTAGE}", m, graph=cfg.graph, fault=OUTAGE) for m in cfg.fault_methods if m == "fedavg"]
+        out.append(Run(main, Arm("dflmoe/ring"), "dflmoe", graph="ring"))
+    out += [Run(main, Arm(m, DROPS), m, graph=cfg.graph, fault=DROPS) for m in cfg.fault_methods]
+    out += [Run(main, Arm(m, OUTAGE), m, graph=cfg.graph, fault=OUTAGE) for m in cfg.fault_methods if m == "fedavg"]
     if "dflmoe" in cfg.control_methods and "local" in cfg.methods:
-        out.append(Arm(main, f"dflmoe@{ISOLATED}", "dflmoe", graph=cfg.graph, fault=ISOLATED))
+        out.append(Run(main, Arm("dflmoe", ISOLATED), "dflmoe", graph=cfg.graph, fault=ISOLATED))
     if cfg.data_source == "digits":
         iid = digits_name(cfg.iid_alpha)
-        out += [Arm(iid, m, m) for m in cfg.control_methods]
-        out += [Arm("breast_cancer", m, m) for m in cfg.breast_cancer_methods]
+        out += [Run(iid, Arm(m), m) for m in cfg.control_methods]
+        out += [Run("breast_cancer", Arm(m), m) for m in cfg.breast_cancer_methods]
     return out
 
 
@@ -78,7 +88,7 @@ def aliases(cfg: DflmoeConfig) -> dict[tuple[str, str], str]:
     """A serverless method under a server outage is the same computation as without one (the outage
     cuts only links to node n, which it never uses; tests/dflmoe checks this): reuse its fault-free run."""
     main = main_task(cfg)
-    return {(main, f"{m}@{OUTAGE}"): m for m in cfg.fault_methods if m in SERVERLESS and m in cfg.methods}
+    return {(main, Arm(m, OUTAGE).name): m for m in cfg.fault_methods if m in SERVERLESS and m in cfg.methods}
 
 
 def partition_seed(data_seed: int, seed: int) -> int:
