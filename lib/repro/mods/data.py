@@ -39,6 +39,7 @@ from datasets import Array2D, Dataset, DatasetDict, Features, Sequence, Value
 
 from repro.core.data import Manifest, load_manifest, restricted_load, verified_path
 from repro.core.steps import atomic_path
+from repro.mods.config import ModsConfig
 
 MODALITIES = ("text", "audio", "vision")  # index = the dominant-modality code
 SPLITS = ("train", "valid", "test")
@@ -63,7 +64,7 @@ class SynthSpec:
     distractor_corr: float = 0.3
 
     @classmethod
-    def from_config(cls, cfg: Any) -> SynthSpec:
+    def from_config(cls, cfg: ModsConfig) -> SynthSpec:
         """The generator's slice of a config (the fields of the same names)."""
         return cls(**{f: getattr(cfg, f) for f in cls.__dataclass_fields__})
 
