@@ -167,6 +167,20 @@ def test_nothing_in_the_library_imports_a_pipeline():
     assert not wrong, "\n".join(wrong)
 
 
+def test_nothing_cuda_specific_outside_the_runtime():
+    """The same code runs on CPU and GPU: device-specific calls (synchronise, RNG devices, memory
+    peaks, the GPU's name) go through repro.core.runtime, so a paper never branches on CUDA itself."""
+    runtime = LIB / "repro" / "core" / "runtime.py"
+    wrong = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((LIB / "repro").rglob("*.py"))
+        if path != runtime
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\btorch\.cuda\b|\.is_cuda\b", line)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
 # ----------------------------------------------------------------------------------------------
 # references: everything a reader is pointed to is inside the repository
 
