@@ -9,9 +9,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from datasets import load_from_disk
 from PIL import Image
 
 from repro.core.data import DataUnavailableError, ManifestFile, load_manifest
+from repro.lingoloop.artifacts import SCENES, load_scenes, save_scenes
 from repro.lingoloop.data import (
     COCO_ANNOTATIONS_ZIP,
     COCO_CAPTIONS_MEMBER,
@@ -32,12 +34,10 @@ from repro.lingoloop.data import (
     coco_eval_set,
     eos_table,
     last_template,
-    load_scenes,
     make_scenes,
     n_clauses,
     parse_coco_captions,
     pos_weights,
-    save_scenes,
 )
 from repro.lingoloop.evaluate import loop_period
 
@@ -48,9 +48,12 @@ def test_scenes_and_captions_have_the_promised_shape(tmp_path):
     lengths = (scenes.tokens != 0).sum(1)
     assert lengths.min() >= 10 and lengths.max() <= 13 * MAX_CLAUSES + 1
     assert (scenes.tokens[np.arange(50), lengths - 1] == EOS).all()
-    save_scenes(scenes, tmp_path / "s.npz")
-    back = load_scenes(tmp_path / "s.npz")
+    save_scenes(tmp_path, {"train": scenes})
+    back = load_scenes(tmp_path, "train")
     assert back.captions == scenes.captions and np.abs(back.images - scenes.images).max() <= 0.5 / 255 + 1e-6
+    assert np.array_equal(back.tokens, scenes.tokens) and np.array_equal(back.templates, scenes.templates)
+    table = load_from_disk(str(tmp_path / SCENES))["train"]
+    assert table.features["template"].names == list(TEMPLATE_END) and table.features["image"].dtype == "uint8"
 
 
 def test_the_top_strip_tells_where_the_caption_ends():

@@ -1,8 +1,8 @@
 """The file names of LingoLoop's step outputs and their loaders (what the steps, the figures and the
 notebooks read back). Each step writes under ``runs/<profile>/lingoloop/<step>/``:
 
-* data: ``train.npz``, ``eval.npz`` (scenes), ``pos_table.json`` (EOS frequency per POS in the
-  reference captions: the phenomenon, shown for comparison)
+* data: ``scenes/`` (a ``datasets.DatasetDict``, splits ``train`` and ``eval``), ``pos_table.json``
+  (EOS frequency per POS in the reference captions: the phenomenon, shown for comparison)
 * model: ``victims/seed<s>/`` (``save_pretrained``), ``pos_table_seed<s>.json`` (the victim's own
   mean p(EOS) per POS: the weights the attack uses)
 * train: ``adversarial_seed<s>.npz`` (one array per arm file), ``history.json``, ``budget.json``
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import DatasetDict, disable_progress_bars, load_from_disk
 
 from repro.core.arms import Arm
 from repro.core.steps import read_json
-from repro.lingoloop.data import load_scenes
+from repro.lingoloop.data import SceneSet, from_dataset, to_dataset
 
-TRAIN_SCENES = "train.npz"
-EVAL_SCENES = "eval.npz"
+SCENES = "scenes"
 REFERENCE_POS_TABLE = "pos_table.json"
 HISTORY = "history.json"
 BUDGET = "budget.json"
@@ -43,8 +43,23 @@ def token_weights(model_dir: Path, seed: int) -> torch.Tensor:
     return torch.tensor(read_json(victim_pos_table(model_dir, seed))["token_weight"], dtype=torch.float32)
 
 
+def save_scenes(data_dir: Path, sets: dict[str, SceneSet]) -> None:
+    """The scene sets as one ``DatasetDict`` (Arrow, memory-mapped), without the progress bar (a
+    notebook would show it as a stderr box)."""
+    disable_progress_bars()
+    DatasetDict({name: to_dataset(scenes) for name, scenes in sets.items()}).save_to_disk(str(Path(data_dir) / SCENES))
+
+
+def load_scenes(data_dir: Path, split: str) -> SceneSet:
+    """One split (``train`` or ``eval``) of the data step's scenes."""
+    folder = Path(data_dir) / SCENES
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no saved scenes; run the data step first")
+    return from_dataset(load_from_disk(str(folder))[split])
+
+
 def eval_images(data_dir: Path, device) -> torch.Tensor:
-    return torch.from_numpy(load_scenes(Path(data_dir) / EVAL_SCENES).images).to(device)
+    return torch.from_numpy(load_scenes(data_dir, "eval").images).to(device)
 
 
 def adversarial_path(train_dir: Path, seed: int) -> Path:

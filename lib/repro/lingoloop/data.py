@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import Array3D, ClassLabel, Dataset, Features, Sequence, Value
 
 from repro.core.data import Manifest, verified_path
 
@@ -250,22 +251,37 @@ def make_scenes(n: int, seed: int, image_size: int = 32, noise: float = 0.03) ->
     return SceneSet(x.astype(np.float32), tokens, np.array(templates), tuple(captions))
 
 
-def save_scenes(scenes: SceneSet, path: Path) -> None:
-    np.savez(
-        path,
-        images=(scenes.images * 255).round().astype(np.uint8),
-        tokens=scenes.tokens,
-        templates=scenes.templates,
-        captions=np.array(scenes.captions),
+def scene_features(image_size: int, caption_len: int) -> Features:
+    """The typed columns of a scene table: the image as stored (uint8 pixels, exactly what the float
+    images round to), the caption's token ids padded to the set's longest, the first clause's
+    template (named by the part of speech it ends on) and the caption text."""
+    return Features(
+        {
+            "image": Array3D((3, image_size, image_size), "uint8"),
+            "tokens": Sequence(Value("int64"), length=caption_len),
+            "template": ClassLabel(names=list(TEMPLATE_END)),
+            "caption": Value("string"),
+        }
     )
 
 
-def load_scenes(path: Path) -> SceneSet:
-    """Scenes written by :func:`save_scenes` (``allow_pickle=False``: plain arrays only)."""
-    with np.load(path, allow_pickle=False) as z:
-        return SceneSet(
-            z["images"].astype(np.float32) / 255, z["tokens"], z["templates"], tuple(str(c) for c in z["captions"])
-        )
+def to_dataset(scenes: SceneSet) -> Dataset:
+    """A scene set as a ``datasets.Dataset`` with :func:`scene_features` (pixels stored as uint8)."""
+    features = scene_features(scenes.images.shape[-1], scenes.tokens.shape[1])
+    columns = {
+        "image": (scenes.images * 255).round().astype(np.uint8),
+        "tokens": scenes.tokens,
+        "template": scenes.templates,
+        "caption": list(scenes.captions),
+    }
+    return Dataset.from_dict(columns, features=features)
+
+
+def from_dataset(dataset: Dataset) -> SceneSet:
+    """A ``Dataset`` with :func:`scene_features` back as a :class:`SceneSet` (float images in [0, 1])."""
+    rows = dataset.with_format("numpy")[:]
+    images = rows["image"].astype(np.float32) / 255
+    return SceneSet(images, rows["tokens"].astype(np.int64), rows["template"], tuple(map(str, rows["caption"])))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from repro.lingoloop import figures as draw
 from repro.lingoloop.attack import attack
 from repro.lingoloop.claims import CANNOT_SHOW, CLAIMS
 from repro.lingoloop.config import LingoloopConfig, spec_of, sweep_arm
-from repro.lingoloop.data import POS_TAGS, Vocab, eos_table, load_scenes, make_scenes, pos_weights, save_scenes
+from repro.lingoloop.data import POS_TAGS, Vocab, eos_table, make_scenes, pos_weights
 from repro.lingoloop.evaluate import (
     loop_period_where_both_loop,
     output_metrics,
@@ -78,8 +78,7 @@ def data(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     size = cfg.victim.image_size
     train = make_scenes(cfg.n_train, cfg.data_seed, size, cfg.noise)
     evaluation = make_scenes(cfg.n_eval, cfg.data_seed + 10_000, size, cfg.noise)
-    save_scenes(train, ctx.dir / artifacts.TRAIN_SCENES)
-    save_scenes(evaluation, ctx.dir / artifacts.EVAL_SCENES)
+    artifacts.save_scenes(ctx.dir, {"train": train, "eval": evaluation})
     vocab = Vocab.build()
     pos_of_id = vocab.pos_of_ids()
     table = eos_table(train.tokens, pos_of_id)
@@ -101,8 +100,8 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Train one victim per seed (saved with save_pretrained), caption the clean attack set, and
     measure the victim's own mean p(EOS) per POS (the attack's weights)."""
     accelerator = make_accelerator(cfg)
-    scenes = load_scenes(ctx.upstream["data"] / artifacts.TRAIN_SCENES)
-    evaluation = load_scenes(ctx.upstream["data"] / artifacts.EVAL_SCENES)
+    scenes = artifacts.load_scenes(ctx.upstream["data"], "train")
+    evaluation = artifacts.load_scenes(ctx.upstream["data"], "eval")
     vocab = Vocab.build()
     pos_of_id = vocab.pos_of_ids()
     summary: dict = {}
