@@ -6,6 +6,8 @@ Static checks only (ast and text): nothing here imports a paper's models or runs
 import ast
 import json
 import re
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -165,6 +167,21 @@ def test_nothing_in_the_library_imports_a_pipeline():
         if target.endswith(".pipeline") and target != name
     ]
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("paper", papers.ALL_PAPERS)
+def test_a_config_module_imports_no_torch_and_no_method(paper):
+    """Reading a profile must stay cheap and side-effect free: ``repro.<paper>.config`` pulls in
+    neither torch nor the paper's models and kernels (only the core's config and the paper's own
+    plain-data modules)."""
+    code = (
+        f"import sys, repro.{paper}.config; "
+        f"heavy = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]; "
+        f"own = sorted(m for m in sys.modules if m.startswith('repro.{paper}.') and m != 'repro.{paper}.config'); "
+        "print(len(heavy), own)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[0] == "0", f"repro.{paper}.config imports torch (through {out[1].strip()})"
 
 
 def test_nothing_cuda_specific_outside_the_runtime():
