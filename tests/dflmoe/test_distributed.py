@@ -39,10 +39,10 @@ def launch(out: Path) -> dict:
 def test_three_ranks_match_the_in_process_simulation(tmp_path):
     cfg = dflmoe.config("smoke", **OVERRIDES)
     task = build_tasks(cfg, cfg.seeds[0])["digits-a0.5"]
-    specs = client_specs(3, cfg.hidden, False, True)
+    specs = client_specs(3, cfg.model.hidden, False, True)
     method = make_method("dflmoe", 3, moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu, proto_lambda=cfg.proto_lambda)
     run = simulate(task, method, cfg.schedule, cfg.seeds[0], specs, faults(cfg, "drops+lost"),
-                   feature_dim=cfg.feature_dim, attn_dim=cfg.attn_dim)  # fmt: skip
+                   feature_dim=cfg.model.feature_dim, attn_dim=cfg.model.attn_dim)  # fmt: skip
     here = asdict(run)
     there = launch(tmp_path / "out.json")
     assert there["world_size"] == 3

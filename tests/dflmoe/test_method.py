@@ -17,7 +17,8 @@ from repro.dflmoe.method import make_method
 from repro.dflmoe.models import check_models, client_specs, features, head_logits, init_params, moe_logits
 
 CFG = dflmoe.config("smoke", rounds=2, n_clients=4, lost_client=3, eval_every=1)
-DIMS = {"feature_dim": CFG.feature_dim, "attn_dim": CFG.attn_dim}
+MODEL = CFG.model
+DIMS = {"feature_dim": MODEL.feature_dim, "attn_dim": MODEL.attn_dim}
 
 
 def method_of(name, n=4):
@@ -61,8 +62,8 @@ def test_moe_masks_experts_never_received_and_uses_the_live_own_head():
 
 def test_received_heads_are_frozen_copies_and_moe_parameters_train(task):
     method = method_of("dflmoe")
-    specs = client_specs(4, CFG.hidden, False, True)
-    fed = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 4, CFG.attn_dim, True), 4,
+    specs = client_specs(4, MODEL.hidden, False, True)
+    fed = Federation(task, build_groups(task, specs, range(4), 0, MODEL.feature_dim, 4, MODEL.attn_dim, True), 4,
                      method, CFG.schedule, 0, peer_graph(4, "all"))  # fmt: skip
     start = {k: v.clone() for k, v in fed.groups[0].params.items()}
     fed.train_round(0)
@@ -80,9 +81,9 @@ def test_received_heads_are_frozen_copies_and_moe_parameters_train(task):
 
 def test_vectorised_group_equals_each_client_trained_alone(task):
     """vmap over 4 clients (with padding for the ones whose data ran out) == four groups of one."""
-    specs = client_specs(4, CFG.hidden, False, True)
-    together = build_groups(task, specs, range(4), 0, CFG.feature_dim, 4, CFG.attn_dim, True)
-    alone = [build_groups(task, specs, [i], 0, CFG.feature_dim, 4, CFG.attn_dim, True)[0] for i in range(4)]
+    specs = client_specs(4, MODEL.hidden, False, True)
+    together = build_groups(task, specs, range(4), 0, MODEL.feature_dim, 4, MODEL.attn_dim, True)
+    alone = [build_groups(task, specs, [i], 0, MODEL.feature_dim, 4, MODEL.attn_dim, True)[0] for i in range(4)]
     fed_a = Federation(task, together, 4, method_of("dflmoe"), CFG.schedule, 0, peer_graph(4, "all"))
     fed_b = Federation(task, alone, 4, method_of("dflmoe"), CFG.schedule, 0, peer_graph(4, "all"))
     run_a, run_b = run_rounds(fed_a, Faults()), run_rounds(fed_b, Faults())
@@ -105,9 +106,9 @@ def test_drop_model_is_shared_and_faults_cut_links():
 
 
 def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
-    specs = client_specs(4, CFG.hidden, False, True)
+    specs = client_specs(4, MODEL.hidden, False, True)
     everything = np.ones((5, 5), dtype=bool)
-    fed = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 0, CFG.attn_dim, True), 4,
+    fed = Federation(task, build_groups(task, specs, range(4), 0, MODEL.feature_dim, 0, MODEL.attn_dim, True), 4,
                      method_of("fedavg"), CFG.schedule, 0, peer_graph(4, "all"))  # fmt: skip
     fed.train_round(0)
     before = fed.groups[0].params["head.bias"].clone()
@@ -117,7 +118,7 @@ def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
     for i in range(4):
         torch.testing.assert_close(fed.groups[0].params["head.bias"][i], expected)
     assert sent == 2 * 4 * sum(v[0].numel() * 4 for v in fed.groups[0].params.values())
-    gossip = Federation(task, build_groups(task, specs, range(4), 0, CFG.feature_dim, 0, CFG.attn_dim, True), 4,
+    gossip = Federation(task, build_groups(task, specs, range(4), 0, MODEL.feature_dim, 0, MODEL.attn_dim, True), 4,
                         method_of("dpsgd"), CFG.schedule, 0, peer_graph(4, "ring"))  # fmt: skip
     gossip.train_round(0)
     mean = gossip.groups[0].params["head.weight"].mean(0)
@@ -127,7 +128,7 @@ def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
 
 def test_serverless_methods_ignore_a_server_outage(task):
     """Why runs.aliases may reuse dFLMoE's fault-free run for its server-outage arm."""
-    specs = client_specs(4, CFG.hidden, False, True)
+    specs = client_specs(4, MODEL.hidden, False, True)
     clean = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, **DIMS)
     outage = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, Faults(server_down=(0, 2)), **DIMS)
     assert clean.client_acc == outage.client_acc and clean.bytes_per_round == outage.bytes_per_round
@@ -136,7 +137,7 @@ def test_serverless_methods_ignore_a_server_outage(task):
 
 
 def test_every_method_gets_the_same_steps_and_body_passes(task):
-    specs = client_specs(4, CFG.hidden, False, True)
+    specs = client_specs(4, MODEL.hidden, False, True)
     runs = {m: asdict(simulate(task, method_of(m), CFG.schedule, 0, specs, **DIMS)) for m in METHODS}
     steps = {m: r["budget"]["optimizer_steps"] for m, r in runs.items()}
     plain = {m: s for m, s in steps.items() if m != "fedrep" or CFG.local_epochs > 1}
@@ -149,7 +150,7 @@ def test_every_method_gets_the_same_steps_and_body_passes(task):
 
 
 def test_heterogeneous_bodies_run_in_turn_and_config_refuses_nonsense(task):
-    specs = client_specs(4, CFG.hidden, True, True)
+    specs = client_specs(4, MODEL.hidden, True, True)
     assert len({s.label for s in specs}) == 4
     r = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, **DIMS)
     assert len(r.client_acc) == 4 and np.isfinite(r.client_acc).all()
@@ -177,7 +178,7 @@ def test_an_isolated_dflmoe_mixes_only_its_own_head(task):
     """Every peer message dropped: no expert but the client's own is ever available to the gate."""
     from repro.dflmoe.runs import ISOLATED, faults
 
-    specs = client_specs(4, CFG.hidden, False, True)
+    specs = client_specs(4, MODEL.hidden, False, True)
     run = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, faults(CFG, ISOLATED), **DIMS)
     np.testing.assert_allclose(np.asarray(run.gate), np.eye(4), atol=1e-6)
 

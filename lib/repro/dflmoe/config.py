@@ -21,7 +21,7 @@ Device: the federated engine runs on the CPU in every profile (``device="cpu"``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from repro.core.config import ConfigError, RunConfig, make_config
@@ -47,6 +47,18 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """The widths every client's model shares (:mod:`repro.dflmoe.models`): each body emits
+    ``feature_dim`` features and each head is ``Linear(feature_dim, classes)``, one shape for all
+    clients so heads can be exchanged; ``hidden`` is the homogeneous MLP body's width (the
+    heterogeneous bodies are derived from it); ``attn_dim`` is the MoE gate's query/key size."""
+
+    feature_dim: int = 32
+    hidden: int = 64
+    attn_dim: int = 16
+
+
+@dataclass(frozen=True)
 class DflmoeConfig(RunConfig):
     paper: ClassVar[str] = "dflmoe"
 
@@ -61,10 +73,7 @@ class DflmoeConfig(RunConfig):
     test_fraction: float = 0.2  # per client
     feature_shift: float = 0.5  # breast cancer: strength of each site's feature transform (difficulty knob)
     image_size: int = 32  # image_folder: side of the grey image a CNN body sees
-    # models: every body emits feature_dim, every head is Linear(feature_dim, classes)
-    feature_dim: int = 32
-    hidden: int = 64  # the homogeneous MLP body's width
-    attn_dim: int = 16  # the MoE gate's query/key size
+    model: ModelSpec = field(default_factory=ModelSpec)
     # training: identical for every method
     rounds: int = 20
     local_epochs: int = 2
@@ -126,8 +135,7 @@ PROFILES = {
         seeds=(0, 1, 2),
         data_source="image_folder",
         image_size=32,
-        feature_dim=64,
-        hidden=128,
+        model=ModelSpec(feature_dim=64, hidden=128),
         rounds=50,
         lost_round=10,
         server_down_start=40,

@@ -78,10 +78,11 @@ def run(cfg: DflmoeConfig, task: Task, seed: int, fault: str | None, graph: str,
     rank, n = dist.get_rank(), len(task.clients)
     if dist.get_world_size() != n:
         raise ValueError(f"world size {dist.get_world_size()} != {n} clients: start one process per client")
-    specs = client_specs(n, cfg.hidden, hetero, task.image_shape is not None)
+    specs = client_specs(n, cfg.model.hidden, hetero, task.image_shape is not None)
     method = make_method("dflmoe", n, moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu, proto_lambda=cfg.proto_lambda)
     transport = PeerTransport()
-    groups = build_groups(task, specs, [rank], seed, cfg.feature_dim, n, cfg.attn_dim, shared_init=len(set(specs)) == 1)
+    dims, shared_init = cfg.model, len(set(specs)) == 1
+    groups = build_groups(task, specs, [rank], seed, dims.feature_dim, n, dims.attn_dim, shared_init=shared_init)
     fed = Federation(task, groups, n, method, cfg.schedule, seed, peer_graph(n, graph), transport=transport)
     result = asdict(run_rounds(fed, faults(cfg, fault)))
     mine = {k: result[k] for k in ("correct", "prob_pos", "client_acc", "gate", "budget")}

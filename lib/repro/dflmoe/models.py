@@ -192,9 +192,9 @@ def check_models(cfg: DflmoeConfig) -> dict[str, tuple[torch.nn.Module, torch.Te
         in_dim, image, classes = 30, None, 2
     else:
         in_dim, image, classes = 64, (1, 8, 8), 10
-    out = {}
+    out, dims = {}, cfg.model
     for hetero in (False, True):
-        for i, spec in enumerate(client_specs(cfg.n_clients, cfg.hidden, hetero, image is not None)):
-            body, p = init_params(spec, in_dim, cfg.feature_dim, classes, image, i, cfg.n_clients, cfg.attn_dim)
+        for i, spec in enumerate(client_specs(cfg.n_clients, dims.hidden, hetero, image is not None)):
+            body, p = init_params(spec, in_dim, dims.feature_dim, classes, image, i, cfg.n_clients, dims.attn_dim)
             out.setdefault(f"client_{spec.label}", (MoEClient(body, p, cfg.n_clients), torch.rand(2, in_dim)))
     return out

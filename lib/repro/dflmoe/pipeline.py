@@ -29,7 +29,7 @@ DATA_FIELDS = (
     "seeds", "data_source", "n_clients", "alphas", "iid_alpha", "min_client_size", "test_fraction", "feature_shift",
     "image_size", "data_seed", "breast_cancer_methods", "control_methods",
 )  # fmt: skip
-MODEL_FIELDS = ("feature_dim", "hidden", "attn_dim")
+MODEL_FIELDS = ("model",)
 TRAIN_FIELDS = (
     "seeds", "rounds", "local_epochs", "batch_size", "lr", "moe_alpha", "prox_mu", "proto_lambda", "graph",
     "methods", "hetero_methods", "fault_methods", "fault_alpha", "drop_rate", "lost_client", "lost_round",
@@ -65,16 +65,17 @@ def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     summary = {}
     for setting, hetero in (("homogeneous", False), ("heterogeneous", True)):
         clients = []
-        for i, spec in enumerate(client_specs(cfg.n_clients, cfg.hidden, hetero, task.image_shape is not None)):
-            _, p = init_params(spec, task.in_dim, cfg.feature_dim, task.n_classes, task.image_shape, i,
-                               cfg.n_clients, cfg.attn_dim)  # fmt: skip
+        for i, spec in enumerate(client_specs(cfg.n_clients, cfg.model.hidden, hetero, task.image_shape is not None)):
+            _, p = init_params(spec, task.in_dim, cfg.model.feature_dim, task.n_classes, task.image_shape, i,
+                               cfg.n_clients, cfg.model.attn_dim)  # fmt: skip
             clients.append({"body": spec.label, **{k: count_params(p, k) for k in ("body", "head", "moe")}})
         summary[setting] = clients
-    _, p = init_params(client_specs(1, cfg.hidden, False, True)[0], task.in_dim, cfg.feature_dim, task.n_classes,
+    dims = cfg.model
+    _, p = init_params(client_specs(1, dims.hidden, False, True)[0], task.in_dim, dims.feature_dim, task.n_classes,
                        task.image_shape, 0)  # fmt: skip
     head, whole = tensor_bytes({k: v for k, v in p.items() if k.startswith("head")}), tensor_bytes(p)
     n = cfg.n_clients
-    proto = task.n_classes * (cfg.feature_dim + 1) * 4
+    proto = task.n_classes * (cfg.model.feature_dim + 1) * 4
     summary["message_bytes"] = {"head": head, "body": whole - head, "model": whole, "prototypes": proto}
     # bytes per fault-free round on the all-to-all graph (the train step counts them from what is sent)
     summary["bytes_per_round"] = {
@@ -83,7 +84,7 @@ def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
         "fedavg": 2 * whole * n,
         "fedper/fedrep": 2 * (whole - head) * n,
         "lg_fedavg": 2 * head * n,
-        "fedproto": proto * n + task.n_classes * cfg.feature_dim * 4 * n,
+        "fedproto": proto * n + task.n_classes * cfg.model.feature_dim * 4 * n,
         "local": 0,
     }
     write_json(ctx.dir / files.MODELS, summary)
@@ -101,11 +102,11 @@ def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
         results = []
         for seed in cfg.seeds:
             task = tasks[seed][arm.metric]
-            specs = client_specs(len(task.clients), cfg.hidden, arm.hetero, task.image_shape is not None)
+            specs = client_specs(len(task.clients), cfg.model.hidden, arm.hetero, task.image_shape is not None)
             method = make_method(arm.method, len(task.clients), moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu,
                                  proto_lambda=cfg.proto_lambda)  # fmt: skip
             run = simulate(task, method, cfg.schedule, seed, specs, faults(cfg, arm.fault), arm.graph,
-                           feature_dim=cfg.feature_dim, attn_dim=cfg.attn_dim)  # fmt: skip
+                           feature_dim=cfg.model.feature_dim, attn_dim=cfg.model.attn_dim)  # fmt: skip
             results.append(asdict(run))
         runs.setdefault(arm.metric, {})[arm.name] = results
         acc = np.mean([r["client_acc"] for r in results])
