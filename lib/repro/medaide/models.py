@@ -172,12 +172,12 @@ def check_models(cfg: MedaideConfig) -> dict[str, tuple[nn.Module, torch.Tensor]
     """The profile's encoder and prototype head with a tiny batch (the config-build test runs this)."""
     from repro.medaide.kb import INTENTS
 
-    if cfg.encoder == "minilm":
+    if cfg.encoder.kind == "minilm":
         encoder = MiniLMEncoder()
         batch = encoder.tokenize(["what dose of the drug for my kidney problem", "which clinic"])["input_ids"]
         module, dim = _MiniLMOnIds(encoder), encoder.dim
     else:
-        module, dim = SmallEncoder(dim=cfg.small_dim), cfg.small_dim
+        module, dim = SmallEncoder(dim=cfg.encoder.small_dim), cfg.encoder.small_dim
         batch = torch.randint(1, module.buckets, (2, 12))
     head = PrototypeHead(F.normalize(torch.randn(len(INTENTS), dim), dim=-1), cfg.temperature)
     return {"encoder": (module, batch), "prototype_head": (head, F.normalize(torch.randn(2, dim), dim=-1))}

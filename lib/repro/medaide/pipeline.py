@@ -46,8 +46,8 @@ def shared_resources(cfg: MedaideConfig, model_dir) -> Resources:
         _kb(cfg),
         model_dir,
         make_accelerator(cfg).device,
-        encoder=cfg.encoder,
-        small_dim=cfg.small_dim,
+        encoder=cfg.encoder.kind,
+        small_dim=cfg.encoder.small_dim,
         encode_batch=cfg.encode_batch,
         max_passes=cfg.max_passes,
         max_subqueries=cfg.max_subqueries,
@@ -106,8 +106,6 @@ def data(cfg: MedaideConfig, ctx: StepContext) -> dict:
     uses=(
         *KB_FIELDS,
         "encoder",
-        "small_dim",
-        "small_epochs",
         "temperature",
         "batch_size",
         "proto_lr",
@@ -122,19 +120,19 @@ def model(cfg: MedaideConfig, ctx: StepContext) -> dict:
     embeddings for the three indices, and the initial prototypes (class means of seed 0's clauses)."""
     kb = _kb(cfg)
     accelerator = make_accelerator(cfg)
-    summary = {"encoder": cfg.encoder}
-    if cfg.encoder == "small":
+    summary = {"encoder": cfg.encoder.kind}
+    if cfg.encoder.kind == "small":
         encoder, fitted = train_small_encoder(
             kb,
             accelerator,
-            dim=cfg.small_dim,
+            dim=cfg.encoder.small_dim,
             temperature=cfg.temperature,
-            epochs=cfg.small_epochs,
+            epochs=cfg.encoder.small_epochs,
             batch_size=cfg.batch_size,
             lr=cfg.proto_lr,
             seed=cfg.data_seed,
         )
-        save_weights(encoder, ctx.dir / files.SMALL_ENCODER, {"dim": cfg.small_dim})
+        save_weights(encoder, ctx.dir / files.SMALL_ENCODER, {"dim": cfg.encoder.small_dim})
         summary |= {"losses": [round(v, 4) for v in fitted.losses], "budget": fitted.budget.to_dict()}
     else:
         encoder = MiniLMEncoder()
@@ -274,7 +272,7 @@ def evaluate(cfg: MedaideConfig, ctx: StepContext) -> dict:
             "run_name": cfg.run_name,
             "seeds": list(cfg.seeds),
             "backend": "extractive" if cfg.backend == "extractive" else cfg.backend,
-            "encoder": cfg.encoder,
+            "encoder": cfg.encoder.kind,
         },
         claims=CLAIMS,
         scores=scores,
