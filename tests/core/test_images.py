@@ -90,7 +90,7 @@ def test_a_batch_with_a_code_global_is_refused(tmp_path):
 
 def test_mmard_and_gfprune_read_the_shared_loader():
     """One implementation: the papers' data modules hand out the core's digits split."""
-    from repro.gfprune.data import load_split as gfprune_split
+    from repro.gfprune.data import load_arrays as gfprune_split
     from repro.mmard.data import load_arrays as mmard_split
 
     a, b = mmard_split("digits", 16, 0.2, 0), gfprune_split("digits", 16, 0.2, 0)
