@@ -12,11 +12,12 @@ import yaml
 
 from repro.core.config import ConfigError
 from repro.core.data import DataUnavailableError, load_manifest
-from repro.core.images import CIFAR_CLASSES
+from repro.core.images import CIFAR_CLASSES, DIGIT_CLASSES
+from repro.core.images import image_features as features
 from repro.gfprune import config
 from repro.gfprune.artifacts import load_split as load_saved
 from repro.gfprune.artifacts import save_split
-from repro.gfprune.data import DIGIT_CLASSES, features, load_arrays, load_pipeline, load_split, pipeline_folder
+from repro.gfprune.data import load_arrays, load_pipeline, load_split, pipeline_folder
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features, disable_progress_bars, load_from_disk
 
 from repro.core.data import Manifest, load_manifest, restricted_load, verified_path
 
 CIFAR_TRAIN = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "cifar-10-batches-py/test_batch"
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 Split = dict[str, np.ndarray]
 
 
@@ -70,11 +71,46 @@ def cifar10_split(root: Path | None = None, manifest: Manifest | None = None) ->
     }
 
 
-def save_split(split: Split, path: Path) -> None:
-    np.savez(path, **split)
+def image_features(channels: int, image_size: int, classes: tuple[str, ...]) -> Features:
+    """The typed columns of an image split: ``image`` float32 (C, S, S), ``label`` a ``ClassLabel``."""
+    return Features(
+        {
+            "image": Array3D(shape=(channels, image_size, image_size), dtype="float32"),
+            "label": ClassLabel(names=list(classes)),
+        }
+    )
 
 
-def load_saved_split(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors written by :func:`save_split` (no pickles: ``allow_pickle=False``)."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: torch.from_numpy(npz[k]) for k in SPLIT_KEYS}
+def to_dataset(split: Split, classes: tuple[str, ...]) -> DatasetDict:
+    """Arrays -> a ``DatasetDict`` (``train``, ``test``) with :func:`image_features` (float32 images are
+    stored exactly), so a bundled miniature and a real dataset give a paper one code path."""
+    _, channels, size, _ = split["x_train"].shape
+    feats = image_features(channels, size, classes)
+    return DatasetDict(
+        {
+            part: Dataset.from_dict(
+                {"image": np.ascontiguousarray(split[f"x_{part}"]), "label": split[f"y_{part}"]}, features=feats
+            )
+            for part in ("train", "test")
+        }
+    )
+
+
+def save_split(dataset: DatasetDict, folder: Path) -> None:
+    """``save_to_disk`` without the progress bar (a notebook would show it as a stderr box)."""
+    disable_progress_bars()
+    dataset.save_to_disk(str(folder))
+
+
+def load_split(folder: Path) -> dict[str, torch.Tensor]:
+    """``x_train``, ``y_train``, ``x_test``, ``y_test`` as tensors (float32 images, int64 labels) from a
+    split written by :func:`save_split`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no saved split; run the data step first")
+    dataset = load_from_disk(str(folder)).with_format("torch")
+    out = {}
+    for part in ("train", "test"):
+        rows = dataset[part][:]
+        out[f"x_{part}"], out[f"y_{part}"] = rows["image"].float(), rows["label"].long()
+    return out

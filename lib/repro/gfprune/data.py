@@ -18,23 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features
+from datasets import DatasetDict
 
 from repro.core.data import DataUnavailableError, Manifest, data_root, load_manifest, verified_path
-from repro.core.images import CIFAR_CLASSES, Split, cifar10_split, digits_split
+from repro.core.images import CIFAR_CLASSES, DIGIT_CLASSES, Split, cifar10_split, digits_split, to_dataset
 
-DIGIT_CLASSES = tuple(str(d) for d in range(10))
 UNET_FILES = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors")
 SCHEDULER_FILE = "scheduler/scheduler_config.json"
-
-
-def features(channels: int, image_size: int, classes: tuple[str, ...]) -> Features:
-    return Features(
-        {
-            "image": Array3D(shape=(channels, image_size, image_size), dtype="float32"),
-            "label": ClassLabel(names=list(classes)),
-        }
-    )
 
 
 def load_arrays(
@@ -51,20 +41,6 @@ def load_arrays(
     for key in ("x_train", "x_test"):
         split[key] = (split[key] * 2 - 1).astype(np.float32)
     return split
-
-
-def to_dataset(split: Split, classes: tuple[str, ...]) -> DatasetDict:
-    """Arrays -> a ``DatasetDict`` with typed features (float32 images are stored exactly)."""
-    _, channels, size, _ = split["x_train"].shape
-    feats = features(channels, size, classes)
-    return DatasetDict(
-        {
-            part: Dataset.from_dict(
-                {"image": np.ascontiguousarray(split[f"x_{part}"]), "label": split[f"y_{part}"]}, features=feats
-            )
-            for part in ("train", "test")
-        }
-    )
 
 
 def load_split(

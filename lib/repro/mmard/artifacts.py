@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from datasets import DatasetDict, disable_progress_bars, load_from_disk
+from datasets import DatasetDict
 
+from repro.core import images
 from repro.core.arms import Arm
 from repro.core.weights import load_config, load_weights
 from repro.mmard.models import net_from_record
@@ -27,22 +28,12 @@ CLAIMS = "claims.json"
 
 
 def save_split(dataset: DatasetDict, data_dir: Path) -> None:
-    """``save_to_disk`` without the progress bar (a notebook would show it as a stderr box)."""
-    disable_progress_bars()
-    dataset.save_to_disk(str(Path(data_dir) / SPLIT))
+    images.save_split(dataset, Path(data_dir) / SPLIT)
 
 
 def load_split(data_dir: Path) -> dict[str, torch.Tensor]:
     """``x_train``, ``y_train``, ``x_test``, ``y_test`` as tensors (float32 images, int64 labels)."""
-    folder = Path(data_dir) / SPLIT
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no saved split; run the data step first")
-    dataset = load_from_disk(str(folder)).with_format("torch")
-    out = {}
-    for part in ("train", "test"):
-        rows = dataset[part][:]
-        out[f"x_{part}"], out[f"y_{part}"] = rows["image"].float(), rows["label"].long()
-    return out
+    return images.load_split(Path(data_dir) / SPLIT)
 
 
 def teacher_path(model_dir: Path, name: str, seed: int | None = None) -> Path:

@@ -6,21 +6,9 @@ miniature and the ``paper`` profile feed one code path. Introduced in ``notebook
 
 from __future__ import annotations
 
-import numpy as np
-from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features
+from datasets import DatasetDict
 
-from repro.core.images import CIFAR_CLASSES, Split, cifar10_split, digits_split
-
-DIGIT_CLASSES = tuple(str(d) for d in range(10))
-
-
-def features(channels: int, image_size: int, classes: tuple[str, ...]) -> Features:
-    return Features(
-        {
-            "image": Array3D(shape=(channels, image_size, image_size), dtype="float32"),
-            "label": ClassLabel(names=list(classes)),
-        }
-    )
+from repro.core.images import CIFAR_CLASSES, DIGIT_CLASSES, Split, cifar10_split, digits_split, to_dataset
 
 
 def load_arrays(source: str, image_size: int, test_fraction: float, seed: int) -> Split:
@@ -30,20 +18,6 @@ def load_arrays(source: str, image_size: int, test_fraction: float, seed: int) -
     if source == "cifar10":
         return cifar10_split()
     raise ValueError(f"unknown data_source {source!r}; valid: digits, cifar10")
-
-
-def to_dataset(split: Split, classes: tuple[str, ...]) -> DatasetDict:
-    """Arrays -> a ``DatasetDict`` with typed features (float32 images are stored exactly)."""
-    _, channels, size, _ = split["x_train"].shape
-    feats = features(channels, size, classes)
-    return DatasetDict(
-        {
-            part: Dataset.from_dict(
-                {"image": np.ascontiguousarray(split[f"x_{part}"]), "label": split[f"y_{part}"]}, features=feats
-            )
-            for part in ("train", "test")
-        }
-    )
 
 
 def load_split(
