@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features, disable_progress_bars, load_from_disk
+from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features
 
+from repro.core import tables
 from repro.core.data import Manifest, load_manifest, restricted_load, verified_path
 
 CIFAR_TRAIN = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
@@ -96,19 +97,10 @@ def to_dataset(split: Split, classes: tuple[str, ...]) -> DatasetDict:
     )
 
 
-def save_split(dataset: DatasetDict, folder: Path) -> None:
-    """``save_to_disk`` without the progress bar (a notebook would show it as a stderr box)."""
-    disable_progress_bars()
-    dataset.save_to_disk(str(folder))
-
-
 def load_split(folder: Path) -> dict[str, torch.Tensor]:
     """``x_train``, ``y_train``, ``x_test``, ``y_test`` as tensors (float32 images, int64 labels) from a
-    split written by :func:`save_split`."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no saved split; run the data step first")
-    dataset = load_from_disk(str(folder)).with_format("torch")
+    split saved by :func:`repro.core.tables.save`."""
+    dataset = tables.load(folder).with_format("torch")
     out = {}
     for part in ("train", "test"):
         rows = dataset[part][:]

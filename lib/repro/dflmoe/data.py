@@ -37,10 +37,9 @@ from datasets import (
     Features,
     Sequence,
     Value,
-    disable_progress_bars,
-    load_from_disk,
 )
 
+from repro.core import tables
 from repro.core.data import Manifest, data_root, load_manifest, verified_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -299,10 +298,9 @@ def from_dataset(name: str, dataset: DatasetDict) -> Task:
 
 def save_task(task: Task, path: Path) -> None:
     """``save_to_disk`` of :func:`to_dataset` (the folder's name is the task's)."""
-    disable_progress_bars()  # a notebook would show the bar as a stderr box
-    to_dataset(task).save_to_disk(str(path))
+    tables.save(to_dataset(task), path)
 
 
 def load_task(path: Path) -> Task:
     """A task written by :func:`save_task`."""
-    return from_dataset(Path(path).name, load_from_disk(str(path)))
+    return from_dataset(Path(path).name, tables.load(path))

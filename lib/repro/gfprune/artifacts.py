@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from datasets import DatasetDict
 
-from repro.core import images
+from repro.core import images, tables
 from repro.core.arms import Arm
 from repro.core.steps import read_json
 from repro.core.weights import load_weights
@@ -31,7 +31,7 @@ CLAIMS = "claims.json"
 
 
 def save_split(dataset: DatasetDict, data_dir: Path) -> None:
-    images.save_split(dataset, Path(data_dir) / SPLIT)
+    tables.save(dataset, Path(data_dir) / SPLIT)
 
 
 def load_split(data_dir: Path) -> dict[str, torch.Tensor]:

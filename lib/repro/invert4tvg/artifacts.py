@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repro.core import tables
 from repro.core.arms import Arm
 from repro.core.steps import read_json
 from repro.core.weights import load_config, load_weights
@@ -34,9 +35,7 @@ def noise_split(noise: float) -> str:
 
 def load_split(data_dir: Path, contrast: str, split: str):
     """One split of the saved ``DatasetDict`` of a contrast ("verb" or "object")."""
-    from datasets import load_from_disk
-
-    return load_from_disk(str(Path(data_dir) / CONTRAST_DIR[contrast]))[split]
+    return tables.load(Path(data_dir) / CONTRAST_DIR[contrast])[split]
 
 
 def load_vocab(data_dir: Path) -> Vocab:

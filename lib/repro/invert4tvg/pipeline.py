@@ -7,6 +7,7 @@ import copy
 
 import numpy as np
 
+from repro.core import tables
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import measured_claims, save_scores
@@ -36,7 +37,7 @@ def data(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     vectors, and the eval split written as Charades-STA lines and as TimeZero JSON."""
     sets, vocab = build_sets(cfg)
     for contrast, splits in sets.items():
-        splits.save_to_disk(str(ctx.dir / art.CONTRAST_DIR[contrast]))
+        tables.save(splits, ctx.dir / art.CONTRAST_DIR[contrast])
     write_json(ctx.dir / "vocab.json", {"words": list(vocab.words)})
     np.save(ctx.dir / "word_vectors.npy", text_vectors(vocab))
     annotations = art.annotations_of(sets["verb"]["eval"])

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import DatasetDict, disable_progress_bars, load_from_disk
+from datasets import DatasetDict
 
+from repro.core import tables
 from repro.core.arms import Arm
 from repro.core.steps import read_json
 from repro.lingoloop.data import SceneSet, from_dataset, to_dataset
@@ -44,18 +45,13 @@ def token_weights(model_dir: Path, seed: int) -> torch.Tensor:
 
 
 def save_scenes(data_dir: Path, sets: dict[str, SceneSet]) -> None:
-    """The scene sets as one ``DatasetDict`` (Arrow, memory-mapped), without the progress bar (a
-    notebook would show it as a stderr box)."""
-    disable_progress_bars()
-    DatasetDict({name: to_dataset(scenes) for name, scenes in sets.items()}).save_to_disk(str(Path(data_dir) / SCENES))
+    """The scene sets as one ``DatasetDict`` (Arrow, memory-mapped)."""
+    tables.save(DatasetDict({name: to_dataset(scenes) for name, scenes in sets.items()}), Path(data_dir) / SCENES)
 
 
 def load_scenes(data_dir: Path, split: str) -> SceneSet:
     """One split (``train`` or ``eval``) of the data step's scenes."""
-    folder = Path(data_dir) / SCENES
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no saved scenes; run the data step first")
-    return from_dataset(load_from_disk(str(folder))[split])
+    return from_dataset(tables.load(Path(data_dir) / SCENES)[split])
 
 
 def eval_images(data_dir: Path, device) -> torch.Tensor:

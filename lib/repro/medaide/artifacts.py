@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import DatasetDict, disable_progress_bars, load_from_disk
+from datasets import DatasetDict
 
+from repro.core import tables
 from repro.core.steps import read_json
 from repro.core.weights import load_weights
 from repro.medaide.agents import make_backend
@@ -47,16 +48,13 @@ def seed_dir(data_dir: Path, seed: int) -> Path:
 
 
 def save_splits(splits: DatasetDict, data_dir: Path, seed: int) -> None:
-    disable_progress_bars()  # a notebook would show the bar as a stderr box
-    splits.save_to_disk(str(seed_dir(data_dir, seed)))
+    tables.save(splits, seed_dir(data_dir, seed))
 
 
 def load_split(data_dir: Path, seed: int, name: str) -> list[dict]:
     """One saved split (``train``, ``val``, ``test``, ``control`` or a sweep level) as query dicts."""
     folder = seed_dir(data_dir, seed)
-    if not (folder / "dataset_dict.json").is_file():
-        raise FileNotFoundError(f"{folder}: no saved splits; run the data step first")
-    splits = load_from_disk(str(folder))
+    splits = tables.load(folder)
     if name not in splits:
         raise KeyError(f"{folder}: no split {name!r}; splits: {', '.join(splits)}")
     return rows(splits[name])

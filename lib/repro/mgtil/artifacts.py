@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from repro.core import tables
 from repro.core.steps import read_json
 from repro.core.weights import load_config, load_weights
 from repro.mgtil import retrieval as rag
@@ -36,9 +37,7 @@ METRICS = "metrics.json"  # evaluate: arm -> mean accuracy matrix and MTIL metri
 
 
 def load_world(folder: Path):
-    from datasets import load_from_disk
-
-    return load_from_disk(str(Path(folder) / WORLD))
+    return tables.load(Path(folder) / WORLD)
 
 
 def load_tokenizer(folder: Path) -> Tokenizer:

@@ -16,7 +16,6 @@ are read only through :func:`repro.core.data.verified_path` in the pipeline (sha
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +24,6 @@ from datasets import Array3D, Dataset, DatasetDict, Features, Value
 from repro.mgtil import world
 
 MEDMNIST_SPLITS = {"train": "train", "val": "validation", "test": "test"}
-
-
-@contextmanager
-def progress_bars_off():
-    """``datasets`` draws a bar per saved split on stderr; the kit's logs and notebooks stay quiet."""
-    from datasets.utils import logging
-
-    was = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            logging.enable_progress_bar()
 
 
 def database_features(size: int) -> Features:

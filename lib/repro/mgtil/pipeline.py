@@ -9,6 +9,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from repro.core import tables
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import measured_claims, save_scores
@@ -21,7 +22,7 @@ from repro.mgtil import world
 from repro.mgtil.claims import CANNOT_SHOW, CLAIMS
 from repro.mgtil.config import MgtilConfig
 from repro.mgtil.continual import CONTROL_STREAM, run_stream, stream_arms, stream_tasks
-from repro.mgtil.data import build_world, images, progress_bars_off
+from repro.mgtil.data import build_world, images
 from repro.mgtil.evaluate import example_scores, mtil_metrics, results_table
 from repro.mgtil.models import build_clip, build_tokenizer, predict, tokenize
 from repro.mgtil.pretrain import embed_corpus, pretrain, show_retrieval
@@ -46,8 +47,7 @@ def data(cfg: MgtilConfig, ctx: StepContext) -> dict:
         control_shift=bool(cfg.control_methods),
         seed=cfg.data_seed,
     )
-    with progress_bars_off():
-        ds.save_to_disk(str(ctx.dir / art.WORLD))
+    tables.save(ds, ctx.dir / art.WORLD)
     tasks = {
         t: {"domain": world.TASKS[t].domain, "classes": list(world.TASKS[t].classes), "fine": world.TASKS[t].fine}
         for t in world.tasks_of(cfg.orders)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from datasets import DatasetDict
 
-from repro.core import images
+from repro.core import images, tables
 from repro.core.arms import Arm
 from repro.core.weights import load_config, load_weights
 from repro.mmard.models import net_from_record
@@ -28,7 +28,7 @@ CLAIMS = "claims.json"
 
 
 def save_split(dataset: DatasetDict, data_dir: Path) -> None:
-    images.save_split(dataset, Path(data_dir) / SPLIT)
+    tables.save(dataset, Path(data_dir) / SPLIT)
 
 
 def load_split(data_dir: Path) -> dict[str, torch.Tensor]:

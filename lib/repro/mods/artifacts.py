@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from datasets import DatasetDict, disable_progress_bars, load_from_disk
+from datasets import DatasetDict
 
+from repro.core import tables
 from repro.core.arms import Arm
 from repro.core.weights import load_config, load_weights
 from repro.mods import data as mdata
@@ -47,20 +48,16 @@ def sweep_split(scale: float) -> str:
 
 
 def save_set(dataset: DatasetDict, data_dir: Path, name: str) -> None:
-    """``save_to_disk`` without the progress bar (a notebook would show it as a stderr box)."""
-    disable_progress_bars()
-    dataset.save_to_disk(str(Path(data_dir) / name))
+    tables.save(dataset, Path(data_dir) / name)
 
 
 def has_set(data_dir: Path, name: str) -> bool:
-    return (Path(data_dir) / name / "dataset_dict.json").is_file()
+    return tables.exists(Path(data_dir) / name)
 
 
 def load_set(data_dir: Path, name: str, split: str) -> dict[str, torch.Tensor]:
     """One split of a saved set as tensors (float32 sequences, boolean masks, labels, dominants)."""
-    if not has_set(data_dir, name):
-        raise FileNotFoundError(f"{Path(data_dir) / name}: no saved set {name!r}; run the data step first")
-    dataset = load_from_disk(str(Path(data_dir) / name))
+    dataset = tables.load(Path(data_dir) / name)
     if split not in dataset:
         raise KeyError(f"set {name!r} has no split {split!r}; splits: {', '.join(dataset)}")
     return mdata.dataset_tensors(dataset[split])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repro.core import tables
 from repro.core.arms import Arm
 from repro.core.steps import read_json
 from repro.core.weights import load_config, load_weights, save_weights
@@ -26,21 +27,12 @@ PREDICTIONS = "predictions.npz"
 MODEL_CARD = "models.json"
 
 
-def save_tables(tables, data_dir: Path) -> None:
-    """``save_to_disk`` without datasets' progress bars unless progress is on (REPRO_PROGRESS)."""
-    from datasets.utils import logging as ds_logging
-
-    from repro.core.train import progress_enabled
-
-    if not progress_enabled():
-        ds_logging.disable_progress_bar()
-    tables.save_to_disk(str(Path(data_dir) / DATASET))
+def save_tables(dataset, data_dir: Path) -> None:
+    tables.save(dataset, Path(data_dir) / DATASET)
 
 
 def load_tables(data_dir: Path):
-    from datasets import load_from_disk
-
-    return load_from_disk(str(Path(data_dir) / DATASET))
+    return tables.load(Path(data_dir) / DATASET)
 
 
 def weights_path(train_dir: Path, arm: str, seed: int) -> Path:

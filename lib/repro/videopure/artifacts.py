@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import DatasetDict, load_from_disk
+from datasets import DatasetDict
 
+from repro.core import tables
 from repro.core.steps import read_json
 from repro.core.weights import load_config, load_weights
 from repro.videopure.config import RecogniserSpec
@@ -39,10 +40,7 @@ CLAIMS = "claims.json"
 
 
 def load_clips(data_dir: Path) -> DatasetDict:
-    folder = Path(data_dir) / CLIPS
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no saved clips; run the data step first")
-    return load_from_disk(str(folder)).with_format("torch")
+    return tables.load(Path(data_dir) / CLIPS).with_format("torch")
 
 
 def tensors(clips: DatasetDict, part: str) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from repro.core import tables
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import load_scores, measured_claims, save_scores
@@ -54,7 +55,7 @@ def data(cfg: VideopureConfig, ctx: StepContext) -> dict:
         clips = frame_folders(cfg.video, cfg.test_fraction, cfg.data_seed, cfg.max_shift)
     else:
         clips = moving_digits(cfg.video, cfg.test_fraction, cfg.data_seed)
-    clips.save_to_disk(str(ctx.dir / art.CLIPS))
+    tables.save(clips, ctx.dir / art.CLIPS)
     train = art.tensors(clips.with_format("torch"), "train")
     probe = single_frame_probe(train["video"].numpy(), train["label"].numpy(), cfg.data_seed)
     ctx.log(f"{len(clips['train'])} train / {len(clips['test'])} test clips; single-frame probe {probe}")
