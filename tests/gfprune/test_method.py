@@ -214,6 +214,7 @@ def test_finetune_ends_on_any_step_count(unet, images, abar, tiny_cfg):
         val,
         steps=7,
         lr=cfg.finetune_lr,
+        warmup=cfg.finetune_warmup,
         batch_size=cfg.batch_size,
         eval_every=cfg.eval_every,
         seed=0,
@@ -221,3 +222,25 @@ def test_finetune_ends_on_any_step_count(unet, images, abar, tiny_cfg):
     )
     assert tuned.steps == [0, 3, 6, 7] and len(tuned.val) == 4
     assert tuned.budget.forward_samples["unet_backward"] == 7 * cfg.batch_size
+
+
+def test_warmup_cosine_ramps_to_the_peak_and_anneals_to_zero():
+    """Pretraining and fine-tuning end annealed: the rate climbs linearly to the peak over the warm-up,
+    then decays to 0 at the last step; a negative warm-up keeps the rate constant."""
+    from repro.gfprune.training import warmup_cosine
+
+    def rates(steps, warmup):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=2.0)
+        sched = warmup_cosine(opt, steps, warmup)
+        out = []
+        for _ in range(steps + 1):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    annealed = rates(100, 0.05)
+    assert annealed[:5] == pytest.approx([0.4, 0.8, 1.2, 1.6, 2.0])
+    assert max(annealed) == pytest.approx(2.0) and annealed[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(annealed[4:], annealed[5:]))
+    assert rates(10, -1) == [2.0] * 11

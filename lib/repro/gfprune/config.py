@@ -126,7 +126,8 @@ class GfpruneConfig(RunConfig):
     norm_stats: str = "live"
     # fine-tuning: the same for every method
     finetune_steps: int = 60
-    finetune_lr: float = 1e-3
+    finetune_lr: float = 1e-3  # the peak rate
+    finetune_warmup: float = 0.05  # warm-up fraction before a cosine decay to 0, as pretraining; < 0: constant
     eval_every: int = 20  # validation diffusion loss every n fine-tuning steps (convergence curves)
     val_examples: int = 128
     # evaluation

@@ -53,7 +53,7 @@ PRUNE_FIELDS = (
     "global_pruning",
     "macs_tolerance",
 )
-FINETUNE_FIELDS = ("finetune_steps", "finetune_lr", "eval_every", "val_examples", "batch_size")
+FINETUNE_FIELDS = ("finetune_steps", "finetune_lr", "finetune_warmup", "eval_every", "val_examples", "batch_size")
 
 
 @pipe.step(uses=("data_source", "unet", "test_fraction", "data_seed", "train_limit"))
@@ -250,6 +250,7 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
                 val,
                 steps=steps,
                 lr=cfg.finetune_lr,
+                warmup=cfg.finetune_warmup,
                 batch_size=cfg.batch_size,
                 eval_every=cfg.eval_every,
                 seed=seed,
