@@ -328,3 +328,15 @@ def test_every_paper_has_its_page_and_each_notebook_links_it(paper):
         if first["cell_type"] != "markdown" or link not in "".join(first["source"]):
             missing.append(path.name)
     assert not missing, f"first markdown cell does not link {link}: {', '.join(missing)}"
+
+
+def test_notebooks_folder_holds_only_the_five_notebooks_per_paper():
+    """A notebook left behind by an interrupted refresh (``.<name>.tmp-*.ipynb``) was once committed,
+    and nbval then ran it as a sixth notebook: only ``<paper>/0N_<step>.ipynb`` may be tracked."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    stray = [f for f in tracked if not re.fullmatch(r"notebooks/[a-z0-9]+/0[1-5]_[a-z]+\.ipynb", f)]
+    assert not stray, f"files in notebooks/ that are not a paper's five notebooks: {stray}"
