@@ -111,3 +111,17 @@ def test_readme_results_match_the_golden_claims(paper):
         decimals = len(shown.partition(".")[2])
         assert abs(float(shown) - result["effect"]) <= 0.5 * 10**-decimals + 1e-9, (claim["id"], shown, result)
         assert cells[-1].startswith(result["verdict"]), (claim["id"], cells[-1], result["verdict"])
+
+
+@pytest.mark.parametrize("paper", [p for p in papers.available() if (ROOT / "results/cpu" / p).is_dir()])
+@pytest.mark.parametrize("where", ["README.md", "docs/papers/{paper}.md"])
+def test_results_blocks_are_generated_from_the_golden(paper, where):
+    """The README's and the paper page's results block (summary line, gates, claims) is exactly what
+    tools/readme_claims.py writes from the golden: a number in it cannot drift from the run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_claims", ROOT / "tools/readme_claims.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = (ROOT / where.format(paper=paper)).read_text()
+    assert tool.block(paper) in text, f"{where.format(paper=paper)}: run tools/readme_claims.py --write {paper}"

@@ -1,15 +1,20 @@
-"""Print the README's claims table of each paper from its golden claims (results/cpu/<paper>/claims.json).
+"""Write each paper's results block, generated from its golden claims (results/cpu/<paper>/claims.json),
+into the README and into the paper's page (docs/papers/<paper>.md):
 
-    .venv/bin/python tools/readme_claims.py mmard mods ...
+    .venv/bin/python tools/readme_claims.py mmard mods ...        # print the blocks
+    .venv/bin/python tools/readme_claims.py --write mmard mods ...  # replace them in place
 
-The README's tables are checked against the golden files by tests/test_project.py; this writes them.
+A block opens with the paper's one-line summary (verdict counts, controls as expected, gates passed),
+then the gates and the claims tables. tests/test_project.py checks that both files hold exactly the
+block this writes, so a rerun that changes a verdict cannot leave the README or a page behind.
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
-from repro.core.claims import needs_text
+from repro.core.claims import needs_text, summary_line, verdict_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,30 +29,71 @@ def fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:+.2f}" if abs(x) < 1000 else f"{x:+.3g}"
 
 
-def table(paper: str) -> str:
-    doc = json.loads((ROOT / "results/cpu" / paper / "claims.json").read_text())
-    lines = [
-        f"<!-- claims: {paper} -->",
-        "| claim | ours | 95% CI | margin | paper delta | verdict |",
-        "|---|---|---|---|---|---|",
-    ]
+def golden(paper: str) -> dict:
+    return json.loads((ROOT / "results/cpu" / paper / "claims.json").read_text())
+
+
+def gates_table(doc: dict) -> list[str]:
+    if not doc.get("gates"):
+        return ["*No gates in this golden.*"]
+    lines = ["| gate | value per seed | needs | pass | covers |", "|---|---|---|---|---|"]
+    for g in doc["gates"]:
+        side = ">=" if g["higher_is_better"] else "<="
+        values = ", ".join(f"{v:.3g}" for v in g["value"])
+        covers = ", ".join(g["covers"])
+        lines.append(f"| {g['name']}: {short(g['text'], 70)} | {values} | {side} {g['threshold']:g} | "
+                     f"{'yes' if g['pass'] else '**no**'} | {covers} |")  # fmt: skip
+    return lines
+
+
+def claims_table(doc: dict) -> list[str]:
+    lines = ["| claim | ours | 95% CI | margin | paper delta | verdict |", "|---|---|---|---|---|---|"]
     for c in doc["claims"]:
         r = c["result"]
         label = f"{c['id']} {'control: ' if c['control'] else ''}{short(c['text'])}"
         ci = f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
         margin = str(tuple(c["band"])) if c["type"] == "tracks" else f"{c['margin']:g}"
-        verdict = r["verdict"]
+        verdict = verdict_text(r)
         if c["control"]:
             verdict += " (as expected)" if r.get("as_expected") else f" (NOT as expected: {c['expected']})"
         elif needs := needs_text(r):
             verdict += f"; to decide: {needs}"
         lines.append(f"| {label} | {fmt(r['effect'])} | {ci} | {margin} | {fmt(c['paper_delta'])} | {verdict} |")
+    return lines
+
+
+def block(paper: str) -> str:
+    """The generated results block of ``paper``, markers included."""
+    doc = golden(paper)
     seeds = doc["run"]["seeds"]
-    lines.append("")
-    lines.append(f"*{len(seeds)} seeds; `results/cpu/{paper}/claims.json`.*")
+    lines = [f"<!-- claims: {paper} -->", f"**{summary_line(doc)}.**", "", *gates_table(doc), "", *claims_table(doc)]
+    lines += ["", f"*{len(seeds)} seeds; `results/cpu/{paper}/claims.json`.*", f"<!-- /claims: {paper} -->"]
     return "\n".join(lines)
 
 
+def pattern(paper: str) -> re.Pattern:
+    """An existing block: up to its end marker (or, in files written before end markers, its seeds line)."""
+    end = rf"(?:<!-- /claims: {paper} -->|\*\d+ seeds?; `results/cpu/{paper}/claims\.json`\.\*)"
+    return re.compile(rf"<!-- claims: {paper} -->.*?{end}", re.S)
+
+
+def write(path: Path, paper: str, heading: str | None = None) -> None:
+    text = path.read_text()
+    new, n = pattern(paper).subn(lambda _: block(paper), text, count=1)
+    if n == 0:
+        if heading is None:
+            raise SystemExit(f"{path}: no <!-- claims: {paper} --> block to replace")
+        at = text.index("\n## ") + 1  # before the page's first section
+        new = text[:at] + f"{heading}\n\n{block(paper)}\n\n" + text[at:]
+    path.write_text(new)
+
+
 if __name__ == "__main__":
-    for paper in sys.argv[1:]:
-        print(table(paper), end="\n\n")
+    args = sys.argv[1:]
+    if "--write" in args:
+        for paper in (a for a in args if a != "--write"):
+            write(ROOT / "README.md", paper)
+            write(ROOT / "docs/papers" / f"{paper}.md", paper, heading="## Results of the golden `cpu` run")
+    else:
+        for paper in args:
+            print(block(paper), end="\n\n")

@@ -53,8 +53,10 @@ def test_lower_is_better_flips_the_direction():
 
 def test_equivalence_reproduced_and_refuted():
     a = accuracy(0.7)
-    same = decide(claim("equivalent", margin=3.0), {"A": a, "B": a.copy()})
-    assert same.verdict == "reproduced" and same.effect == 0
+    b = a.copy()
+    b[:, :2] = 100 - b[:, :2]  # near-identical arms (identical ones are not testable: below)
+    same = decide(claim("equivalent", margin=3.0), {"A": a, "B": b})
+    assert same.verdict == "reproduced" and abs(same.effect) < 1
     x, y = paired(0.9, 0.2)
     assert decide(claim("equivalent", margin=3.0), {"A": x, "B": y}).verdict == "not reproduced"
 
@@ -168,3 +170,91 @@ def document_for(c, scores):
         budget={},
         cannot_show=[],
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Not testable: degenerate arms, trivial references, gates (docs/design.md, Claims)
+
+
+def _claim(**kw):
+    from repro.core.claims import Claim
+
+    base = dict(id="C", text="t", type="better", metric="m", a="x", b=("y",), margin=1.0)
+    return Claim(**{**base, **kw})
+
+
+def test_all_zero_arms_are_not_testable_never_not_reproduced():
+    from repro.core.claims import decide
+
+    zero = np.zeros((3, 256))
+    result = decide(_claim(), {"x": zero, "y": zero})
+    assert result.verdict == "not testable"
+    assert result.rule_verdict == "not reproduced"  # what the interval alone would have said
+    assert "identical on every unit" in result.not_testable and "at 0" in result.not_testable
+    assert result.needs is None
+
+
+def test_identical_arms_off_the_floor_are_not_testable_too():
+    from repro.core.claims import decide
+
+    arms = np.random.default_rng(0).normal(size=(3, 40))
+    assert decide(_claim(type="equivalent"), {"x": arms, "y": arms.copy()}).verdict == "not testable"
+    assert decide(_claim(), {"x": arms, "y": arms + 0.01}).verdict != "not testable"
+
+
+def test_a_claim_a_trivial_reference_passes_is_not_testable_and_names_it():
+    from repro.core.claims import decide
+
+    rng = np.random.default_rng(1)
+    scores = {"x": rng.normal(5, 1, (3, 100)), "y": rng.normal(0, 1, (3, 100)), "reject_all": np.full((3, 100), 9.0)}
+    scores["accept_all"] = np.zeros((3, 100))
+    result = decide(_claim(trivial=("accept_all", "reject_all")), scores)
+    assert result.rule_verdict == "reproduced"
+    assert result.trivial == {"accept_all": "not reproduced", "reject_all": "reproduced"}
+    assert result.verdict == "not testable" and "reject_all" in result.not_testable
+    clean = decide(_claim(trivial=("accept_all",)), scores)
+    assert clean.verdict == "reproduced" and clean.not_testable is None
+
+
+def test_a_failed_gate_makes_its_claims_not_testable_and_is_kept_in_claims_json():
+    from repro.core.claims import Gate, claims_document, summary_line
+
+    rng = np.random.default_rng(2)
+    scores = {"m": {"x": rng.normal(5, 1, (3, 50)), "y": rng.normal(0, 1, (3, 50))}}
+    claims = [_claim(id="C1"), _claim(id="C2"), _claim(id="K1", control=True, note="n")]
+    gates = [
+        Gate("learned", "above chance", covers=("C1", "K1"), threshold=60.0),
+        Gate("teacher", "robust teacher", covers=("C2",), threshold=10.0),
+    ]
+    run = {"profile": "cpu", "run_name": "cpu", "seeds": [0, 1, 2], "machine": {}}
+    doc = claims_document(
+        paper="p", run=run, claims=claims, scores=scores, table=[], budget={}, cannot_show=[],
+        gates=gates, gate_values={"learned": [70.0, 59.0, 80.0], "teacher": [12.0, 15.0, 11.0]},
+    )  # fmt: skip
+    by_id = {c["id"]: c["result"] for c in doc["claims"]}
+    assert [g["pass"] for g in doc["gates"]] == [False, True]
+    assert by_id["C1"]["verdict"] == "not testable" and "gate learned failed" in by_id["C1"]["not_testable"]
+    assert by_id["C2"]["verdict"] == "reproduced"
+    assert by_id["K1"]["verdict"] == "not testable" and by_id["K1"]["as_expected"] is False
+    assert summary_line(doc) == (
+        "2 claims: 1 reproduced, 0 not reproduced, 0 inconclusive, 1 not testable; "
+        "controls 0/1 as expected; gates 1/2 pass"
+    )
+    with pytest.raises(KeyError, match="not measured"):
+        claims_document(
+            paper="p", run=run, claims=claims, scores=scores, table=[], budget={}, cannot_show=[],
+            gates=gates, gate_values={"learned": [70.0]},
+        )  # fmt: skip
+
+
+def test_gates_must_cover_every_claim_and_only_claims_that_exist():
+    from repro.core.claims import Gate, check_gates
+
+    claims = [_claim(id="C1"), _claim(id="C2")]
+    with pytest.raises(ValueError, match=r"\['C2'\] have no gate"):
+        check_gates([Gate("g", "t", covers=("C1",), threshold=0.0)], claims)
+    with pytest.raises(ValueError, match="unknown claims"):
+        check_gates([Gate("g", "t", covers=("C1", "C2", "C9"), threshold=0.0)], claims)
+    with pytest.raises(ValueError, match="covers no claim"):
+        Gate("g", "t", covers=(), threshold=0.0)
+    assert not Gate("g", "t", covers=("C1",), threshold=0.0).passes([1.0, float("nan")])

@@ -61,13 +61,30 @@ half-width plus ``z_{0.8} * se``. For an inconclusive claim, :func:`seeds_needed
 observed variance components: "needs ~N seeds" means too few seeds, "not decidable by more seeds"
 means the effect is too close to the margin for any size near this one. Introduced in
 ``04_evaluate.ipynb``.
+
+Not testable: before the rule speaks
+------------------------------------
+A calibrated rule applied to a testbed that tests nothing still prints a verdict. So a claim's
+verdict is **not testable** (with the reason kept in ``result.not_testable``; the rule's own verdict in
+``result.rule_verdict``) when any of these holds, checked in this order:
+
+* a :class:`Gate` that covers it failed: a measurement, declared with its threshold before the run and
+  taken on validation data per seed, showing that the miniature can test the claim (a model above
+  chance, a teacher more robust than a natural one, a victim that reads its cue). A gate passes only
+  when every seed passes.
+* a *trivial reference* named in ``Claim.trivial`` (a constant answer, a mask over every object, the
+  prior class, the input itself) put in place of ``a`` gets the verdict "reproduced" from the same rule
+  on the same examples: the claim as stated cannot tell the method from it. ``result.trivial`` keeps
+  every reference's verdict.
+* the arms are *degenerate*: one of the claim's contrasts is zero on every unit (the arms are
+  identical, e.g. both at the metric's floor), so the interval is ``[0, 0]`` by construction.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -76,8 +93,9 @@ import numpy as np
 from scipy import stats
 
 ClaimType = Literal["better", "best_of", "argmax", "equivalent", "tracks", "robust"]
-Verdict = Literal["reproduced", "not reproduced", "inconclusive"]
-CLAIMS_SCHEMA_VERSION = "1.1"
+Verdict = Literal["reproduced", "not reproduced", "inconclusive", "not testable"]
+VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "not testable")
+CLAIMS_SCHEMA_VERSION = "1.2"
 ALPHA = 0.05  # two-sided: 2.5% on each side of the interval
 POWER = 0.80  # for `detectable` and `seeds_needed`
 INTERVAL = "paired t: seed part on n-1 df + example part on m-1 df (two-way random effects)"
@@ -109,9 +127,14 @@ class Claim:
     paper_numbers: Mapping[str, float] = field(default_factory=dict)
     control: bool = False
     expected: Verdict = "reproduced"
+    trivial: tuple[str, ...] = ()
     note: str = ""
 
     def __post_init__(self) -> None:
+        if self.trivial and self.type == "robust":
+            raise ValueError(f"claim {self.id}: trivial references stand in for `a`; a 'robust' claim has none")
+        if self.expected == "not testable":
+            raise ValueError(f"claim {self.id}: a control cannot expect 'not testable'")
         if self.type == "robust" and (self.perturbed is None or len(self.b) != 1):
             raise ValueError(f"claim {self.id}: 'robust' needs one arm in b and perturbed=(a_pert, b_pert)")
         if self.type == "tracks" and (self.band is None or len(self.b) != 1):
@@ -126,6 +149,64 @@ class Claim:
     @property
     def arms(self) -> tuple[str, ...]:
         return (self.a, *self.b, *(self.perturbed or ()))
+
+    def with_a(self, arm: str) -> Claim:
+        """The same claim with ``arm`` in the favoured place (how a trivial reference is scored)."""
+        return replace(self, a=arm, trivial=())
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A measurement, declared before the run, that shows the miniature can test the claims in
+    ``covers``: it passes when every seed's value is at or beyond ``threshold`` (at or above when
+    ``higher_is_better``). Taken on validation data, never on the test split; ``note`` says why the
+    threshold is where it is."""
+
+    name: str
+    text: str
+    covers: tuple[str, ...]
+    threshold: float
+    higher_is_better: bool = True
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.covers:
+            raise ValueError(f"gate {self.name}: covers no claim")
+
+    def passes(self, values: Sequence[float]) -> bool:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size == 0 or not np.isfinite(values).all():
+            return False
+        ok = values >= self.threshold if self.higher_is_better else values <= self.threshold
+        return bool(ok.all())
+
+    def entry(self, values: Sequence[float]) -> dict[str, Any]:
+        """The gate as ``claims.json`` keeps it: its statement, the value per seed, and pass/fail."""
+        return {
+            "name": self.name,
+            "text": self.text,
+            "covers": list(self.covers),
+            "threshold": self.threshold,
+            "higher_is_better": self.higher_is_better,
+            "value": [float(v) for v in values],
+            "pass": self.passes(values),
+            "note": self.note,
+        }
+
+
+def check_gates(gates: Sequence[Gate], claims: Sequence[Claim]) -> None:
+    """Every gate covers claims that exist, and every claim is covered by a gate."""
+    ids = {c.id for c in claims}
+    for gate in gates:
+        unknown = sorted(set(gate.covers) - ids)
+        if unknown:
+            raise ValueError(f"gate {gate.name}: covers unknown claims {unknown}; claims: {sorted(ids)}")
+    uncovered = sorted(ids - {cid for gate in gates for cid in gate.covers})
+    if uncovered:
+        raise ValueError(f"claims {uncovered} have no gate: say what shows the miniature can test them")
+    names = [g.name for g in gates]
+    if len(set(names)) != len(names):
+        raise ValueError(f"gate names repeat: {names}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -425,19 +506,45 @@ class ClaimResult:
     n_examples: int
     interval: str = INTERVAL
     needs: dict[str, Any] | None = None
+    rule_verdict: Verdict | None = None
+    not_testable: str | None = None
+    trivial: dict[str, str] = field(default_factory=dict)
 
 
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
+def degenerate(claim: Claim, arms: Mapping[str, np.ndarray]) -> str | None:
+    """Why the claim's arms cannot differ, or None: a contrast that is zero on every unit (for
+    ``tracks``, ``a`` equal to ``b``; for an absolute ``robust``, the two drops equal)."""
+    if claim.type == "tracks":
+        parts = [arms[claim.a] - arms[claim.b[0]]]
+    elif claim.type == "robust" and claim.absolute:
+        drop_a, drop_b = contrasts(claim, arms)
+        parts = [drop_b - drop_a]
+    else:
+        parts = contrasts(claim, arms)
+    for part in parts:
+        if np.all(part == 0):
+            values = np.unique(np.concatenate([v.ravel() for v in arms.values()]))
+            constant = f": every unit at {values[0]:g}" if values.size == 1 else ""
+            return f"arms identical on every unit{constant}"
+    return None
+
+
 def decide(claim: Claim, scores: Mapping[str, np.ndarray]) -> ClaimResult:
     """Measure one claim: point effect, 95% interval, detectable effect, verdict, and for an
-    inconclusive claim what would decide it."""
+    inconclusive claim what would decide it. Degenerate arms and a trivial reference that the claim
+    would pass make it *not testable* (module docstring); gates are applied by :func:`claims_document`."""
     arms = _arrays(claim, scores)
     est = interval(claim, arms)
     effect, lo, hi = float(est.effect), float(est.lo), float(est.hi)
-    decided = verdict(claim, lo, hi)
+    rule = verdict(claim, lo, hi)
+    trivial = {t: decide(claim.with_a(t), scores).verdict for t in claim.trivial}
+    passing = [t for t, v in trivial.items() if v == "reproduced"]
+    reason = degenerate(claim, arms) or (f"trivial reference {passing[0]!r} passes it" if passing else None)
+    decided = "not testable" if reason else rule
     n_seeds, n_examples = next(iter(arms.values())).shape[-2:]
     detectable = float(est.binding.detectable())
     return ClaimResult(
@@ -455,7 +562,21 @@ def decide(claim: Claim, scores: Mapping[str, np.ndarray]) -> ClaimResult:
         n_seeds=int(n_seeds),
         n_examples=int(n_examples),
         needs=_needs(claim, effect, est.binding) if decided == "inconclusive" else None,
+        rule_verdict=rule,
+        not_testable=reason,
+        trivial=trivial,
     )
+
+
+def gated(result: ClaimResult, failed: Sequence[Mapping[str, Any]]) -> ClaimResult:
+    """``result`` made *not testable* by the first failed gate among ``failed`` (gate entries)."""
+    if not failed:
+        return result
+    gate = failed[0]
+    values = ", ".join(f"{v:.3g}" for v in gate["value"])
+    side = ">=" if gate["higher_is_better"] else "<="
+    reason = f"gate {gate['name']} failed: {values} per seed, needs {side} {gate['threshold']:g}"
+    return replace(result, verdict="not testable", not_testable=reason, needs=None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,21 +596,28 @@ def claims_document(
     table: Sequence[Mapping[str, Any]],
     budget: Mapping[str, Mapping[str, Any]],
     cannot_show: Sequence[str],
+    gates: Sequence[Gate] = (),
+    gate_values: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Decide every claim and assemble the ``claims.json`` document (validated against the schema).
 
     ``scores`` maps metric -> arm -> ``(n_seeds, n_examples)``; ``table`` holds the rows of the
-    results table (chance and oracle rows included); ``budget`` the ledger per method.
+    results table (chance and oracle rows included); ``budget`` the ledger per method; ``gates`` the
+    paper's declared gates and ``gate_values`` their measured value per seed (every declared gate
+    measured, nothing else). A claim covered by a failed gate is *not testable*.
     """
+    gate_entries = _gate_entries(gates, gate_values or {}, claims)
     decided = []
     for claim in claims:
         if claim.metric not in scores:
             raise KeyError(f"claim {claim.id}: metric {claim.metric!r} not measured; measured: {sorted(scores)}")
-        decided.append(_claim_entry(claim, decide(claim, scores[claim.metric])))
+        failed = [g for g in gate_entries if claim.id in g["covers"] and not g["pass"]]
+        decided.append(_claim_entry(claim, gated(decide(claim, scores[claim.metric]), failed)))
     doc = {
         "schema_version": CLAIMS_SCHEMA_VERSION,
         "paper": paper,
-        "run": dict(run),
+        "run": {**run, "machine": _machine()} if "machine" not in run else dict(run),
+        "gates": gate_entries,
         "claims": decided,
         "table": [dict(row) for row in table],
         "budget": {k: dict(v) for k, v in budget.items()},
@@ -499,16 +627,43 @@ def claims_document(
     return doc
 
 
+def _gate_entries(
+    gates: Sequence[Gate], values: Mapping[str, Sequence[float]], claims: Sequence[Claim]
+) -> list[dict[str, Any]]:
+    """The gates as ``claims.json`` keeps them, after checking that they cover the claims measured and
+    that every declared gate, and nothing else, was measured."""
+    declared = {g.name for g in gates}
+    measured = {c.id for c in claims}
+    kept = [replace(g, covers=tuple(c for c in g.covers if c in measured)) for g in gates]
+    kept = [g for g in kept if g.covers]  # a profile may skip arms, and with them claims
+    if kept:
+        check_gates(kept, claims)
+    missing, unknown = {g.name for g in kept} - set(values), set(values) - declared
+    if missing or unknown:
+        raise KeyError(f"gates not measured: {sorted(missing)}; measured but not declared: {sorted(unknown)}")
+    return [g.entry(values[g.name]) for g in kept]
+
+
+def _machine() -> dict[str, Any]:
+    """Where the run was made (``repro.core.machine``), when that module is present."""
+    try:
+        from .machine import facts
+    except ImportError:
+        return {}
+    return facts()
+
+
 def _claim_entry(claim: Claim, result: ClaimResult) -> dict[str, Any]:
     stated = asdict(claim)
     stated["b"] = list(claim.b)
+    stated["trivial"] = list(claim.trivial)
     stated["paper_numbers"] = dict(claim.paper_numbers)
     for key in ("perturbed", "band"):
         stated[key] = list(stated[key]) if stated[key] is not None else None
     measured = asdict(result)
     measured.pop("id"), measured.pop("type"), measured.pop("metric")
     stated["result"] = measured
-    if claim.control:
+    if claim.control:  # a control that cannot be tested did not come out as expected
         stated["result"]["as_expected"] = result.verdict == claim.expected
     return stated
 
@@ -560,7 +715,7 @@ def claim_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for c in doc["claims"]:
         r = c["result"]
-        verdict = r["verdict"]
+        verdict = verdict_text(r)
         if c["control"]:
             verdict += f" (expected {c['expected']}: {'as expected' if r.get('as_expected') else 'NOT as expected'})"
         rows.append(
@@ -579,6 +734,49 @@ def claim_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def verdict_text(result: Mapping[str, Any]) -> str:
+    """The verdict with its reason when the claim was not testable."""
+    if result["verdict"] == "not testable" and result.get("not_testable"):
+        return f"not testable ({result['not_testable']})"
+    return result["verdict"]
+
+
+def summary_line(doc: Mapping[str, Any]) -> str:
+    """One line per paper: verdict counts of the claims, controls as expected, gates passed."""
+    claims = [c for c in doc["claims"] if not c["control"]]
+    controls = [c for c in doc["claims"] if c["control"]]
+    count = {v: sum(c["result"]["verdict"] == v for c in claims) for v in VERDICTS}
+    gates = doc.get("gates", [])
+    return (
+        f"{len(claims)} claims: {count['reproduced']} reproduced, {count['not reproduced']} not reproduced, "
+        f"{count['inconclusive']} inconclusive, {count['not testable']} not testable; "
+        f"controls {sum(bool(c['result'].get('as_expected')) for c in controls)}/{len(controls)} as expected; "
+        f"gates {sum(g['pass'] for g in gates)}/{len(gates)} pass"
+    )
+
+
+def gate_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per gate: value per seed, threshold, pass, claims covered (report and notebooks)."""
+    return [
+        {
+            "gate": g["name"],
+            "what it shows": g["text"],
+            "value per seed": ", ".join(f"{v:.3g}" for v in g["value"]),
+            "needs": f"{'>=' if g['higher_is_better'] else '<='} {g['threshold']:g}",
+            "pass": g["pass"],
+            "covers": ", ".join(g["covers"]),
+        }
+        for g in doc.get("gates", [])
+    ]
+
+
+def gates_frame(doc: Mapping[str, Any]):
+    """The gates as a DataFrame (notebooks)."""
+    import pandas as pd
+
+    return pd.DataFrame(gate_rows(doc), columns=["gate", "what it shows", "value per seed", "needs", "pass", "covers"])
 
 
 def claims_frame(doc: Mapping[str, Any]):

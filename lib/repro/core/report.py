@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import papers
-from .claims import claim_rows, load_claims
+from .claims import claim_rows, gate_rows, load_claims, summary_line
 from .steps import atomic_path, read_json, read_meta, runs_root, sha256_file
 
 RUN_NAME = re.compile(r"[A-Za-z0-9_-]+(\+[0-9a-f]{8})?")  # <profile> or <profile>+<hash of the overrides>
@@ -91,6 +91,9 @@ def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
     elif claims_path.exists():
         doc = load_claims(claims_path)
         verdicts.update(c["result"]["verdict"] for c in doc["claims"] if not c["control"])
+        lines += [f"**{summary_line(doc)}.**", ""]
+        if doc.get("gates"):
+            lines += ["### Gates (can this miniature test the claims?)", "", markdown_table(gate_rows(doc)), ""]
         lines += ["### Claims", "", markdown_table(claim_rows(doc)), ""]
         lines += ["Claim sentences:", ""] + [f"- **{c['id']}**: {c['text']}" for c in doc["claims"]] + [""]
         lines += ["### Results (mean ± sd over seeds)", "", markdown_table(with_sd(doc["table"])), ""]
