@@ -155,9 +155,17 @@ C = TypeVar("C", bound=RunConfig)
 def make_config(profiles: Mapping[str, Callable[[], C]], profile: str, **overrides: Any) -> C:
     """Build the named profile and apply ``overrides`` strictly.
 
+    The keyword ``overrides=`` carries a notebook's whole ``overrides`` parameter (the notebooks call
+    ``config(profile, overrides=overrides)``): a mapping, or the JSON or YAML text that
+    ``papermill -p overrides '{"epochs": 2}'`` passes (:func:`parse_overrides`).
+
     >>> make_config({"smoke": lambda: RunConfig()}, "smoke", seeds=[1, 2]).seeds
     (1, 2)
+    >>> make_config({"smoke": lambda: RunConfig()}, "smoke", overrides='{"seeds": [3]}').seeds
+    (3,)
     """
+    if "overrides" in overrides:
+        overrides = {**parse_overrides(overrides.pop("overrides")), **overrides}
     if profile not in profiles:
         raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(profiles)}")
     base = profiles[profile]()
@@ -180,6 +188,26 @@ def make_config(profiles: Mapping[str, Callable[[], C]], profile: str, **overrid
     cfg = dataclasses.replace(base, **coerced, overrides={k: jsonable(v) for k, v in changed.items()})
     check_values(cfg)
     return cfg
+
+
+def parse_overrides(value: Any) -> dict[str, Any]:
+    """A notebook's ``overrides`` parameter as a dict: a mapping as it is, a string parsed as a JSON
+    or YAML mapping (papermill's ``-p`` passes every value as text), ``None`` or ``""`` as none."""
+    if value is None or isinstance(value, Mapping):
+        return dict(value or {})
+    if isinstance(value, str):
+        import yaml  # a superset of JSON here: '{"epochs": 2}' and '{epochs: 2}' both parse
+
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            parsed = err
+        if parsed is None or isinstance(parsed, Mapping):
+            return dict(parsed or {})
+    raise ConfigError(
+        f"overrides={value!r} is not a mapping of profile fields; give one as JSON or YAML text, "
+        """e.g. papermill ... -p overrides '{"epochs": 2}' or papermill ... -y 'overrides: {epochs: 2}'"""
+    )
 
 
 def _coerce(name: str, value: Any, hint: Any, current: Any = None) -> Any:
