@@ -158,3 +158,11 @@ def test_an_unlisted_file_is_a_data_error_naming_the_listed_ones(data_dir, tmp_p
     manifest = write_manifest(tmp_path, [{"path": "a.bin", "sha256": "0" * 64}])
     with pytest.raises(DataUnavailableError, match=r"not listed in the manifest(.|\n)*\['a.bin'\]"):
         verified_path(manifest, "b.bin")
+
+
+def test_a_missing_file_without_a_published_checksum_says_so_not_none(data_dir, tmp_path):
+    """A manifest entry with ``sha256: null`` prints no 'expected: md5:None': it says there is none."""
+    manifest = write_manifest(tmp_path, [{"path": "a.bin", "sha256": None}])
+    with pytest.raises(DataUnavailableError) as err:
+        verified_path(manifest, "a.bin")
+    assert "None" not in str(err.value) and "no published checksum: record yours" in str(err.value)

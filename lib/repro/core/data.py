@@ -161,7 +161,8 @@ def verified_path(manifest: Manifest, rel: str, root: Path | None = None) -> Pat
     todo = f"{manifest.instructions.strip()} (expected under {root}; set REPRO_DATA_DIR to change it)"
     algo, expected = entry.digest
     if not path.exists():
-        raise DataUnavailableError(manifest.name, path, "file not found", todo, expected=f"{algo}:{expected}")
+        known = f"{algo}:{expected}" if expected else "no published checksum: record yours once you have the file"
+        raise DataUnavailableError(manifest.name, path, "file not found", todo, expected=known)
     if expected is None:
         raise DataUnavailableError(
             manifest.name,
