@@ -5,6 +5,7 @@
     python -m repro step mmard train --profile gpu [--set epochs=3]   # also under `accelerate launch`
     python -m repro refresh-notebooks [--paper mmard]
     python -m repro report --profile cpu
+    python -m repro compare [cpu] [--against results/cpu] [--any-difference]
 
 ``./run_all.sh`` is a thin wrapper around ``run`` that first makes sure the kit's venv exists.
 What the user got wrong (a profile, a value, a step, missing or corrupted data, a folder it cannot
@@ -19,6 +20,7 @@ import json
 import os
 import pickle
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import papers
@@ -65,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="(re)build <runs>/<run>/REPORT.md")
     report.add_argument("--profile", default="cpu", help="run name: a profile or profile+hash")
+
+    compare = sub.add_parser("compare", help="a rerun beside the committed golden; exit 1 if a verdict changed")
+    compare.add_argument("run", nargs="*", default=["cpu"], help="run names (cpu, 'cpu+*') or run folders")
+    compare.add_argument("--against", help="golden folder (default: results/<the run's profile>)")
+    compare.add_argument("--paper", action="append", help="repeatable; default: every paper on both sides")
+    compare.add_argument("--any-difference", action="store_true", help="exit 1 on any difference, not only a verdict")
     return parser
 
 
@@ -105,6 +113,8 @@ def dispatch(args: argparse.Namespace) -> int:
         result = papers.pipeline(args.paper).run(args.step, cfg, force=not args.cached)
         print(json.dumps({"dir": str(result.dir), "cached": result.cached, "summary": result.summary}, indent=2))
         return 0
+    if args.command == "compare":
+        return compare(args)
     if args.command == "report":
         from .report import build
 
@@ -142,6 +152,23 @@ def run_names(paper_names: list[str], profile: str, overrides: dict[str, Any]) -
         if name not in names and (runs_root() / name / paper).is_dir():
             names.append(name)
     return names
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Print each run beside its golden (:mod:`repro.core.compare`); 1 when a verdict changed."""
+    from . import compare as cmp
+
+    status = 0
+    for run in cmp.resolve_runs(args.run):
+        golden = Path(args.against).resolve() if args.against else cmp.golden_folder(cmp.run_profile(run))
+        if not golden.is_dir():
+            raise ValueError(f"no golden folder {golden}; give one with --against results/<profile>")
+        found = cmp.compare_folders(golden, run, [papers.check(p) for p in args.paper or []] or None)
+        if not found:
+            raise ValueError(f"no paper has a claims.json both in {run} and in {golden}")
+        print(f"## {run} against {golden}\n\n{cmp.markdown(found)}")
+        status = max(status, cmp.exit_status(found, args.any_difference))
+    return status
 
 
 def report_refusals(run_name: str) -> int:

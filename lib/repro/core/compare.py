@@ -98,8 +98,10 @@ class PaperComparison:
         if self.verdict_changes:
             text += " (" + ", ".join(f"{c['claim']} {c['golden']} -> {c['rerun']}" for c in self.verdict_changes) + ")"
         largest = self.largest_shift
-        if largest is not None:
+        if largest is not None and largest["shift (se)"] != 0:
             text += f"; largest effect shift {abs(largest['shift (se)']):.2g} se ({largest['claim']})"
+        elif largest is not None:
+            text += "; effects identical"
         unmatched = [c for c in self.claims if c["status"] not in ("same", "changed")]
         if unmatched:
             text += f"; {len(unmatched)} claim(s) on one side only"
@@ -153,7 +155,7 @@ def _row(claim_id: str, status: str, g: Mapping | None, r: Mapping | None) -> di
     if gr.get("effect") is not None and rr.get("effect") is not None:
         shift = float(rr["effect"]) - float(gr["effect"])
         se = gr.get("se") or rr.get("se")
-        se_shift = shift / se if se and math.isfinite(se) and se > 0 else None
+        se_shift = 0.0 if shift == 0 else shift / se if se and math.isfinite(se) and se > 0 else None
     notes = []
     for side, res in (("golden", gr), ("rerun", rr)):
         if res.get("not_testable"):
@@ -327,7 +329,7 @@ def markdown(comparisons: Sequence[PaperComparison], heading: str = "###") -> st
         machines = machines_text(c)
         if machines:
             lines += [f"Machines: {machines}.", ""]
-        lines += [markdown_table(c.claims), ""]
+        lines += [markdown_table(display_rows(c.claims)), ""]
         if c.cells:
             shown = c.cells[:CELL_ROWS_SHOWN]
             more = f" ({len(shown)} largest shown)" if len(c.cells) > len(shown) else ""
@@ -336,6 +338,29 @@ def markdown(comparisons: Sequence[PaperComparison], heading: str = "###") -> st
             lines += ["Gates that differ:", "", markdown_table(c.gates), ""]
         lines += [f"- {n}" for n in c.notes] + ([""] if c.notes else [])
     return "\n".join(lines)
+
+
+def display_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The claim rows folded for a printed table: one verdict column, effect and interval together."""
+
+    def effect(value: Any, ci: str) -> str:
+        return "-" if value is None else f"{value:.3g} {ci}"
+
+    shown = []
+    for r in rows:
+        verdict = r["golden"] if r["status"] == "same" else f"**{r['golden']} -> {r['rerun']}**"
+        shown.append(
+            {
+                "claim": r["claim"],
+                "verdict": f"{r['status']}: {verdict}" if r["status"] != "changed" else f"changed: {verdict}",
+                "golden effect [95% CI]": effect(r["golden effect"], r["golden 95% CI"]),
+                "rerun effect [95% CI]": effect(r["rerun effect"], r["rerun 95% CI"]),
+                "shift": "-" if r["shift"] is None else r["shift"],
+                "shift (se)": "-" if r["shift (se)"] is None else round(r["shift (se)"], 2),
+                **({"notes": r["notes"]} if any(x["notes"] for x in rows) else {}),
+            }
+        )
+    return shown
 
 
 def exit_status(comparisons: Sequence[PaperComparison], any_difference: bool = False) -> int:
