@@ -38,9 +38,12 @@ def test_wrongly_typed_override_is_refused(key, value):
         config("smoke", **{key: value})
 
 
-def test_overrides_field_cannot_be_overridden():
-    with pytest.raises(ConfigError, match="overrides"):
-        config("smoke", overrides={"n": 1})
+def test_overrides_keyword_is_the_notebooks_whole_parameter():
+    # issue 34: notebooks call config(profile, overrides=overrides), so papermill's text reaches make_config
+    assert config("smoke", overrides={"n": 1}).n == 1 == config("smoke", overrides='{"n": 1}').n
+    assert config("smoke", overrides={"n": 1}).run_name == config("smoke", n=1).run_name
+    with pytest.raises(ConfigError, match="unknown override"):
+        config("smoke", overrides={"overrides": {}})
 
 
 def test_slice_and_hash_are_stable():

@@ -72,6 +72,7 @@ class PaperComparison:
     gates: list[dict[str, Any]] = field(default_factory=list)
     machines: tuple[dict | None, dict | None] = (None, None)
     notes: list[str] = field(default_factory=list)
+    refused: str | None = None  # why the rerun's claims.json was not compared (edited, corrupted)
 
     @property
     def verdict_changes(self) -> list[dict[str, Any]]:
@@ -93,6 +94,8 @@ class PaperComparison:
 
     def summary(self) -> str:
         """``mmard: verdicts 6/7 same (K1 inconclusive -> reproduced); largest effect shift 0.4 se (C1b); 3 table cells differ``."""
+        if self.refused:
+            return f"{self.paper}: not compared: {self.refused}"
         decided = [c for c in self.claims if c["status"] in ("same", "changed")]
         text = f"{self.paper}: verdicts {len(decided) - len(self.verdict_changes)}/{len(decided)} same"
         if self.verdict_changes:
@@ -217,15 +220,16 @@ def cell_differences(golden: Sequence[Mapping], rerun: Sequence[Mapping], notes:
 
 
 def gate_differences(golden: Sequence[Mapping], rerun: Sequence[Mapping]) -> list[dict[str, Any]]:
-    """Gates (``name``, per-seed ``values``, ``pass``) whose values or outcome differ."""
+    """Gates (``name``, per-seed ``value``, ``pass``) whose values or outcome differ."""
     g_by, r_by = {g["name"]: g for g in golden}, {g["name"]: g for g in rerun}
     rows = []
     for name in list(g_by) + [n for n in r_by if n not in g_by]:
         g, r = g_by.get(name) or {}, r_by.get(name) or {}
-        if g.get("values") != r.get("values") or g.get("pass") != r.get("pass"):
+        if g.get("value") != r.get("value") or g.get("pass") != r.get("pass"):
             rows.append(
-                {"gate": name, "golden pass": g.get("pass", "-"), "rerun pass": r.get("pass", "-"),
-                 "golden values": g.get("values", "-"), "rerun values": r.get("values", "-")}
+                {"gate": name, "threshold": g.get("threshold", r.get("threshold")),
+                 "golden pass": g.get("pass", "-"), "rerun pass": r.get("pass", "-"),
+                 "golden per seed": g.get("value", "-"), "rerun per seed": r.get("value", "-")}
             )  # fmt: skip
     return rows
 
@@ -251,6 +255,10 @@ def compare_paper(golden_dir: Path, run_dir: Path, paper: str) -> PaperCompariso
     g_path, r_path = claims_path(golden_dir, paper), claims_path(run_dir, paper)
     if g_path is None or r_path is None:
         return None
+    from .report import claims_problem
+
+    if r_path.parent.name == "evaluate" and (problem := claims_problem(run_dir / paper)):
+        return PaperComparison(paper=paper, refused=problem)
     result = compare_documents(read_claims(g_path), read_claims(r_path))
     if result.machines[1] is None:  # a rerun made before claims.json recorded its machine
         meta = read_meta(r_path.parent / "step.json") or {}
@@ -324,7 +332,7 @@ def markdown(comparisons: Sequence[PaperComparison], heading: str = "###") -> st
     if not comparisons:
         return "_No paper has claims on both sides._"
     lines = [f"- {c.summary()}" for c in comparisons] + [""]
-    for c in comparisons:
+    for c in (c for c in comparisons if not c.refused):
         lines += [f"{heading} {c.paper}", ""]
         machines = machines_text(c)
         if machines:
@@ -367,7 +375,7 @@ def exit_status(comparisons: Sequence[PaperComparison], any_difference: bool = F
     """1 when a verdict changed (or, with ``any_difference``, anything differs), else 0."""
     if any(c.verdict_changes for c in comparisons):
         return 1
-    if any_difference and any(not c.identical or any(r["status"] != "same" for r in c.claims) for c in comparisons):
+    if any_difference and any(c.refused or not c.identical or any(r["status"] != "same" for r in c.claims) for c in comparisons):
         return 1
     return 0
 

@@ -174,6 +174,24 @@ def run_folder(run_name: str) -> Path:
     raise ValueError(f"run {run_name!r} {problem}; runs there: {', '.join(present) or 'none'}")
 
 
+def golden_section(run: Path, run_name: str) -> list[str]:
+    """A line for the top of the report (the papers' summary lines against the committed golden of
+    the run's profile), then the section "Compared with the golden" for its end."""
+    from .compare import compare_folders, golden_folder, run_section
+
+    profile = run_name.split("+")[0]
+    found = compare_folders(golden_folder(profile), run) if golden_folder(profile).is_dir() else []
+    changed = sum(len(c.verdict_changes) for c in found)
+    decided = sum(1 for c in found for r in c.claims if r["status"] in ("same", "changed"))
+    top = (
+        f"**Compared with the golden (`results/{profile}`, last section): {decided - changed}/{decided} verdicts "
+        f"the same{f', {changed} changed' if changed else ''}.**\n"
+        if found
+        else f"_No golden for profile {profile}._\n"
+    )
+    return [top, "## Compared with the golden", "", run_section(run, profile), ""]
+
+
 def build(run_name: str) -> Path:
     """Write ``<runs>/<run_name>/REPORT.md`` from whatever papers have results there."""
     run = run_folder(run_name)
@@ -184,6 +202,7 @@ def build(run_name: str) -> Path:
             sections.append(text)
             totals += verdicts
     counts = ", ".join(f"{n} {v}" for v, n in sorted(totals.items())) or "no claims decided"
+    golden = golden_section(run, run_name)
     head = [
         f"# Reproduction report: `{run_name}`",
         "",
@@ -194,6 +213,7 @@ def build(run_name: str) -> Path:
         "",
         f"**Claims (controls excluded): {counts}.**",
         "",
+        *golden[:1],
         "## Environment",
         "",
         environment(run),
@@ -201,5 +221,5 @@ def build(run_name: str) -> Path:
     ]
     path = run / "REPORT.md"
     with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(head + sections) + "\n")
+        tmp.write_text("\n".join(head + sections + golden[1:]) + "\n")
     return path
