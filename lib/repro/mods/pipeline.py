@@ -8,12 +8,14 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from repro.core import jobs
 from repro.core.arms import Arm
 from repro.core.claims import claims_document
+from repro.core.jobs import Job
 from repro.core.runtime import configure, make_accelerator
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
-from repro.core.train import Budget
+from repro.core.train import Budget, FitResult
 from repro.core.weights import save_weights
 from repro.mods import artifacts
 from repro.mods import data as mdata
@@ -102,33 +104,45 @@ def model(cfg: ModsConfig, ctx: StepContext) -> dict:
 
 @pipe.step(uses=TRAIN_FIELDS, upstream=("data",))
 def train(cfg: ModsConfig, ctx: StepContext) -> dict:
-    """Train every arm with every seed (same init seed, data order, epochs and optimizer)."""
-    accelerator = make_accelerator(cfg)
-    sets = {name: load_set(ctx.upstream["data"], name, "train") for _, name in runs(cfg)}
+    """Train every arm with every seed (same init seed, data order, epochs and optimizer), each
+    (arm, seed) a job (``repro.core.jobs``): side by side on free cores or on a Dask cluster, with
+    the same models whatever runs them."""
+    todo = [(arm, name, seed) for arm, name in runs(cfg) for seed in cfg.seeds]
+    done = jobs.run(
+        [Job(f"{arm.name} s{seed}", train_one, (cfg, arm, name, seed, ctx.upstream["data"], ctx.dir), seed=seed)
+         for arm, name, seed in todo],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     history, budgets = {}, {}
-    for arm, name in runs(cfg):
-        key, spec = arm.name, arm_spec(cfg.model_for(dims_of(sets[name])), arm.method)
-        budgets[key], history[key] = Budget(), []
-        for seed in cfg.seeds:
-            net, fitted = train_arm(
-                spec,
-                sets[name],
-                alpha=cfg.alpha if uses_nce(arm.method) else 0.0,
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                weight_decay=cfg.weight_decay,
-                seed=seed,
-                accelerator=accelerator,
-                desc=f"{key} s{seed}",
-            )
-            save_weights(net, ctx.dir / model_file(arm, seed), asdict(spec))
-            history[key].append(fitted.losses)
-            budgets[key] = budgets[key].merge(fitted.budget)
+    for (arm, _, _), job in zip(todo, done):
+        history.setdefault(arm.name, []).append(job.value.losses)
+        budgets[arm.name] = budgets.get(arm.name, Budget()).merge(job.value.budget)
+    for key in history:
         ctx.log(f"{key}: final loss {np.mean([h[-1] for h in history[key]]):.4f} ({budgets[key].wall_s:.1f} s)")
     write_json(ctx.dir / "history.json", history)
     write_json(ctx.dir / "budget.json", {k: b.to_dict() for k, b in budgets.items()})
     return {"models": len(history) * len(cfg.seeds), "arms": list(history)}
+
+
+def train_one(cfg: ModsConfig, arm: Arm, name: str, seed: int, data_dir, out_dir) -> FitResult:
+    """One (arm, seed) job of :func:`train`: train on data set ``name`` and save the weights in ``out_dir``."""
+    accelerator = make_accelerator(cfg)
+    data = load_set(data_dir, name, "train")
+    spec = arm_spec(cfg.model_for(dims_of(data)), arm.method)
+    net, fitted = train_arm(
+        spec,
+        data,
+        alpha=cfg.alpha if uses_nce(arm.method) else 0.0,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        seed=seed,
+        accelerator=accelerator,
+        desc=f"{arm.name} s{seed}",
+    )
+    save_weights(net, out_dir / model_file(arm, seed), asdict(spec))
+    return fitted
 
 
 @pipe.step(uses=(*TRAIN_FIELDS, "noise_sweep", "data_seed"), upstream=("data", "train"))

@@ -1,0 +1,169 @@
+"""Jobs (repro.core.jobs): the core budget, where jobs run, and that a step's results do not depend
+on how many jobs run at once or where: MODS's smoke train step with 1 and 2 local jobs and on a Dask
+LocalCluster gives the same per-example scores and claims."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from repro import mods
+from repro.core import jobs, papers, runner
+from repro.core.jobs import Job
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A machine of ``cores`` cores, ``REPRO_JOBS`` unset, no cluster, one process."""
+
+    def make(cores: int, wanted: int | None = None):
+        monkeypatch.setenv(jobs.CORES_ENV, str(cores))
+        for name in (jobs.JOBS_ENV, jobs.SCHEDULER_ENV, "WORLD_SIZE"):
+            monkeypatch.delenv(name, raising=False)
+        if wanted is not None:
+            monkeypatch.setenv(jobs.JOBS_ENV, str(wanted))
+
+    return make
+
+
+def test_jobs_times_threads_never_exceed_the_cores(machine):
+    machine(2)
+    assert jobs.at_once(13, threads=1) == 2  # two 1-thread jobs on 2 cores
+    assert jobs.at_once(13, threads=2) == 1  # one 2-thread job alone
+    assert jobs.at_once(1, threads=1) == 1  # never more jobs than there are
+    assert jobs.at_once(5, threads=4) == 1  # a job wider than the machine still runs, alone
+    machine(2, wanted=8)
+    assert jobs.at_once(13, threads=1) == 2  # asking for more does not oversubscribe
+    machine(16, wanted=3)
+    assert jobs.at_once(13, threads=2) == 3
+
+
+def test_where_jobs_run(machine, monkeypatch):
+    machine(2)
+    assert jobs.plan(4, threads=1).backend == "loky"
+    assert jobs.plan(4, threads=2).backend == "in-process"
+    assert jobs.plan(4, threads=1, device="auto").backend == "in-process"  # one process owns an accelerator
+    machine(2, wanted=1)
+    assert jobs.plan(4, threads=1) == jobs.Plan("in-process", 1, 1)  # --jobs 1: as before jobs
+    machine(2)
+    monkeypatch.setenv(jobs.SCHEDULER_ENV, "tcp://127.0.0.1:8786")
+    assert jobs.plan(4, threads=1) == jobs.Plan("dask", 4, 1, "tcp://127.0.0.1:8786")
+    assert jobs.plan(4, threads=1, local=True).backend == "loky"  # notebooks stay on this machine
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert jobs.plan(4, threads=1).backend == "in-process"  # under accelerate launch every rank runs every job
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1"])
+def test_a_bad_jobs_setting_is_a_clear_error(machine, monkeypatch, bad):
+    machine(2)
+    monkeypatch.setenv(jobs.JOBS_ENV, bad)
+    with pytest.raises(ValueError, match="REPRO_JOBS"):
+        jobs.at_once(4, threads=1)
+
+
+def draw(n: int) -> list[float]:
+    """A job that reads the global random state and the thread count it was given."""
+    return [*torch.rand(n).tolist(), float(torch.get_num_threads())]
+
+
+def test_a_job_seeds_itself_and_sets_its_threads(machine):
+    todo = [Job(f"s{seed}", draw, (3,), seed=seed) for seed in (0, 1, 2, 0)]
+    machine(1)
+    torch.manual_seed(123)  # the caller's state must not leak into a job
+    here = jobs.run(todo, threads=1)
+    machine(2)
+    there = jobs.run(todo, threads=1)
+    assert [d.value for d in here] == [d.value for d in there]
+    assert here[0].value == here[3].value != here[1].value  # same seed, same draw, whatever ran before
+    assert {d.worker for d in here} != {d.worker for d in there}  # the second batch ran in worker processes
+    assert all(d.value[-1] == 1.0 for d in there)
+
+
+def test_the_runner_orders_papers_by_the_readmes_measured_times(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "| paper | `cpu` | `smoke` | notes |\n|---|---|---|---|\n| `a` | 10 s | 5 s | |\n| `b` | 30 s | 1 s | |\n"
+    )
+    assert runner.readme_seconds("smoke", readme) == {"a": 5.0, "b": 1.0}
+    assert runner.readme_seconds("gpu", readme) == {"a": 10.0, "b": 30.0}  # no column: cpu's times
+    assert runner.readme_seconds("cpu", tmp_path / "missing.md") == {}
+    measured = runner.readme_seconds("cpu")  # the kit's own README has the table
+    assert set(measured) == set(papers.ALL_PAPERS)
+    order = runner.longest_first(list(papers.ALL_PAPERS), "cpu")
+    assert [measured[p] for p in order] == sorted(measured.values(), reverse=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# MODS's smoke train step as jobs: 1 job, 2 jobs, a Dask cluster
+
+
+def mods_run(runs, monkeypatch, **env) -> dict:
+    """Train and evaluate MODS at smoke in a fresh runs folder; its scores, claims and jobs.json."""
+    monkeypatch.setenv("REPRO_RUNS_DIR", str(runs))
+    for name in (jobs.JOBS_ENV, jobs.SCHEDULER_ENV, "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(jobs.CORES_ENV, "2")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = mods.config("smoke")
+    pipe = papers.pipeline("mods")
+    train = pipe.run("train", cfg)
+    for name in env:  # evaluate here, one process: only training ran as jobs
+        monkeypatch.delenv(name)
+    evaluate = pipe.run("evaluate", cfg)
+    claims = json.loads((evaluate.dir / "claims.json").read_text())
+    with np.load(evaluate.dir / "scores.npz") as scores:
+        arrays = {k: scores[k] for k in scores.files}
+    return {
+        "scores": arrays,
+        "claims": [(c["id"], c["result"]) for c in claims["claims"]],
+        "jobs": json.loads((train.dir / "jobs.json").read_text()),
+    }
+
+
+@pytest.fixture(scope="module")
+def one_job(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return mods_run(tmp_path_factory.mktemp("one"), monkeypatch, REPRO_JOBS="1")
+
+
+def assert_same_results(a: dict, b: dict) -> None:
+    assert sorted(a["scores"]) == sorted(b["scores"])
+    differ = [k for k in a["scores"] if not np.array_equal(a["scores"][k], b["scores"][k])]
+    assert not differ, f"per-example scores differ: {differ}"
+    assert a["claims"] == b["claims"]
+
+
+@pytest.mark.slow
+def test_mods_train_with_two_jobs_gives_the_same_scores_and_claims(one_job, tmp_path, monkeypatch):
+    two = mods_run(tmp_path, monkeypatch, REPRO_JOBS="2")
+    assert one_job["jobs"]["backend"] == "in-process"
+    assert two["jobs"]["backend"] == "loky" and two["jobs"]["at_once"] == 2
+    # both workers trained some of the 13 models (loky may replace a worker whose memory grew since
+    # its first job, e.g. one that ran another test's job first: the results must not change)
+    assert len({j["worker"] for j in two["jobs"]["jobs"]}) >= 2
+    assert_same_results(one_job, two)
+
+
+@pytest.mark.slow
+def test_mods_train_on_a_dask_cluster_gives_the_same_scores(one_job, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        on_dask = mods_run(tmp_path, monkeypatch, REPRO_DASK_SCHEDULER=cluster.scheduler_address)
+    assert on_dask["jobs"]["backend"] == "dask" and on_dask["jobs"]["scheduler"].startswith("tcp://127.0.0.1:")
+    assert len({j["worker"] for j in on_dask["jobs"]["jobs"]}) == 2
+    assert_same_results(one_job, on_dask)
+
+
+def test_dask_workers_that_run_tasks_side_by_side_are_refused(machine, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    machine(2)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
+        with pytest.raises(ValueError, match="--nthreads 1"):
+            jobs.run([Job("x", draw, (1,), seed=0)], threads=1)
