@@ -86,14 +86,10 @@ class PaperComparison:
     @property
     def identical(self) -> bool:
         """Every verdict, effect, interval, table cell and gate the same."""
-        return (
-            all(c["status"] == "same" and c["shift"] == 0 for c in self.claims)
-            and not self.cells
-            and not self.gates
-        )
+        return all(c["status"] == "same" and c["shift"] == 0 for c in self.claims) and not self.cells and not self.gates
 
     def summary(self) -> str:
-        """``mmard: verdicts 6/7 same (K1 inconclusive -> reproduced); largest effect shift 0.4 se (C1b); 3 table cells differ``."""
+        """``mmard: verdicts 6/7 same (K1 inconclusive -> reproduced); largest effect shift 0.4 se (C1b); ...``."""
         if self.refused:
             return f"{self.paper}: not compared: {self.refused}"
         decided = [c for c in self.claims if c["status"] in ("same", "changed")]
@@ -127,7 +123,9 @@ def compare_documents(golden: Mapping[str, Any], rerun: Mapping[str, Any]) -> Pa
     result.machines = (g_run.get("machine"), r_run.get("machine"))
     for key in ("run_name", "seeds"):
         if key in g_run and key in r_run and g_run[key] != r_run[key]:
-            result.notes.append(f"{key} differs: golden {g_run[key]}, rerun {r_run[key]} (not a rerun of the same settings)")
+            result.notes.append(
+                f"{key} differs: golden {g_run[key]}, rerun {r_run[key]} (not a rerun of the same settings)"
+            )
     return result
 
 
@@ -189,7 +187,11 @@ def _ci(result: Mapping[str, Any]) -> str:
 
 
 def _trivial_flips(golden: Mapping[str, str], rerun: Mapping[str, str]) -> list[str]:
-    return [f"{p} {golden.get(p, '-')} -> {rerun.get(p, '-')}" for p in sorted({*golden, *rerun}) if golden.get(p) != rerun.get(p)]
+    return [
+        f"{p} {golden.get(p, '-')} -> {rerun.get(p, '-')}"
+        for p in sorted({*golden, *rerun})
+        if golden.get(p) != rerun.get(p)
+    ]
 
 
 def _row_key(row: Mapping[str, Any]) -> tuple:
@@ -215,7 +217,9 @@ def cell_differences(golden: Sequence[Mapping], rerun: Sequence[Mapping], notes:
             a, b = g.get(column), r.get(column)
             if a != b and not (_is_number(a) and _is_number(b) and math.isnan(a) and math.isnan(b)):
                 diff = b - a if _is_number(a) and _is_number(b) else None
-                cells.append({"row": ", ".join(str(v) for _, v in key), "column": column, "golden": a, "rerun": b, "diff": diff})
+                cells.append(
+                    {"row": ", ".join(str(v) for _, v in key), "column": column, "golden": a, "rerun": b, "diff": diff}
+                )
     return sorted(cells, key=lambda c: -abs(c["diff"]) if c["diff"] is not None else -math.inf)
 
 
@@ -243,7 +247,9 @@ def score_note(golden_scores: Path, rerun_scores: Path) -> str | None:
     g, r = load_scores(golden_scores), load_scores(rerun_scores)
     keys = sorted({(m, a) for m in g for a in g[m]} & {(m, a) for m in r for a in r[m]})
     differ = [
-        k for k in keys if g[k[0]][k[1]].shape != r[k[0]][k[1]].shape or not np.array_equal(g[k[0]][k[1]], r[k[0]][k[1]])
+        k
+        for k in keys
+        if g[k[0]][k[1]].shape != r[k[0]][k[1]].shape or not np.array_equal(g[k[0]][k[1]], r[k[0]][k[1]])
     ]
     if not differ:
         return f"per-unit scores identical ({len(keys)} arrays)"
@@ -263,7 +269,10 @@ def compare_paper(golden_dir: Path, run_dir: Path, paper: str) -> PaperCompariso
     if result.machines[1] is None:  # a rerun made before claims.json recorded its machine
         meta = read_meta(r_path.parent / "step.json") or {}
         device = meta.get("device")
-        result.machines = (result.machines[0], {"recorded": "step.json", **device} if isinstance(device, dict) else None)
+        result.machines = (
+            result.machines[0],
+            {"recorded": "step.json", **device} if isinstance(device, dict) else None,
+        )
     note = score_note(g_path.parent / "scores.npz", r_path.parent / "scores.npz")
     if note:
         result.notes.append(note)
@@ -375,7 +384,9 @@ def exit_status(comparisons: Sequence[PaperComparison], any_difference: bool = F
     """1 when a verdict changed (or, with ``any_difference``, anything differs), else 0."""
     if any(c.verdict_changes for c in comparisons):
         return 1
-    if any_difference and any(c.refused or not c.identical or any(r["status"] != "same" for r in c.claims) for c in comparisons):
+    if any_difference and any(
+        c.refused or not c.identical or any(r["status"] != "same" for r in c.claims) for c in comparisons
+    ):
         return 1
     return 0
 
@@ -416,5 +427,9 @@ def golden_comparison(doc: Mapping[str, Any], profile: str):
 
 
 def paper_goldens(paper: str) -> str:
-    profiles = sorted(p.name for p in GOLDEN_ROOT.iterdir() if (p / paper / "claims.json").is_file()) if GOLDEN_ROOT.is_dir() else []
+    profiles = (
+        sorted(p.name for p in GOLDEN_ROOT.iterdir() if (p / paper / "claims.json").is_file())
+        if GOLDEN_ROOT.is_dir()
+        else []
+    )
     return "{" + ",".join(profiles) + "}" if len(profiles) > 1 else (profiles[0] if profiles else "none")
