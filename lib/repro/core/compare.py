@@ -85,7 +85,7 @@ class PaperComparison:
 
     @property
     def identical(self) -> bool:
-        """Every verdict, effect, interval, table cell and gate the same."""
+        """Every verdict, effect, table cell and gate the same."""
         return all(c["status"] == "same" and c["shift"] == 0 for c in self.claims) and not self.cells and not self.gates
 
     def summary(self) -> str:
@@ -99,7 +99,7 @@ class PaperComparison:
         largest = self.largest_shift
         if largest is not None and largest["shift (se)"] != 0:
             text += f"; largest effect shift {abs(largest['shift (se)']):.2g} se ({largest['claim']})"
-        elif largest is not None:
+        elif largest is not None and not self.identical:
             text += "; effects identical"
         unmatched = [c for c in self.claims if c["status"] not in ("same", "changed")]
         if unmatched:

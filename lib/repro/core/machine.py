@@ -124,10 +124,11 @@ def describe(machine: dict[str, Any] | None) -> str:
         gpu += f" (driver {machine['gpu_driver']})"
     env = "".join(f", {k}={v}" for k, v in (machine.get("env") or {}).items())
     commit = str(machine.get("commit") or "-")[:7]
+    threads = machine.get("torch_threads", "?")
+    threads = f"{threads} thread{'' if threads == 1 else 's'}"
     return (
         f"{machine.get('cpu_model', '?')} ({machine.get('cpu_capability', '?')}), "
-        f"torch {machine.get('torch', '?')}/{machine.get('blas') or '?'}, {machine.get('torch_threads', '?')} threads, "
-        f"{gpu}{env}, commit {commit}"
+        f"torch {machine.get('torch', '?')}/{machine.get('blas') or '?'}, {threads}, {gpu}{env}, commit {commit}"
     )
 
 
