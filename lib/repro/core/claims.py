@@ -616,7 +616,7 @@ def claims_document(
     doc = {
         "schema_version": CLAIMS_SCHEMA_VERSION,
         "paper": paper,
-        "run": {**run, "machine": _machine()} if "machine" not in run else dict(run),
+        "run": {**_where(paper, run), **run},
         "gates": gate_entries,
         "claims": decided,
         "table": [dict(row) for row in table],
@@ -644,13 +644,13 @@ def _gate_entries(
     return [g.entry(values[g.name]) for g in kept]
 
 
-def _machine() -> dict[str, Any]:
-    """Where the run was made (``repro.core.machine``), when that module is present."""
-    try:
-        from .machine import facts
-    except ImportError:
-        return {}
-    return facts()
+def _where(paper: str, run: Mapping[str, Any]) -> dict[str, Any]:
+    """Where and how long: the machine the run was made on (:mod:`repro.core.machine`) and the wall
+    time of each step that finished before this evaluate step."""
+    from .machine import facts, step_times
+    from .steps import runs_root
+
+    return {"machine": facts(), "step_wall_s": step_times(runs_root() / str(run.get("run_name", "")), paper)}
 
 
 def _claim_entry(claim: Claim, result: ClaimResult) -> dict[str, Any]:
