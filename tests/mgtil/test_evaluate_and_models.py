@@ -101,3 +101,25 @@ def test_a_learning_rate_must_be_positive(field):
 def test_unknown_override_lists_the_valid_keys():
     with pytest.raises(ConfigError, match="valid keys"):
         mgtil.config("cpu", epochs=3)
+
+
+def test_golden_table_recomputes_from_the_shipped_accuracy_matrices():
+    """Issue 30: the golden ships every arm's per-seed accuracy matrices (results/cpu/mgtil/matrices.npz,
+    ``arm -> (seeds, T, T, n_test)`` correctness); Transfer / Avg / Last / BWT recompute to its table."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from repro.mgtil.evaluate import mtil_metrics
+
+    golden = Path(__file__).resolve().parents[2] / "results" / "cpu" / "mgtil"
+    table = {row["method"]: row for row in json.loads((golden / "claims.json").read_text())["table"]}
+    with np.load(golden / "matrices.npz", allow_pickle=False) as data:
+        assert set(data.files) <= set(table) and len(data.files) >= 5, data.files
+        for arm in data.files:
+            correct = data[arm]
+            per_seed = [mtil_metrics(100 * m.mean(axis=-1)) for m in correct]
+            for metric in ("transfer", "avg", "last", "bwt"):
+                value = np.mean([p[metric] for p in per_seed])
+                assert abs(value - table[arm][metric]) < 0.006, (arm, metric, value, table[arm][metric])

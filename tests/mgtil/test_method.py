@@ -85,14 +85,37 @@ def test_lwf_and_zscl_terms_vanish_on_the_teacher():
     assert zscl_loss(logits(4), t, 2.0) > 0
 
 
-def test_weight_ensemble_is_the_running_mean_of_the_weights():
+def test_weight_ensemble_averages_the_start_and_every_iterate_once():
+    """ZSCL's official finetune.py merges after each optimiser update: on a 20-update path that moves
+    one unit per update the average is the mean of 0..20 = 10 (issue 30: the old order gave 9.05)."""
     p = torch.nn.Parameter(torch.zeros(3))
     we = WeightEnsemble([p], every=1)
-    seen = [torch.zeros(3)]
-    for k in range(1, 4):
+    for update in range(20):  # the loss is computed before update `update + 1`
+        we.after_update(update)
         with torch.no_grad():
-            p.fill_(float(k))
-        we.step()
-        seen.append(p.detach().clone())
-    we.load_into_model()
-    assert torch.allclose(p, torch.stack(seen).mean(0))
+            p.add_(1.0)
+    we.finish(20)
+    assert torch.allclose(p, torch.full((3,), 10.0))
+
+
+def test_weight_ensemble_every_n_updates():
+    p = torch.nn.Parameter(torch.zeros(1))
+    we = WeightEnsemble([p], every=2)
+    for update in range(4):
+        we.after_update(update)
+        with torch.no_grad():
+            p.add_(1.0)
+    we.finish(4)
+    assert torch.allclose(p, torch.tensor([2.0]))  # mean of the start (0), update 2 (2) and update 4 (4)
+
+
+def test_cmc_counts_identical_captions_as_positives_and_reaches_its_floor():
+    """With repeated captions the identity target cannot be met (two copies of one caption compete),
+    the duplicate-aware loss can: it falls to zero when each image scores its caption's copies high."""
+    captions = torch.tensor([0, 0, 1, 1, 1, 2])
+    same = captions[:, None] == captions[None, :]
+    perfect = torch.where(same, 50.0, -50.0)
+    assert method.cmc_loss(perfect, same) < 1e-6
+    assert method.cmc_loss(perfect) > 0.6  # the identity form: at least log 2 for a caption seen twice
+    distinct = logits(5)
+    assert torch.allclose(method.cmc_loss(distinct, torch.eye(6, dtype=torch.bool)), method.cmc_loss(distinct))

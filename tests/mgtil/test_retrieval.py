@@ -80,3 +80,66 @@ def test_reference_set_has_exactly_the_budget_of_distinct_pairs(corpus):
     )
     assert len(ids) == 24 and len(set(ids.tolist())) == 24
     assert counts["task"] <= 10 and sum(counts.values()) == 24
+
+
+# ----------------------------------------------------------------------------------------------
+# K1's sabotage: retrieval that returns random ids no longer targets the task's domain
+
+DOMAINS = ("xray", "pathology", "fundus", "dermoscopy")
+
+
+def domain_world(seed=0, per_domain=60, dim=16):
+    """A corpus whose embeddings cluster by imaging domain (as the pretrained CLIP's do), with
+    captions naming a finding only (so BM25 cannot find the domain by itself)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((len(DOMAINS), dim)) * 2
+    domains = np.repeat(np.arange(len(DOMAINS)), per_domain)
+    emb = {
+        k: unit(centres[domains] + rng.standard_normal((len(domains), dim)))
+        for k in ("img_final", "img_mid", "txt_final", "txt_mid")
+    }
+    captions = [f"figure {i % 7}" for i in range(len(domains))]
+    return rag.Corpus(**emb, captions=captions), domains, centres
+
+
+def k1_arms(monkeypatch=None, seeds=3, budget=24):
+    """K1's per-pair scores (100 = from the task's domain) for dynamic retrieval and uniform sampling,
+    over every domain as the task, per seed; the search and the reranking model random when sabotaged."""
+    corpus, domains, centres = domain_world()
+    dynamic, uniform = [], []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        if monkeypatch is not None:
+            monkeypatch.setattr(
+                rag.Corpus,
+                "search",
+                lambda self, index, q, k, rng=rng: [rng.choice(len(self), k, replace=False) for _ in q],
+            )
+        d_row, u_row = [], []
+        for task in range(len(DOMAINS)):
+            query = unit(centres[task][None])[0]
+            q = rag.Query("figure", query, query)
+            budgets = rag.siphon_budgets(budget, "dynamic", 0.5)
+            queries = {"task": [q], "domain": [q], "general": [q]}
+
+            def vlm(ids, texts, rng=rng, query=query):
+                if monkeypatch is not None:
+                    return rng.standard_normal((len(ids), len(texts)))
+                return (corpus.img_final[ids] @ query)[:, None].repeat(len(texts), axis=1)
+
+            ids, _ = rag.reference_set(corpus, queries, [], budgets, vlm, k_prime=8, rerank_keep=12, rng=rng)
+            d_row.append(domains[ids] == task)
+            u_row.append(domains[rng.choice(len(corpus), budget, replace=False)] == task)
+        dynamic.append(np.concatenate(d_row)), uniform.append(np.concatenate(u_row))
+    return {"ours@order1": 100.0 * np.array(dynamic), "ours_uniform@order1": 100.0 * np.array(uniform)}
+
+
+def test_k1_sabotage_random_ids_remove_the_targeting(monkeypatch):
+    from repro.core.claims import decide
+    from repro.mgtil.claims import CLAIMS
+
+    k1 = next(c for c in CLAIMS if c.id == "K1")
+    intact = decide(k1, k1_arms())
+    assert intact.verdict == "reproduced", intact
+    broken = decide(k1, k1_arms(monkeypatch))
+    assert broken.effect < k1.margin and broken.verdict != "reproduced", broken

@@ -27,7 +27,7 @@ def small_world():
 
 def test_world_has_every_split_with_balanced_labels(small_world):
     for task in world.ORDERS["order1"]:
-        for name in (f"{task}_train", f"{task}_test", f"noshift_{task}_test"):
+        for name in (f"{task}_train", f"{task}_val", f"{task}_test", f"noshift_{task}_test"):
             labels = np.asarray(small_world[name]["label"])
             counts = np.bincount(labels, minlength=len(world.TASKS[task].classes))
             assert counts.max() - counts.min() <= 1, (name, counts)
@@ -37,9 +37,20 @@ def test_world_has_every_split_with_balanced_labels(small_world):
 def test_retrieval_database_never_holds_a_test_image(small_world):
     db = {img.tobytes() for img in np.asarray(small_world["database"].with_format("numpy")["image"])}
     for task in world.ORDERS["order1"]:
-        for name in (f"{task}_test", f"noshift_{task}_test"):
+        for name in (f"{task}_test", f"{task}_val", f"noshift_{task}_test"):
             test = np.asarray(small_world[name].with_format("numpy")["image"])
             assert not any(img.tobytes() in db for img in test), name
+
+
+def test_validation_is_drawn_like_test_but_holds_other_images(small_world):
+    """Weights and gates are chosen on validation: the same generator and shift as the test split,
+    its own draw (no image shared with test or train)."""
+    pixels = lambda name: np.asarray(small_world[name].with_format("numpy")["image"])  # noqa: E731
+    for task in world.ORDERS["order1"]:
+        val, test, train = pixels(f"{task}_val"), pixels(f"{task}_test"), pixels(f"{task}_train")
+        assert len(val) == len(test)
+        assert not {v.tobytes() for v in val} & {t.tobytes() for t in np.concatenate([test, train])}
+        assert abs(val.mean() - test.mean()) < 0.1 * test.mean()  # same rendering and acquisition shift
 
 
 def test_prompt_words_come_from_captions_and_the_tokenizer_never_saw_prompts():
@@ -123,13 +134,37 @@ def test_medmnist_errors_name_the_problem(tmp_path):
         load_medmnist(tmp_path / "junk.npz", 16)
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"train_labels": lambda y: y.astype(np.float32) + 0.7}, "integers"),
+        (
+            {"val_labels": lambda y: np.where(np.arange(len(y))[:, None] == 1, -1, y.astype(np.int64))},
+            r"val_labels\[1\] = -1",
+        ),
+        ({"test_labels": lambda y: np.full_like(y, 255)}, r"test_labels\[0\] = 255, labels must be \[0, 4\)"),
+        ({"val_images": lambda x: x[:0], "val_labels": lambda y: y[:0]}, "val_images is empty"),
+    ],
+)
+def test_medmnist_refuses_labels_out_of_range_and_empty_splits(tmp_path, change, message):
+    """Issue 30: float labels were truncated (0.7 -> 0), -1 and 255 accepted, an empty split failed in
+    a reshape; each now fails naming the file and the key."""
+    arrays = write_medmnist(tmp_path / "ok.npz")
+    np.savez(tmp_path / "bad.npz", **(arrays | {k: f(arrays[k]) for k, f in change.items()}))
+    with pytest.raises(FormatError, match=message) as err:
+        load_medmnist(tmp_path / "bad.npz", 16, n_classes=4)
+    assert "bad.npz" in str(err.value)
+
+
 def write_jsonl(folder, rows):
     from PIL import Image
 
     (folder / "images").mkdir(exist_ok=True)
     for i in range(2):
         Image.fromarray(np.full((20, 30, 3), 60 * i, np.uint8)).save(folder / "images" / f"PMC{i}.jpg")
-    path = folder / "train.jsonl"
+    whole = (folder / "images" / "PMC0.jpg").read_bytes()
+    (folder / "images" / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    path = folder / "pmc_oa.jsonl"
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
     return path
 
@@ -154,6 +189,8 @@ def test_pmc_style_jsonl_becomes_the_database(tmp_path):
         ({"image": "images/PMC0.jpg"}, "'image' and 'caption'"),
         ({"image": "images/absent.jpg", "caption": "x"}, "not found"),
         ({"image": "../outside.jpg", "caption": "x"}, "not found"),
+        ({"image": "images/PMC0.jpg", "caption": "   "}, "caption is empty"),
+        ({"image": "images/truncated.jpg", "caption": "x"}, "truncated.jpg.*not a readable image"),
     ],
 )
 def test_jsonl_errors_name_the_line(tmp_path, row, message):

@@ -28,6 +28,9 @@ CORPUS = "corpus.npz"  # model: the database embedded by the pretrained CLIP at 
 ZERO_SHOT = "zero_shot.json"  # model
 RETRIEVAL_EXAMPLE = "retrieval_example.json"  # model
 MATRICES = "matrices.npz"  # train: "<arm>" -> (seeds, T, T, n_test) correctness
+VAL_MATRICES = "val_matrices.npz"  # train: "<arm>" -> (seeds, T, T, n_val) correctness on validation
+IN_DOMAIN = "in_domain.npz"  # train: "<arm>" -> (seeds, T, budget) is each reference pair from the task's domain
+TUNING = "tuning.json"  # train: the pilot table (method -> weight, grid scores, chosen) and the weights used
 HISTORY = "history.json"  # train: arm -> per seed, per task, per step losses
 REFERENCES = "references.json"  # train: arm -> per seed, per task, what the reference set held
 BUDGET = "budget.json"  # train: arm -> ledger over seeds
@@ -51,8 +54,8 @@ def load_clip(folder: Path):
     return load_weights(model, Path(folder) / CLIP).eval()
 
 
-def load_matrices(folder: Path) -> dict[str, np.ndarray]:
-    with np.load(Path(folder) / MATRICES, allow_pickle=False) as data:
+def load_matrices(folder: Path, name: str = MATRICES) -> dict[str, np.ndarray]:
+    with np.load(Path(folder) / name, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 
@@ -72,6 +75,7 @@ def load_stream(data_dir: Path, model_dir: Path, tasks: tuple[str, ...], shifted
     return Stream(
         train={t: split(t, "train") for t in tasks},
         test={t: split(t, "test") for t in tasks},
+        val={t: split(t, "val") for t in tasks},
         prompts={t: tokenize(tok, world.TASKS[t].prompts()) for t in tasks},
         db_images=torch.from_numpy(images(db)),
         db_tokens=tokenize(tok, captions),

@@ -13,7 +13,8 @@ Introduced in ``notebooks/mgtil/03_train.ipynb``.
   text -> image softmaxes of the reference batch at T = 2, plus **weight ensembling** (a running
   average of the weights every ``we_every`` steps within a task; the average ends the task and is
   what is evaluated). ZSCL samples its reference images from ImageNet and its texts from a
-  vocabulary; the miniature samples pairs from the caption database.
+  vocabulary; the miniature samples pairs from the caption database. Its official scripts also pass
+  ``--l2 1``: an l2 penalty to the weights the task began with, weight ``LossSpec.zscl_l2``.
 """
 
 from __future__ import annotations
@@ -41,23 +42,27 @@ def zscl_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> torch
 
 
 class WeightEnsemble:
-    """ZSCL's weight ensembling: ``theta_avg <- (n theta_avg + theta) / (n + 1)`` every ``every`` steps,
-    starting from the weights the task began with."""
+    """ZSCL's weight ensembling, as its official ``finetune.py`` does it: the mean of the weights the
+    task began with and of the weights after every ``every``-th optimiser update (``theta_avg <-
+    (n theta_avg + theta) / (n + 1)``). On a path of S updates with ``every = 1`` it averages the
+    S + 1 iterates theta_0 .. theta_S, each once."""
 
     def __init__(self, params: Sequence[nn.Parameter], every: int):
         self.params, self.every = list(params), every
         self.average = [p.detach().clone() for p in self.params]
-        self.n, self.steps = 1, 0
+        self.n = 1
 
     @torch.no_grad()
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps % self.every == 0:
+    def after_update(self, updates: int) -> None:
+        """Called with the number of updates the weights have had so far (0: the start, already counted)."""
+        if updates > 0 and updates % self.every == 0:
             for avg, p in zip(self.average, self.params):
                 avg.mul_(self.n / (self.n + 1)).add_(p.detach(), alpha=1 / (self.n + 1))
             self.n += 1
 
     @torch.no_grad()
-    def load_into_model(self) -> None:
+    def finish(self, updates: int) -> None:
+        """Count the weights after the last update, then put the average into the model."""
+        self.after_update(updates)
         for avg, p in zip(self.average, self.params):
             p.copy_(avg)

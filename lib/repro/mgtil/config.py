@@ -56,6 +56,7 @@ class WorldSpec:
     attribute_rate: float = 0.3  # share of database captions that name the fine attribute (size)
     n_train: int = 256  # per task
     n_test: int = 100  # per task (the same for every task, so per-example means are per-task means)
+    n_val: int = 100  # per task, drawn like the test split: weights are tuned and gates measured here
     shift: float = 0.4  # acquisition shift of the task images (difficulty knob; the control uses 0)
 
 
@@ -73,18 +74,25 @@ class RetrievalSpec:
 
 @dataclass(frozen=True)
 class LossSpec:
-    """Weights of every continual method's terms (``repro.mgtil.method`` and ``baselines``). The two
-    penalty weights got the same care: each picked from {1, 100, 1000} by a one-seed pilot of order I
-    (best Avg and Last); the others are the papers' (T = 2) or 1."""
+    """Weights of every continual method's terms (``repro.mgtil.method`` and ``baselines``). The
+    weight each method's name lists in ``TUNED`` (l2's lambda, LwF's and ZSCL's distillation weight,
+    ours' DFG gamma) is not this default in a run: the train step picks it on the validation split
+    (:mod:`repro.mgtil.tuning`), every method over the same grid and the same pilot runs. The others
+    are the papers' (T = 2, ZSCL's official ``--l2 1``) or 1."""
 
     alpha: float = 1.0  # CKT
     beta: float = 1.0  # CMC
-    gamma: float = 1.0  # DFG (importances normalised to mean 1); grid {1, 100, 1000}, one-seed pilot: 1
+    gamma: float = 1.0  # DFG (importances normalised to mean 1): tuned
     temperature: float = 2.0  # distillation temperature (ZSCL's T = 2, used by LwF and CKT too)
-    l2: float = 100.0  # l2 baseline: weight of sum (theta - theta_{t-1})^2; same grid and pilot: 100
-    lwf: float = 1.0
-    zscl: float = 1.0
-    we_every: int = 1  # ZSCL weight ensembling: average every n steps
+    l2: float = 100.0  # l2 baseline: weight of sum (theta - theta_{t-1})^2: tuned
+    lwf: float = 1.0  # tuned
+    zscl: float = 1.0  # ZSCL's distillation weight: tuned
+    zscl_l2: float = 1.0  # ZSCL's official weight constraint (--l2 1), to the weights the task began with
+    we_every: int = 1  # ZSCL weight ensembling: average every n updates (official avg_freq)
+
+
+TUNED = {"l2": "l2", "lwf": "lwf", "zscl": "zscl", "ours": "gamma"}  # method -> the LossSpec weight tuned
+UNIFORM_GRID = (1.0, 10.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,9 @@ class MgtilConfig(RunConfig):
     orders: tuple[str, ...] = ("order1",)  # the first is the main stream the claims read
     methods: tuple[str, ...] = METHODS
     second_order_methods: tuple[str, ...] = ("l2", "zscl", "ours")  # also run on orders[1:]
-    control_methods: tuple[str, ...] = ("ours_uniform", "ours")  # run on the no-shift stream
+    control_methods: tuple[str, ...] = ()  # also run on the no-shift stream (no claim reads it)
+    tuning_grid: tuple[float, ...] = UNIFORM_GRID  # every tuned weight, alike (TUNED)
+    pilot_seeds: tuple[int, ...] = (100,)  # the tuning runs' seeds, apart from the evaluation seeds
     pretrain_epochs: int = 12
     pretrain_lr: float = 2e-3
     steps_per_task: int = bounded(20, ge=1)
@@ -121,6 +131,12 @@ class MgtilConfig(RunConfig):
 
         if not self.orders or set(self.orders) - set(ORDERS):
             raise ConfigError(f"orders must be a non-empty subset of {tuple(ORDERS)}, got {self.orders}")
+        if not self.tuning_grid or min(self.tuning_grid) < 0 or not self.pilot_seeds:
+            raise ConfigError("tuning_grid needs non-negative weights and pilot_seeds at least one seed")
+        if set(self.pilot_seeds) & set(self.seeds):
+            raise ConfigError("pilot_seeds must differ from seeds: tuning runs are not evaluation runs")
+        if not {"zeroshot", "finetune"} <= set(self.methods):
+            raise ConfigError("methods must include zeroshot and finetune: the gates are measured on them")
         for name in ("methods", "second_order_methods", "control_methods"):
             unknown = sorted(set(getattr(self, name)) - set(METHODS))
             if unknown:
@@ -132,7 +148,7 @@ PROFILES = {
     "smoke": lambda: MgtilConfig(
         profile="smoke",
         seeds=(0,),
-        world=WorldSpec(database_size=384, n_train=32, n_test=16),
+        world=WorldSpec(database_size=384, n_train=32, n_test=16, n_val=16),
         retrieval=RetrievalSpec(budget=32, k_prime=8, rerank_keep=8, exemplars=2),
         methods=("zeroshot", "finetune", "l2", "lwf", "zscl", "ours_uniform", "ours", "ours_no_ckt"),
         orders=("order1", "order2"),
@@ -143,8 +159,9 @@ PROFILES = {
         ref_batch=16,
     ),
     # cpu: the miniature reproduction on order I (five seeds share one pretrained CLIP, as they
-    # would share BiomedCLIP; the claims pair arms on seeds and test images). LwF, the CMC and DFG
-    # ablations and order II run in the smoke and gpu profiles: no claim reads them.
+    # would share BiomedCLIP; the claims pair arms on seeds and test images), after one pilot run
+    # per grid value and tuned method on validation. LwF, the CMC and DFG ablations and order II run
+    # in the smoke and gpu profiles: no claim reads them.
     "cpu": lambda: MgtilConfig(
         profile="cpu",
         seeds=(0, 1, 2, 3, 4),
@@ -159,7 +176,7 @@ PROFILES = {
         device="auto",
         mixed_precision="bf16",
         clip=ClipSpec(image_size=24, width=128, layers=4, heads=4, embed_dim=128, mid_layer=2),
-        world=WorldSpec(database_size=30_000, n_train=1024, n_test=400),
+        world=WorldSpec(database_size=30_000, n_train=1024, n_test=400, n_val=400),
         retrieval=RetrievalSpec(budget=1024, k_prime=128, rerank_keep=96, exemplars=16),
         orders=("order1", "order2"),
         second_order_methods=METHODS,

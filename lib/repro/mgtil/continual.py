@@ -51,14 +51,22 @@ class Stream:
     db_domains: np.ndarray
     corpus: rag.Corpus
     tokenizer: Tokenizer
+    val: dict[str, TaskData] = field(default_factory=dict)  # drawn like test; weights and gates are chosen here
+    db_caption_ids: np.ndarray | None = None  # equal ids = identical captions (CMC's extra positives)
+
+    def __post_init__(self) -> None:
+        if self.db_caption_ids is None:
+            self.db_caption_ids = np.unique(np.asarray(self.corpus.captions), return_inverse=True)[1]
 
 
 @dataclass
 class StreamResult:
     correct: np.ndarray  # (T steps, T tasks, n_test) bool
+    val_correct: np.ndarray  # (T steps, T tasks, n_val) bool: what tuning and the gates read
     losses: list[list[float]]  # per task, per step
     budget: Budget
     references: list[dict[str, Any]] = field(default_factory=list)  # per task: levels, granularity, domains
+    in_domain: list[np.ndarray] = field(default_factory=list)  # per task: is each reference pair from its domain
 
 
 def reference_mode(method: str, configured: str) -> str | None:
@@ -69,11 +77,10 @@ def reference_mode(method: str, configured: str) -> str | None:
 
 
 @torch.no_grad()
-def accuracy_row(model: CLIPModel, stream: Stream, tasks: tuple[str, ...]) -> np.ndarray:
-    """(T, n_test) correctness of every task's test images under its own prompts."""
-    return np.stack(
-        [(predict(model, stream.test[t].images, *stream.prompts[t]) == stream.test[t].labels).numpy() for t in tasks]
-    )
+def accuracy_row(model: CLIPModel, stream: Stream, tasks: tuple[str, ...], split: str = "test") -> np.ndarray:
+    """(T, n) correctness of every task's ``split`` ("test" or "val") images under its own prompts."""
+    data = getattr(stream, split)
+    return np.stack([(predict(model, data[t].images, *stream.prompts[t]) == data[t].labels).numpy() for t in tasks])
 
 
 @torch.no_grad()
@@ -143,14 +150,20 @@ def run_stream(
 ) -> StreamResult:
     """Train ``method`` through ``tasks`` from the pretrained ``base``; returns the accuracy matrix."""
     if method == "zeroshot":
-        row = accuracy_row(base, stream, tasks)
-        return StreamResult(np.stack([row] * len(tasks)), [[] for _ in tasks], Budget())
+        rows = [accuracy_row(base, stream, tasks, split) for split in ("test", "val")]
+        return StreamResult(*(np.stack([row] * len(tasks)) for row in rows), [[] for _ in tasks], Budget())
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 7])
     model = copy.deepcopy(base).train()
     initial = frozen(base)
     mode = reference_mode(method, retrieval.mode)
-    result = StreamResult(np.zeros((len(tasks), len(tasks), len(stream.test[tasks[0]].labels)), bool), [], Budget())
+    shape = (len(tasks), len(tasks))
+    result = StreamResult(
+        np.zeros((*shape, len(stream.test[tasks[0]].labels)), bool),
+        np.zeros((*shape, len(stream.val[tasks[0]].labels)), bool),
+        [],
+        Budget(),
+    )
     for t, name in enumerate(tasks):
         teacher = frozen(model)
         ref_ids, info = (
@@ -159,6 +172,8 @@ def run_stream(
             else reference_ids(mode, tasks[: t + 1], stream, base, teacher, retrieval, mid_layer, rng)
         )
         result.references.append(info)
+        if ref_ids is not None:
+            result.in_domain.append(stream.db_domains[ref_ids] == world.TASKS[name].domain)
         data = stream.train[name]
         sampler = RandomSampler(
             range(len(data.labels)),
@@ -189,10 +204,12 @@ def run_stream(
             model, step, loader, optimizer, epochs=1, accelerator=accelerator, counted=counted, desc=f"{method} {name}"
         )
         if step.ensemble is not None:
-            step.ensemble.load_into_model()
+            step.ensemble.finish(len(step.log))
         result.budget = result.budget.merge(fitted.budget)
         result.losses.append(step.log)
-        result.correct[t] = accuracy_row(accelerator.unwrap_model(model), stream, tasks)
+        trained = accelerator.unwrap_model(model)
+        result.correct[t] = accuracy_row(trained, stream, tasks)
+        result.val_correct[t] = accuracy_row(trained, stream, tasks, "val")
     return result
 
 
@@ -212,6 +229,7 @@ class TaskLoss:
         )
         self.anchors = [p.detach().clone() for p in params]
         self.ensemble = WeightEnsemble(params, spec.we_every) if method == "zscl" else None
+        self.same_caption: torch.Tensor | None = None
         self.log: list[float] = []
 
     def __call__(self, model: CLIPModel, batch) -> torch.Tensor:
@@ -221,6 +239,9 @@ class TaskLoss:
         s, tau = self.spec, self.spec.temperature
         if self.method == "l2":
             total = total + s.l2 * anchored_penalty(self.params, self.anchors)
+        elif self.method == "zscl" and s.zscl_l2:
+            # ZSCL's official scripts pass --l2 1: the same penalty to the weights the task began with
+            total = total + s.zscl_l2 * anchored_penalty(self.params, self.anchors)
         elif self.method == "lwf":
             with torch.no_grad():
                 old = similarity(
@@ -240,6 +261,7 @@ class TaskLoss:
                     self.params,
                     self.anchors,
                     ABLATIONS[self.method],
+                    self.same_caption,
                     alpha=s.alpha,
                     beta=s.beta,
                     gamma=s.gamma,
@@ -247,14 +269,17 @@ class TaskLoss:
                 )
                 total = total + extra
         if self.ensemble is not None:
-            self.ensemble.step()
+            self.ensemble.after_update(len(self.log))  # the weights here are those after update len(log)
         self.log.append(float(total.detach()))
         return total
 
     def reference_logits(self, model: CLIPModel) -> tuple[torch.Tensor, torch.Tensor]:
-        """Student and teacher B x B logits on one reference batch (ZSCL's teacher: the initial model)."""
+        """Student and teacher B x B logits on one reference batch (ZSCL's teacher: the initial model);
+        ``self.same_caption`` keeps which pairs of the batch share a caption (CMC's positives)."""
         pick = torch.randint(len(self.ref_ids), (self.ref_batch,), generator=self.generator)
         ids = torch.as_tensor(self.ref_ids)[pick]
+        caption = torch.as_tensor(self.stream.db_caption_ids[ids.numpy()])
+        self.same_caption = caption[:, None] == caption[None, :]
         images, tokens = self.stream.db_images[ids], (self.stream.db_tokens[0][ids], self.stream.db_tokens[1][ids])
         student = similarity(model, encode_images(model, images).final, encode_texts(model, *tokens).final)
         teacher_model = self.initial if self.method == "zscl" else self.teacher

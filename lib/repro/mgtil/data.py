@@ -8,9 +8,11 @@ Two tables, one schema each, shared by the miniature and by real data:
 * a **task split** (:func:`task_features`): ``image`` (3, S, S) uint8 and an integer ``label``.
 
 Real formats: a MedMNIST ``.npz`` (keys ``train_images``, ``train_labels``, ``val_*``, ``test_*``;
-images (N, H, W) or (N, H, W, 3) uint8, labels (N, 1)) becomes task splits; a PMC-OA / ROCO-style
-``jsonl`` (one ``{"image": <relative path>, "caption": <text>}`` per line) becomes the database. Both
-are read only through :func:`repro.core.data.verified_path` in the pipeline (sha256 first).
+images (N, H, W) or (N, H, W, 3) uint8, integer labels (N, 1) in ``[0, n_classes)``) becomes task
+splits; a PMC-OA / ROCO-style ``jsonl`` (one ``{"image": <relative path>, "caption": <text>}`` per
+line) becomes the database. The loaders check the format and name the file (and the line of a
+jsonl) in every error; checking the bytes against the manifests (MedMNIST's md5, a sha256 you
+record for PMC-OA) is the caller's step, since no profile reads real data yet.
 """
 
 from __future__ import annotations
@@ -56,17 +58,20 @@ def build_world(
     n_train: int,
     n_test: int,
     shift: float,
+    n_val: int | None = None,
     control_shift: bool,
     seed: int,
 ) -> DatasetDict:
-    """The database and every task split. The database comes from a generator seed disjoint from
-    the tasks' (``seed`` vs ``seed + 10_000``), so retrieval can never return a test image."""
+    """The database and every task's train / val / test split (``n_val`` defaults to ``n_test``: the
+    validation split is drawn like the test split). The database comes from a generator seed
+    disjoint from the tasks' (``seed`` vs ``seed + 10_000``), so retrieval can never return a test
+    or validation image."""
     db = world.database(database_size, image_size, attribute_rate, seed)
     out = {"database": Dataset.from_dict(db, features=database_features(image_size))}
     shifts = [(True, shift)] + ([(False, 0.0)] if control_shift else [])
     for name in tasks:
         for shifted, s in shifts:
-            for split, n in (("train", n_train), ("test", n_test)):
+            for split, n in (("train", n_train), ("val", n_test if n_val is None else n_val), ("test", n_test)):
                 data = world.task_split(world.TASKS[name], n, image_size, s, seed + 10_000, split)
                 out[split_name(name, split, shifted)] = Dataset.from_dict(data, features=task_features(image_size))
     return DatasetDict(out)
@@ -94,8 +99,10 @@ def _resize(batch: np.ndarray, size: int) -> np.ndarray:
     return out.transpose(0, 3, 1, 2)
 
 
-def load_medmnist(path: Path, size: int) -> DatasetDict:
-    """A MedMNIST ``.npz`` as task splits ``train`` / ``validation`` / ``test`` (labels flattened)."""
+def load_medmnist(path: Path, size: int, n_classes: int | None = None) -> DatasetDict:
+    """A MedMNIST ``.npz`` as task splits ``train`` / ``validation`` / ``test`` (labels flattened).
+    Labels must be integers in ``[0, n_classes)`` (``n_classes``: the subset's, when given) and no
+    split may be empty."""
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -111,9 +118,18 @@ def load_medmnist(path: Path, size: int) -> DatasetDict:
                 raise FormatError(
                     f"{path}: {prefix}_images must be uint8 (N, H, W) or (N, H, W, 3), got {x.dtype} {x.shape}"
                 )
+            if len(x) == 0:
+                raise FormatError(f"{path}: {prefix}_images is empty")
             if len(y) != len(x) or y.reshape(len(y), -1).shape[1] != 1:
                 raise FormatError(f"{path}: {prefix}_labels must be (N, 1) with N = {len(x)}, got {y.shape}")
+            if not np.issubdtype(y.dtype, np.integer):
+                raise FormatError(f"{path}: {prefix}_labels must be integers, got {y.dtype}")
             labels = y.reshape(-1).astype(np.int64)
+            top = n_classes if n_classes is not None else np.iinfo(np.int64).max
+            bad = np.flatnonzero((labels < 0) | (labels >= top))
+            if len(bad):
+                bound = f"[0, {n_classes})" if n_classes is not None else ">= 0"
+                raise FormatError(f"{path}: {prefix}_labels[{bad[0]}] = {labels[bad[0]]}, labels must be {bound}")
             out[split] = Dataset.from_dict({"image": _resize(x, size), "label": labels}, features=task_features(size))
     return DatasetDict(out)
 
@@ -141,11 +157,13 @@ def load_caption_jsonl(path: Path, image_root: Path, size: int) -> Dataset:
         file = (root / row["image"]).resolve()
         if not file.is_relative_to(root) or not file.is_file():
             raise FormatError(f"{path}:{number}: image {row['image']!r} not found under {root}")
+        if not row["caption"].strip():
+            raise FormatError(f"{path}:{number}: the caption is empty")
         try:
             with Image.open(file) as img:
                 pictures.append(np.asarray(img.convert("RGB").resize((size, size), 2)))
-        except UnidentifiedImageError as err:
-            raise FormatError(f"{path}:{number}: {row['image']!r} is not an image") from err
+        except (UnidentifiedImageError, OSError) as err:  # OSError: a truncated or unreadable file
+            raise FormatError(f"{path}:{number}: {row['image']!r} is not a readable image ({err})") from err
         rows.append(row["caption"].strip().lower())
     if not rows:
         raise FormatError(f"{path}: no captions")

@@ -63,3 +63,59 @@ def results_table(scores: Mapping[str, Mapping[str, np.ndarray]], chance: float)
                 row[f"{metric}_sd"] = round(float(per_seed.std(ddof=1)), 2)
         rows.append(row)
     return rows
+
+
+def prior_correct(world_table, order: Sequence[str], matrices: Mapping[str, np.ndarray], stream: str) -> np.ndarray:
+    """The trivial reference (the prior class): each task's test images all given the task's most
+    frequent training class, at every step and seed; shaped like the arms of ``stream``."""
+    rows = []
+    for task in order:
+        train = np.asarray(world_table[f"{task}_train"]["label"])
+        rows.append(np.asarray(world_table[f"{task}_test"]["label"]) == np.bincount(train).argmax())
+    like = next(v for k, v in matrices.items() if k.endswith(f"@{stream}"))
+    return np.broadcast_to(np.stack(rows)[None, None], like.shape).copy()
+
+
+def reference_scores(in_domain: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """K1's units: every reference pair of every task, 100 when it comes from the task's domain;
+    arm -> (seeds, T * budget)."""
+    return {arm: 100.0 * v.reshape(len(v), -1) for arm, v in in_domain.items()}
+
+
+def reference_summary(references: Mapping[str, list]) -> dict[str, dict[str, list[float]]]:
+    """Per arm and task (seed means): the share of the reference set from the task's domain, and the
+    share filled at random because retrieval found too few distinct pairs (issue 30's confound check)."""
+    out = {}
+    for arm, seeds in references.items():
+        if not seeds or not seeds[0] or not seeds[0][0]:
+            continue
+        n_tasks = len(seeds[0])
+        out[arm] = {
+            "same_domain": [round(float(np.mean([s[t]["same_domain"] for s in seeds])), 3) for t in range(n_tasks)],
+            "filler": [
+                round(float(np.mean([s[t].get("fill", 0) / max(1, sum_pairs(s[t])) for s in seeds])), 3)
+                for t in range(n_tasks)
+            ],
+        }
+    return out
+
+
+def sum_pairs(info: Mapping[str, float]) -> int:
+    """The number of pairs a reference-set record counts (levels + fill, or the uniform sample)."""
+    return int(sum(info.get(k, 0) for k in ("task", "domain", "general", "fill", "uniform")))
+
+
+def gate_values(val: Mapping[str, np.ndarray], classes: Sequence[int], stream: str) -> dict[str, list[float]]:
+    """The gates of ``repro.mgtil.claims.GATES`` per seed, from the validation accuracy matrices
+    (``arm -> (seeds, T, T, n_val)``) of the main stream; a gate whose arm did not run is left out."""
+    acc = {arm.split("@")[0]: 100 * v.mean(axis=-1) for arm, v in val.items() if arm.endswith(f"@{stream}")}
+    chance = 100 * float(np.mean([1 / c for c in classes]))
+    zero = acc["zeroshot"][:, 0].mean(axis=-1)  # (seeds,): the pretrained model on every task
+    diag = {m: np.stack([np.diag(a) for a in v]).mean(axis=-1) for m, v in acc.items()}
+    out = {"zeroshot_transfers": zero - chance}
+    if "finetune" in acc:
+        out["finetune_learns"] = diag["finetune"] - zero
+        out["finetune_forgets"] = np.array([mtil_metrics(a)["bwt"] for a in acc["finetune"]])
+    if "ours" in acc:
+        out["ours_learns"] = diag["ours"] - zero
+    return {k: [round(float(x), 3) for x in v] for k, v in out.items()}

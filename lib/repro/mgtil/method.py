@@ -11,7 +11,12 @@ is the model after the previous task, frozen):
   and the columns (caption -> image) of the matrices at temperature tau:
   ``L_CKT = tau^2 / 2 * sum_{rows, cols} [KL(p_T || p_S) + KL(p_S || p_T)]`` (mean over the B rows).
 * **CMC** (cross-modal consistency): the student's matrix aligned to the identity, i.e. the
-  symmetric InfoNCE ``(CE(S, I) + CE(S^T, I)) / 2``.
+  symmetric InfoNCE ``(CE(S, I) + CE(S^T, I)) / 2``, with one change of ours: pairs whose captions
+  are identical are positives of each other (``-log`` of the softmax mass on all positives of a row,
+  the multiple-instance form of InfoNCE). A caption database repeats captions (4,000 pairs hold 140
+  distinct ones; a batch drawn from one domain repeats most of them), and the identity target would
+  push apart an image and a caption that describe it exactly; with positives the loss can reach
+  zero. Without repeats it *is* the identity form (a test checks both).
 * **DFG** (dynamic parameter importance): ``W_i = (d(L_CKT + L_CMC) / d theta_i)^2``, detached and
   recomputed at every step from the distillation terms only (never from a loss containing DFG);
   ``L_DFG = gamma * sum_i W_i (theta_i - theta_i^{t-1})^2`` with ``theta^{t-1}`` the weights after
@@ -64,10 +69,17 @@ def ckt_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> torch.
     return (symmetric_kl(student, teacher, tau) + symmetric_kl(student.T, teacher.T, tau)) / 2
 
 
-def cmc_loss(student: torch.Tensor) -> torch.Tensor:
-    """The student's B x B matrix aligned to the identity (symmetric InfoNCE)."""
-    target = torch.arange(len(student), device=student.device)
-    return (F.cross_entropy(student, target) + F.cross_entropy(student.T, target)) / 2
+def cmc_loss(student: torch.Tensor, same: torch.Tensor | None = None) -> torch.Tensor:
+    """The student's B x B matrix aligned to the identity (symmetric InfoNCE); ``same`` (B x B bool,
+    symmetric, true on the diagonal) marks further positives: pairs with identical captions."""
+    if same is None:
+        same = torch.eye(len(student), dtype=torch.bool, device=student.device)
+
+    def side(logits: torch.Tensor) -> torch.Tensor:
+        positives = torch.logsumexp(logits.masked_fill(~same, float("-inf")), dim=-1)
+        return (torch.logsumexp(logits, dim=-1) - positives).mean()
+
+    return (side(student) + side(student.T)) / 2
 
 
 def importance(loss: torch.Tensor, params: Sequence[nn.Parameter]) -> list[torch.Tensor]:
@@ -95,15 +107,16 @@ def distillation_terms(
     params: Sequence[nn.Parameter],
     anchors: Sequence[torch.Tensor],
     terms: Terms,
+    same: torch.Tensor | None = None,
     *,
     alpha: float,
     beta: float,
     gamma: float,
     tau: float,
 ) -> torch.Tensor:
-    """``alpha L_CKT + beta L_CMC + L_DFG`` for one step."""
+    """``alpha L_CKT + beta L_CMC + L_DFG`` for one step (``same``: CMC's identical-caption positives)."""
     ckt = ckt_loss(student, teacher, tau) if terms.ckt else student.new_zeros(())
-    cmc = cmc_loss(student) if terms.cmc else student.new_zeros(())
+    cmc = cmc_loss(student, same) if terms.cmc else student.new_zeros(())
     total = alpha * ckt + beta * cmc
     if terms.dfg and (terms.ckt or terms.cmc):
         weights = importance(ckt + cmc, params)

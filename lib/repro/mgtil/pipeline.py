@@ -19,14 +19,23 @@ from repro.core.weights import save_weights
 from repro.mgtil import artifacts as art
 from repro.mgtil import figures as draw
 from repro.mgtil import world
-from repro.mgtil.claims import CANNOT_SHOW, CLAIMS
+from repro.mgtil.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.mgtil.config import MgtilConfig
 from repro.mgtil.continual import CONTROL_STREAM, run_stream, stream_arms, stream_tasks
 from repro.mgtil.data import build_world, images
-from repro.mgtil.evaluate import example_scores, mtil_metrics, results_table
+from repro.mgtil.evaluate import (
+    example_scores,
+    gate_values,
+    mtil_metrics,
+    prior_correct,
+    reference_scores,
+    reference_summary,
+    results_table,
+)
 from repro.mgtil.models import build_clip, build_tokenizer, predict, tokenize
 from repro.mgtil.pretrain import embed_corpus, pretrain, show_retrieval
 from repro.mgtil.retrieval import Corpus
+from repro.mgtil.tuning import tune
 
 pipe = Pipeline("mgtil")
 ARM_FIELDS = ("orders", "methods", "second_order_methods", "control_methods")
@@ -43,6 +52,7 @@ def data(cfg: MgtilConfig, ctx: StepContext) -> dict:
         attribute_rate=cfg.world.attribute_rate,
         n_train=cfg.world.n_train,
         n_test=cfg.world.n_test,
+        n_val=cfg.world.n_val,
         shift=cfg.world.shift,
         control_shift=bool(cfg.control_methods),
         seed=cfg.data_seed,
@@ -125,21 +135,23 @@ def model(cfg: MgtilConfig, ctx: StepContext) -> dict:
         "lr",
         "clip",
         *ARM_FIELDS,
+        "tuning_grid",
+        "pilot_seeds",
         "device",
         "mixed_precision",
     ),
     upstream=("data", "model"),
 )
 def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
-    """Every (method, stream) arm through its task order, for every seed: accuracy matrices, losses,
-    reference sets and the budget ledger."""
+    """The weights of every method tuned alike on validation (:mod:`repro.mgtil.tuning`), then every
+    (method, stream) arm through its task order, for every seed: accuracy matrices (test and
+    validation), losses, reference sets and the budget ledger."""
     accelerator = make_accelerator(cfg)
     base = art.load_clip(ctx.upstream["model"])
     arms = stream_arms(cfg.methods, cfg.orders, cfg.second_order_methods, cfg.control_methods)
     streams = {}
-    matrices, history, references, budgets = {}, {}, {}, {}
-    for arm in arms:
-        shifted = arm.condition != CONTROL_STREAM
+
+    def stream(shifted: bool):
         if shifted not in streams:
             streams[shifted] = art.load_stream(
                 ctx.upstream["data"],
@@ -148,25 +160,44 @@ def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
                 shifted,
                 cfg.retrieval.ivf_threshold,
             )
-        runs = [
-            run_stream(
-                arm.method,
-                stream_tasks(arm.condition),
-                streams[shifted],
-                base,
-                loss=cfg.loss,
-                retrieval=cfg.retrieval,
-                mid_layer=cfg.clip.mid_layer,
-                steps=cfg.steps_per_task,
-                batch_size=cfg.batch_size,
-                ref_batch=cfg.ref_batch,
-                lr=cfg.lr,
-                seed=seed,
-                accelerator=accelerator,
-            )
-            for seed in cfg.seeds
-        ]
+        return streams[shifted]
+
+    def run(method, loss, seed, condition=cfg.orders[0]):
+        return run_stream(
+            method,
+            stream_tasks(condition),
+            stream(condition != CONTROL_STREAM),
+            base,
+            loss=loss,
+            retrieval=cfg.retrieval,
+            mid_layer=cfg.clip.mid_layer,
+            steps=cfg.steps_per_task,
+            batch_size=cfg.batch_size,
+            ref_batch=cfg.ref_batch,
+            lr=cfg.lr,
+            seed=seed,
+            accelerator=accelerator,
+        )
+
+    specs, pilots = tune(cfg.methods, cfg.loss, cfg.tuning_grid, cfg.pilot_seeds, run)
+    write_json(
+        ctx.dir / art.TUNING,
+        {
+            "criterion": "(Avg + Last) / 2 on the validation split, order I",
+            "grid": list(cfg.tuning_grid),
+            "pilot_seeds": list(cfg.pilot_seeds),
+            "pilots": pilots,
+            "weights": {m: asdict(spec) for m, spec in specs.items()},
+        },
+    )
+    ctx.log("tuned on validation: " + ", ".join(f"{m} {p['weight']}={p['chosen']:g}" for m, p in pilots.items()))
+    matrices, val_matrices, in_domain, history, references, budgets = {}, {}, {}, {}, {}, {}
+    for arm in arms:
+        runs = [run(arm.method, specs[arm.method], seed, arm.condition) for seed in cfg.seeds]
         matrices[arm.name] = np.stack([r.correct for r in runs])
+        val_matrices[arm.name] = np.stack([r.val_correct for r in runs])
+        if runs[0].in_domain:
+            in_domain[arm.name] = np.stack([np.stack(r.in_domain) for r in runs])
         history[arm.name] = [r.losses for r in runs]
         references[arm.name] = [r.references for r in runs]
         budgets[arm.name] = functools.reduce(Budget.merge, (r.budget for r in runs), Budget())
@@ -177,10 +208,17 @@ def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
             + f" ({budgets[arm.name].wall_s:.1f} s)"
         )
     np.savez(ctx.dir / art.MATRICES, **matrices)
+    np.savez(ctx.dir / art.VAL_MATRICES, **val_matrices)
+    np.savez(ctx.dir / art.IN_DOMAIN, **in_domain)
     write_json(ctx.dir / art.HISTORY, history)
     write_json(ctx.dir / art.REFERENCES, references)
     write_json(ctx.dir / art.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
-    return {"arms": [a.name for a in arms], "runs": len(arms) * len(cfg.seeds)}
+    return {
+        "arms": [a.name for a in arms],
+        "runs": len(arms) * len(cfg.seeds),
+        "pilot_runs": sum(len(p["grid"]) for p in pilots.values()) * len(cfg.pilot_seeds),
+        "tuned": {m: {p["weight"]: p["chosen"]} for m, p in pilots.items()},
+    }
 
 
 @pipe.step(uses=("seeds", *ARM_FIELDS), upstream=("data", "model", "train"))
@@ -188,26 +226,44 @@ def evaluate(cfg: MgtilConfig, ctx: StepContext) -> dict:
     """Transfer / Avg / Last / BWT per arm, per-example scores, and the claims decided by the kit's rule."""
     tasks = art.read_tasks(ctx.upstream["data"])["tasks"]
     matrices = art.load_matrices(ctx.upstream["train"])
+    main = stream_tasks(cfg.orders[0])
+    # the trivial reference: every test image given its task's majority training class (the prior)
+    matrices["prior"] = prior_correct(art.load_world(ctx.upstream["data"]), main, matrices, cfg.orders[0])
     scores: dict[str, dict[str, np.ndarray]] = {}
     summary = {}
-    for arm in stream_arms(cfg.methods, cfg.orders, cfg.second_order_methods, cfg.control_methods):
-        order = stream_tasks(arm.condition)
-        correct = matrices[arm.name]
+    arms = [a.name for a in stream_arms(cfg.methods, cfg.orders, cfg.second_order_methods, cfg.control_methods)]
+    for name in [*arms, "prior"]:
+        order = main if name == "prior" else stream_tasks(name.split("@")[1])
+        correct = matrices[name]
         for metric, values in example_scores(correct, [tasks[t]["fine"] for t in order]).items():
-            scores.setdefault(metric, {})[arm.name] = values
+            scores.setdefault(metric, {})[name] = values
         mean = 100 * correct.mean(axis=(0, 3))
-        summary[arm.name] = {"tasks": list(order), "matrix": mean.round(2).tolist(), **mtil_metrics(mean)}
+        summary[name] = {"tasks": list(order), "matrix": mean.round(2).tolist(), **mtil_metrics(mean)}
+    in_domain = art.load_matrices(ctx.upstream["train"], art.IN_DOMAIN)
+    if in_domain:
+        scores["ref_domain"] = reference_scores(in_domain)
     save_scores(ctx.dir / art.SCORES, scores)
     write_json(ctx.dir / art.METRICS, summary)
-    chance = 100 * float(np.mean([1 / len(tasks[t]["classes"]) for t in tasks]))
+    chance = 100 * float(np.mean([1 / len(tasks[t]["classes"]) for t in main]))
+    val = art.load_matrices(ctx.upstream["train"], art.VAL_MATRICES)
+    tuning = read_json(ctx.upstream["train"] / art.TUNING)
+    claims = measured_claims(CLAIMS, scores)
     doc = claims_document(
         paper="mgtil",
-        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
-        claims=measured_claims(CLAIMS, scores),
+        run={
+            "profile": cfg.profile,
+            "run_name": cfg.run_name,
+            "seeds": list(cfg.seeds),
+            "tuning": {k: tuning[k] for k in ("criterion", "grid", "pilot_seeds", "pilots")},
+            "references": reference_summary(read_json(ctx.upstream["train"] / art.REFERENCES)),
+        },
+        claims=claims,
         scores=scores,
         table=results_table(scores, round(chance, 2)),
         budget=read_json(ctx.upstream["train"] / art.BUDGET),
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values=gate_values(val, [len(tasks[t]["classes"]) for t in main], cfg.orders[0]),
     )
     write_json(ctx.dir / art.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}

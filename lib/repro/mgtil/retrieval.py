@@ -69,7 +69,7 @@ def tie_aware_threshold(scores: np.ndarray, k_prime: int) -> np.ndarray:
 
 @dataclass
 class Corpus:
-    """The database's embeddings, indices and BM25 model, built once per task from the teacher."""
+    """The database's embeddings (by the pretrained CLIP, once: the model step), indices and BM25 model."""
 
     img_final: np.ndarray
     img_mid: np.ndarray

@@ -240,8 +240,10 @@ def database(n: int, size: int, attribute_rate: float, seed: int) -> dict[str, n
 
 
 def task_split(task: Task, n: int, size: int, shift: float, seed: int, split: str) -> dict[str, np.ndarray]:
-    """``n`` images of ``task`` with balanced labels, after the task's acquisition shift."""
-    rng = np.random.default_rng([seed, sum(map(ord, task.name)), {"train": 1, "test": 2}[split]])
+    """``n`` images of ``task`` with balanced labels, after the task's acquisition shift. ``split`` is
+    "train", "val" or "test": the three are drawn alike from their own generator streams, so the
+    validation split (where every weight and gate is chosen) is distributed like the test split."""
+    rng = np.random.default_rng([seed, sum(map(ord, task.name)), {"train": 1, "test": 2, "val": 3}[split]])
     labels = rng.permutation(np.arange(n) % len(task.classes))
     parsed = [task.parse(task.classes[i]) for i in labels]
     findings = np.array([f for f, _ in parsed], dtype=object)

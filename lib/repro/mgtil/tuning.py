@@ -1,0 +1,55 @@
+"""Every method's weight chosen alike, on validation. Introduced in ``notebooks/mgtil/03_train.ipynb``.
+
+Each method that has a weight of its own (``config.TUNED``: l2's lambda, LwF's and ZSCL's
+distillation weight, PRIMED's DFG gamma) runs order I once per value of the same grid, on the same
+pilot seeds (apart from the evaluation seeds), and keeps the value with the best validation score:
+the mean of validation Avg and Last, the two metrics the headline claims read. The test split is
+never read. ``ours_uniform`` and the ablations take ours' value (they differ from ours in one part
+only). The table of every pilot run is kept, so the golden shows what was chosen and from what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from repro.mgtil.config import TUNED, LossSpec
+from repro.mgtil.continual import StreamResult
+from repro.mgtil.evaluate import mtil_metrics
+
+SHARES_OURS = ("ours_uniform", "ours_no_ckt", "ours_no_cmc", "ours_no_dfg")
+
+
+def validation_score(result: StreamResult) -> float:
+    """(Avg + Last) / 2 of one run's validation accuracy matrix, in points."""
+    m = mtil_metrics(100 * result.val_correct.mean(axis=-1))
+    return (m["avg"] + m["last"]) / 2
+
+
+def tune(
+    methods: tuple[str, ...],
+    spec: LossSpec,
+    grid: tuple[float, ...],
+    seeds: tuple[int, ...],
+    run: Callable[[str, LossSpec, int], StreamResult],
+) -> tuple[dict[str, LossSpec], dict[str, dict]]:
+    """Per method, the ``LossSpec`` it runs with, and the pilot table ``method -> {weight, grid:
+    {value: score}, chosen}``. ``run(method, spec, seed)`` trains one pilot run."""
+    table: dict[str, dict] = {}
+    specs = {m: spec for m in methods}
+    for method in [m for m in methods if m in TUNED]:
+        field = TUNED[method]
+        scores = {
+            value: float(np.mean([validation_score(run(method, replace(spec, **{field: value}), s)) for s in seeds]))
+            for value in grid
+        }
+        best = max(grid, key=lambda v: (scores[v], -grid.index(v)))  # ties: the first grid value
+        specs[method] = replace(spec, **{field: best})
+        table[method] = {"weight": field, "grid": {str(v): round(s, 2) for v, s in scores.items()}, "chosen": best}
+    if "ours" in table:
+        for method in SHARES_OURS:
+            if method in specs:
+                specs[method] = replace(specs[method], gamma=table["ours"]["chosen"])
+    return specs, table
