@@ -8,7 +8,8 @@ import torch
 from repro.core.config import ConfigError
 from repro.vbackchecker import config
 from repro.vbackchecker.config import CheckerSpec, JudgeSpec, LossWeights, OptimSpec
-from repro.vbackchecker.method import TrainRows, bce_loss, check, checker_loss, class_weights, dice_loss
+from repro.vbackchecker.method import (PairSampler, TrainRows, bce_loss, check, checker_loss, class_weights,
+                                       dice_loss, paired_loader, partners)
 from repro.vbackchecker.models import Checker, SimilarityJudge, check_models
 from repro.vbackchecker.recipes import RECIPES
 from repro.vbackchecker.text import IGNORE, REJ, SEG, Vocab, encode
@@ -60,6 +61,37 @@ def test_rejections_carry_no_mask_loss():
     assert masks_logits.grad[0].abs().sum() > 0 and masks_logits.grad[1].abs().sum() == 0
     off = checker_loss(logits, masks_logits, targets, masks, torch.tensor([True, True]), LossWeights(), w, False)
     assert off.item() == pytest.approx(torch.nn.functional.cross_entropy(logits[:, 2], targets[:, 2]).item())
+
+
+def test_mask_loss_averages_over_every_answer_row():
+    """The official normalisation: a rejection row is a zero placeholder in the mean, so adding one
+    halves the mask terms of a batch with one grounded row."""
+    torch.manual_seed(0)
+    logits, targets = torch.zeros(2, 5, 30), torch.full((2, 5), IGNORE)
+    targets[:, 2] = 3
+    mask_logits, masks = torch.randn(2, 8, 8), torch.ones(2, 8, 8)
+    w = torch.ones(30)
+    ce = torch.nn.functional.cross_entropy(logits[:, 2], targets[:, 2]).item()
+    one = checker_loss(logits[:1], mask_logits[:1], targets[:1], masks[:1], torch.tensor([True]), LossWeights(), w)
+    two = checker_loss(logits, mask_logits, targets, masks, torch.tensor([True, False]), LossWeights(), w)
+    assert two.item() - ce == pytest.approx((one.item() - ce) / 2, rel=1e-5)
+
+
+def test_batches_pair_each_positive_with_its_negative():
+    image_ids = np.array([0, 0, 0, 1, 1, 2, 3, 3])
+    grounded = np.array([True, False, True, True, False, True, True, False])
+    partner = partners(image_ids, grounded)
+    assert partner.tolist() == [1, -1, -1, 4, -1, -1, 7, -1]  # row 2's next row is another scene's
+    order = list(PairSampler(partner, 4, 5, seed=0))
+    assert len(order) == 20
+    pairs = np.array(order).reshape(-1, 2)
+    assert set(pairs[:, 0]) <= {0, 3, 6} and (pairs[:, 1] == partner[pairs[:, 0]]).all()
+    tensors = (torch.arange(8),)
+    batches = list(paired_loader(tensors, partner, 4, 5, seed=0))
+    assert len(batches) == 5 and all(len(b[0]) == 4 for b in batches)
+    assert len(list(paired_loader(tensors, None, 4, 5, seed=0))) == 5  # no negatives: uniform rows
+    with pytest.raises(ValueError, match="even"):
+        PairSampler(partner, 3, 5, seed=0)
 
 
 def test_decision_does_not_see_the_answer():
@@ -127,6 +159,8 @@ def test_train_rows_subset_keeps_rows_aligned():
         ({"checker": {"heads": 3}}, "heads"),
         ({"image_size": 30}, "multiple"),
         ({"not_a_field": 1}, "unknown override"),
+        ({"pretrain": {"steps": -1}}, "pretrain.steps"),
+        ({"optim": {"batch_size": 15}}, "even"),
     ],
 )
 def test_bad_config_names_the_field(override, message):
@@ -139,5 +173,5 @@ def test_profiles_build_their_models():
         for name, (module, batch) in check_models(config(profile)).items():
             with torch.no_grad():
                 assert torch.isfinite(module.eval()(batch)).all(), (profile, name)
-    assert set(config("cpu").arms) == {"checker", "grounder", "similarity", "text_only"}  # what the claims compare
+    assert set(config("cpu").arms) == {"checker", "grounder", "gsva", "similarity", "text_only"}  # what claims compare
     assert isinstance(config("gpu").optim, OptimSpec) and config("gpu").arms == config("smoke").arms

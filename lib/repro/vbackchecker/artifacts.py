@@ -2,6 +2,7 @@
 
 ``data/``: ``dataset/`` (the ``DatasetDict``: ``scenes``, ``train``, ``val``, ``bench``, ``refer``) and
 ``formats/`` (the same splits in the real formats: COCO instances, gRefCOCO-style refs, R^2-HalBench).
+``pretrain/``: ``grounder.safetensors`` + ``.json`` (absent when ``pretrain.steps`` is 0), ``budget.json``.
 ``train/``: ``weights/<arm>_seed<k>.safetensors`` + ``.json``, ``history.json``, ``budget.json``.
 ``evaluate/``: ``scores.npz``, ``claims.json``, ``predictions.npz`` (first seed's verdicts and masks).
 """
@@ -25,6 +26,7 @@ SCORES = "scores.npz"
 CLAIMS = "claims.json"
 PREDICTIONS = "predictions.npz"
 MODEL_CARD = "models.json"
+PRETRAINED = "grounder"
 
 
 def save_tables(dataset, data_dir: Path) -> None:
@@ -49,6 +51,19 @@ def load_trained(train_dir: Path, arm: str, seed: int, model):
     path = weights_path(train_dir, arm, seed)
     meta = load_config(path)
     return load_weights(model, path).eval(), meta["threshold"]
+
+
+def save_pretrained(pretrain_dir: Path, model) -> None:
+    save_weights(model, Path(pretrain_dir) / PRETRAINED, {"arm": "pretrain"})
+
+
+def load_pretrained(pretrain_dir: Path, model) -> dict | None:
+    """The pretrained grounder's state dict (loaded into ``model``, an untrained checker of the same
+    spec), or None when the run pretrains nothing."""
+    path = Path(pretrain_dir) / PRETRAINED
+    if not path.with_suffix(".json").exists():
+        return None
+    return load_weights(model, path).state_dict()
 
 
 def load_history(train_dir: Path) -> dict:

@@ -88,3 +88,38 @@ def judge(scores: np.ndarray, threshold: float, side: int) -> Verdicts:
     """The judge's verdicts (it predicts no masks: an accepted row gets an empty mask)."""
     accept = scores >= threshold
     return Verdicts(accept, scores - threshold, np.zeros((len(scores), side, side), bool))
+
+
+# ----------------------------------------------------------------------------------------------
+# the text prior: the blank-image judge of the K1 controls
+
+
+LEAK_WORD = "indeed"  # a word the grammar never writes (the planted leak of the text-prior gate)
+
+
+def fit_text_prior(sentences, hallucinated, seed: int):
+    """A judge that sees no image: logistic regression on the description's word uni- and bigrams
+    (class-balanced), fitted on a bootstrap resample of the rows (one per seed). Unlike a network, it
+    cannot collapse to one answer when the words carry any signal: it reads whatever label the
+    generator leaks into the text (rarer words, clause counts, lengths), which is what K1 checks."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    sentences, hallucinated = np.asarray(sentences, object), np.asarray(hallucinated, bool)
+    pick = np.random.default_rng(seed).integers(0, len(sentences), len(sentences))
+    prior = make_pipeline(CountVectorizer(ngram_range=(1, 2), token_pattern=r"\S+"),
+                          LogisticRegression(class_weight="balanced", max_iter=2000))  # fmt: skip
+    return prior.fit(sentences[pick], hallucinated[pick])
+
+
+def text_prior_accept(prior, sentences) -> np.ndarray:
+    """Accepted: the prior does not call the description hallucinated."""
+    return ~prior.predict(np.asarray(sentences, object)).astype(bool)
+
+
+def plant_leak(sentences, hallucinated, rng: np.random.Generator, share: float = 0.5) -> list[str]:
+    """The sentences with :data:`LEAK_WORD` appended to a ``share`` of the hallucinated ones: the label
+    written into the words, as a generator bug would."""
+    hit = np.asarray(hallucinated, bool) & (rng.random(len(sentences)) < share)
+    return [f"{s} {LEAK_WORD}" if h else s for s, h in zip(sentences, hit)]

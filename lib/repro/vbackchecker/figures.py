@@ -11,6 +11,7 @@ from repro.core import plots
 from repro.core.scores import load_scores
 from repro.vbackchecker import artifacts
 from repro.vbackchecker.data import scene_tensors, target_masks
+from repro.vbackchecker.evaluate import TRIVIAL
 from repro.vbackchecker.scenes import ERROR_TYPES
 
 LEVEL_ROWS = ("none", *ERROR_TYPES)
@@ -49,8 +50,8 @@ def examples(data_dir: Path, evaluate_dir: Path, folder: Path, arms=("checker", 
 def levels(evaluate_dir: Path, folder: Path) -> list[Path]:
     """Balanced accuracy per hallucination level, mean over seeds with the seed range."""
     scores = load_scores(Path(evaluate_dir) / artifacts.SCORES)
-    metrics = [f"bacc_{level}" for level in ERROR_TYPES] + ["bacc_heldout"]
-    arms = sorted(a for a in scores[metrics[0]] if a != "chance")
+    metrics = [m for m in (*(f"bacc_{level}" for level in ERROR_TYPES), "bacc_heldout") if m in scores]
+    arms = sorted(a for a in scores[metrics[0]] if a not in ("chance", *TRIVIAL))  # constants score 50: the line
     fig, axes = plots.figure(width=5.2, height=2.6)
     ax = axes[0, 0]
     width = 0.8 / len(arms)

@@ -9,8 +9,13 @@ and :class:`repro.vbackchecker.config.LossWeights`)::
 ``CE_w`` is token cross-entropy with class weight ``w = 10`` on ``[SEG]`` and ``[REJ]`` (1 elsewhere),
 normalised by the summed weights of the targets (PyTorch's weighted mean). BCE and DICE are LISA's: a
 per-pixel mean BCE and a soft dice ``1 - (2 sum(p t) + eps) / (sum(p) + sum(t) + eps)`` (p = sigmoid of
-the mask logits, both scaled by 1/1000 as in LISA), each averaged over the grounded rows of the batch;
-rows without a target (rejections) carry no mask loss.
+the mask logits, both scaled by 1/1000 as in LISA). As in the official code, each is averaged over *all*
+answer rows of the batch, a rejection row counting as a zero placeholder: it carries no mask gradient,
+and at half negatives the mask terms weigh half what an average over grounded rows alone would give.
+
+Batches (:func:`paired_loader`) put each positive next to a negative written for the same scene (its
+hard negative for the checker, its no-target expression for a gRefCOCO-style grounder), so every
+batch asks the same image both questions; an arm without negatives draws rows uniformly.
 
 Decision: the checker accepts a description when, at the answer slot, the ``[SEG]`` logit exceeds the
 ``[REJ]`` logit; its mask is then ``sigmoid(mask logits) > 0.5``, and empty when it rejects.
@@ -67,8 +72,8 @@ def checker_loss(
         logits.flatten(0, 1), targets.flatten(), weight=class_weight.to(logits.device), ignore_index=IGNORE
     )
     if mask_loss and grounded.any():
-        m, t = mask_logits[grounded], masks[grounded].float()
-        loss = loss + weights.bce * bce_loss(m, t).mean() + weights.dice * dice_loss(m, t).mean()
+        m, t, rows = mask_logits[grounded], masks[grounded].float(), len(grounded)
+        loss = loss + weights.bce * bce_loss(m, t).sum() / rows + weights.dice * dice_loss(m, t).sum() / rows
     return loss
 
 
@@ -80,11 +85,30 @@ class TrainRows:
     encoded: Encoded
     masks: np.ndarray  # (n, H, W) union of target masks
     grounded: np.ndarray  # (n,) bool
+    partner: np.ndarray | None = None  # (n,) the negative written with a positive, -1 if none
 
     def subset(self, keep: np.ndarray) -> TrainRows:
+        """The rows where ``keep`` holds; a positive keeps its partner when the partner is kept too."""
         e = self.encoded
         sub = Encoded(e.inputs[keep], e.targets[keep], e.slot[keep], e.text[keep])
-        return TrainRows(self.image_ids[keep], sub, self.masks[keep], self.grounded[keep])
+        partner = None
+        if self.partner is not None:
+            new_index = np.full(len(keep), -1)
+            new_index[keep] = np.arange(int(keep.sum()))
+            old = self.partner[keep]
+            partner = np.where(old >= 0, new_index[np.maximum(old, 0)], -1)
+        return TrainRows(self.image_ids[keep], sub, self.masks[keep], self.grounded[keep], partner)
+
+
+def partners(image_ids: np.ndarray, grounded: np.ndarray) -> np.ndarray:
+    """For each positive, the index of the negative right after it when written for the same scene (the
+    generator and the refs file keep a positive and its negatives together), else -1. Run it on an
+    arm's own rows, so the partner is a negative of a kind the arm trains on."""
+    out = np.full(len(image_ids), -1)
+    i = np.arange(max(len(image_ids) - 1, 0))
+    hit = grounded[i] & ~grounded[i + 1] & (image_ids[i] == image_ids[i + 1])
+    out[i[hit]] = i[hit] + 1
+    return out
 
 
 def step_loader(tensors: tuple[torch.Tensor, ...], batch_size: int, steps: int, seed: int) -> DataLoader:
@@ -95,6 +119,33 @@ def step_loader(tensors: tuple[torch.Tensor, ...], batch_size: int, steps: int, 
         data, replacement=True, num_samples=steps * batch_size, generator=torch.Generator().manual_seed(seed)
     )
     return DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=True)
+
+
+class PairSampler(torch.utils.data.Sampler):
+    """Row indices for ``steps`` batches per epoch, each made of ``batch_size // 2`` positives drawn with
+    replacement, each followed by its partner negative; a fresh draw every epoch."""
+
+    def __init__(self, partner: np.ndarray, batch_size: int, steps: int, seed: int):
+        self.anchors = np.flatnonzero(partner >= 0)
+        if batch_size % 2 or not len(self.anchors):
+            raise ValueError("paired batches need an even batch size and at least one positive with a partner")
+        self.partner, self.n, self.rng = partner, steps * batch_size // 2, np.random.default_rng(seed)
+
+    def __iter__(self):
+        anchors = self.rng.choice(self.anchors, self.n)
+        return iter(np.stack([anchors, self.partner[anchors]], 1).ravel().tolist())
+
+    def __len__(self) -> int:
+        return 2 * self.n
+
+
+def paired_loader(tensors: tuple[torch.Tensor, ...], partner: np.ndarray | None, batch_size: int, steps: int,
+                  seed: int) -> DataLoader:  # fmt: skip
+    """:class:`PairSampler` batches where the rows have partners, else :func:`step_loader`'s."""
+    if partner is None or not (partner >= 0).any():
+        return step_loader(tensors, batch_size, steps, seed)
+    sampler = PairSampler(partner, batch_size, steps, seed)
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, sampler=sampler, drop_last=True)
 
 
 def optimizer_and_schedule(model: torch.nn.Module, lr: float, weight_decay: float, total: int):
@@ -124,11 +175,15 @@ def train_checker(
     seed: int,
     accelerator,
     desc: str = "checker",
+    init: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Checker, FitResult]:
-    """Train one checker arm (``recipe`` picks the switches; ``rows`` are already the arm's rows)."""
+    """Train one checker arm (``recipe`` picks the switches; ``rows`` are already the arm's rows), from
+    the weights ``init`` (the pretrained grounder) when given, else from scratch."""
     torch.manual_seed(seed)
     vocab = Vocab.build()
     model = Checker(spec, len(vocab.words), images.shape[1])
+    if init is not None:
+        model.load_state_dict(init)
     special = weights.special_token if recipe.special_weight is None else recipe.special_weight
     class_weight = class_weights(vocab, special)
     e = rows.encoded
@@ -136,7 +191,7 @@ def train_checker(
         torch.from_numpy(np.ascontiguousarray(a))
         for a in (rows.image_ids, e.inputs, e.targets, e.slot, rows.masks.astype(np.uint8), rows.grounded)
     )
-    loader = step_loader(tensors, batch_size, steps_per_epoch, seed)
+    loader = paired_loader(tensors, rows.partner, batch_size, steps_per_epoch, seed)
     optimizer, schedule = optimizer_and_schedule(model, lr, weight_decay, epochs * steps_per_epoch)
     model, optimizer, loader, schedule = accelerator.prepare(model, optimizer, loader, schedule)
     images = images.to(accelerator.device)

@@ -1,5 +1,5 @@
-"""VBackChecker's five steps; each notebook calls one. ``python -m repro step vbackchecker <step> --profile cpu``
-runs one outside Jupyter."""
+"""VBackChecker's steps; each notebook calls one (``pretrain`` runs as ``train``'s upstream, from
+``03_train``). ``python -m repro step vbackchecker <step> --profile cpu`` runs one outside Jupyter."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import collections
 import numpy as np
 import torch
 
+import time
+
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import measured_claims, save_scores
@@ -15,12 +17,17 @@ from repro.core.steps import Pipeline, StepContext, write_json
 from repro.core.train import Budget
 from repro.vbackchecker import artifacts
 from repro.vbackchecker import figures as draw
-from repro.vbackchecker.claims import CANNOT_SHOW, CLAIMS
+from repro.vbackchecker.baselines import fit_text_prior, plant_leak, text_prior_accept
+from repro.vbackchecker.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.vbackchecker.config import HELD_OUT, VbackcheckerConfig
 from repro.vbackchecker.data import draft_images, generate, load_splits, scene_tensors, write_splits
-from repro.vbackchecker.evaluate import ciou, detection_scores, grounding_scores, results_table
-from repro.vbackchecker.models import count_parameters
-from repro.vbackchecker.training import Trained, arm_rows, build_model, split_rows, train_arm, verdicts
+from repro.vbackchecker.evaluate import (TRIVIAL, ciou, detection_scores, grounding_scores, results_table,
+                                         trivial_verdicts)  # fmt: skip
+from repro.vbackchecker.models import Checker, count_parameters
+from repro.vbackchecker.text import Vocab
+from repro.vbackchecker.recipes import PRETRAIN, RECIPES
+from repro.vbackchecker.training import (Trained, arm_rows, build_model, pretrain_grounder, split_rows, train_arm,
+                                         verdicts)  # fmt: skip
 
 pipe = Pipeline("vbackchecker")
 DATA_FIELDS = ("image_size", "n_train", "n_val", "n_bench", "n_refer", "per_scene", "max_objects", "noise",
@@ -70,13 +77,35 @@ def model(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     return summary
 
 
-@pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data",))
+@pipe.step(uses=("pretrain", "checker", "loss", "image_size", "device", "mixed_precision"), upstream=("data",))
+def pretrain(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
+    """The grounder every checker arm fine-tunes from: referring and no-target expressions of the
+    training scenes, the checker's network and objective, one checkpoint (``pretrain.steps`` = 0: none)."""
+    if cfg.pretrain.steps == 0:
+        return {"steps": 0}
+    tables = artifacts.load_tables(ctx.upstream["data"])
+    scenes = scene_tensors(tables["scenes"])
+    rows = arm_rows(tables["train"], scenes, PRETRAIN, cfg.checker.max_len)
+    seed_everything(cfg.pretrain.seed)
+    model, fitted = pretrain_grounder(rows, torch.from_numpy(scenes.images), cfg.checker, cfg.loss, cfg.pretrain,
+                                      make_accelerator(cfg))  # fmt: skip
+    artifacts.save_pretrained(ctx.dir, model)
+    write_json(ctx.dir / artifacts.BUDGET, {"pretrain": fitted.budget.to_dict()})
+    ctx.log(f"pretrain: loss {fitted.losses[0]:.3f} -> {fitted.losses[-1]:.3f} ({fitted.budget.wall_s:.1f} s, "
+            f"{len(rows.image_ids)} rows)")  # fmt: skip
+    return {"steps": cfg.pretrain.steps, "rows": len(rows.image_ids), "wall_s": round(fitted.budget.wall_s, 1)}
+
+
+@pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data", "pretrain"))
 def train(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
-    """Train every arm on every seed with the same optimizer steps; keep weights, losses and the ledger."""
+    """Train every arm on every seed with the same optimizer steps (the checker arms from the pretrained
+    grounder); keep weights, losses and the ledger."""
     tables = artifacts.load_tables(ctx.upstream["data"])
     scenes = scene_tensors(tables["scenes"])
     images = torch.from_numpy(scenes.images)
     val = split_rows(tables["val"], scenes, cfg.checker.max_len)
+    val = val.subset(np.asarray(tables["val"]["kind"]) != "easy")  # drawn like the benchmark: no unrelated rows
+    init = artifacts.load_pretrained(ctx.upstream["pretrain"], Checker(cfg.checker, len(Vocab.build().words), cfg.image_size))
     accelerator = make_accelerator(cfg)
     history: dict[str, list] = {}
     budgets: dict[str, Budget] = {}
@@ -85,72 +114,135 @@ def train(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
             seed_everything(seed)
             rows = arm_rows(tables["train"], scenes, arm, cfg.checker.max_len)
             trained = train_arm(arm, rows, val, images, cfg.checker, cfg.judge, cfg.loss, cfg.optim, seed,
-                                accelerator, cfg.eval_batch)  # fmt: skip
+                                accelerator, cfg.eval_batch, init)  # fmt: skip
             artifacts.save_trained(ctx.dir, arm, seed, trained.model, trained.threshold)
             history.setdefault(arm, []).append([round(v, 5) for v in trained.fitted.losses])
             budgets[arm] = budgets.get(arm, Budget()).merge(trained.fitted.budget)
             ctx.log(f"seed {seed} {arm}: loss {trained.fitted.losses[0]:.3f} -> {trained.fitted.losses[-1]:.3f} "
                     f"({trained.fitted.budget.wall_s:.1f} s, {len(rows.image_ids)} rows)")  # fmt: skip
     write_json(ctx.dir / artifacts.HISTORY, history)
-    write_json(ctx.dir / artifacts.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
+    ledger = {arm: b.to_dict() for arm, b in budgets.items()}
+    if init is not None:  # the checkpoint's cost, paid once for every checker arm
+        ledger |= artifacts.load_budget(ctx.upstream["pretrain"])
+    write_json(ctx.dir / artifacts.BUDGET, ledger)
     return {arm: {"final_loss": round(float(np.mean([h[-1] for h in runs])), 4)} for arm, runs in history.items()}
 
 
 @pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data", "train"))
 def evaluate(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
-    """Detection on the mini R^2-HalBench and grounding on the referring split for every arm and seed;
-    the claims decided by the kit's rule."""
+    """Detection on the mini R^2-HalBench and grounding on the referring split for every arm, trivial
+    reference and seed; the gates on the validation split; the claims decided by the kit's rule."""
     tables = artifacts.load_tables(ctx.upstream["data"])
     scenes = scene_tensors(tables["scenes"])
     images = torch.from_numpy(scenes.images)
-    bench = split_rows(tables["bench"], scenes, cfg.checker.max_len, with_answer=False)
-    refer = split_rows(tables["refer"], scenes, cfg.checker.max_len, with_answer=False)
+    splits = {name: split_rows(tables[name], scenes, cfg.checker.max_len, with_answer=False)
+              for name in ("bench", "refer", "val")}  # fmt: skip
     per_seed: dict[str, dict[str, list]] = {}
     cious: dict[str, list[float]] = {}
     predictions: dict[str, np.ndarray] = {}
+    gates: dict[str, list[float]] = {}
+
+    def record(arm: str, bench_accept: np.ndarray, refer: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """One seed's per-item scores of ``arm`` (and its grounding scores when it grounds)."""
+        metrics = detection_scores(bench_accept, tables["bench"]["error_type"], tables["bench"]["operator"], HELD_OUT)
+        if refer is not None:
+            metrics |= grounding_scores(*refer, splits["refer"].masks)
+            cious.setdefault(arm, []).append(ciou(refer[1], splits["refer"].masks))
+        for metric, values in metrics.items():
+            per_seed.setdefault(metric, {}).setdefault(arm, []).append(values)
+
     for seed in cfg.seeds:
         for arm in cfg.arms:
             net = build_model(arm, cfg.checker, cfg.judge, cfg.image_size)
             net, threshold = artifacts.load_trained(ctx.upstream["train"], arm, seed, net)
             trained = Trained(net, None, threshold)
-            on_bench = verdicts(arm, trained, bench, images, cfg.eval_batch)
-            on_refer = verdicts(arm, trained, refer, images, cfg.eval_batch)
-            metrics = detection_scores(on_bench.accept, tables["bench"]["error_type"], tables["bench"]["operator"],
-                                       HELD_OUT)  # fmt: skip
-            metrics |= grounding_scores(on_refer.masks, refer.masks)
-            for metric, values in metrics.items():
-                per_seed.setdefault(metric, {}).setdefault(arm, []).append(values)
-            cious.setdefault(arm, []).append(ciou(on_refer.masks, refer.masks))
+            out = {name: verdicts(arm, trained, rows, images, cfg.eval_batch) for name, rows in splits.items()}
+            record(arm, out["bench"].accept, (out["refer"].accept, out["refer"].masks))
+            if arm in ("checker", "grounder"):
+                gates |= gate_values(arm, out["val"], tables["val"], splits["val"])
             if seed == cfg.seeds[0]:
-                predictions |= {f"bench_margin__{arm}": on_bench.margin, f"refer_margin__{arm}": on_refer.margin,
-                                f"refer_masks__{arm}": on_refer.masks}  # fmt: skip
+                predictions |= {f"bench_margin__{arm}": out["bench"].margin, f"refer_margin__{arm}": out["refer"].margin,
+                                f"refer_masks__{arm}": out["refer"].masks}  # fmt: skip
+        for name in TRIVIAL:
+            bench, refer = (trivial_verdicts(name, len(rows.image_ids), every_object(rows, scenes))
+                            for rows in (splits["bench"], splits["refer"]))  # fmt: skip
+            record(name, bench[0], refer)
+        started = time.perf_counter()
+        prior_accept, leak_bacc = text_prior(tables, seed)
+        record("text_prior", prior_accept)
+        gates.setdefault("text_prior_reads_a_leak", []).append(leak_bacc)
+        prior_s = time.perf_counter() - started
     scores = {metric: {arm: np.stack(v) for arm, v in arms.items()} for metric, arms in per_seed.items()}
-    for metric in [m for m in scores if m.startswith("bacc_")]:
-        scores[metric]["chance"] = np.full_like(next(iter(scores[metric].values())), 50.0)
+    for metric in scores:  # a coin-flip judge's expected score per item
+        if metric.startswith("bacc_") or metric == "pos_minus_neg":
+            scores[metric]["chance"] = np.full_like(scores[metric]["always_accept"], 0.0 if metric == "pos_minus_neg" else 50.0)
     save_scores(ctx.dir / artifacts.SCORES, scores)
     np.savez_compressed(ctx.dir / artifacts.PREDICTIONS, **predictions)
     budget = artifacts.load_budget(ctx.upstream["train"])
-    budget["chance"] = Budget().to_dict()
+    budget |= {name: Budget().to_dict() for name in ("chance", *TRIVIAL)}
+    budget["text_prior"] = Budget(wall_s=prior_s * len(cfg.seeds)).to_dict()
+    val_positives = splits["val"].subset(splits["val"].grounded)
+    floor = grounding_scores(np.ones(len(val_positives.image_ids), bool), every_object(val_positives, scenes),
+                             val_positives.masks)["target_iou"].mean()  # fmt: skip
     doc = claims_document(
         paper="vbackchecker",
         run={
             "profile": cfg.profile,
             "run_name": cfg.run_name,
             "seeds": list(cfg.seeds),
+            "pretrain_steps": cfg.pretrain.steps,
             "steps_per_arm": cfg.optim.epochs * cfg.optim.steps_per_epoch,
             "batch_size": cfg.optim.batch_size,
             "bench_items": len(tables["bench"]),
             "refer_items": len(tables["refer"]),
             "held_out_operators": list(HELD_OUT),
+            "val_every_object_target_iou": round(float(floor), 2),
         },
         claims=measured_claims(CLAIMS, scores),
         scores=scores,
         table=results_table(scores, {arm: {"ciou": float(np.mean(v))} for arm, v in cious.items()}),
         budget=budget,
         cannot_show=CANNOT_SHOW,
+        gates=[g for g in GATES if g.name in gates],
+        gate_values=gates,
     )
     write_json(ctx.dir / artifacts.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+def every_object(rows, scenes) -> np.ndarray:
+    """The union of every object of each row's scene ``(n, H, W)`` (the mask_all reference)."""
+    return scenes.masks[rows.image_ids].any(1)
+
+
+def gate_values(arm: str, out, table, rows) -> dict[str, list[float]]:
+    """One seed's gate measurement of ``arm`` on the validation split (rows encoded as prompts)."""
+    if arm == "grounder":
+        grounded = rows.grounded
+        iou = grounding_scores(out.accept[grounded], out.masks[grounded], rows.masks[grounded])["target_iou"]
+        return {"grounder_target_iou": [float(iou.mean())]}
+    kinds, types = np.asarray(table["kind"]), np.asarray(table["error_type"])
+    keep = (kinds == "positive") | ((kinds == "hard") & (types == "object"))
+    scores = detection_scores(out.accept[keep], types[keep], np.asarray(table["operator"])[keep], HELD_OUT)
+    return {"checker_object_bacc": [float(scores["bacc_object"].mean())]}
+
+
+def text_prior(tables, seed: int) -> tuple[np.ndarray, float]:
+    """The text prior's verdicts on the benchmark, and its gate: the balanced accuracy it reaches on the
+    validation rows when a word is planted in half the hallucinated training and validation rows."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    def rows(split):
+        keep = np.isin(np.asarray(tables[split]["kind"]), RECIPES["checker"].kinds)
+        return np.asarray(tables[split]["sentence"], object)[keep], np.asarray(tables[split]["no_target"])[keep]
+
+    (train_text, train_bad), (val_text, val_bad) = rows("train"), rows("val")
+    prior = fit_text_prior(train_text, train_bad, seed)
+    rng = np.random.default_rng(seed)
+    leaky = fit_text_prior(plant_leak(train_text, train_bad, rng), train_bad, seed)
+    planted = plant_leak(val_text, val_bad, rng)
+    leak_bacc = 100.0 * balanced_accuracy_score(val_bad, ~text_prior_accept(leaky, planted))
+    return text_prior_accept(prior, tables["bench"]["sentence"]), float(leak_bacc)
 
 
 @pipe.step(uses=(*MODEL_FIELDS, "image_size"), upstream=("data", "train", "evaluate"))

@@ -4,6 +4,10 @@ validate arm names without importing models).
 Every arm gets the same optimizer steps, batch size and learning rate (the ledger in ``claims.json``
 shows it); they differ only in the rows they learn from and the pieces of the objective they use.
 
+Every checker arm (all but ``similarity``) fine-tunes from one pretrained grounder: :data:`PRETRAIN`
+rows, the checker's network and objective (the paper fine-tunes GSVA, a grounder trained on gRefCOCO's
+referring and no-target expressions).
+
 ============  ==============================  =============================================================
 arm           rows                            what it isolates
 ============  ==============================  =============================================================
@@ -31,6 +35,8 @@ class Recipe:
     mask_loss: bool = True
     special_weight: float | None = None  # None: the profile's loss.special_token (the paper's 10)
 
+
+PRETRAIN = Recipe(("positive", "easy"))  # referring expressions and no-target ones (gRefCOCO-style)
 
 RECIPES = {
     "checker": Recipe(("positive", "hard")),

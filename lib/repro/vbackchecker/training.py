@@ -1,5 +1,6 @@
-"""Train and run any arm: the rows of a split as tensors, one training entry point per arm, and its
-verdicts on a split. Introduced in ``notebooks/vbackchecker/03_train.ipynb``.
+"""Train and run any arm: the rows of a split as tensors, the grounder every checker arm starts from,
+one training entry point per arm, and its verdicts on a split. Introduced in
+``notebooks/vbackchecker/03_train.ipynb``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import torch
 
 from repro.core.train import FitResult
 from repro.vbackchecker import baselines
-from repro.vbackchecker.config import CheckerSpec, JudgeSpec, LossWeights, OptimSpec
+from repro.vbackchecker.config import CheckerSpec, JudgeSpec, LossWeights, OptimSpec, PretrainSpec
 from repro.vbackchecker.data import SceneTensors, target_masks
-from repro.vbackchecker.method import TrainRows, Verdicts, check, train_checker
+from repro.vbackchecker.method import TrainRows, Verdicts, check, partners, train_checker
 from repro.vbackchecker.models import Checker, SimilarityJudge
-from repro.vbackchecker.recipes import RECIPES
+from repro.vbackchecker.recipes import PRETRAIN, RECIPES, Recipe
 from repro.vbackchecker.text import Vocab, encode
 
 
@@ -26,10 +27,23 @@ def split_rows(table, scenes: SceneTensors, max_len: int, with_answer: bool = Tr
     return TrainRows(np.asarray(table["image_id"], np.int64), encoded, target_masks(table, scenes), grounded)
 
 
-def arm_rows(table, scenes: SceneTensors, arm: str, max_len: int) -> TrainRows:
-    """The training rows of ``arm`` (its recipe's row kinds)."""
-    keep = np.isin(np.asarray(table["kind"]), RECIPES[arm].kinds)
-    return split_rows(table, scenes, max_len).subset(keep)
+def arm_rows(table, scenes: SceneTensors, arm: str | Recipe, max_len: int) -> TrainRows:
+    """The training rows of ``arm`` (its recipe's row kinds), each positive paired with its negative."""
+    recipe = RECIPES[arm] if isinstance(arm, str) else arm
+    keep = np.isin(np.asarray(table["kind"]), recipe.kinds)
+    rows = split_rows(table, scenes, max_len).subset(keep)
+    rows.partner = partners(rows.image_ids, rows.grounded)
+    return rows
+
+
+def pretrain_grounder(rows: TrainRows, images: torch.Tensor, checker: CheckerSpec, loss: LossWeights,
+                      spec: PretrainSpec, accelerator) -> tuple[Checker, FitResult]:  # fmt: skip
+    """The grounder every checker arm fine-tunes from (the paper starts from GSVA trained on gRefCOCO):
+    the checker's network and objective on referring expressions and no-target expressions
+    (:data:`repro.vbackchecker.recipes.PRETRAIN`), one checkpoint for every seed."""
+    return train_checker(rows, images, PRETRAIN, checker, loss, epochs=1, steps_per_epoch=spec.steps,
+                         batch_size=spec.batch_size, lr=spec.lr, weight_decay=0.01, seed=spec.seed,
+                         accelerator=accelerator, desc="pretrain")  # fmt: skip
 
 
 @dataclass
@@ -51,9 +65,11 @@ def train_arm(
     seed: int,
     accelerator,
     eval_batch: int = 256,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> Trained:
-    """Train one arm with the shared optimizer settings; the similarity judge also tunes its threshold
-    on ``val``."""
+    """Train one arm with the shared optimizer settings, a checker arm from ``init`` (the pretrained
+    grounder) when given; the similarity judge tunes its threshold on the rows of ``val`` drawn like
+    the benchmark (positives and hard negatives: the benchmark has no unrelated descriptions)."""
     recipe = RECIPES[arm]
     schedule = dict(epochs=optim.epochs, steps_per_epoch=optim.steps_per_epoch, batch_size=optim.batch_size,
                     lr=optim.lr, weight_decay=optim.weight_decay, seed=seed, accelerator=accelerator)  # fmt: skip
@@ -61,7 +77,7 @@ def train_arm(
         model, fitted = baselines.train_similarity(rows, images, judge, **schedule)
         scores = baselines.pair_scores(model, images, val.image_ids, val.encoded.text, eval_batch)
         return Trained(model, fitted, baselines.tune_threshold(scores, val.grounded))
-    model, fitted = train_checker(rows, images, recipe, checker, loss, desc=f"{arm} s{seed}", **schedule)
+    model, fitted = train_checker(rows, images, recipe, checker, loss, desc=f"{arm} s{seed}", init=init, **schedule)
     return Trained(model, fitted)
 
 
