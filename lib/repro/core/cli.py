@@ -157,16 +157,17 @@ def run_names(paper_names: list[str], profile: str, overrides: dict[str, Any]) -
 def compare(args: argparse.Namespace) -> int:
     """Print each run beside its golden (:mod:`repro.core.compare`); 1 when a verdict changed."""
     from . import compare as cmp
+    from .report import compared, comparison_markdown
 
     status = 0
     for run in cmp.resolve_runs(args.run):
         golden = Path(args.against).resolve() if args.against else cmp.golden_folder(cmp.run_profile(run))
         if not golden.is_dir():
             raise ValueError(f"no golden folder {golden}; give one with --against results/<profile>")
-        found = cmp.compare_folders(golden, run, [papers.check(p) for p in args.paper or []] or None)
+        found = compared(golden, run, [papers.check(p) for p in args.paper or []] or None)
         if not found:
             raise ValueError(f"no paper has a claims.json both in {run} and in {golden}")
-        print(f"## {run} against {golden}\n\n{cmp.markdown(found)}")
+        print(f"## {run} against {golden}\n\n{comparison_markdown(found)}")
         status = max(status, cmp.exit_status(found, args.any_difference))
     return status
 

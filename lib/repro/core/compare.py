@@ -16,14 +16,15 @@ new seed draw would, and a verdict near its boundary can flip. So a rerun is jud
     python -m repro compare 'cpu+*' --paper mmard  # every run with overrides (a papermill sweep)
     python -m repro compare /elsewhere/runs/cpu --against results/cpu --any-difference
 
-In a notebook, :func:`golden_comparison` shows the same table for one paper (``04_evaluate.ipynb``).
+In a notebook, :func:`golden_comparison` shows the same table for one paper (``04_evaluate.ipynb``);
+the printed form (the command's output, REPORT.md's last section) is :mod:`repro.core.report`'s.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,6 @@ from . import machine, papers
 from .steps import REPO_ROOT, read_json, read_meta, runs_root
 
 GOLDEN_ROOT = REPO_ROOT / "results"
-CELL_ROWS_SHOWN = 12  # per paper in the printed table; the count of all differing cells is always given
 
 
 def golden_folder(profile: str) -> Path:
@@ -265,10 +265,6 @@ def compare_paper(golden_dir: Path, run_dir: Path, paper: str) -> PaperCompariso
     g_path, r_path = claims_path(golden_dir, paper), claims_path(run_dir, paper)
     if g_path is None or r_path is None:
         return None
-    from .report import claims_problem
-
-    if r_path.parent.name == "evaluate" and (problem := claims_problem(run_dir / paper)):
-        return PaperComparison(paper=paper, refused=problem)
     result = compare_documents(read_claims(g_path), read_claims(r_path))
     if result.machines[1] is None:  # a rerun made before claims.json recorded its machine
         meta = read_meta(r_path.parent / "step.json") or {}
@@ -281,12 +277,6 @@ def compare_paper(golden_dir: Path, run_dir: Path, paper: str) -> PaperCompariso
     if note:
         result.notes.append(note)
     return result
-
-
-def compare_folders(golden_dir: Path, run_dir: Path, only: Iterable[str] | None = None) -> list[PaperComparison]:
-    """Every paper with claims on both sides (``only`` restricts them)."""
-    found = (compare_paper(golden_dir, run_dir, p) for p in (only or papers.ALL_PAPERS))
-    return [c for c in found if c is not None]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,52 +328,6 @@ def _describe_rerun(rerun: Mapping | None) -> str:
     return machine.describe(rerun)
 
 
-def markdown(comparisons: Sequence[PaperComparison], heading: str = "###") -> str:
-    """Summary lines on top, then per paper: machines, claims side by side, cells that differ."""
-    from .report import markdown_table
-
-    if not comparisons:
-        return "_No paper has claims on both sides._"
-    lines = [f"- {c.summary()}" for c in comparisons] + [""]
-    for c in (c for c in comparisons if not c.refused):
-        lines += [f"{heading} {c.paper}", ""]
-        machines = machines_text(c)
-        if machines:
-            lines += [f"Machines: {machines}.", ""]
-        lines += [markdown_table(display_rows(c.claims)), ""]
-        if c.cells:
-            shown = c.cells[:CELL_ROWS_SHOWN]
-            more = f" ({len(shown)} largest shown)" if len(c.cells) > len(shown) else ""
-            lines += [f"Table cells that differ: {len(c.cells)}{more}", "", markdown_table(shown), ""]
-        if c.gates:
-            lines += ["Gates that differ:", "", markdown_table(c.gates), ""]
-        lines += [f"- {n}" for n in c.notes] + ([""] if c.notes else [])
-    return "\n".join(lines)
-
-
-def display_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The claim rows folded for a printed table: one verdict column, effect and interval together."""
-
-    def effect(value: Any, ci: str) -> str:
-        return "-" if value is None else f"{value:.3g} {ci}"
-
-    shown = []
-    for r in rows:
-        verdict = r["golden"] if r["status"] == "same" else f"**{r['golden']} -> {r['rerun']}**"
-        shown.append(
-            {
-                "claim": r["claim"],
-                "verdict": f"{r['status']}: {verdict}" if r["status"] != "changed" else f"changed: {verdict}",
-                "golden effect [95% CI]": effect(r["golden effect"], r["golden 95% CI"]),
-                "rerun effect [95% CI]": effect(r["rerun effect"], r["rerun 95% CI"]),
-                "shift": "-" if r["shift"] is None else r["shift"],
-                "shift (se)": "-" if r["shift (se)"] is None else round(r["shift (se)"], 2),
-                **({"notes": r["notes"]} if any(x["notes"] for x in rows) else {}),
-            }
-        )
-    return shown
-
-
 def exit_status(comparisons: Sequence[PaperComparison], any_difference: bool = False) -> int:
     """1 when a verdict changed (or, with ``any_difference``, anything differs), else 0."""
     if any(c.verdict_changes for c in comparisons):
@@ -393,20 +337,6 @@ def exit_status(comparisons: Sequence[PaperComparison], any_difference: bool = F
     ):
         return 1
     return 0
-
-
-def run_section(run_dir: Path, profile: str) -> str:
-    """REPORT.md's "Compared with the golden" section for one run folder."""
-    golden = golden_folder(profile)
-    found = compare_folders(golden, run_dir) if golden.is_dir() else []
-    if not found:
-        return f"_No golden for profile {profile} (results/{profile}/<paper>/claims.json)._"
-    intro = (
-        f"Against `results/{profile}` (committed). A shift is the rerun's effect minus the golden's, in units "
-        "of the golden's standard error: two seed draws differ by about 1.1 se on average, so a shift that "
-        "size on another machine is drift; the same machine and code give 0."
-    )
-    return intro + "\n\n" + markdown(found, heading="###")
 
 
 def golden_comparison(doc: Mapping[str, Any], profile: str):

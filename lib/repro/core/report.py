@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import papers
+from . import compare, papers
 from .claims import claim_rows, gate_rows, load_claims, summary_line
+from .compare import PaperComparison
 from .steps import atomic_path, read_json, read_meta, runs_root, sha256_file
 
 RUN_NAME = re.compile(r"[A-Za-z0-9_-]+(\+[0-9a-f]{8})?")  # <profile> or <profile>+<hash of the overrides>
@@ -174,22 +175,88 @@ def run_folder(run_name: str) -> Path:
     raise ValueError(f"run {run_name!r} {problem}; runs there: {', '.join(present) or 'none'}")
 
 
-def golden_section(run: Path, run_name: str) -> list[str]:
-    """A line for the top of the report (the papers' summary lines against the committed golden of
-    the run's profile), then the section "Compared with the golden" for its end."""
-    from .compare import compare_folders, golden_folder, run_section
+# ----------------------------------------------------------------------------------------------
+# A run beside the golden (repro.core.compare): the report's last section and `python -m repro compare`
 
+CELL_ROWS_SHOWN = 12  # per paper; the count of all differing cells is always given
+
+
+def compared(golden: Path, run: Path, only: Sequence[str] | None = None) -> list[PaperComparison]:
+    """Every paper with claims on both sides (``only`` restricts them); a run's claims.json that the
+    report would refuse (edited, corrupted) is not compared, and says why."""
+    found = []
+    for paper in only or papers.ALL_PAPERS:
+        problem = claims_problem(run / paper) if (run / paper / "evaluate").is_dir() else None
+        if problem and compare.claims_path(golden, paper):
+            found.append(compare.PaperComparison(paper=paper, refused=problem))
+        elif not problem and (comparison := compare.compare_paper(golden, run, paper)):
+            found.append(comparison)
+    return found
+
+
+def comparison_markdown(comparisons: Sequence[PaperComparison], heading: str = "###") -> str:
+    """Summary lines on top, then per paper: machines, claims side by side, cells that differ."""
+    if not comparisons:
+        return "_No paper has claims on both sides._"
+    lines = [f"- {c.summary()}" for c in comparisons] + [""]
+    for c in (c for c in comparisons if not c.refused):
+        lines += [f"{heading} {c.paper}", ""]
+        machines = compare.machines_text(c)
+        if machines:
+            lines += [f"Machines: {machines}.", ""]
+        lines += [markdown_table(comparison_rows(c.claims)), ""]
+        if c.cells:
+            shown = c.cells[:CELL_ROWS_SHOWN]
+            more = f" ({len(shown)} largest shown)" if len(c.cells) > len(shown) else ""
+            lines += [f"Table cells that differ: {len(c.cells)}{more}", "", markdown_table(shown), ""]
+        if c.gates:
+            lines += ["Gates that differ:", "", markdown_table(c.gates), ""]
+        lines += [f"- {n}" for n in c.notes] + ([""] if c.notes else [])
+    return "\n".join(lines)
+
+
+def comparison_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The claim rows folded for a printed table: one verdict column, effect and interval together."""
+
+    def effect(value: Any, ci: str) -> str:
+        return "-" if value is None else f"{value:.3g} {ci}"
+
+    notes = any(r["notes"] for r in rows)
+    return [
+        {
+            "claim": r["claim"],
+            "verdict": f"{r['status']}: {r['golden']}" if r["status"] != "changed"
+            else f"changed: **{r['golden']} -> {r['rerun']}**",
+            "golden effect [95% CI]": effect(r["golden effect"], r["golden 95% CI"]),
+            "rerun effect [95% CI]": effect(r["rerun effect"], r["rerun 95% CI"]),
+            "shift": "-" if r["shift"] is None else r["shift"],
+            "shift (se)": "-" if r["shift (se)"] is None else round(r["shift (se)"], 2),
+            **({"notes": r["notes"]} if notes else {}),
+        }
+        for r in rows
+    ]  # fmt: skip
+
+
+def golden_section(run: Path, run_name: str) -> list[str]:
+    """A line for the top of the report, then the section "Compared with the golden" for its end:
+    the run against the committed golden of its profile."""
     profile = run_name.split("+")[0]
-    found = compare_folders(golden_folder(profile), run) if golden_folder(profile).is_dir() else []
+    golden = compare.golden_folder(profile)
+    found = compared(golden, run) if golden.is_dir() else []
+    if not found:
+        return [f"_No golden for profile {profile}._\n"]
     changed = sum(len(c.verdict_changes) for c in found)
     decided = sum(1 for c in found for r in c.claims if r["status"] in ("same", "changed"))
     top = (
         f"**Compared with the golden (`results/{profile}`, last section): {decided - changed}/{decided} verdicts "
         f"the same{f', {changed} changed' if changed else ''}.**\n"
-        if found
-        else f"_No golden for profile {profile}._\n"
     )
-    return [top, "## Compared with the golden", "", run_section(run, profile), ""]
+    intro = (
+        f"Against `results/{profile}` (committed). A shift is the rerun's effect minus the golden's, in units "
+        "of the golden's standard error: two independent seed draws differ by about 1.1 se on average, so a "
+        "shift of that size on another machine is drift; the same machine and code give 0."
+    )
+    return [top, "## Compared with the golden", "", intro, "", comparison_markdown(found), ""]
 
 
 def build(run_name: str) -> Path:
