@@ -8,6 +8,8 @@
 #   --profile smoke|cpu|gpu   (default cpu)      --paper NAME  (repeatable; default all)
 #   --resume                  skip notebooks whose step is fresh (same config slice and code)
 #   --set KEY=VALUE           config override (repeatable; the run goes to runs/<profile>+<hash>)
+#   --jobs N                  most jobs at once (papers side by side, (arm, seed) runs); 1: one at a time
+#                             default: as many as the cores fit; REPRO_DASK_SCHEDULER=tcp://... sends jobs to Dask
 #   --refresh-notebooks       re-execute the committed notebooks in place at smoke
 #   --list                    papers and their notebooks
 #   --relock                  rebuild requirements.lock from pyproject.toml in a scratch venv
@@ -22,7 +24,7 @@ ROOT=$PWD
 VENV="$ROOT/.venv"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONNOUSERSITE=1
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 find_python() {
   for py in "${PYTHON:-}" python3.11 python3; do
@@ -70,7 +72,7 @@ mode=run; profile=cpu; opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) [ $# -ge 2 ] || { echo "run_all.sh: --profile needs a value" >&2; exit 2; }; profile=$2; shift 2 ;;
-    --paper|--set) [ $# -ge 2 ] || { echo "run_all.sh: $1 needs a value" >&2; exit 2; }; opts+=("$1" "$2"); shift 2 ;;
+    --paper|--set|--jobs) [ $# -ge 2 ] || { echo "run_all.sh: $1 needs a value" >&2; exit 2; }; opts+=("$1" "$2"); shift 2 ;;
     --resume) opts+=(--resume); shift ;;
     --refresh-notebooks) mode=refresh-notebooks; shift ;;
     --list) mode=list; shift ;;

@@ -6,6 +6,10 @@ Two parts, written to ``<runs>/bench/bench.json`` and ``bench.md``:
   the ``step.json`` files of the latest runs in the runs folder (``--run smoke`` first runs the
   ``smoke`` profile of every paper; a ``cpu`` run is the main job, ``./run_all.sh``, so the bench
   reads it rather than repeating it).
+* **Jobs** (``--parallel smoke``): the runner over every paper with ``--jobs 1`` (one paper, one
+  (arm, seed) at a time) and with its default (papers side by side as jobs), one after the other in
+  one call, each into a fresh runs folder: wall time per paper and in all, the load average before
+  and after each, and whether the two runs reached the same verdicts.
 * **Kernels**: each kit kernel timed beside the straightforward alternative a user would write, in
   the same process, interleaved and repeated, reporting medians and their ratio (the headline; the
   absolute times are the context, and they move with the machine's load, which is recorded):
@@ -25,6 +29,9 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -205,6 +212,121 @@ def step_rows(root: Path, profiles: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
+# ----------------------------------------------------------------------------------------------
+# jobs: --jobs 1 against the default
+
+
+def bench_parallel(profile: str, logs: Path) -> dict[str, Any]:
+    """``python -m repro run --profile <profile>`` with ``--jobs 1``, then with the default, each from
+    an empty runs folder (nothing reused), in child processes with the same environment; their output
+    goes to ``logs/parallel-<label>.log``."""
+    runs = {}
+    for label, extra in (("jobs 1", ["--jobs", "1"]), ("default", [])):
+        print(f"[bench] {profile}, {label} ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="repro-bench-") as folder, LoadSampler() as load:
+            env = {k: v for k, v in os.environ.items() if k != "REPRO_JOBS"} | {"REPRO_RUNS_DIR": folder}
+            started = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "repro", "run", "--profile", profile, *extra],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - started
+            logs.mkdir(parents=True, exist_ok=True)
+            (logs / f"parallel-{label.replace(' ', '')}.log").write_text(proc.stdout)
+            runs[label] = {
+                "wall_s": round(wall, 1),
+                "exit": proc.returncode,
+                "papers": paper_times(Path(folder) / profile),
+                "verdicts": verdicts(Path(folder) / profile),
+            }
+        runs[label] |= load.summary()
+    sequential, default = runs["jobs 1"], runs["default"]
+    return {
+        "profile": profile,
+        "runs": runs,
+        "ratio": round(default["wall_s"] / sequential["wall_s"], 3),
+        "same_verdicts": sequential["verdicts"] == default["verdicts"],
+    }
+
+
+class LoadSampler:
+    """The machine's load average before, during (the 1-minute figure every 5 s) and after a block:
+    the cores are shared, and the numbers mean little without it."""
+
+    def __enter__(self) -> LoadSampler:
+        import threading
+
+        self.before, self.samples, self._stop = os.getloadavg(), [], threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(5.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.after = os.getloadavg()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "load_before": [round(x, 2) for x in self.before],
+            "load_after": [round(x, 2) for x in self.after],
+            "load_mean": round(statistics.fmean(self.samples or [self.after[0]]), 2),
+        }
+
+
+def paper_times(run: Path) -> dict[str, dict[str, Any]]:
+    """Per paper: the wall time of its notebooks (its own, side by side or not) and how many failed."""
+    out = {}
+    for paper in papers.available():
+        summary = run / paper / "notebooks" / "summary.json"
+        rows = read_json(summary) if summary.exists() else []
+        out[paper] = {
+            "wall_s": round(sum(r["wall_s"] for r in rows), 1),
+            "failed": sum(r["status"] != "ok" for r in rows),
+        }
+    return out
+
+
+def verdicts(run: Path) -> dict[str, dict[str, str]]:
+    """Per paper, each claim's verdict (``{}`` where its evaluate step did not finish)."""
+    out = {}
+    for paper in papers.available():
+        claims = run / paper / "evaluate" / "claims.json"
+        doc = read_json(claims) if claims.exists() else {}
+        out[paper] = {c["id"]: c["result"]["verdict"] for c in doc.get("claims", [])}
+    return out
+
+
+def _triple(load: list[float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in load)
+
+
+def parallel_markdown(doc: dict[str, Any]) -> list[str]:
+    seq, par = doc["runs"]["jobs 1"], doc["runs"]["default"]
+    load = lambda r: f"{_triple(r['load_before'])} -> {_triple(r['load_after'])} (1-min mean {r['load_mean']:.1f})"
+    lines = [
+        "",
+        f"## `--jobs 1` against the default, `{doc['profile']}`, every paper",
+        "",
+        "| paper | `--jobs 1` (s) | default (s) | failed (1 / default) |",
+        "|---|---|---|---|",
+    ]
+    for paper, one in seq["papers"].items():
+        other = par["papers"][paper]
+        lines.append(f"| {paper} | {one['wall_s']:.0f} | {other['wall_s']:.0f} | {one['failed']} / {other['failed']} |")
+    lines += [
+        f"| **all, wall clock** | **{seq['wall_s']:.0f}** | **{par['wall_s']:.0f}** | ratio {doc['ratio']:.2f} |",
+        "",
+        f"Load average (1, 5, 15 min) before -> after: `--jobs 1` {load(seq)}; default {load(par)}. "
+        f"Same verdicts in both runs: {'yes' if doc['same_verdicts'] else 'NO'}.",
+    ]
+    return lines
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpu": platform.processor() or platform.machine(),
@@ -237,6 +359,8 @@ def markdown(doc: dict[str, Any]) -> str:
         walls = [("-" if r["wall_s"] is None else f"{r['wall_s']:.1f}") for r in rows]
         peaks = [r["peak_mb"] for r in rows if r["peak_mb"] is not None]
         lines.append(f"| {profile} | {paper} | " + " | ".join(walls) + f" | {max(peaks) if peaks else '-'} |")
+    if "parallel" in doc:
+        lines += parallel_markdown(doc["parallel"])
     return "\n".join(lines) + "\n"
 
 
@@ -244,9 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repro.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", default="smoke,cpu", help="profiles whose step times to read (comma-separated)")
     parser.add_argument("--run", action="append", default=[], help="run this profile of every paper first")
-    parser.add_argument("--kernels", default=",".join(KERNELS), help=f"subset of {', '.join(KERNELS)}")
+    parser.add_argument("--kernels", default=",".join(KERNELS), help=f"subset of {', '.join(KERNELS)} ('' for none)")
+    parser.add_argument("--parallel", metavar="PROFILE", help="time every paper's run with --jobs 1 and the default")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.kernels.split(",")) - set(KERNELS))
+    chosen = [k for k in args.kernels.split(",") if k]
+    unknown = sorted(set(chosen) - set(KERNELS))
     if unknown:
         parser.error(f"unknown kernels {unknown}; valid: {', '.join(KERNELS)}")
     for profile in args.run:
@@ -258,11 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(os.environ.get("REPRO_BENCH_THREADS", "1")))
     os.environ["REPRO_PROGRESS"] = "0"
     kernels = {}
-    for name in args.kernels.split(","):
+    for name in chosen:
         print(f"[bench] {name} ...", flush=True)
         kernels[name] = KERNELS[name]()
     root = runs_root()
     doc = {"machine": machine(), "kernels": kernels, "steps": step_rows(root, tuple(args.profiles.split(",")))}
+    if args.parallel:
+        doc["parallel"] = bench_parallel(args.parallel, root / "bench")
     out = root / "bench"
     write_json(out / "bench.json", doc)
     (out / "bench.md").write_text(markdown(doc))

@@ -162,7 +162,7 @@ def test_dask_workers_that_run_tasks_side_by_side_are_refused(machine, monkeypat
     distributed = pytest.importorskip("distributed")
     machine(2)
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:
         monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
         with pytest.raises(ValueError, match="--nthreads 1"):

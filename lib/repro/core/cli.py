@@ -1,7 +1,7 @@
 """``python -m repro``: the kit outside Jupyter.
 
     python -m repro list
-    python -m repro run --profile cpu [--paper mmard ...] [--resume] [--set seeds=[0,1]]
+    python -m repro run --profile cpu [--paper mmard ...] [--resume] [--set seeds=[0,1]] [--jobs 1]
     python -m repro step mmard train --profile gpu [--set epochs=3]   # also under `accelerate launch`
     python -m repro refresh-notebooks [--paper mmard]
     python -m repro report --profile cpu
@@ -44,6 +44,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m repro", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--paper", action="append", help="repeatable; default: every available paper")
     run.add_argument("--resume", action="store_true", help="skip notebooks whose step is fresh")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    run.add_argument(
+        "--jobs", type=positive_int, help="most jobs at once: papers side by side, (arm, seed) runs (default: cores)"
+    )
 
     step = sub.add_parser("step", help="run one step of one paper (works under accelerate launch)")
     step.add_argument("paper")
@@ -129,7 +138,7 @@ def dispatch(args: argparse.Namespace) -> int:
         print(runner.summary(results))
         return int(any(r.status == "failed" for r in results))
     overrides = parse_overrides(args.set)
-    results = runner.run(args.profile, selected, overrides, args.resume)
+    results = runner.run(args.profile, selected, overrides, args.resume, args.jobs)
     print(runner.summary(results))
     from .report import build
 
