@@ -47,6 +47,13 @@ def test_binary_rewards_and_format_reward():
     assert task_reward("tvg", ["t2", "to", "t6"], **common) == (1.0, 1.0)
 
 
+def test_verb_completion_by_lemma_accepts_any_inflection_and_a_sentence():
+    common = dict(span=(2, 6), verb="open", obj="door", duration=16, vc_match="lemma")
+    assert task_reward("vc", ["person", "open", "the", "door"], **common) == (1.0, 1.0)
+    assert task_reward("vc", ["close"], **common) == (0.0, 1.0)
+    assert task_reward("vc", ["person", "close", "the", "door"], **dict(common, vc_match="exact")) == (0.0, 1.0)
+
+
 def test_cosine_reward_pays_partial_credit_for_the_opposite_verb():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(VOCAB), 8)).astype(np.float32)

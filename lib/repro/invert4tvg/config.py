@@ -63,30 +63,40 @@ class VideoSpec:
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """The tiny decoder (:mod:`repro.invert4tvg.models`): ``layers`` x ``width`` with ``heads``."""
+    """The tiny decoder (:mod:`repro.invert4tvg.models`): ``layers`` x ``width`` with ``heads``;
+    ``embed_std`` is the token embeddings' initial scale (GPT-2 uses 0.02; see the page's pilot)."""
 
     layers: int = bounded(2, ge=1)
     width: int = bounded(64, ge=1)
     heads: int = 4
     prompt_len: int = bounded(10, ge=1)
     answer_len: int = bounded(8, ge=1)
+    embed_std: float = 0.3
 
     def __post_init__(self) -> None:
         check_values(self, "policy.")  # heads >= 1 before the divisibility check
         if self.width % self.heads:
             raise ConfigError(f"policy.width ({self.width}) must be divisible by policy.heads ({self.heads})")
+        if not self.embed_std > 0:
+            raise ConfigError(f"policy.embed_std must be > 0, not {self.embed_std}")
 
 
 @dataclass(frozen=True)
 class SFTSpec:
-    """The supervised format warm-up: teacher forcing on all four tasks' answers."""
+    """The supervised warm-up: teacher forcing on all four tasks' answers, on the training videos of
+    each set in ``contrasts`` ("verb": opposite-verb distractors, the main set; adding "object",
+    the control set's other-object distractors, did not teach the object within the ``cpu`` budget:
+    see the page's pilot)."""
 
     steps: int = 400
     batch_size: int = 32
     lr: float = 3e-3
+    contrasts: tuple[str, ...] = ("verb",)
 
     def __post_init__(self) -> None:
         check_values(self, "sft.")
+        if not self.contrasts or set(self.contrasts) - {"verb", "object"}:
+            raise ConfigError(f"sft.contrasts must name 'verb' and/or 'object', not {self.contrasts!r}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,10 @@ class GRPOSpec:
     iterations: int = bounded(1, ge=1)
     temperature: float = 1.0
     p_inversion: float = 0.2  # the paper's schedule: TVG with probability 0.8, else one inversion task
+    task_draw: str = "prompt"  # "prompt": a task per prompt; "batch": one per batch (the official code)
+    # Verb Completion's reward: "exact" (the answer is the verb) or "lemma" (the answer contains the
+    # verb in any inflection: the official code's test, there by spaCy lemmas)
+    vc_match: str = "exact"
 
     def __post_init__(self) -> None:
         check_values(self, "grpo.")  # steps, prompts, iterations, lr
@@ -114,6 +128,8 @@ class GRPOSpec:
             raise ConfigError("grpo.clip and grpo.temperature must be > 0, grpo.beta >= 0")
         if not 0 <= self.p_inversion <= 1:
             raise ConfigError("grpo.p_inversion must lie in [0, 1]")
+        if self.task_draw not in ("prompt", "batch") or self.vc_match not in ("exact", "lemma"):
+            raise ConfigError("grpo.task_draw must be 'prompt' or 'batch', grpo.vc_match 'exact' or 'lemma'")
 
 
 @dataclass(frozen=True)
@@ -165,8 +181,8 @@ PROFILES = {
         profile="cpu",
         seeds=(0, 1, 2),
         threads=1,  # a 2-layer width-64 policy gains nothing from a second thread, and loses much when cores are shared
-        sft=SFTSpec(steps=300),
-        grpo=GRPOSpec(steps=80),
+        sft=SFTSpec(steps=1500),  # the verb probe crosses 80 by 600-900 steps (pilot, seed 0): margin for seeds
+        grpo=GRPOSpec(steps=100),
     ),
     # a larger miniature on one GPU: more videos, a wider policy, longer RL, five seeds
     "gpu": lambda: Invert4tvgConfig(

@@ -49,8 +49,10 @@ def features_schema(frames: int, feature_dim: int):
             "vid": Value("string"),
             "duration": Value("float32"),
             "features": Array2D(shape=(frames, feature_dim), dtype="float32"),
-            "start": Value("int32"),  # target segment in frame units, [start, end)
+            "start": Value("int32"),  # target segment in frame units, [start, end): what training sees
             "end": Value("int32"),
+            "start_s": Value("float32"),  # the annotation as released, in seconds: what scoring sees
+            "end_s": Value("float32"),
             "sentence": Value("string"),
             "verb": Value("string"),
             "object": Value("string"),
@@ -124,6 +126,8 @@ def make_videos(
         rows["features"].append(x.astype(np.float32))
         rows["start"].append(spans[0][0])
         rows["end"].append(spans[0][1])
+        rows["start_s"].append(float(spans[0][0]))  # duration = frames: one frame is one second
+        rows["end_s"].append(float(spans[0][1]))
         rows["sentence"].append(sentence(verb, obj))
         rows["verb"].append(verb)
         rows["object"].append(obj)
@@ -176,12 +180,93 @@ class Vocab:
 # ----------------------------------------------------------------------------------------------
 # real formats: Charades-STA lines, the TimeZero JSON, per-video .npy features
 
-_CHARADES_LINE = re.compile(r"^(\S+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)##(.+)$")
+_CHARADES_LINE = re.compile(r"^(\S+) (\S+) (\S+)##(.+)$")
+
+# Closed word classes of English (determiners, pronouns, auxiliaries and modals, prepositions,
+# conjunctions; Quirk et al., *A Comprehensive Grammar of the English Language*, 1985, ch. 2), the
+# subject nouns of Charades-STA's queries ("person", "a man") and the sentence adverbs its annotators
+# open with ("lastly", "then"): none of them is the query's action. The verb is the first other word.
+FUNCTION_WORDS_EN = frozenset(
+    """a an the this that these those some another other same each every their his her its my your our
+    they he she it we you i someone somebody one them him
+    is are was were be been being am does do did has have had can could will would may might shall should
+    in on at to from into onto off of with by for through up down out over under near around about
+    behind across along while as before after then also again first next lastly finally now still just
+    and or but so
+    person persons people man men woman women guy girl boy lady""".split()
+)
+# irregular verb forms of Charades-STA's queries, mapped to their base form
+IRREGULAR = {
+    "sat": "sit",
+    "ate": "eat",
+    "eaten": "eat",
+    "took": "take",
+    "taken": "take",
+    "threw": "throw",
+    "thrown": "throw",
+    "ran": "run",
+    "lay": "lie",
+    "lain": "lie",
+    "lying": "lie",
+    "lies": "lie",
+    "stood": "stand",
+    "held": "hold",
+    "drank": "drink",
+    "drunk": "drink",
+    "made": "make",
+    "got": "get",
+    "went": "go",
+    "gone": "go",
+    "began": "begin",
+    "begun": "begin",
+    "woke": "wake",
+    "awoke": "awake",
+    "put": "put",
+    "puts": "put",
+    "putting": "put",
+    "sits": "sit",
+    "sitting": "sit",
+}
+
+
+def normalise(sentence: str) -> str:
+    """One normalisation for every reader: stripped, lower case, single spaces, no final period
+    (as the official loader reads ``sentences``)."""
+    return " ".join(sentence.strip().lower().removesuffix(".").split())
+
+
+def verb_word(sentence: str) -> str | None:
+    """The query's action as written: the first word that is not a function word
+    (:data:`FUNCTION_WORDS_EN`), e.g. "sitting" in "a person is sitting on a chair"; None if none."""
+    for word in normalise(sentence).split():
+        if word.isalpha() and word not in FUNCTION_WORDS_EN:
+            return word
+    return None
+
+
+def verb_key(word: str) -> str:
+    """A key that the inflections of one verb share, by English inflection rules and a table of
+    irregular forms (no model): "sits", "sitting", "sat" -> "sit"; "closes", "closing", "closed",
+    "close" -> "clos". Not a lemma: a final "e" is dropped so that "close" meets "closing"."""
+    word = IRREGULAR.get(word.lower(), word.lower())
+    for suffix in ("ing", "ed", "es", "s"):
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 3 and not (suffix == "s" and stem.endswith("s")):
+            if suffix == "es" and not stem.endswith(("ch", "sh", "ss", "x", "z")):
+                stem = word[:-1]  # "closes" -> "close": only sibilants take "-es"
+            if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                stem = stem[:-1]  # "dropped" -> "drop"
+            word = stem
+            break
+    if word.endswith("ie") and len(word) > 3:
+        return word[:-2] + "y"  # "tidies" -> "tidie" -> "tidy"
+    return word.removesuffix("e") if len(word) > 3 else word
 
 
 @dataclass(frozen=True)
 class Annotation:
-    """One query of a real annotation file (times in seconds)."""
+    """One query of a real annotation file: the sentence normalised (:func:`normalise`), times in
+    seconds as released (an end beyond the duration is kept: scoring uses it)."""
 
     vid: str
     start: float
@@ -191,14 +276,35 @@ class Annotation:
     verb: str | None = None
 
 
+def checked(path, vid: str, start, end, duration=None) -> tuple[float, float]:
+    """``(start, end)`` as floats, or a ValueError naming the file and the video: two finite numbers,
+    ``0 <= start < end``, and a finite positive duration when one is given."""
+    where = f"{path}: video {vid!r}"
+    try:
+        s, e = float(start), float(end)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: timestamp ({start!r}, {end!r}) is not two numbers") from None
+    if not (np.isfinite(s) and np.isfinite(e) and 0 <= s < e):
+        raise ValueError(f"{where}: timestamp ({s}, {e}) needs 0 <= start < end")
+    if duration is not None:
+        try:
+            d = float(duration)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: duration {duration!r} is not a number") from None
+        if not (np.isfinite(d) and d > 0):
+            raise ValueError(f"{where}: duration {d} must be a positive number of seconds")
+    return s, e
+
+
 def write_charades_sta(path: Path, annotations: Iterable[Annotation]) -> None:
-    """Charades-STA's ``VID start end##sentence`` lines (times with one decimal, as released)."""
-    lines = [f"{a.vid} {a.start:.1f} {a.end:.1f}##{a.sentence}" for a in annotations]
+    """Charades-STA's ``VID start end##sentence`` lines (times with one decimal, a final period, as
+    released)."""
+    lines = [f"{a.vid} {a.start:.1f} {a.end:.1f}##{a.sentence}." for a in annotations]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
 def read_charades_sta(path: Path) -> list[Annotation]:
-    """Parse Charades-STA lines; a malformed line raises naming the file and line number."""
+    """Parse Charades-STA lines; a malformed line raises naming the file, line number and video."""
     out = []
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
@@ -207,28 +313,33 @@ def read_charades_sta(path: Path) -> list[Annotation]:
         if not match:
             raise ValueError(f"{path}:{number}: not a Charades-STA line 'VID start end##sentence': {line!r}")
         vid, start, end, text = match.groups()
-        if float(end) <= float(start):
-            raise ValueError(f"{path}:{number}: end {end} is not after start {start}")
-        out.append(Annotation(vid, float(start), float(end), text.strip().rstrip(".")))
+        s, e = checked(f"{path}:{number}", vid, start, end)
+        out.append(Annotation(vid, s, e, normalise(text)))
     return out
 
 
 def write_timezero_json(path: Path, annotations: Iterable[Annotation]) -> None:
-    """The TimeZero / Invert4TVG JSON: one entry per video, lists of segments and sentences."""
+    """The Invert4TVG JSON as its loader reads it: per video ``duration``, and per query
+    ``timestamps``, ``sentences``, ``verb`` (the action as written) and ``Missing`` (the sentence
+    without it), with ``action`` 0 (a grounding entry; the official Verb Completion copies are the
+    ``<vid>_c`` entries with ``action`` 1)."""
     doc: dict[str, dict] = {}
     for a in annotations:
+        verb = a.verb or verb_word(a.sentence)
         entry = doc.setdefault(
-            a.vid, {"duration": a.duration, "timestamps": [], "sentences": [], "verb": [], "action": []}
+            a.vid, {"duration": a.duration, "timestamps": [], "sentences": [], "verb": [], "Missing": [], "action": 0}
         )
         entry["timestamps"].append([a.start, a.end])
-        entry["sentences"].append(a.sentence)
-        entry["verb"].append(a.verb)
-        entry["action"].append(a.sentence.removeprefix("person ").strip())
+        entry["sentences"].append(a.sentence + ".")
+        entry["verb"].append(verb)
+        entry["Missing"].append(" ".join(w for w in a.sentence.split() if w != verb) + ".")
     Path(path).write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def read_timezero_json(path: Path) -> list[Annotation]:
-    """Parse the TimeZero JSON; missing fields or mismatched list lengths raise naming the video."""
+    """Parse the TimeZero / Invert4TVG JSON (``verb``, ``Missing`` and ``action`` optional); the
+    official Verb Completion copies (``action`` 1) are skipped: the kit builds every task from the
+    grounding entry. Errors name the file and the video."""
     try:
         doc = json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
@@ -240,22 +351,28 @@ def read_timezero_json(path: Path) -> list[Annotation]:
         missing = [k for k in ("duration", "timestamps", "sentences") if k not in entry]
         if missing:
             raise ValueError(f"{path}: video {vid!r} lacks fields {missing}")
+        if entry.get("action", 0) == 1:
+            continue
         stamps, texts = entry["timestamps"], entry["sentences"]
         verbs = entry.get("verb") or [None] * len(texts)
         if not (len(stamps) == len(texts) == len(verbs)):
             raise ValueError(f"{path}: video {vid!r} has {len(stamps)} timestamps but {len(texts)} sentences")
-        for (start, end), text, verb in zip(stamps, texts, verbs):
-            out.append(Annotation(vid, float(start), float(end), text, float(entry["duration"]), verb))
+        for stamp, text, verb in zip(stamps, texts, verbs):
+            if not isinstance(stamp, Sequence) or len(stamp) != 2:
+                raise ValueError(f"{path}: video {vid!r}: timestamp {stamp!r} is not [start, end]")
+            s, e = checked(path, vid, *stamp, entry["duration"])
+            word = normalise(verb) if verb else None
+            out.append(Annotation(vid, s, e, normalise(text), float(entry["duration"]), word))
     return out
 
 
 def verb_of(annotation: Annotation) -> str:
-    """The query's verb: the JSON's ``verb`` field, else the word after "person" (Charades-STA
-    sentences read "person {verb} ..."); lower-cased, trailing "s"/"es" kept as written."""
-    if annotation.verb:
-        return annotation.verb
-    words = annotation.sentence.lower().split()
-    return words[1] if len(words) > 1 and words[0] == "person" else words[0]
+    """The query's action as written: the annotation's ``verb`` if given, else :func:`verb_word`.
+    A sentence of function words only raises (no action to ground or to mask)."""
+    word = annotation.verb or verb_word(annotation.sentence)
+    if word is None:
+        raise ValueError(f"video {annotation.vid!r}: no action word in {annotation.sentence!r}")
+    return word
 
 
 def resample(features: np.ndarray, frames: int) -> np.ndarray:
@@ -272,7 +389,9 @@ def resample(features: np.ndarray, frames: int) -> np.ndarray:
 
 
 def to_frames(start: float, end: float, duration: float, frames: int) -> tuple[int, int]:
-    """Seconds to ``[start, end)`` frame indices on a grid of ``frames`` steps (at least one frame)."""
+    """Seconds to ``[start, end)`` frame indices on a grid of ``frames`` steps (at least one frame); an
+    end beyond the duration is clipped to the last frame: the training target only (scoring keeps the
+    annotation's seconds)."""
     s = int(np.clip(np.floor(start / duration * frames), 0, frames - 1))
     e = int(np.clip(np.ceil(end / duration * frames), s + 1, frames))
     return s, e
@@ -289,30 +408,37 @@ def load_real(
     """Annotations plus per-video features as a TVG table with :func:`features_schema`.
 
     ``feature_path(vid)`` returns the verified path of ``<vid>.npy`` (see
-    :func:`repro.core.data.verified_path`); it is read with ``allow_pickle=False``. Charades-STA lines
-    carry no duration: ``durations`` (seconds per video) supplies it. Real data has no distractor
-    annotations, so the distractor columns are empty and the verb probe is skipped.
+    :func:`repro.core.data.verified_path`); it is read with ``allow_pickle=False`` and must hold finite
+    numbers. Charades-STA lines carry no duration: ``durations`` (seconds per video) supplies it.
+    ``start``/``end`` are the frames training sees; ``start_s``/``end_s`` the annotation as released,
+    which scoring uses. Real data has no distractor annotations, so the verb probe is skipped.
     """
     from datasets import Dataset
 
     rows = {k: [] for k in features_schema(frames, feature_dim)}
     for a in annotations:
         duration = a.duration or (durations or {}).get(a.vid)
-        if not duration:
-            raise ValueError(f"no duration for video {a.vid!r}: give it in the JSON or in durations")
-        x = np.load(feature_path(a.vid), allow_pickle=False)
+        if not duration or not np.isfinite(duration) or duration <= 0:
+            raise ValueError(f"video {a.vid!r}: duration {duration!r}; give a positive one in the JSON or in durations")
+        path = feature_path(a.vid)
+        x = np.load(path, allow_pickle=False)
         if x.ndim != 2 or x.shape[1] != feature_dim:
-            raise ValueError(f"features of {a.vid!r} have shape {x.shape}; expected (n, {feature_dim})")
+            raise ValueError(f"{path}: features of {a.vid!r} have shape {x.shape}; expected (n, {feature_dim})")
+        if not np.isfinite(x).all():
+            raise ValueError(
+                f"{path}: features of {a.vid!r} hold {int((~np.isfinite(x)).sum())} NaN or infinite values"
+            )
         s, e = to_frames(a.start, a.end, duration, frames)
-        verb = verb_of(a)
-        words = a.sentence.lower().split()
+        words = normalise(a.sentence).split()
         rows["vid"].append(a.vid)
         rows["duration"].append(float(duration))
         rows["features"].append(resample(x.astype(np.float32), frames))
         rows["start"].append(s)
         rows["end"].append(e)
+        rows["start_s"].append(a.start)
+        rows["end_s"].append(a.end)
         rows["sentence"].append(" ".join(words))
-        rows["verb"].append(verb)
+        rows["verb"].append(verb_of(a))
         rows["object"].append(words[-1])
         rows["distractor_start"].append([])
         rows["distractor_end"].append([])
@@ -322,15 +448,7 @@ def load_real(
 
 def annotations_of(table) -> list[Annotation]:
     """The targets of a TVG table as annotations in seconds (to write the real formats)."""
-    frames = len(table[0]["features"])
     return [
-        Annotation(
-            r["vid"],
-            r["start"] * r["duration"] / frames,
-            r["end"] * r["duration"] / frames,
-            r["sentence"],
-            r["duration"],
-            r["verb"],
-        )
+        Annotation(r["vid"], r["start_s"], r["end_s"], r["sentence"], r["duration"], r["verb"])
         for r in table.remove_columns("features")
     ]

@@ -50,8 +50,16 @@ def greedy_answers(policy: Policy, bank: TaskBank, task: str, vocab: Vocab, batc
 
 def grounding_scores(answers: list[list[int]], bank: TaskBank, vocab: Vocab) -> dict[str, np.ndarray]:
     """Per-example R1@m, mIoU and format (0/100) of greedy TVG answers."""
-    spans = [parse_span(parse(a, vocab)) for a in answers]
-    ious = np.array([iou(p, gt) for p, gt in zip(spans, bank.spans.tolist())])
+    return span_scores([parse_span(parse(a, vocab)) for a in answers], bank)
+
+
+def span_scores(spans: list[tuple[int, int] | None], bank: TaskBank) -> dict[str, np.ndarray]:
+    """Per-example R1@m, mIoU and format (0/100) of answered segments in frames (None: unparseable),
+    scored in seconds against the annotation as released (an end beyond the video included), as
+    TimeZero's evaluation does, not against the frame grid the policy was trained on."""
+    to_seconds = (bank.durations / bank.duration).tolist()
+    answered = [None if p is None else (p[0] * k, p[1] * k) for p, k in zip(spans, to_seconds)]
+    ious = np.array([iou(p, gt) for p, gt in zip(answered, bank.seconds.tolist())])
     out = {f"R1@{m}": 100.0 * (ious >= m) for m in THRESHOLDS}
     out["mIoU"] = 100.0 * ious
     out["format"] = 100.0 * np.array([p is not None for p in spans])
@@ -111,6 +119,13 @@ def oracle_scores(bank: TaskBank) -> dict[str, np.ndarray]:
     return out
 
 
+def constant_scores(span: tuple[int, int], bank: TaskBank) -> dict[str, np.ndarray]:
+    """R1@m and mIoU of one answer given to every query (a trivial reference: the whole video, the
+    training set's mean target)."""
+    scores = span_scores([span] * len(bank), bank)
+    return {m: v for m, v in scores.items() if m != "format"}
+
+
 def noise_scores(policy: Policy, banks: dict[float, TaskBank], vocab: Vocab) -> dict[str, np.ndarray]:
     """R1@0.7 on the extra eval sets at other noise levels (the difficulty sweep)."""
     out = {}
@@ -122,15 +137,7 @@ def noise_scores(policy: Policy, banks: dict[float, TaskBank], vocab: Vocab) -> 
 
 def example_predictions(policy: Policy, bank: TaskBank, vocab: Vocab, n: int = 8) -> list[dict]:
     """Greedy TVG answers on the first ``n`` videos, beside the target and the distractors."""
-    small = TaskBank(
-        bank.prompts[:n],
-        bank.answers[:n],
-        bank.frames[:n],
-        bank.spans[:n],
-        bank.distractors[:n],
-        bank.verbs[:n],
-        bank.objects[:n],
-    )
+    small = bank.subset(n)
     answers = greedy_answers(policy, small, "tvg", vocab)
     return [
         {

@@ -88,6 +88,7 @@ def score(
     plan: Plan,
     vocab: Vocab,
     vectors: np.ndarray | None,
+    vc_match: str = "exact",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(accuracy, format) rewards of completions ``tokens`` for examples ``rows`` on ``tasks``."""
     acc, fmt = [], []
@@ -103,6 +104,7 @@ def score(
             inversion_reward=plan.inversion_reward,
             vectors=vectors,
             vocab=vocab,
+            vc_match=vc_match,
         )
         acc.append(a)
         fmt.append(f)
@@ -142,7 +144,7 @@ def grpo_train(
     with count_forwards({"policy": net, "reference": reference}, result.budget):
         for _ in progress(range(spec.steps), desc=f"grpo {plan.arm.name}"):
             rows = torch.randint(len(bank), (spec.prompts,), generator=rng)
-            tasks = sample_tasks(rng, spec.prompts, plan.tasks, plan.p_inversion)
+            tasks = sample_tasks(rng, spec.prompts, plan.tasks, plan.p_inversion, spec.task_draw)
             for t in tasks.tolist():
                 result.prompts_by_task[TASKS[t]] += 1
             rows, tasks = rows.repeat_interleave(spec.group), tasks.repeat_interleave(spec.group)
@@ -160,7 +162,7 @@ def grpo_train(
                 temperature=spec.temperature,
                 generator=rng,
             )
-            accuracy, fmt = score(bank, rows, tasks, tokens.cpu(), plan, vocab, vectors)
+            accuracy, fmt = score(bank, rows, tasks, tokens.cpu(), plan, vocab, vectors, spec.vc_match)
             reward = accuracy + fmt
             advantages = group_advantages(reward, spec.group).to(device)
             with torch.no_grad():

@@ -61,7 +61,9 @@ class Policy(nn.Module):
         self.register_buffer("stamps", stamp_ids[:frames].clone(), persistent=False)
         self.blocks = nn.ModuleList(Block(spec.width, spec.heads) for _ in range(spec.layers))
         self.norm = nn.LayerNorm(spec.width)
-        nn.init.normal_(self.embed.weight, std=0.02)  # GPT-2's init: small tied logits at the start
+        # 0.3, not GPT-2's 0.02: the word and timestamp embeddings must not start far below the
+        # projected frame features they are added to, or the warm-up does not learn to read the query
+        nn.init.normal_(self.embed.weight, std=spec.embed_std)
 
     def prefix(self, prompt: torch.Tensor, frames: torch.Tensor, sep: int) -> torch.Tensor:
         """Input embeddings of ``prompt | frames | <sep>`` (without positions)."""

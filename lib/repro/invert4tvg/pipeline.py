@@ -16,15 +16,23 @@ from repro.core.weights import save_weights
 from repro.invert4tvg import artifacts as art
 from repro.invert4tvg import figures as draw
 from repro.invert4tvg.arms import ARMS, TASKS, plan
-from repro.invert4tvg.baselines import supervised_warmup
-from repro.invert4tvg.claims import CANNOT_SHOW, CLAIMS
+from repro.invert4tvg.baselines import prior_segment, supervised_warmup
+from repro.invert4tvg.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.invert4tvg.config import Invert4tvgConfig
 from repro.invert4tvg.data import write_charades_sta, write_timezero_json
-from repro.invert4tvg.evaluate import evaluate_policy, example_predictions, noise_scores, results_table
+from repro.invert4tvg.evaluate import (
+    constant_scores,
+    evaluate_policy,
+    example_predictions,
+    noise_scores,
+    results_table,
+    verb_probe,
+)
 from repro.invert4tvg.method import grpo_train
 from repro.invert4tvg.models import build_policy, check_models  # noqa: F401  (check_models: the config tests)
 from repro.invert4tvg.rewards import text_vectors
 from repro.invert4tvg.sets import build_sets, task_bank, videos_summary
+from repro.invert4tvg.tasks import TaskBank
 
 pipe = Pipeline("invert4tvg")
 DATA_FIELDS = ("data_source", "n_train", "n_eval", "video", "eval_noise", "data_seed", "policy")
@@ -48,10 +56,10 @@ def data(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
 
 @pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS), upstream=("data",))
 def model(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
-    """The format warm-up per seed (supervised, all four tasks); it is the ``sft`` arm and the start
-    (and KL reference) of every GRPO arm of that seed."""
+    """The warm-up per seed (supervised, all four tasks, on the training videos of ``sft.contrasts``);
+    it is the ``sft`` arm and the start (and KL reference) of every GRPO arm of that seed."""
     vocab = art.load_vocab(ctx.upstream["data"])
-    bank = task_bank(ctx.upstream["data"], "verb", "train", vocab, cfg)
+    bank = TaskBank.concat([task_bank(ctx.upstream["data"], c, "train", vocab, cfg) for c in cfg.sft.contrasts])
     accelerator = make_accelerator(cfg)
     index = vocab.index
     summary = {}
@@ -131,8 +139,9 @@ def evaluate(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     vocab = art.load_vocab(ctx.upstream["data"])
     banks = {c: task_bank(ctx.upstream["data"], c, "eval", vocab, cfg) for c in ("verb", "object")}
     noisy = {n: task_bank(ctx.upstream["data"], "verb", art.noise_split(n), vocab, cfg) for n in cfg.eval_noise}
+    val = {c: task_bank(ctx.upstream["data"], c, "val", vocab, cfg) for c in ("verb", "object")}
     per_seed: dict[str, dict[str, list]] = {}
-    predictions = {}
+    predictions, gate_values = {}, {"warmup_verb_probe": [], "warmup_object_probe": []}
     for seed in cfg.seeds:
         policies = {"sft": art.load_policy(art.warmup_path(ctx.upstream["model"], seed), vocab)}
         policies |= {n: art.load_policy(art.arm_path(ctx.upstream["train"], ARMS[n], seed), vocab) for n in cfg.arms}
@@ -146,7 +155,13 @@ def evaluate(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
                 per_seed.setdefault(metric, {}).setdefault(name, []).append(values)
             if seed == cfg.seeds[0]:
                 predictions[name] = example_predictions(policy, banks[contrast], vocab)
+        # the gates: does this seed's warm-up read the query? (validation split, never the test one)
+        gate_values["warmup_verb_probe"].append(float(np.mean(verb_probe(policies["sft"], val["verb"], vocab))))
+        gate_values["warmup_object_probe"].append(float(np.mean(verb_probe(policies["sft"], val["object"], vocab))))
         ctx.log(f"seed {seed}: evaluated {len(policies)} policies")
+    for name, values in trivial_scores(cfg, ctx.upstream["data"], vocab, banks).items():
+        for metric, v in values.items():
+            per_seed[metric][name] = [v] * len(cfg.seeds)  # a constant answer: the same on every seed
     scores = {m: {a: np.stack(v) for a, v in arms.items()} for m, arms in per_seed.items()}
     scores = {m: {a: v for a, v in arms.items() if not np.isnan(v).any()} for m, arms in scores.items()}
     save_scores(ctx.dir / "scores.npz", scores)
@@ -166,9 +181,22 @@ def evaluate(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
         table=results_table(scores, banks["verb"]),
         budget=budget,
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values=gate_values,
     )
     write_json(ctx.dir / "claims.json", doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+def trivial_scores(cfg: Invert4tvgConfig, data_dir, vocab, banks) -> dict[str, dict[str, np.ndarray]]:
+    """The trivial references of the R1 claims on each eval set: the whole video as one answer, and
+    the training set's mean target (``prior_segment``); the warm-up (``sft``) is scored as an arm."""
+    out = {}
+    for contrast, suffix in (("verb", ""), ("object", "@objects")):
+        train = task_bank(data_dir, contrast, "train", vocab, cfg)
+        out[f"whole_video{suffix}"] = constant_scores((0, cfg.video.frames), banks[contrast])
+        out[f"prior_segment{suffix}"] = constant_scores(prior_segment(train), banks[contrast])
+    return out
 
 
 @pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS, "grpo", "arms"), upstream=("data", "train", "evaluate"))

@@ -6,7 +6,9 @@ accuracy reward, as in the open-r1 recipe that Time-R1 and Invert4TVG build on.
 
 * TVG, IoU: ``IoU([s', e'], [s, e])`` for an answer ``t{s'} to t{e'}``; 0 when unparseable.
 * TVG, Time-R1's iou_v2: ``IoU * (1 - |s' - s| / D) * (1 - |e' - e| / D)`` with D the duration.
-* Verb Completion, Action Recognition: binary, 1 iff the answer is exactly the query's verb.
+* Verb Completion, Action Recognition: binary, 1 iff the answer is exactly the query's verb
+  (``grpo.vc_match="lemma"``: Verb Completion pays 1 when the answer contains the verb in any
+  inflection, as the official reward does with spaCy lemmas; here by :func:`~repro.invert4tvg.data.verb_key`).
 * Video Description: binary, 1 iff the answer contains the query's verb and its object.
 * The cosine variant (the paper's comparison): the cosine similarity between the answer's and the
   reference's text vectors (mean of per-word sentence-encoder vectors, :func:`text_vectors`) in place
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from repro.invert4tvg.data import Vocab
+from repro.invert4tvg.data import Vocab, verb_key
 
 
 def parse(tokens: Sequence[int], vocab: Vocab) -> list[str] | None:
@@ -98,6 +100,7 @@ def task_reward(
     inversion_reward: str = "binary",
     vectors: np.ndarray | None = None,
     vocab: Vocab | None = None,
+    vc_match: str = "exact",
 ) -> tuple[float, float]:
     """(accuracy reward, format reward) of one parsed completion (``content`` None: unparseable)."""
     fmt = float(content is not None)
@@ -114,4 +117,6 @@ def task_reward(
         return max(0.0, cosine(content, reference, vectors, vocab)), fmt
     if task == "vd":
         return float(verb in content and obj in content), fmt
+    if task == "vc" and vc_match == "lemma":  # the official reward: the answer contains the verb, any form
+        return float(verb_key(verb) in {verb_key(w) for w in content}), fmt
     return float(content == [verb]), fmt

@@ -17,7 +17,9 @@ from repro.invert4tvg.config import Invert4tvgConfig, VideoSpec
 from repro.invert4tvg.data import Vocab, load_real, make_videos, read_timezero_json
 from repro.invert4tvg.tasks import TaskBank, build_bank
 
-SPLIT_SEED = {"train": 0, "eval": 1}
+# "val" is drawn like "eval" from its own seed (the noise splits take 2, 3, ...): the gates are
+# measured on it, never on the test split
+SPLIT_SEED = {"train": 0, "eval": 1, "val": 9}
 MANIFEST = "charades_sta"
 
 
@@ -59,10 +61,8 @@ def build_sets(cfg: Invert4tvgConfig):
     base = 1000 * cfg.data_seed
     sets = {}
     for contrast in ("verb", "object"):
-        splits = {
-            s: videos(cfg.video, n, base + seed, contrast)
-            for (s, seed), n in zip(SPLIT_SEED.items(), (cfg.n_train, cfg.n_eval))
-        }
+        sizes = {"train": cfg.n_train, "eval": cfg.n_eval, "val": cfg.n_eval}
+        splits = {s: videos(cfg.video, n, base + SPLIT_SEED[s], contrast) for s, n in sizes.items()}
         if contrast == "verb":
             for k, noise in enumerate(cfg.eval_noise):
                 splits[art.noise_split(noise)] = videos(
@@ -83,13 +83,18 @@ def real_sets(cfg: Invert4tvgConfig):
     def feature_path(vid: str) -> Path:
         return verified_path(manifest, f"Charades_STA/features/{vid}.npy")
 
-    splits = {}
-    for split, name in (("train", "train.json"), ("eval", "test.json")):
-        notes = read_timezero_json(verified_path(manifest, f"Charades_STA/{name}"))
-        limit = cfg.n_train if split == "train" else cfg.n_eval
-        splits[split] = load_real(
-            notes[:limit], feature_path, frames=cfg.video.frames, feature_dim=cfg.video.feature_dim
-        )
+    train = read_timezero_json(verified_path(manifest, "Charades_STA/train.json"))
+    test = read_timezero_json(verified_path(manifest, "Charades_STA/test.json"))
+    # Charades-STA has no validation split: it is the n_eval queries after the training ones
+    chosen = {
+        "train": train[: cfg.n_train],
+        "val": train[cfg.n_train : cfg.n_train + cfg.n_eval],
+        "eval": test[: cfg.n_eval],
+    }
+    splits = {
+        split: load_real(notes, feature_path, frames=cfg.video.frames, feature_dim=cfg.video.feature_dim)
+        for split, notes in chosen.items()
+    }
     words = {w for table in splits.values() for s in table["sentence"] for w in s.split()}
     table = DatasetDict(splits)
     return {"verb": table, "object": table}, Vocab.build(cfg.video.frames, words)
@@ -110,6 +115,6 @@ def videos_summary(sets, vocab: Vocab) -> dict:
             lengths = [e - s for s, e in zip(table["start"], table["end"])]
             out[f"{contrast}/{split}"] = {
                 "videos": len(table),
-                "mean_target_frames": round(sum(lengths) / len(lengths), 2),
+                "mean_target_frames": round(sum(lengths) / max(len(lengths), 1), 2),
             }
     return out

@@ -19,6 +19,7 @@ The frames always follow the prompt, so the policy reads the prompt before the v
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,8 @@ class TaskBank:
     distractors: list[list[tuple[int, int]]]  # per example: other segments (empty for real data)
     verbs: list[str]
     objects: list[str]
+    seconds: torch.Tensor  # (n, 2) the annotated target in seconds, as released (scoring's ground truth)
+    durations: torch.Tensor  # (n,) seconds
 
     def __len__(self) -> int:
         return len(self.verbs)
@@ -48,6 +51,33 @@ class TaskBank:
     @property
     def duration(self) -> int:
         return self.frames.shape[1]
+
+    @classmethod
+    def concat(cls, banks: list[TaskBank]) -> TaskBank:
+        """The examples of every bank, in order (same vocabulary and video shape)."""
+        fields = [f.name for f in dataclasses.fields(cls)]
+        return cls(
+            **{
+                k: torch.cat([getattr(b, k) for b in banks])
+                if isinstance(getattr(banks[0], k), torch.Tensor)
+                else [x for b in banks for x in getattr(b, k)]
+                for k in fields
+            }
+        )
+
+    def subset(self, n: int) -> TaskBank:
+        """The first ``n`` examples."""
+        return TaskBank(
+            self.prompts[:n],
+            self.answers[:n],
+            self.frames[:n],
+            self.spans[:n],
+            self.distractors[:n],
+            self.verbs[:n],
+            self.objects[:n],
+            self.seconds[:n],
+            self.durations[:n],
+        )
 
 
 def task_words(
@@ -112,16 +142,22 @@ def build_bank(table, vocab: Vocab, prompt_len: int, answer_len: int, seed: int)
         distractors=[list(zip(s, e)) for s, e in zip(columns["distractor_start"], columns["distractor_end"])],
         verbs=columns["verb"],
         objects=columns["object"],
+        seconds=torch.tensor(list(zip(columns["start_s"], columns["end_s"])), dtype=torch.float64),
+        durations=torch.tensor(columns["duration"], dtype=torch.float64),
     )
 
 
-def sample_tasks(rng: torch.Generator, n: int, tasks: tuple[str, ...], p_inversion: float) -> torch.Tensor:
+def sample_tasks(
+    rng: torch.Generator, n: int, tasks: tuple[str, ...], p_inversion: float, per: str = "prompt"
+) -> torch.Tensor:
     """The paper's schedule: TVG with probability ``1 - p``, else one of the arm's inversion tasks
-    uniformly. Returns indices into :data:`TASKS`."""
+    uniformly, drawn for each prompt (``per="prompt"``) or once for the whole batch (``"batch"``, as
+    the official code does). Returns indices into :data:`TASKS`."""
     inversion = [TASKS.index(t) for t in tasks if t != "tvg"]
     out = torch.zeros(n, dtype=torch.long)
     if not inversion or p_inversion == 0:
         return out
-    flip = torch.rand(n, generator=rng) < p_inversion
-    pick = torch.tensor(inversion)[torch.randint(len(inversion), (n,), generator=rng)]
-    return torch.where(flip, pick, out)
+    draws = n if per == "prompt" else 1
+    flip = torch.rand(draws, generator=rng) < p_inversion
+    pick = torch.tensor(inversion)[torch.randint(len(inversion), (draws,), generator=rng)]
+    return torch.where(flip, pick, out[:draws]).expand(n).clone()
