@@ -244,7 +244,7 @@ def bench_parallel(profile: str, logs: Path) -> dict[str, Any]:
     return {
         "profile": profile,
         "runs": runs,
-        "ratio": round(default["wall_s"] / sequential["wall_s"], 3),
+        "ratio": round(default["wall_s"] / sequential["wall_s"], 3) if sequential["wall_s"] else None,
         "same_verdicts": sequential["verdicts"] == default["verdicts"],
     }
 
@@ -319,7 +319,7 @@ def parallel_markdown(doc: dict[str, Any]) -> list[str]:
         other = par["papers"][paper]
         lines.append(f"| {paper} | {one['wall_s']:.0f} | {other['wall_s']:.0f} | {one['failed']} / {other['failed']} |")
     lines += [
-        f"| **all, wall clock** | **{seq['wall_s']:.0f}** | **{par['wall_s']:.0f}** | ratio {doc['ratio']:.2f} |",
+        f"| **all, wall clock** | **{seq['wall_s']:.0f}** | **{par['wall_s']:.0f}** | ratio {doc['ratio'] or 0:.2f} |",
         "",
         f"Load average (1, 5, 15 min) before -> after: `--jobs 1` {load(seq)}; default {load(par)}. "
         f"Same verdicts in both runs: {'yes' if doc['same_verdicts'] else 'NO'}.",

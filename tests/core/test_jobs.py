@@ -3,6 +3,8 @@ on how many jobs run at once or where: MODS's smoke train step with 1 and 2 loca
 LocalCluster gives the same per-example scores and claims."""
 
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +169,57 @@ def test_dask_workers_that_run_tasks_side_by_side_are_refused(machine, monkeypat
         monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
         with pytest.raises(ValueError, match="--nthreads 1"):
             jobs.run([Job("x", draw, (1,), seed=0)], threads=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# the runner and the bench (jobs replaced by an in-process stand-in: only the plan is under test)
+
+
+def test_the_runner_puts_papers_of_one_thread_count_side_by_side(machine, monkeypatch, capsys):
+    machine(2)
+    batches, seen = [], {}
+
+    def fake_jobs_run(todo, *, threads, local=False, **_):
+        batches.append(([j.name for j in todo], threads, local))
+        return [jobs.Done(j.name, j.fn(*j.args), 1.0, "here") for j in todo]
+
+    def fake_run_paper(paper, profile, overrides, resume, log=print, **_):
+        seen[paper] = jobs.cores()
+        log(f"  {paper}/01_data.ipynb ...")
+        return [runner.NotebookRun(paper, "01_data.ipynb", "ok", 0.1, None, None)]
+
+    monkeypatch.setattr(runner.jobs, "run", fake_jobs_run)
+    monkeypatch.setattr(runner, "run_paper", fake_run_paper)
+    selected = ["invert4tvg", "mmard", "mods", "gfprune"]  # cpu threads: 1, 2, 1, 2
+    results = runner.run("cpu", selected, {}, resume=False)
+    assert [r.paper for r in results] == ["gfprune", "mmard", "mods", "invert4tvg"]  # widest first, longest first
+    assert batches == [(["mods", "invert4tvg"], 1, True)]  # the 2-thread papers ran alone, here
+    assert seen == {"gfprune": 2, "mmard": 2, "mods": 1, "invert4tvg": 1}  # each paper's kernels get its share
+    out = capsys.readouterr().out
+    assert "[mods]   mods/01_data.ipynb ..." in out and "\n  gfprune/01_data.ipynb ..." in out
+
+    batches.clear()
+    runner.run("cpu", selected, {}, resume=False, at_once=1)  # --jobs 1: one paper after the other
+    assert batches == []
+
+
+def test_bench_parallel_reports_both_runs_and_their_verdicts(tmp_path, monkeypatch):
+    from repro import bench
+
+    def fake_run(cmd, env, **_):
+        run = Path(env["REPRO_RUNS_DIR"]) / "smoke" / "mods"
+        (run / "notebooks").mkdir(parents=True)
+        (run / "evaluate").mkdir()
+        (run / "notebooks" / "summary.json").write_text(json.dumps([{"wall_s": 2.5, "status": "ok"}]))
+        claims = {"claims": [{"id": "C1", "result": {"verdict": "x"}}]}
+        (run / "evaluate" / "claims.json").write_text(json.dumps(claims))
+        return subprocess.CompletedProcess(cmd, 0, "ran " + " ".join(cmd[3:]), None)
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    doc = bench.bench_parallel("smoke", tmp_path)
+    assert set(doc["runs"]) == {"jobs 1", "default"} and doc["same_verdicts"]
+    assert doc["runs"]["jobs 1"]["papers"]["mods"] == {"wall_s": 2.5, "failed": 0}
+    assert "--jobs 1" in (tmp_path / "parallel-jobs1.log").read_text()
+    assert len(doc["runs"]["default"]["load_before"]) == 3
+    table = "\n".join(bench.parallel_markdown(doc))
+    assert "| mods | 2 | 2 | 0 / 0 |" in table and "Same verdicts in both runs: yes" in table
