@@ -90,7 +90,8 @@ class PretrainSpec:
 class VbackcheckerConfig(RunConfig):
     paper: ClassVar[str] = "vbackchecker"
 
-    # data: procedural scenes; scenes per split, positives per training scene
+    # data: procedural scenes (scenes per split, positives per training scene), or the released files
+    data_source: str = "procedural"  # procedural | released (R-Instruct, gRefCOCO, R^2-HalBench manifests)
     image_size: int = 64
     n_train: int = 3000
     n_val: int = 300
@@ -118,6 +119,8 @@ class VbackcheckerConfig(RunConfig):
         for name in ("epochs", "steps_per_epoch", "batch_size"):
             if getattr(self.optim, name) < 1:
                 raise ConfigError(f"optim.{name} must be >= 1, got {getattr(self.optim, name)}")
+        if self.data_source not in ("procedural", "released"):
+            raise ConfigError(f"data_source must be procedural or released, got {self.data_source!r}")
         for name in ("optim", "pretrain"):
             if getattr(self, name).batch_size % 2:
                 raise ConfigError(f"{name}.batch_size must be even (a positive and its negative per pair)")
@@ -191,6 +194,22 @@ PROFILES = {
         pretrain=PretrainSpec(steps=6000, batch_size=256, lr=1e-3),
         arms=ALL_ARMS,
         eval_batch=1024,
+    ),
+    # the released data (R-Instruct for training, gRefCOCO val, R^2-HalBench) through their manifests, on
+    # one GPU with the gpu profile's networks at 224 px. Not the paper's model: no 7B MLLM and no SAM
+    # here, and the word vocabulary is the miniature's grammar (real words outside it read as [UNK]).
+    "paper": lambda: VbackcheckerConfig(
+        profile="paper",
+        data_source="released",
+        seeds=(0, 1, 2),
+        device="auto",
+        mixed_precision="bf16",
+        image_size=224,
+        checker=CheckerSpec(vision_width=128, width=128, layers=4, vision_layers=4, mask_dim=64, max_len=64),
+        judge=JudgeSpec(width=128, layers=4, embed_dim=128, max_len=64),
+        optim=OptimSpec(epochs=20, steps_per_epoch=300, batch_size=64, lr=3e-4),
+        pretrain=PretrainSpec(steps=6000, batch_size=64, lr=3e-4),
+        eval_batch=256,
     ),
 }
 

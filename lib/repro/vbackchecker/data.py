@@ -274,23 +274,27 @@ def write_splits(drafts: dict[str, Draft], folder: Path) -> dict[str, Path]:
 def load_splits(
     files: dict[str, Path], read_image: Callable[[str], np.ndarray], side: int, splits: dict[str, str] | None = None
 ):
-    """One ``DatasetDict`` from the real-format files (``instances`` and ``refs`` and / or ``bench``):
+    """One ``DatasetDict`` from the real-format files (``instances`` and ``refs`` and / or a benchmark):
     ``scenes`` (in first-use order) and one row table per split. ``splits`` maps a table split to the
     refs' ``split`` value (default: ``train``, ``val``, ``refer`` to themselves; a real gRefCOCO would map
-    ``refer`` to ``val``); ``bench`` comes from the R^2-HalBench meta file when ``files`` names one.
-    Splits with no source are empty tables."""
+    ``refer`` to ``val``); ``bench`` comes from the R^2-HalBench meta file (``files["bench"]``) or from
+    R^2-HalBench as released, in refs form (``files["bench_refs"]``). Splits with no source are empty
+    tables. ``read_image`` reads an image by its file name (:func:`repro.vbackchecker.formats.image_reader`
+    for a folder)."""
     from datasets import Dataset, DatasetDict
 
     splits = splits if splits is not None else {s: s for s in ("train", "val", "refer")}
     instances = formats.read_instances(files["instances"])
-    index = formats.SceneIndex(instances, read_image, side)
+    index = formats.SceneIndex(instances, read_image, side, source=files["instances"])
     rows = {}
     if "refs" in files:
         refs = formats.read_refs(files["refs"])
         rows = {split: formats.refs_rows(refs, index, source) for split, source in splits.items()}
     if "bench" in files:
         by_name = {info["file_name"]: i for i, info in instances["images"].items()}
-        rows["bench"] = formats.halbench_rows(formats.read_halbench(files["bench"]), index, by_name)
+        rows["bench"] = formats.halbench_rows(formats.read_halbench(files["bench"]), index, by_name, files["bench"])
+    if "bench_refs" in files:
+        rows["bench"] = formats.halbench_from_refs(formats.read_refs(files["bench_refs"]), index)
     columns = {name: [s[name] for s in index.rows] for name in scene_features(side)}
     columns["image"] = np.stack(columns["image"]) if index.rows else np.zeros((0, side, side, 3), np.uint8)
     tables = {"scenes": Dataset.from_dict(columns, features=scene_features(side))}
@@ -302,9 +306,12 @@ def load_splits(
 
 
 REAL_FILES = {
+    "rinstruct": {"refs": "rinstruct/grefs(unc).json", "instances": "rinstruct/instances.json"},
     "grefcoco": {"refs": "grefcoco/grefs(unc).json", "instances": "grefcoco/instances.json"},
-    "r2halbench": {"bench": "r2halbench/meta.json", "instances": "r2halbench/instances.json"},
+    "r2halbench": {"bench_refs": "r2halbench/grefs(unc).json", "instances": "r2halbench/instances.json"},
 }
+IMAGE_FOLDERS = {"rinstruct": "images", "grefcoco": "train2014", "r2halbench": "images"}  # beside instances.json
+RELEASED_SPLITS = {"rinstruct": {"train": "train", "val": "val"}, "grefcoco": {"refer": "val"}, "r2halbench": {}}
 
 
 def real_files(manifest_name: str) -> dict[str, Path]:
@@ -316,6 +323,29 @@ def real_files(manifest_name: str) -> dict[str, Path]:
         raise ValueError(f"no real files known for {manifest_name!r}; known: {', '.join(REAL_FILES)}")
     manifest = load_manifest(manifest_name)
     return {role: verified_path(manifest, rel) for role, rel in REAL_FILES[manifest_name].items()}
+
+
+def load_released(side: int):
+    """The ``paper`` profile's data: R-Instruct (``train``, ``val``), gRefCOCO val (``refer``) and
+    R^2-HalBench (``bench``), each checked against its manifest (a missing or unpinned file raises the
+    manifest's instructions) and read through the same loaders as the miniature, into one
+    ``DatasetDict`` with one scene table (image ids renumbered across the three sources)."""
+    from datasets import DatasetDict, concatenate_datasets
+
+    parts = {}
+    for name, splits in RELEASED_SPLITS.items():
+        files = real_files(name)
+        reader = formats.image_reader(files["instances"].parent / IMAGE_FOLDERS[name])
+        parts[name] = load_splits(files, reader, side, splits=splits)
+    scenes, tables, offset = [], {split: [] for split in SPLITS}, 0
+    for part in parts.values():
+        shift = lambda batch, k=offset: {"image_id": [i + k for i in batch["image_id"]]}  # noqa: E731
+        scenes.append(part["scenes"].map(shift, batched=True))
+        for split in SPLITS:
+            tables[split].append(part[split].map(shift, batched=True))
+        offset += len(part["scenes"])
+    out = {"scenes": concatenate_datasets(scenes)}
+    return DatasetDict(out | {split: concatenate_datasets(t) for split, t in tables.items()})
 
 
 def draft_images(drafts: dict[str, Draft]) -> Callable[[str], np.ndarray]:

@@ -1,18 +1,24 @@
-"""The real formats: COCO instance masks (through ``pycocotools``), gRefCOCO-style refs and the
-R^2-HalBench meta file. The procedural splits are written in these formats and read back through the
-same loaders, so the miniature and real data take one code path into the tables of
-:mod:`repro.vbackchecker.data`.
+"""The real formats: COCO instance masks (through ``pycocotools``), gRefCOCO-style refs (gRefCOCO,
+R-Instruct and R^2-HalBench are all released this way) and the kit's R^2-HalBench meta file. The
+procedural splits are written in these formats and read back through the same loaders, so the miniature
+and real data take one code path into the tables of :mod:`repro.vbackchecker.data`.
 
 * COCO instances JSON: ``images`` (``id``, ``file_name``, ``height``, ``width``) and ``annotations``
-  (``id``, ``image_id``, ``segmentation`` as polygons, uncompressed RLE or compressed RLE).
-* gRefCOCO-style refs JSON: a list of ``{ref_id, ann_id, image_id, split, no_target, sentences:
-  [{sent, response_error}]}``; ``ann_id`` is an id or a list of ids (``-1`` or ``[]`` for no target);
-  ``response_error`` is ``null`` for a grounded sentence, else ``{type, operator, reason}``.
-* R^2-HalBench meta JSON: a list of ``{image, model, object_id, caption, with_hallucination,
-  hallucination_type}`` with type 0 none, 1 object, 2 attribute, 3 relation (``swap_operator`` is an
-  optional extra of the miniature).
+  (``id``, ``image_id``, ``segmentation`` as polygons, an uncompressed or compressed RLE dict, or a
+  list of RLE dicts as R-Instruct and R^2-HalBench ship them); an RLE's ``size`` must be the image's.
+* gRefCOCO-style refs JSON: a list of ``{ref_id, ann_id, image_id, split, sentences: [{sent, ...}]}``;
+  ``ann_id`` is an id or a list of ids, ``[-1]`` (or ``-1``, ``[]``) for no target, as G_REFER, ReLA
+  and GSVA read it; ``no_target``, when present, must agree. A no-target sentence of R-Instruct carries
+  ``response_error: {error_type, error_reason}`` (the official keys; the miniature adds
+  ``swap_operator``): an error type of object / attribute / relation makes it a hard negative, anything
+  else an unrelated (easy) one. R^2-HalBench in this form (:func:`halbench_from_refs`): a sentence is
+  hallucinated when its ref's ``ann_id`` is ``[-1]``.
+* R^2-HalBench meta JSON (the kit's flat form): a list of ``{image, model, object_id, caption,
+  with_hallucination, hallucination_type}`` with type 0 none, 1 object, 2 attribute, 3 relation
+  (``swap_operator`` is an optional extra of the miniature).
 
-Malformed input raises :class:`FormatError` naming the file, the entry and the field.
+Malformed input raises :class:`FormatError` naming the file, the entry and the field; image names are
+read only inside the image folder (:func:`image_reader`).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import numpy as np
 from repro.core.steps import write_json
 
 TYPE_NAMES = {0: "none", 1: "object", 2: "attribute", 3: "relation"}
-REF_KEYS = ("ref_id", "ann_id", "image_id", "split", "no_target", "sentences")
+ERROR_LEVELS = ("object", "attribute", "relation")
+REF_KEYS = ("ref_id", "ann_id", "image_id", "split", "sentences")  # no_target: optional, from ann_id
 HALBENCH_KEYS = ("image", "model", "object_id", "caption", "with_hallucination", "hallucination_type")
 
 
@@ -60,22 +67,48 @@ def decode_masks(counts: Sequence[str], height: int, width: int) -> np.ndarray:
 
 
 def annotation_mask(ann: Mapping[str, Any], height: int, width: int) -> np.ndarray:
-    """One COCO annotation's segmentation (polygons, uncompressed or compressed RLE) -> ``(H, W)``."""
+    """One COCO annotation's segmentation -> ``(H, W)``: polygons (each an even list of >= 6
+    coordinates), an uncompressed or compressed RLE dict, or a list of RLE dicts (merged); an RLE must
+    have the image's ``size``."""
     import pycocotools.mask as coco_mask
 
-    seg = ann.get("segmentation")
+    seg, where = ann.get("segmentation"), f"annotation {ann.get('id')}"
+    parts = seg if isinstance(seg, list) and seg and all(isinstance(p, Mapping) for p in seg) else None
+    if parts is not None or isinstance(seg, Mapping):
+        rles = []
+        for part in parts or [seg]:
+            if "counts" not in part or "size" not in part:
+                raise FormatError(f"{where}: an RLE needs 'counts' and 'size'")
+            if list(part["size"]) != [height, width]:
+                raise FormatError(f"{where}: RLE size {list(part['size'])} is not the image's {[height, width]}")
+            counts = part["counts"]
+            rles.append(coco_mask.frPyObjects(dict(part), height, width) if isinstance(counts, list)
+                        else {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})  # fmt: skip
+        return coco_mask.decode(coco_mask.merge(rles, intersect=False))
     if isinstance(seg, list):
-        if not seg or not all(isinstance(p, list) and len(p) >= 6 for p in seg):
-            raise FormatError(f"annotation {ann.get('id')}: polygons need >= 3 points each")
-        rle = coco_mask.merge(coco_mask.frPyObjects(seg, height, width))
-    elif isinstance(seg, Mapping) and "counts" in seg and "size" in seg:
-        if isinstance(seg["counts"], list):
-            rle = coco_mask.frPyObjects(seg, height, width)
-        else:
-            rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
-    else:
-        raise FormatError(f"annotation {ann.get('id')}: segmentation must be polygons or an RLE dict")
-    return coco_mask.decode(rle)
+        if not seg or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in seg):
+            raise FormatError(f"{where}: polygons need an even number (>= 6) of coordinates each")
+        return coco_mask.decode(coco_mask.merge(coco_mask.frPyObjects(seg, height, width)))
+    raise FormatError(f"{where}: segmentation must be polygons, an RLE dict or a list of RLE dicts")
+
+
+def image_reader(folder: Path) -> Callable[[str], np.ndarray]:
+    """A reader of RGB images by file name, confined to ``folder``: an absolute name or one that climbs
+    out (``../../etc/passwd``) raises instead of being opened."""
+    from PIL import Image
+
+    root = Path(folder).resolve()
+
+    def read(name: str) -> np.ndarray:
+        path = (root / name).resolve()
+        if Path(name).is_absolute() or not path.is_relative_to(root):
+            raise FormatError(f"image file_name {name!r} leaves the image folder {root}")
+        if not path.is_file():
+            raise FormatError(f"image {name!r} not found in {root}")
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    return read
 
 
 # ----------------------------------------------------------------------------------------------
@@ -120,10 +153,24 @@ def read_instances(path: Path) -> dict[str, Any]:
 
 
 def read_refs(path: Path) -> list[dict]:
+    """gRefCOCO-style refs, each with ``no_target`` derived from ``ann_id`` (and checked against the
+    file's own ``no_target`` where it has one)."""
     refs = read_json_list(path, REF_KEYS, "gRefCOCO refs")
     for ref in refs:
-        if not isinstance(ref["sentences"], list) or not all("sent" in s for s in ref["sentences"]):
-            raise FormatError(f"{path}: ref {ref['ref_id']}: sentences must be a list of {{sent, ...}}")
+        where = f"{path}: ref {ref['ref_id']}"
+        if not isinstance(ref["sentences"], list) or not all(isinstance(s, dict) and "sent" in s for s in ref["sentences"]):
+            raise FormatError(f"{where}: sentences must be a list of {{sent, ...}}")
+        try:
+            targets = ann_ids(ref["ann_id"])
+        except (TypeError, ValueError) as err:
+            raise FormatError(f"{where}: ann_id {ref['ann_id']!r}: {err}") from err
+        if "no_target" in ref and bool(ref["no_target"]) == bool(targets):
+            raise FormatError(f"{where}: no_target={ref['no_target']} but ann_id={ref['ann_id']}")
+        ref["no_target"] = not targets
+        for k, sentence in enumerate(ref["sentences"]):
+            error = sentence.get("response_error")
+            if error is not None and not (isinstance(error, dict) and "error_type" in error):
+                raise FormatError(f"{where}: sentence {k}: response_error must be {{error_type, error_reason}}")
     return refs
 
 
@@ -138,25 +185,36 @@ def read_halbench(path: Path) -> list[dict]:
 
 
 def ann_ids(value: Any) -> list[int]:
+    """The annotation ids of a ref: ``[]`` for no target (``-1``, ``[-1]`` or ``[]``)."""
     ids = value if isinstance(value, list) else [value]
-    return [int(i) for i in ids if int(i) >= 0]
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        raise ValueError("ids must be integers")
+    if -1 in ids and len(ids) > 1:
+        raise ValueError("-1 (no target) mixed with annotation ids")
+    if any(i < -1 for i in ids):
+        raise ValueError("ids must be >= 0, or -1 for no target")
+    return [i for i in ids if i >= 0]
 
 
 class SceneIndex:
     """Scenes of a COCO instances file, resized to ``side``, in first-use order: the scene table."""
 
-    def __init__(self, instances: Mapping[str, Any], read_image: Callable[[str], np.ndarray], side: int):
-        self.instances, self.read_image, self.side = instances, read_image, side
+    def __init__(self, instances: Mapping[str, Any], read_image: Callable[[str], np.ndarray], side: int,
+                 source: Path | str = "instances"):  # fmt: skip
+        self.instances, self.read_image, self.side, self.source = instances, read_image, side, source
         self.rows: list[dict] = []
         self.position: dict[int, int] = {}
 
     def scene(self, image_id: int) -> int:
         if image_id not in self.position:
             if image_id not in self.instances["images"]:
-                raise FormatError(f"image_id {image_id} is not in the COCO instances file")
+                raise FormatError(f"{self.source}: image_id {image_id} is not in the COCO instances file")
             info = self.instances["images"][image_id]
             anns = self.instances["anns"][image_id]
-            masks = np.stack([annotation_mask(a, info["height"], info["width"]) for a in anns]) if anns else None
+            try:
+                masks = np.stack([annotation_mask(a, info["height"], info["width"]) for a in anns]) if anns else None
+            except FormatError as err:
+                raise FormatError(f"{self.source}: image {image_id}: {err}") from err
             image, masks = resize(self.read_image(info["file_name"]), masks, self.side)
             self.position[image_id] = len(self.rows)
             self.rows.append(
@@ -174,7 +232,7 @@ class SceneIndex:
         for k, ann in enumerate(self.instances["anns"][image_id]):
             if ann["id"] == ann_id:
                 return k
-        raise FormatError(f"annotation {ann_id} is not an annotation of image {image_id}")
+        raise FormatError(f"{self.source}: annotation {ann_id} is not an annotation of image {image_id}")
 
 
 def resize(image: np.ndarray, masks: np.ndarray | None, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,44 +251,62 @@ def resize(image: np.ndarray, masks: np.ndarray | None, side: int) -> tuple[np.n
 
 
 def refs_rows(refs: Sequence[dict], index: SceneIndex, split: str | None = None) -> list[dict]:
-    """One table row per sentence of the refs of ``split`` (all refs when None)."""
+    """One table row per sentence of the refs of ``split`` (all refs when None), refs as
+    :func:`read_refs` returns them."""
     rows = []
     for ref in refs:
         if split is not None and ref["split"] != split:
             continue
-        scene = index.scene(ref["image_id"])
-        targets = [index.object_index(ref["image_id"], a) for a in ann_ids(ref["ann_id"])]
-        if bool(ref["no_target"]) == bool(targets):
-            raise FormatError(f"ref {ref['ref_id']}: no_target={ref['no_target']} but ann_id={ref['ann_id']}")
+        try:
+            scene = index.scene(ref["image_id"])
+            targets = [index.object_index(ref["image_id"], a) for a in ann_ids(ref["ann_id"])]
+        except FormatError as err:
+            raise FormatError(f"ref {ref['ref_id']}: {err}") from err
         for sentence in ref["sentences"]:
             error = sentence.get("response_error") or {}
-            kind = "positive" if targets else ("hard" if error.get("operator") else "easy")
+            kind_of_error = str(error.get("error_type", "")).strip(". ").lower()
+            hard = kind_of_error in ERROR_LEVELS
             rows.append(
                 {
                     "image_id": scene,
                     "targets": targets,
                     "sentence": sentence["sent"],
                     "no_target": not targets,
-                    "kind": kind,
-                    "error_type": error.get("type", "none" if targets else "unrelated"),
-                    "operator": error.get("operator", ""),
-                    "reason": error.get("reason", ""),
+                    "kind": "positive" if targets else ("hard" if hard else "easy"),
+                    "error_type": "none" if targets else (kind_of_error if hard else "unrelated"),
+                    "operator": error.get("swap_operator", ""),
+                    "reason": error.get("error_reason", ""),
                     "model": "",
                 }
             )
     return rows
 
 
-def halbench_rows(items: Sequence[dict], index: SceneIndex, image_ids: Mapping[str, int]) -> list[dict]:
+def halbench_from_refs(refs: Sequence[dict], index: SceneIndex) -> list[dict]:
+    """R^2-HalBench as released in gRefCOCO form: one benchmark row per sentence, hallucinated when its
+    ref's ``ann_id`` is ``[-1]``; the level from ``response_error.error_type`` where the sentence has
+    one, else ``unrelated`` (counted in Acc, Neg.Acc and Pos.Acc, in no per-level score)."""
+    rows = refs_rows(refs, index)
+    for row in rows:
+        row["kind"] = "hard" if row["no_target"] else "positive"
+    return rows
+
+
+def halbench_rows(items: Sequence[dict], index: SceneIndex, image_ids: Mapping[str, int],
+                  source: Path | str = "R^2-HalBench meta") -> list[dict]:  # fmt: skip
     """One row per benchmark item; ``image_ids`` maps the item's image file name to its COCO id."""
     rows = []
     for i, item in enumerate(items):
         if item["image"] not in image_ids:
-            raise FormatError(f"R^2-HalBench entry {i}: image {item['image']!r} is not in the instances file")
+            raise FormatError(f"{source}: entry {i}: image {item['image']!r} is not in the instances file")
         coco_id = image_ids[item["image"]]
-        scene = index.scene(coco_id)
         hallucinated = bool(item["with_hallucination"])
-        targets = [] if hallucinated else [index.object_index(coco_id, int(item["object_id"]))]
+        try:
+            scene = index.scene(coco_id)
+            about = index.object_index(coco_id, int(item["object_id"]))  # the object it describes, or misdescribes
+        except FormatError as err:
+            raise FormatError(f"{source}: entry {i}: {err}") from err
+        targets = [] if hallucinated else [about]
         rows.append(
             {
                 "image_id": scene,
@@ -274,15 +350,14 @@ def write_instances(path: Path, scenes: Sequence[dict]) -> None:
 def write_refs(path: Path, rows: Sequence[dict], split: str) -> None:
     refs = []
     for k, r in enumerate(rows):
-        error = None if r["kind"] == "positive" else {"type": r["error_type"], "operator": r["operator"],
-                                                       "reason": r["reason"]}  # fmt: skip
+        error = None if r["kind"] == "positive" else {"error_type": r["error_type"], "error_reason": r["reason"],
+                                                       "swap_operator": r["operator"]}  # fmt: skip
         refs.append(
             {
                 "ref_id": k,
                 "ann_id": [100 * r["image_id"] + t for t in r["targets"]] or [-1],
                 "image_id": r["image_id"],
                 "split": split,
-                "no_target": not r["targets"],
                 "sentences": [{"sent": r["sentence"], "response_error": error}],
             }
         )

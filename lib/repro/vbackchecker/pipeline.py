@@ -20,7 +20,8 @@ from repro.vbackchecker import figures as draw
 from repro.vbackchecker.baselines import fit_text_prior, plant_leak, text_prior_accept
 from repro.vbackchecker.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.vbackchecker.config import HELD_OUT, VbackcheckerConfig
-from repro.vbackchecker.data import draft_images, generate, load_splits, scene_tensors, write_splits
+from repro.vbackchecker.data import (draft_images, generate, load_released, load_splits, scene_tensors,
+                                     write_splits)  # fmt: skip
 from repro.vbackchecker.evaluate import (TRIVIAL, ciou, detection_scores, grounding_scores, results_table,
                                          trivial_verdicts)  # fmt: skip
 from repro.vbackchecker.models import Checker, count_parameters
@@ -30,20 +31,24 @@ from repro.vbackchecker.training import (Trained, arm_rows, build_model, pretrai
                                          verdicts)  # fmt: skip
 
 pipe = Pipeline("vbackchecker")
-DATA_FIELDS = ("image_size", "n_train", "n_val", "n_bench", "n_refer", "per_scene", "max_objects", "noise",
-               "train_operators", "data_seed")  # fmt: skip
+DATA_FIELDS = ("data_source", "image_size", "n_train", "n_val", "n_bench", "n_refer", "per_scene", "max_objects",
+               "noise", "train_operators", "data_seed")  # fmt: skip
 MODEL_FIELDS = ("checker", "judge", "loss", "optim", "arms", "seeds", "device", "mixed_precision")
 
 
 @pipe.step(uses=DATA_FIELDS)
 def data(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     """Scenes, R-Instruct rows, the mini R^2-HalBench and the referring split; written in the real
-    formats and read back through their loaders into one ``DatasetDict``."""
-    sizes = {"train": cfg.n_train, "val": cfg.n_val, "bench": cfg.n_bench, "refer": cfg.n_refer}
-    drafts = generate(sizes, cfg.image_size, cfg.noise, cfg.max_objects, cfg.per_scene, cfg.train_operators,
-                      cfg.data_seed)  # fmt: skip
-    files = write_splits(drafts, ctx.dir / artifacts.FORMATS)
-    tables = load_splits(files, draft_images(drafts), cfg.image_size)
+    formats and read back through their loaders into one ``DatasetDict`` (``data_source="released"``:
+    the released files through their manifests)."""
+    if cfg.data_source == "released":
+        tables = load_released(cfg.image_size)
+    else:
+        sizes = {"train": cfg.n_train, "val": cfg.n_val, "bench": cfg.n_bench, "refer": cfg.n_refer}
+        drafts = generate(sizes, cfg.image_size, cfg.noise, cfg.max_objects, cfg.per_scene, cfg.train_operators,
+                          cfg.data_seed)  # fmt: skip
+        files = write_splits(drafts, ctx.dir / artifacts.FORMATS)
+        tables = load_splits(files, draft_images(drafts), cfg.image_size)
     artifacts.save_tables(tables, ctx.dir)
     summary = {"scenes": len(tables["scenes"])}
     for split in ("train", "val", "bench", "refer"):
