@@ -116,6 +116,26 @@ def test_unpublished_hash_and_mismatch_are_refused(tmp_path):
         ('{"query": "q", "intents": [], "reference": "r", "benchmark": "medicament"}', "non-empty"),
         ('{"query": "q", "intents": ["dosage"], "reference": "r", "benchmark": "triage"}', "unknown benchmark"),
         ('{"query": 3, "intents": ["dosage"], "reference": "r", "benchmark": "medicament"}', "must be strings"),
+        # issue 32: what the reader used to accept
+        ('{"query": "  ", "intents": ["dosage"], "reference": "r", "benchmark": "medicament"}', "'query' is empty"),
+        (
+            '{"query": "q", "intents": ["dosage"], "reference": "r", "benchmark": "medicament", '
+            '"clauses": ["a", "b"], "clause_intents": ["dosage"]}',
+            "equal lengths",
+        ),
+        (
+            '{"query": "q", "intents": ["dosage"], "reference": "r", "benchmark": "medicament", '
+            '"clauses": ["a"], "clause_intents": ["astrology"]}',
+            "unknown clause_intents",
+        ),
+        (
+            '{"query": "q", "intents": ["dosage"], "reference": "r", "benchmark": "medicament", "gold_facts": "12"}',
+            "list of non-negative integers",
+        ),
+        (
+            '{"query": "q", "intents": ["dosage"], "reference": "r", "benchmark": "medicament", "gold_facts": [1.5]}',
+            "list of non-negative integers",
+        ),
     ],
 )
 def test_malformed_lines_name_the_file_and_line(tmp_path, line, message):

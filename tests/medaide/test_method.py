@@ -142,3 +142,65 @@ def test_keyword_recogniser_fits_discriminative_words():
         ["department"],  # nothing fires and no scored word occurs: the most frequent intent (a tie: first)
     ]
     assert rec.active(["how many mg"]) == [["dosage"]]  # no keyword fires: the best summed log-odds
+
+
+# ----------------------------------------------------------------------------------------------
+# K1's sabotage: a single agent whose prototypes name the wrong intents
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The pipeline's data, model and train steps at a tiny size (MiniLM frozen, 6 diseases)."""
+    import os
+
+    from repro import medaide
+    from repro.medaide import pipeline
+
+    old = os.environ.get("REPRO_RUNS_DIR")
+    os.environ["REPRO_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    try:
+        cfg = medaide.config(
+            "smoke", n_diseases=6, n_train=16, n_val=6, n_test=2, n_control=6, n_sweep=2, noise_sweep=[0.0]
+        )
+        dirs = {step: getattr(pipeline, step)(cfg).dir for step in ("data", "model", "train")}
+        yield cfg, dirs
+    finally:
+        if old is None:
+            os.environ.pop("REPRO_RUNS_DIR")
+        else:
+            os.environ["REPRO_RUNS_DIR"] = old
+
+
+def control_rougeL(cfg, dirs, sabotage: bool) -> dict[str, np.ndarray]:
+    """K1's arms on the control split of seed 0 (the single agent with the threshold calibrated on
+    single-intent queries, as the evaluate step runs it); sabotaged: its prototypes shuffled."""
+    from repro.medaide import artifacts as files
+    from repro.medaide.method import answer_batch
+    from repro.medaide.metrics import answer_scores
+    from repro.medaide.pipeline import shared_resources
+
+    res = shared_resources(cfg, dirs["model"])
+    recognisers = files.load_recognisers(dirs["train"], 0, cfg.temperature)
+    single = recognisers["whole_single"]
+    if sabotage:
+        perm = np.roll(np.arange(len(single.prototypes)), 1)  # every intent's prototype names another intent
+        single = PrototypeRecogniser(single.prototypes[perm], single.temperature, single.threshold)
+    control = files.load_splits(dirs["data"], 0)["control"]
+    texts, refs = [q["query"] for q in control], [q["reference"] for q in control]
+    out = {}
+    for arm in ("medaide", "single_agent"):
+        answers = answer_batch(res, texts, arm, recognisers | {"whole": single})
+        out[arm] = answer_scores([a.text for a in answers], refs)["rougeL"][None]
+    return out
+
+
+def test_k1_sabotage_shuffled_prototypes_move_the_gap_past_the_margin(tiny_run):
+    from repro.core.claims import decide
+    from repro.medaide.claims import CLAIMS
+
+    k1 = next(c for c in CLAIMS if c.id == "K1")
+    cfg, dirs = tiny_run
+    intact, broken = control_rougeL(cfg, dirs, False), control_rougeL(cfg, dirs, True)
+    gap = lambda arms: float((arms["medaide"] - arms["single_agent"]).mean())  # noqa: E731
+    assert abs(gap(intact)) < k1.margin, gap(intact)
+    assert gap(broken) > k1.margin and decide(k1, broken).verdict != "reproduced", gap(broken)

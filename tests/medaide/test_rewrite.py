@@ -94,3 +94,33 @@ def test_rules_use_no_word_of_the_test_family_only():
     assert symbols == {"-"}
     for token in sorted(test_only | symbols):  # nothing only the test family writes may split a clause
         assert SPLIT.split(f"what dose {token} how serious") == [f"what dose {token} how serious"], token
+
+
+def test_kb_text_and_the_small_encoders_data_hold_no_test_only_word_of_their_intent(kb):
+    """Issue 32: KB facts held words that only the held-out family's templates of the same intent use
+    ("carers", "support", "early", "day"); retrieval (shared by every arm) and the small encoder (trained
+    on these sentences by intent) would learn the test wording. Articles and stop words aside, none is left."""
+    from repro.medaide import artifacts as files
+    from repro.medaide.baselines import STOP
+    from repro.medaide.kb import INTENTS, build_kb
+    from repro.medaide.queries import TEMPLATES
+    from repro.medaide.training import encoder_corpus
+
+    test_only = _family_words("B") - _family_words("A") - set(STOP) - {"a"}
+    kb = build_kb(40, 4, seed=0)  # the cpu profile's KB
+    texts, labels = encoder_corpus(kb)
+    assert texts == list(kb.facts)
+    leaks = {}
+    for i, intent in enumerate(INTENTS):
+        fact_words = {w for t, j in zip(texts, labels) if j == i for w in re.findall(r"[a-z]+", t)}
+        b_words = {w for t in TEMPLATES["B"][intent] for w in re.findall(r"[a-z]+", t.replace("{x}", ""))}
+        if fact_words & b_words & test_only:
+            leaks[intent] = sorted(fact_words & b_words & test_only)
+    assert not leaks, f"KB facts use test-family-only words of their own intent: {leaks}"
+    # cases and profiles have no intent: no test-only content word at all, except "blood" (the KB's test
+    # "blood panel"; family B writes it only in an interaction template, "my blood thinner", and no
+    # interaction fact holds it, as the per-intent check above shows)
+    for name, sentences in files.kb_texts(kb).items():
+        if name != "facts":
+            found = {w for s in sentences for w in re.findall(r"[a-z]+", s)} & test_only - {"blood"}
+            assert not found, (name, sorted(found))

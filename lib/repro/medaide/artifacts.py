@@ -16,8 +16,8 @@ from repro.core.weights import load_weights
 from repro.medaide.agents import make_backend
 from repro.medaide.baselines import KeywordRecogniser
 from repro.medaide.data import rows
-from repro.medaide.kb import KB, build_kb
-from repro.medaide.method import PrototypeRecogniser, Resources
+from repro.medaide.kb import INTENTS, KB, build_kb
+from repro.medaide.method import ConstantRecogniser, PrototypeRecogniser, Resources
 from repro.medaide.models import Embedder, MiniLMEncoder, SmallEncoder, minilm_dir
 from repro.medaide.retrieval import HybridIndex
 from repro.medaide.rewrite import Rewriter, general_words
@@ -138,16 +138,23 @@ def load_resources(
 
 
 def load_recognisers(train_dir: Path, seed: int, temperature: float) -> dict:
-    """The fitted recognisers of one seed: prototypes on rewritten clauses (with the threshold for
-    sub-queries and the one for whole queries), prototypes on raw clauses, keywords."""
-    calibration = read_json(Path(train_dir) / CALIBRATION)[str(seed)]
+    """The fitted recognisers of one seed (:func:`repro.medaide.training.fit_recognisers`):
+    prototypes on rewritten clauses (thresholds for sub-queries, whole queries and whole
+    single-intent queries), prototypes on raw clauses (thresholds for raw queries and for unruled
+    clauses), keywords, and the two trivial references."""
+    cal = read_json(Path(train_dir) / CALIBRATION)[str(seed)]
     with np.load(prototypes_file(train_dir, seed), allow_pickle=False) as npz:
-        return {
-            "prototype": PrototypeRecogniser(npz["prototype"], temperature, calibration["threshold"]),
-            "raw": PrototypeRecogniser(npz["raw"], temperature, calibration["threshold_raw"]),
-            "whole": PrototypeRecogniser(npz["prototype"], temperature, calibration["threshold_whole"]),
-            "keyword": KeywordRecogniser(calibration["keywords"], calibration["fallback"]),
-        }
+        rewritten, raw = npz["prototype"], npz["raw"]
+    return {
+        "prototype": PrototypeRecogniser(rewritten, temperature, cal["threshold"]),
+        "whole": PrototypeRecogniser(rewritten, temperature, cal["threshold_whole"]),
+        "whole_single": PrototypeRecogniser(rewritten, temperature, cal["threshold_whole_single"]),
+        "raw": PrototypeRecogniser(raw, temperature, cal["threshold_raw"]),
+        "norules": PrototypeRecogniser(raw, temperature, cal["threshold_norules"]),
+        "keyword": KeywordRecogniser(cal["keywords"], cal["fallback"]),
+        "prior": ConstantRecogniser([cal["fallback"]["prior"]]),
+        "all": ConstantRecogniser(list(INTENTS)),
+    }
 
 
 def load_sample(train_dir: Path, seed: int) -> dict[str, np.ndarray]:

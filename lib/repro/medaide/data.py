@@ -96,8 +96,11 @@ def read_queries(path: Path) -> list[dict]:
 
 
 def check_row(row: Any, where: str) -> dict:
-    """One query of the format: required fields, known intents (sorted into ``INTENTS`` order,
-    without repeats) and benchmark; ``where`` names it in the error."""
+    """One query of the format: required fields, a non-empty query, known intents (sorted into
+    ``INTENTS`` order, without repeats) and benchmark; the optional fields, when present, typed as the
+    generator writes them (``clauses`` and ``clause_intents`` lists of equal length, known clause
+    intents, ``gold_facts`` a list of integers, ``disease`` an integer, ``mention`` a string);
+    ``where`` names the file and line in the error."""
     if not isinstance(row, dict):
         raise FormatError(f"{where}: expected an object, got {type(row).__name__}")
     missing = [k for k in REQUIRED if k not in row]
@@ -105,15 +108,47 @@ def check_row(row: Any, where: str) -> dict:
         raise FormatError(f"{where}: missing field(s) {missing}; required: {list(REQUIRED)}")
     if not isinstance(row["query"], str) or not isinstance(row["reference"], str):
         raise FormatError(f"{where}: 'query' and 'reference' must be strings")
-    if not isinstance(row["intents"], list) or not row["intents"]:
-        raise FormatError(f"{where}: 'intents' must be a non-empty list")
-    unknown = [i for i in row["intents"] if i not in INTENTS]
-    if unknown:
-        raise FormatError(f"{where}: unknown intent(s) {unknown}; valid: {', '.join(INTENTS)}")
+    if not row["query"].strip():
+        raise FormatError(f"{where}: 'query' is empty")
+    _check_intents(row["intents"], "intents", where, allow_empty=False)
     if row["benchmark"] not in BENCHMARKS:
         raise FormatError(f"{where}: unknown benchmark {row['benchmark']!r}; valid: {', '.join(BENCHMARKS)}")
+    _check_extras(row, where)
     row["intents"] = sorted(set(row["intents"]), key=INTENTS.index)
     return row
+
+
+def _check_intents(value: Any, field: str, where: str, allow_empty: bool) -> None:
+    if not isinstance(value, list) or not (value or allow_empty):
+        raise FormatError(f"{where}: {field!r} must be a {'' if allow_empty else 'non-empty '}list of intent names")
+    unknown = [i for i in value if i not in INTENTS]
+    if unknown:
+        raise FormatError(f"{where}: unknown {field} {unknown}; valid: {', '.join(INTENTS)}")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_extras(row: dict, where: str) -> None:
+    """The generator's optional fields: a wrong type would be coerced silently by ``datasets``
+    ("12" -> [1, 2]) and unequal clause lists would shift every later clause's label."""
+    clauses = row.get("clauses", [])
+    if not isinstance(clauses, list) or not all(isinstance(c, str) for c in clauses):
+        raise FormatError(f"{where}: 'clauses' must be a list of strings")
+    _check_intents(row.get("clause_intents", []), "clause_intents", where, allow_empty=True)
+    if len(row.get("clause_intents", [])) != len(clauses):
+        raise FormatError(
+            f"{where}: 'clauses' ({len(clauses)}) and 'clause_intents' ({len(row['clause_intents'])}) "
+            "must have equal lengths"
+        )
+    facts = row.get("gold_facts", [])
+    if not isinstance(facts, list) or not all(_is_int(f) and f >= 0 for f in facts):
+        raise FormatError(f"{where}: 'gold_facts' must be a list of non-negative integers, got {facts!r}")
+    if not _is_int(row.get("disease", -1)):
+        raise FormatError(f"{where}: 'disease' must be an integer, got {row['disease']!r}")
+    if not isinstance(row.get("mention", ""), str):
+        raise FormatError(f"{where}: 'mention' must be a string")
 
 
 def load_benchmark(manifest: Manifest, rel: str, root: Path | None = None) -> Dataset:

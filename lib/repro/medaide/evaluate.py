@@ -74,8 +74,10 @@ def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[floa
             } | {"all": split_f1(gold, pred)}
         for k, v in metrics.items():
             out.setdefault(k, {})[arm] = v
+    # the single agent answers single-intent queries here: its threshold is the one calibrated on them
+    on_control = recognisers | {"whole": recognisers["whole_single"]}
     for arm in ("medaide", "single_agent"):
-        answers = ledger.measure(arm, answer_batch, res, [q["query"] for q in control], arm, recognisers)
+        answers = ledger.measure(arm, answer_batch, res, [q["query"] for q in control], arm, on_control)
         out.setdefault("rougeL_control", {})[arm] = answer_scores(
             [a.text for a in answers], [q["reference"] for q in control]
         )["rougeL"]
@@ -91,6 +93,37 @@ def score_seed(res, recognisers, splits: dict[str, list[dict]], sweep: dict[floa
         out.setdefault("intent_f1_sweep", {})[arm] = np.mean(levels, axis=0)
         curves[arm] = [float(v.mean()) for v in levels]
     return out, per_benchmark, curves, traces
+
+
+def validation_gates(res, recognisers, val: list[dict]) -> dict[str, float]:
+    """The gates of ``repro.medaide.claims.GATES`` for one seed, on its validation split: MedAide's
+    intent F1 over the prior intent's (points), and the share of asked KB facts its answers hold."""
+    texts, gold = [q["query"] for q in val], [q["intents"] for q in val]
+    ours = answer_batch(res, texts, "medaide", recognisers)
+    prior = [[recognisers["prior"].intents[0]] for _ in val]
+    return {
+        "intents_above_prior": float(intent_f1(gold, [a.intents for a in ours]).mean() - intent_f1(gold, prior).mean()),
+        "answers_find_facts": float(fact_recall([a.facts for a in ours], [tuple(q["gold_facts"]) for q in val]).mean()),
+    }
+
+
+def subset(metric: dict[str, np.ndarray], masks: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each arm's ``(seeds, queries)`` scores on the queries ``masks[seed]`` selects, the first ``n`` of
+    each seed with ``n`` the smallest count over seeds (seeds draw their own queries, so their counts
+    differ; every seed keeps as many units)."""
+    n = min(int(m.sum()) for m in masks)
+    return {arm: np.stack([v[s][masks[s]][:n] for s in range(len(v))]) for arm, v in metric.items()}
+
+
+def by_intent_count(metric: dict[str, np.ndarray], counts: list[list[int]], arms: tuple[str, str]) -> dict:
+    """Per number of gold intents: queries, each arm's mean and the gap ``arms[0] - arms[1]``."""
+    counts_ = np.array(counts)
+    out = {}
+    for k in sorted(set(counts_.ravel().tolist())):
+        mask = counts_ == k
+        means = {arm: round(float(metric[arm][mask].mean()), 2) for arm in arms}
+        out[str(k)] = {"queries": int(mask.sum()), **means, "gap": round(means[arms[0]] - means[arms[1]], 2)}
+    return out
 
 
 def chance_f1(train: list[dict], test: list[dict], seed: int) -> np.ndarray:
@@ -124,7 +157,13 @@ def results_table(scores, per_benchmark: list[dict], chance: float) -> list[dict
 
 def ledger_with_fitting(evaluation: dict[str, Budget], fitting: dict[str, dict]) -> dict[str, dict]:
     """Evaluation cost per arm plus the prototype fitting it relies on (optimizer steps, forwards)."""
-    uses = {"medaide": "prototype", "no_decision": "prototype", "single_agent": "prototype", "no_rewrite": "raw"}
+    uses = {
+        "medaide": "prototype",
+        "no_decision": "prototype",
+        "single_agent": "prototype",
+        "no_rewrite": "raw",
+        "no_rules": "raw",
+    }
     out = {}
     for arm in ARMS:
         row = evaluation[arm].to_dict()
@@ -173,6 +212,7 @@ def effect_by_mention(metric: dict[str, np.ndarray], a: str, b: str, mentions: l
         mask = kinds == kind
         out["by_mention"][kind] = {"queries": int(mask.sum()), "effect": round(float(delta[mask].mean()), 2)}
     total = float(delta.sum())
+    out["acronym_queries"] = round(float((kinds == "acronym").mean()), 3)
     out["share"] = round(float(delta[kinds == "acronym"].sum()) / total, 3) if total else None
     out["effect_without_acronym_queries"] = round(float(delta[kinds != "acronym"].mean()), 2)
     return out

@@ -110,14 +110,14 @@ FINDINGS = (
 )
 _DRUG_STEMS = ("zol", "vex", "tran", "mip", "cor", "lan", "dex", "fur", "nol", "rap", "sen", "tib")
 _DRUG_ENDS = ("amide", "oprine", "azole", "ifen", "umab", "olol", "astin", "icillin")
-FREQUENCIES = ("once daily", "twice daily", "three times a day", "every eight hours", "at bedtime")
+FREQUENCIES = ("once daily", "twice daily", "three times daily", "every eight hours", "at bedtime")
 CONDITIONS = ("pregnancy", "kidney failure", "liver disease", "a history of ulcers", "low blood pressure", "asthma")
 OTHER_DRUGS = ("warfarin", "aspirin", "ibuprofen", "metformin", "lithium", "digoxin", "insulin", "statins")
 SIDE_EFFECTS = ("drowsiness", "dry cough", "mild nausea", "hair thinning", "a metallic taste", "sun sensitivity")
 EXERCISES = ("gentle walking", "breathing exercises", "light stretching", "water aerobics", "balance training")
 WEEKS = ("two", "four", "six", "eight", "twelve")
 DIETS = ("a low salt diet", "more fibre", "less alcohol", "regular small meals", "more fluids", "less sugar")
-CARE = ("keep a symptom diary", "arrange help with daily chores", "use a pill organiser", "join a support group")
+CARE = ("keep a symptom diary", "arrange help with daily chores", "use a pill organiser", "join a patient group")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def fact_sentences(d: Disease) -> dict[str, str]:
         "department": f"{d.name} is treated in the {d.department} department.",
         "symptom_analysis": f"{s1}, {s2} and {s3} are the typical symptoms of {d.name}.",
         "etiology": f"{d.name} is usually caused by {d.cause}.",
-        "health_inquiry": f"people with {d.name} can stay healthy by watching for {s1} early.",
+        "health_inquiry": f"people with {d.name} can stay healthy by watching for {s1} from the start.",
         "test_interpretation": f"in {d.name} the {d.test} typically shows {d.finding}.",
         "differential": f"{d.name} is told apart from {d.differential} by the {d.other_test}.",
         "severity": f"{d.name} becomes serious when {s2} lasts more than a week.",
@@ -163,7 +163,7 @@ def fact_sentences(d: Disease) -> dict[str, str]:
         "rehabilitation": f"recovery from {d.name} is helped by {d.exercise}.",
         "follow_up": f"after treatment of {d.name} a follow up visit is due in {d.weeks} weeks.",
         "lifestyle": f"with {d.name} it is advised to follow {d.diet}.",
-        "care_support": f"carers of people with {d.name} should {d.care}.",
+        "care_support": f"caregivers of people with {d.name} should {d.care}.",
     }
 
 

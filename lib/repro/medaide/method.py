@@ -23,10 +23,18 @@ ARMS: dict[str, dict] = {
     # the same rewriting and the same prototypes, on the whole query: no decomposition, one generalist agent
     "single_agent": dict(rewrite=True, decompose=False, recogniser="whole", routing=False, decision=False),
     "keyword": dict(rewrite=True, decompose=True, recogniser="keyword", routing=True, decision=True),
+    # the paper's ablation: no rewriting module at all (no rules, no split, no key element)
     "no_rewrite": dict(rewrite=False, decompose=True, recogniser="prototype", routing=True, decision=True),
+    # the rules alone off: split and key element kept (prototypes of raw clauses, threshold on unruled clauses)
+    "no_rules": dict(rewrite=True, rules=False, decompose=True, recogniser="norules", routing=True, decision=True),
     "no_decision": dict(rewrite=True, decompose=True, recogniser="prototype", routing=True, decision=False),
+    # trivial references: every sub-query given the prior intent, or routed to every agent (all 17 intents)
+    "prior_intent": dict(rewrite=True, decompose=True, recogniser="prior", routing=True, decision=True),
+    "all_agents": dict(rewrite=True, decompose=True, recogniser="all", routing=True, decision=True),
 }
-INTENT_ARMS = ("medaide", "keyword", "no_rewrite", "single_agent")  # the arms that recognise intents differently
+TRIVIAL_ARMS = ("prior_intent", "all_agents")
+# the arms that recognise intents differently
+INTENT_ARMS = ("medaide", "keyword", "no_rewrite", "no_rules", "single_agent", "prior_intent")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -80,16 +88,17 @@ class Resources:
 
 
 def prepare(
-    res: Resources, texts: list[str], rewrite: bool, key_element: bool = True
+    res: Resources, texts: list[str], rewrite: bool, key_element: bool = True, rules: bool = True
 ) -> tuple[list[list[str]], list[str], list[int | None], list[float]]:
     """Sub-queries (for intent recognition), retrieval prefixes and key elements per query.
 
     With rewriting, the key element is the disease whose KB profile best matches the rewritten query
     (hybrid retrieval); its name and drug are prefixed to every sub-query for retrieval, which
-    resolves pronouns ("it", "that condition"). Without rewriting, the raw query is one sub-query."""
+    resolves pronouns ("it", "that condition"). ``rules=False`` skips the rewriting rules and keeps
+    the split and the key element. Without rewriting, the raw query is one sub-query."""
     if not rewrite:
         return [[t] for t in texts], ["" for _ in texts], [None] * len(texts), [0.0] * len(texts)
-    rewritten = res.rewriter.rewrite_many(texts)
+    rewritten = res.rewriter.rewrite_many(texts, rules=rules)
     if not key_element:  # intent recognition alone (calibration, the noise sweep) needs no retrieval
         return [r.subqueries for r in rewritten], ["" for _ in texts], [None] * len(texts), [0.0] * len(texts)
     full = [r.text for r in rewritten]
@@ -124,12 +133,22 @@ def whole_query(subqueries: list[list[str]]) -> list[list[str]]:
 
 def arm_subqueries(res: Resources, texts: list[str], spec: dict, key_element: bool = True):
     """``prepare`` for an arm: the arm's rewriting, then its decomposition (or the whole query)."""
-    subs, *rest = prepare(res, texts, spec["rewrite"], key_element)
+    subs, *rest = prepare(res, texts, spec["rewrite"], key_element, spec.get("rules", True))
     return (subs if spec["decompose"] else whole_query(subs)), *rest
 
 
 def recogniser_of(spec: dict, recognisers: dict):
     return recognisers["raw" if not spec["rewrite"] else spec["recogniser"]]
+
+
+@dataclass
+class ConstantRecogniser:
+    """The same intents for every sub-query (the trivial references: the prior intent, or all 17)."""
+
+    intents: list[str]
+
+    def active(self, subqueries: list[str]) -> list[list[str]]:
+        return [list(self.intents) for _ in subqueries]
 
 
 def answer_batch(res: Resources, texts: list[str], arm: str, recognisers: dict) -> list[Answer]:

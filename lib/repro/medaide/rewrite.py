@@ -140,11 +140,12 @@ class Rewriter:
             edits.append(changed)
         return out, edits
 
-    def rewrite_many(self, texts: list[str]) -> list[Rewritten]:
-        """Normalise, apply the rules until a fixed point, split and merge; batched over texts."""
+    def rewrite_many(self, texts: list[str], rules: bool = True) -> list[Rewritten]:
+        """Normalise, apply the rules until a fixed point (``rules=False``: none), split and merge;
+        batched over texts."""
         current = [re.sub(r"\s+", " ", t.lower()).strip() for t in texts]
         passes, edits = [0] * len(texts), [[] for _ in texts]
-        active = list(range(len(texts)))
+        active = list(range(len(texts))) if rules else []
         for _ in range(self.max_passes):
             if not active:
                 break

@@ -16,7 +16,15 @@ from repro.core.runtime import seed_everything
 from repro.core.train import FitResult, fit
 from repro.medaide.baselines import KeywordRecogniser
 from repro.medaide.kb import INTENTS, KB
-from repro.medaide.method import PrototypeRecogniser, Resources, prepare, query_intents, recognise, whole_query
+from repro.medaide.method import (
+    ConstantRecogniser,
+    PrototypeRecogniser,
+    Resources,
+    prepare,
+    query_intents,
+    recognise,
+    whole_query,
+)
 from repro.medaide.metrics import intent_f1
 from repro.medaide.models import PrototypeHead, SmallEncoder, class_means
 
@@ -76,6 +84,12 @@ class _SmallClassifier(torch.nn.Module):
         return self.head(self.encoder(ids))
 
 
+def encoder_corpus(kb: KB) -> tuple[list[str], np.ndarray]:
+    """What the small encoder trains on: every KB fact sentence, labelled by its fact's intent (no
+    query text: the leak test checks these sentences against the held-out family's words)."""
+    return list(kb.facts), np.asarray(kb.fact_intent)
+
+
 def train_small_encoder(
     kb: KB, accelerator, *, dim: int, temperature: float, epochs: int, batch_size: int, lr: float, seed: int
 ) -> tuple[SmallEncoder, FitResult]:
@@ -83,13 +97,14 @@ def train_small_encoder(
     the intent of their fact, with a prototype head (the pipeline passes ``data_seed``: the KB is
     fixed by it, so the encoder does not depend on the run's seed)."""
     encoder = SmallEncoder(dim=dim)
-    batch = encoder.tokenize(list(kb.facts))
+    texts, labels = encoder_corpus(kb)
+    batch = encoder.tokenize(texts)
     ids = _pad(batch["ids"], batch["offsets"])
     model = _SmallClassifier(encoder, temperature)
     result = _fit_classifier(
         model,
         (ids,),
-        torch.from_numpy(kb.fact_intent).long(),
+        torch.from_numpy(labels).long(),
         batch_size=batch_size,
         lr=lr,
         seed=seed,
@@ -117,10 +132,10 @@ def training_clauses(res: Resources, queries: list[dict], rewrite: bool) -> tupl
 
 
 def calibrate(
-    res: Resources, val: list[dict], make, grid, rewrite: bool, decompose: bool = True
+    res: Resources, val: list[dict], make, grid, rewrite: bool, decompose: bool = True, rules: bool = True
 ) -> tuple[object, dict]:
     """The grid value whose recogniser has the best mean per-query F1 on validation (first on ties)."""
-    subs, *_ = prepare(res, [q["query"] for q in val], rewrite, key_element=False)
+    subs, *_ = prepare(res, [q["query"] for q in val], rewrite, key_element=False, rules=rules)
     subs = subs if decompose else whole_query(subs)
     gold = [q["intents"] for q in val]
     scores = {}
@@ -147,8 +162,13 @@ def fit_recognisers(
 ):
     """Prototypes (fitted with these ``epochs``, ``batch_size`` and ``lr``) + a threshold from
     ``threshold_grid`` for the rewritten and for the raw pipeline; keywords + k from
-    ``keyword_k_grid`` for the keyword baseline (from the same rewritten training clauses). Returns
-    the recognisers, their fitted parameters, calibration curves and budgets."""
+    ``keyword_k_grid`` for the keyword baseline (from the same rewritten training clauses). Every
+    threshold is calibrated on the inputs its arm recognises: sub-queries (MedAide), unruled split
+    clauses with the raw prototypes (``norules``), whole queries (the single agent on the test split,
+    ``whole``) and whole single-intent queries (the single agent on the single-intent control split,
+    ``whole_single``: a threshold chosen on composite queries fires about two intents per
+    single-intent query, issue 32). ``prior`` and ``all`` are the trivial references. Returns the
+    recognisers, their fitted parameters, calibration curves and budgets."""
     out, params, curves, budgets = {}, {}, {}, {}
     for name, rewrite in (("prototype", True), ("raw", False)):
         texts, labels = training_clauses(res, train, rewrite)
@@ -169,12 +189,19 @@ def fit_recognisers(
         if name == "prototype":  # the single agent: the same prototypes on the whole (undecomposed) query
             threshold, curves["whole"] = calibrate(res, val, make, threshold_grid, True, decompose=False)
             out["whole"], params["whole"] = make(threshold), {"threshold": threshold}
+            single = [q for q in val if len(q["intents"]) == 1]
+            threshold, curves["whole_single"] = calibrate(res, single, make, threshold_grid, True, decompose=False)
+            out["whole_single"], params["whole_single"] = make(threshold), {"threshold": threshold}
+        else:  # rules off, split and key element kept: the raw prototypes on unruled clauses
+            threshold, curves["norules"] = calibrate(res, val, make, threshold_grid, True, rules=False)
+            out["norules"], params["norules"] = make(threshold), {"threshold": threshold}
     texts, labels = training_clauses(res, train, True)
     names = [INTENTS[i] for i in labels]
     make = lambda k: KeywordRecogniser.fit(texts, names, k)  # noqa: E731
     k, curves["keyword"] = calibrate(res, val, make, keyword_k_grid, True)
     out["keyword"] = make(k)
     params["keyword"] = {"k": k, "keywords": out["keyword"].keywords, "fallback": out["keyword"].fallback}
+    out["prior"], out["all"] = ConstantRecogniser([out["keyword"].fallback["prior"]]), ConstantRecogniser(list(INTENTS))
     return out, params, curves, budgets
 
 
