@@ -40,10 +40,13 @@ def test_clips_have_the_typed_shape_and_balanced_test_classes(digits_clips):
     assert sorted(first) == list(range(cfg.n_classes))  # the evaluation blocks are stratified
 
 
-def test_train_and_test_glyphs_are_disjoint(digits_clips):
+def test_train_validation_and_test_glyphs_are_disjoint(digits_clips):
     _, clips = digits_clips
-    train, test = clips["train"][:]["source_id"], clips["test"][:]["source_id"]
-    assert not set(train.tolist()) & set(test.tolist())
+    ids = {part: set(clips[part][:]["source_id"].tolist()) for part in ("train", "validation", "test")}
+    assert ids["validation"] and not ids["train"] & ids["test"]
+    assert not ids["validation"] & ids["test"] and not ids["validation"] & ids["train"]
+    labels = clips["validation"][:]["label"].tolist()
+    assert len(set(labels)) == clips["train"].features["label"].num_classes  # every class is validated
 
 
 def test_each_frame_is_the_previous_one_shifted_by_dx():
@@ -108,25 +111,82 @@ def manifest_for(root, folder="ucf101_frames"):
 
 
 def test_frame_folders_load_as_the_same_features(tmp_path):
-    root = write_frames(tmp_path / "ucf101_frames", clips=3)
+    root = write_frames(tmp_path / "ucf101_frames", clips=6)
     cfg = config("smoke", video={"frames": 3})
     data = frame_folders(cfg.video, 0.5, 0, cfg.max_shift, manifest_for(root), tmp_path)
-    assert set(data) == {"train", "test"}
+    assert set(data) == {"train", "validation", "test"}
     assert data["train"].features["label"].names == ["jump", "run"]
     video = data["train"].with_format("torch")[:]["video"]
     assert video.shape[1:] == (3, 1, cfg.video.canvas, cfg.video.canvas) and video.max() <= 1
     assert data["train"].features["video"] == moving_digits(cfg.video, 0.25, 0)["train"].features["video"]
 
 
+def grey_clip(folder, indices, value=lambda i: 20 * i, dtype=np.uint8):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in indices:
+        Image.fromarray(np.full((4, 4), value(i), dtype)).save(folder / f"{i}.png")
+
+
 def test_frames_are_ordered_by_their_integer_index(tmp_path):
     root = tmp_path / "r"
-    for i in (0, 2, 10, 1):
-        (root / "a" / "c").mkdir(parents=True, exist_ok=True)
-        (root / "b" / "c").mkdir(parents=True, exist_ok=True)
-        for cls in "ab":
-            Image.fromarray(np.full((4, 4), 20 * i, np.uint8)).save(root / cls / "c" / f"{i}.png")
-    clips = read_frame_folders(root, 4, 4)
-    assert [round(float(v) * 255) for v in clips["video"][0, :, 0, 0, 0]] == [0, 20, 40, 200]
+    for cls in "ab":
+        grey_clip(root / cls / "c", (0, 2, 10, 1, 3, 4, 5, 6, 7, 8, 9))
+    clips = read_frame_folders(root, 11, 4)
+    assert [round(float(v) * 255) for v in clips["video"][0, :, 0, 0, 0]] == [20 * i for i in range(11)]
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (("0", "1", "3", "4"), "frame indices must run contiguously from 0 or 1; got 0..4, missing \\[2\\]"),
+        (("2", "3", "4", "5"), "frame indices must run contiguously from 0 or 1"),
+        (("0", "1", "01", "2"), "more than one file per frame index: \\{1: \\['01.png', '1.png'\\]\\}"),
+    ],
+)
+def test_bad_frame_indices_name_the_clip(tmp_path, names, message):
+    root = tmp_path / "r"
+    grey_clip(root / "a" / "fine", range(4))
+    bad = root / "b" / "v_bad_07"
+    bad.mkdir(parents=True)
+    for name in names:
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(bad / f"{name}.png")
+    with pytest.raises(ValueError, match=f"v_bad_07: {message}"):
+        read_frame_folders(root, 3, 4)
+
+
+def test_sixteen_bit_frames_keep_their_grey_level(tmp_path):
+    """PIL's grey conversion clips 16-bit values to white; the loader scales them by 65535."""
+    root = tmp_path / "r"
+    grey_clip(root / "a" / "c", range(2), value=lambda i: 20000, dtype=np.uint16)
+    grey_clip(root / "b" / "c", range(2))
+    assert Image.open(root / "a" / "c" / "0.png").mode.startswith("I")
+    clips = read_frame_folders(root, 2, 4)
+    assert clips["video"][0].max() == pytest.approx(20000 / 65535, abs=1e-4)  # 0.305, not 1.0
+
+
+def test_numeric_class_folders_are_in_numeric_order(tmp_path):
+    root = tmp_path / "r"
+    for cls in ("10", "9", "2"):
+        grey_clip(root / cls / "c", range(2), value=lambda i, c=int(cls): c)
+    clips = read_frame_folders(root, 2, 4)
+    assert clips["classes"] == ["2", "9", "10"]
+    assert [round(float(v) * 255) for v in clips["video"][:, 0, 0, 0, 0]] == [2, 9, 10]
+
+
+def test_links_out_of_the_data_folder_are_refused(tmp_path):
+    outside = tmp_path / "elsewhere"
+    grey_clip(outside / "clip", range(3))
+    root = tmp_path / "r"
+    grey_clip(root / "a" / "c", range(3))
+    (root / "b").mkdir()
+    (root / "b" / "v_link").symlink_to(outside / "clip", target_is_directory=True)
+    with pytest.raises(ValueError, match="v_link: the clip folder resolves outside the data folder"):
+        read_frame_folders(root, 3, 4)
+    (root / "b" / "v_link").unlink()
+    grey_clip(root / "b" / "v_frame", range(2))
+    (root / "b" / "v_frame" / "2.png").symlink_to(outside / "clip" / "2.png")
+    with pytest.raises(ValueError, match="v_frame: frame 2.png resolves outside the data folder"):
+        read_frame_folders(root, 3, 4)
 
 
 def test_a_changed_frame_is_refused(tmp_path):
@@ -201,3 +261,13 @@ def test_bad_config_values_name_the_field():
         config("smoke", seeds=[])
     with pytest.raises(ConfigError, match="unknown override"):
         config("smoke", epochs=3)
+
+
+def test_the_paper_profile_reads_ucf101_frames_or_says_what_to_do(tmp_path, monkeypatch):
+    """``paper`` builds (tests/test_configs_build.py runs its models) and, without the frames, its data
+    step stops with the manifest's instructions."""
+    cfg = config("paper")
+    assert cfg.data_source == "frames" and cfg.depth == 100 and cfg.n_classes == 101
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataUnavailableError, match="Download UCF101.rar"):
+        frame_folders(cfg.video, cfg.test_fraction, cfg.data_seed, cfg.max_shift, load_manifest("ucf101_frames"))

@@ -1,6 +1,11 @@
-"""What VideoPure is compared with: no defence, per-frame DiffPure, and the ladder's lower rungs
-(per-frame DDIM inversion etc., built from :func:`repro.videopure.method.ddim_purify`). Every rung
-uses the same trained DDPM and purifies from the same timestep. Introduced in ``03_train.ipynb``.
+"""What VideoPure is compared with: no defence (the identity purifier: the recogniser sees the input),
+per-frame DiffPure, VideoPure's ``ddim`` baseline, and the ladder's lower rungs (per-frame DDIM
+inversion etc., built from :func:`repro.videopure.method.ddim_purify`). Every rung uses the same
+trained DDPM and purifies from the same timestep. Introduced in ``03_train.ipynb``.
+
+``ddim`` (VideoPure's code, ``Denoiser.ddim``): noise the clip to the depth with independent Gaussian
+noise, ``x_d = sqrt(a_d) x + sqrt(1 - a_d) n``, then the same K DDIM steps (eta = 0) as the ladder,
+frame by frame; the output is the final sample.
 
 DiffPure, per frame (Nie et al., 2022; NVlabs/DiffPure runs the reverse SDE from t* = 0.1 on
 CIFAR-10): diffuse every frame independently to the depth ``t*``,
@@ -42,12 +47,27 @@ def diffpure(p: Purifier, video: torch.Tensor, generator: torch.Generator | None
     z = a.sqrt() * x + (1 - a).sqrt() * noise
     for t in scheduler.timesteps:
         z = scheduler.step(p.eps(z, t), t, z, generator=generator).prev_sample
-    out = to_pixels(z)
-    return Purified(out[None], out, False, len(scheduler.timesteps) * x.shape[0] * x.shape[1])
+    return Purified(to_pixels(z)[None], False, len(scheduler.timesteps) * x.shape[0] * x.shape[1])
+
+
+@torch.no_grad()
+def ddim(p: Purifier, video: torch.Tensor, generator: torch.Generator | None = None) -> Purified:
+    """VideoPure's ``ddim`` baseline (module docstring): fresh noise to the depth, K DDIM steps back."""
+    from diffusers import DDIMScheduler
+
+    x = to_model(video)
+    scheduler = DDIMScheduler.from_config(p.sched_config)
+    scheduler.set_timesteps(p.ddim_steps)
+    timesteps = scheduler.timesteps[-p.inversion_steps :]
+    a = scheduler.alphas_cumprod[timesteps[0]].to(x)
+    z = a.sqrt() * x + (1 - a).sqrt() * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    for t in timesteps:
+        z = scheduler.step(p.eps(z, t), t, z).prev_sample
+    return Purified(to_pixels(z)[None], False, len(timesteps) * x.shape[0] * x.shape[1])
 
 
 def no_defence(p: Purifier, video: torch.Tensor, generator=None) -> Purified:
-    return Purified(video[None], video, False, 0)
+    return Purified(video[None], False, 0)
 
 
 def rung(name: str) -> Callable[..., Purified]:
@@ -56,6 +76,8 @@ def rung(name: str) -> Callable[..., Purified]:
         return no_defence
     if name == "diffpure":
         return diffpure
+    if name == "ddim":
+        return ddim
     if name in LADDER:
         return partial(ddim_purify, **LADDER[name])
-    raise KeyError(f"unknown rung {name!r}; valid: none, diffpure, {', '.join(LADDER)}")
+    raise KeyError(f"unknown rung {name!r}; valid: none, diffpure, ddim, {', '.join(LADDER)}")

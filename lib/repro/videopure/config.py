@@ -10,7 +10,7 @@ glyphs moving on a torus), classes digit x direction so a single frame cannot na
 Conv3d recogniser and a (2+1)D surrogate for transfer attacks; a per-frame diffusers ``UNet2DModel``
 DDPM trained in place on frames. The purifier's DDIM grid has ``ddim_steps`` steps over 1000 DDPM
 timesteps; every rung purifies from the same depth, ``inversion_steps`` grid steps (VideoPure's code:
-``t = 5`` steps of a 50-step grid, i.e. timestep 100).
+``t = 5``, whose loops run ``t + 1 = 6`` steps of a 50-step grid, i.e. timestep 100, 7 candidates).
 """
 
 from __future__ import annotations
@@ -20,7 +20,18 @@ from typing import ClassVar
 
 from repro.core.config import ConfigError, RunConfig, bounded, make_config
 
-RUNGS = ("none", "diffpure", "ddim_inversion", "temporal_inversion", "guided", "videopure")
+RUNGS = (
+    "none",  # no defence: the identity purifier
+    "diffpure",
+    "ddim",  # VideoPure's code's `ddim` baseline: fresh noise to the depth, DDIM back
+    "ddim_inversion",
+    "temporal_inversion",
+    "guided",
+    "videopure",
+    "videopure_per_frame",  # VideoPure with per-frame inversion (the warping comparison C3a/b)
+    "videopure_descent",  # the ablation: the kit's earlier descent as the guided step
+)
+GUIDANCE = ("official", "descent")
 ATTACKS = ("clean", "pgd", "bpda", "transfer")
 
 
@@ -66,8 +77,10 @@ class VideopureConfig(RunConfig):
     threads: int = 1
 
     data_source: str = "moving_digits"  # moving_digits | frames (PNG frame folders, data_manifests/ucf101_frames.yaml)
+    frame_classes: int = 101  # the frame folders' class count (UCF-101); the data step checks it
     video: VideoSpec = field(default_factory=VideoSpec)
     test_fraction: float = 0.25
+    validation_fraction: float = 0.15  # of the training glyphs: the gates' clips (never the test split)
     recogniser: RecogniserSpec = field(default_factory=RecogniserSpec)
     surrogate: RecogniserSpec = field(default_factory=lambda: RecogniserSpec(kind="r2plus1d", width=12, epochs=8))
     unet: UNetSpec = field(default_factory=UNetSpec)
@@ -80,13 +93,16 @@ class VideopureConfig(RunConfig):
     diffusion_batch_size: int = 64
     # the purifiers (every rung starts from the same depth)
     ddim_steps: int = 50  # DDIM grid over the 1000 timesteps (VideoPure: 50)
-    inversion_steps: int = 5  # grid steps inverted (VideoPure's code default t = 5: timesteps 0..80)
-    diffpure_steps: int = 11  # DDPM ancestral steps from the same depth (DiffPure runs every timestep)
-    time_full_diffpure: bool = True  # also time DiffPure on every timestep (clean clips; the cost claim)
-    guidance_scale: float = 1.0  # multiplies the step's standard deviation (reconstruction: our unit choice)
-    guidance_sign: float = -1.0  # -1 descends the guidance loss (the paper's intent); +1 ascends it (code as written)
+    inversion_steps: int = 6  # grid steps inverted (VideoPure's code: t = 5, loops of t + 1: timesteps 0..100)
+    diffpure_steps: int = 11  # DDPM ancestral steps from the same depth (DiffPure's code runs all 101)
+    time_full_diffpure: bool = True  # also time DiffPure on every timestep (clean clips; a table row)
+    guidance: str = "official"  # the guided step: official | descent (the kit's earlier reading, an ablation)
     w_rec: float = 800.0  # VideoPure's code
     w_tc: float = 5.0  # VideoPure's code
+    # the element counts VideoPure's code averages its loss over (a ModelScope latent clip: 32 frames of
+    # 4 x 32 x 42), so each element's step is the code's; 0: the miniature clip's own (the mean read literally)
+    reference_frames: int = 32
+    reference_frame_elements: int = 4 * 32 * 42
     max_shift: int = 2  # the flow estimator's search window (pixels per frame)
     # attacks: L_inf PGD (VideoPure's code: eps 4/255, step 2/255, 10 iterations) and one larger eps
     eps: tuple[float, ...] = (4 / 255, 16 / 255)
@@ -120,8 +136,12 @@ class VideopureConfig(RunConfig):
             raise ConfigError(
                 f"diffpure_steps ({self.diffpure_steps}) exceeds the {self.depth + 1} timesteps of depth {self.depth}"
             )
-        if self.guidance_sign not in (-1.0, 1.0):
-            raise ConfigError(f"guidance_sign must be -1 or +1, got {self.guidance_sign}")
+        if self.guidance not in GUIDANCE:
+            raise ConfigError(f"guidance {self.guidance!r}; valid: {', '.join(GUIDANCE)}")
+        if self.reference_frames < 0 or self.reference_frame_elements < 0:
+            raise ConfigError("reference_frames and reference_frame_elements must be >= 0 (0: the clip's own)")
+        if not 0 < self.validation_fraction < 1 or self.validation_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"validation_fraction must lie in (0, 1 - test_fraction), got {self.validation_fraction}")
         if not 0 < self.train_t_max <= self.num_train_timesteps:
             raise ConfigError(f"train_t_max must lie in (0, num_train_timesteps], got {self.train_t_max}")
         for name in ("rungs", "bpda_rungs"):
@@ -142,7 +162,7 @@ class VideopureConfig(RunConfig):
 
     @property
     def n_classes(self) -> int:
-        return 2 * len(self.video.digits)
+        return self.frame_classes if self.data_source == "frames" else 2 * len(self.video.digits)
 
     @property
     def depth(self) -> int:
@@ -182,12 +202,35 @@ PROFILES = {
         unet=UNetSpec(sample_size=16, block_out_channels=(32, 64)),
         diffusion_steps=4000,
         diffusion_batch_size=256,
-        diffpure_steps=81,
+        diffpure_steps=101,
         eot_samples=8,
         bpda_rungs=RUNGS[1:],
         bpda_eps=(4 / 255, 16 / 255),
         transfer_eps=(4 / 255, 16 / 255),
         n_eval=40,
+    ),
+    # paper: UCF-101 as frame folders through data_manifests/ucf101_frames.yaml (VideoPure evaluates
+    # UCF-101 clips of 32 frames; grey and 32x32 here, the DDPM and recognisers trained in place);
+    # DiffPure on all 101 timesteps as in DiffPure's code. Without the frames, the data step stops with
+    # the manifest's instructions.
+    "paper": lambda: VideopureConfig(
+        profile="paper",
+        seeds=(0, 1, 2),
+        device="auto",
+        threads=4,
+        data_source="frames",
+        video=VideoSpec(frames=32, canvas=32),
+        recogniser=RecogniserSpec(width=32, epochs=30),
+        surrogate=RecogniserSpec(kind="r2plus1d", width=32, epochs=30),
+        unet=UNetSpec(sample_size=32, block_out_channels=(64, 128, 128), norm_num_groups=32),
+        diffusion_steps=50000,
+        diffusion_batch_size=256,
+        diffpure_steps=101,
+        eot_samples=8,
+        bpda_rungs=("diffpure", "videopure"),
+        bpda_eps=(4 / 255, 16 / 255),
+        transfer_eps=(4 / 255, 16 / 255),
+        n_eval=200,
     ),
 }
 

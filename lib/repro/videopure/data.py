@@ -6,8 +6,9 @@ height on a ``canvas x canvas`` frame and moved horizontally by ``speed`` pixels
 torus (the glyph wraps around the border), plus Gaussian pixel noise (``noise``, the difficulty
 knob). The class is digit x direction: ``2 * digit_index + (1 if moving right else 0)``, so a single
 frame cannot name the class (the start position is uniform on the torus, so neither a frame nor the
-clip's mean frame carries the direction; ``tests/videopure`` checks a probe for it). Train and test
-clips are drawn from disjoint glyphs (a stratified split of the 1797 glyphs). The flow is known by
+clip's mean frame carries the direction; ``tests/videopure`` checks a probe for it). Train, validation
+and test clips are drawn from disjoint glyphs (a stratified split of the 1797 glyphs); validation
+clips (the gates', and pilots') are drawn like the test clips, never from them. The flow is known by
 construction (``dx`` pixels per frame), but the purifier never reads it: it estimates the flow from
 the clip it purifies (:func:`repro.videopure.flow.estimate_shifts`); the ground truth only scores the
 warping error.
@@ -16,7 +17,7 @@ Real format (the ``frames`` data source): UCF-101-style frame folders, ``<root>/
 (VideoPure's ``clean_videos/<label>/<i>.png`` is one such clip folder per class), with a
 ``SHA256SUMS`` file at the root in ``sha256sum`` format. The manifest pins the hash of ``SHA256SUMS``
 and every frame is checked against it before it is decoded. Both sources become one
-``datasets.DatasetDict`` (``train``, ``test``) with the same typed features.
+``datasets.DatasetDict`` (``train``, ``validation``, ``test``) with the same typed features.
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ def features(frames: int, canvas: int, classes: list[str]) -> Features:
     )
 
 
-def glyph_split(digits: tuple[int, ...], test_fraction: float, seed: int) -> dict[str, np.ndarray]:
-    """Disjoint train/test glyphs of the chosen digits, stratified: float32 (N, 8, 8) in [0, 1]."""
+def glyph_split(
+    digits: tuple[int, ...], test_fraction: float, seed: int, validation_fraction: float = 0.15
+) -> dict[str, np.ndarray]:
+    """Disjoint train/validation/test glyphs of the chosen digits, stratified: float32 (N, 8, 8) in [0, 1]
+    (the test split is drawn first, so it does not depend on ``validation_fraction``)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -60,14 +64,12 @@ def glyph_split(digits: tuple[int, ...], test_fraction: float, seed: int) -> dic
     images, targets, ids = (bunch.images[keep] / 16.0).astype(np.float32), bunch.target[keep], np.flatnonzero(keep)
     index = np.array([digits.index(int(t)) for t in targets], dtype=np.int64)
     tr, te = train_test_split(np.arange(len(images)), test_size=test_fraction, stratify=index, random_state=seed)
-    return {
-        "train_glyphs": images[tr],
-        "train_digit": index[tr],
-        "train_ids": ids[tr],
-        "test_glyphs": images[te],
-        "test_digit": index[te],
-        "test_ids": ids[te],
-    }
+    share = validation_fraction / (1 - test_fraction)
+    tr, va = train_test_split(tr, test_size=share, stratify=index[tr], random_state=seed)
+    out = {}
+    for part, rows in (("train", tr), ("validation", va), ("test", te)):
+        out |= {f"{part}_glyphs": images[rows], f"{part}_digit": index[rows], f"{part}_ids": ids[rows]}
+    return out
 
 
 def render_clips(
@@ -86,13 +88,13 @@ def render_clips(
     return np.clip(clips, 0, 1)[:, :, None].astype(np.float32)
 
 
-def moving_digits(spec: VideoSpec, test_fraction: float, seed: int) -> DatasetDict:
-    """The miniature's dataset. Train: ``clips_per_glyph`` clips per training glyph; test: one clip per
-    test glyph, directions alternating so every class is equally represented."""
+def moving_digits(spec: VideoSpec, test_fraction: float, seed: int, validation_fraction: float = 0.15) -> DatasetDict:
+    """The miniature's dataset. Train: ``clips_per_glyph`` clips per training glyph; validation and test:
+    one clip per glyph, directions alternating so every class is equally represented."""
     rng = np.random.default_rng(seed)
-    glyphs = glyph_split(spec.digits, test_fraction, seed)
+    glyphs = glyph_split(spec.digits, test_fraction, seed, validation_fraction)
     parts = {}
-    for part in ("train", "test"):
+    for part in ("train", "validation", "test"):
         repeat = spec.clips_per_glyph if part == "train" else 1
         g = np.repeat(glyphs[f"{part}_glyphs"], repeat, axis=0)
         digit = np.repeat(glyphs[f"{part}_digit"], repeat)
@@ -101,7 +103,7 @@ def moving_digits(spec: VideoSpec, test_fraction: float, seed: int) -> DatasetDi
         direction = rng.integers(0, 2, n) if part == "train" else np.arange(n) % 2
         x0, y0 = rng.integers(0, spec.canvas, n), rng.integers(0, spec.canvas - GLYPH + 1, n)
         clips = render_clips(g, direction, x0, y0, spec, rng)
-        order = _interleave(2 * digit + direction) if part == "test" else rng.permutation(n)
+        order = rng.permutation(n) if part == "train" else _interleave(2 * digit + direction)
         parts[part] = {
             "video": clips[order],
             "label": (2 * digit + direction)[order],
@@ -150,43 +152,90 @@ def read_sums(path: Path) -> dict[str, str]:
 
 
 def read_frame_folders(root: Path, frames: int, canvas: int, sums: dict[str, str] | None = None) -> dict:
-    """Clips from ``<root>/<class>/<clip>/<i>.png`` (frames ordered by the integer ``i``): grey, resized
-    to ``canvas``, in [0, 1]; the first ``frames`` frames of each clip. Classes in sorted folder order.
-    With ``sums``, every frame must be listed there and match its sha256 before it is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Clips from ``<root>/<class>/<clip>/<i>.png``: grey, resized to ``canvas``, in [0, 1]; the first
+    ``frames`` frames of each clip. Read strictly, each bad case an error naming the clip: frame
+    indices contiguous from 0 or 1 with one file per index (``1.png`` beside ``01.png`` is refused),
+    8-bit or 16-bit grey / colour PNGs (16-bit scaled by 65535, not clipped), every path inside
+    ``root`` after resolving links. Classes in numeric order where every name is a number, else in
+    sorted order. With ``sums``, every frame must be listed there and match its sha256 before it is
+    decoded."""
     root = Path(root)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(classes) < 2:
-        raise ValueError(f"{root}: expected one folder per class (at least two), found {classes}")
+    inside = root.resolve()
+    classes = class_folders(root)
     videos, labels = [], []
     for label, name in enumerate(classes):
         clips = sorted(p for p in (root / name).iterdir() if p.is_dir())
         if not clips:
             raise ValueError(f"{root / name}: class folder holds no clip folders")
         for clip in clips:
-            pngs = [p for p in clip.iterdir() if p.suffix.lower() == ".png"]
-            if any(not p.stem.isdigit() for p in pngs):
-                raise ValueError(f"{clip}: frame files must be named <index>.png")
-            pngs = sorted(pngs, key=lambda p: int(p.stem))
-            if len(pngs) < frames:
-                raise ValueError(f"{clip}: {len(pngs)} frames, the profile needs {frames}")
             video = []
-            for path in pngs[:frames]:
+            for path in clip_frames(clip, inside, frames):
                 data = path.read_bytes()
                 if sums is not None:
                     _check_frame(root, path, data, sums)
-                try:
-                    from io import BytesIO
-
-                    with Image.open(BytesIO(data)) as img:
-                        grey = img.convert("L").resize((canvas, canvas), Image.BILINEAR)
-                except (UnidentifiedImageError, OSError) as err:
-                    raise ValueError(f"{path}: not a readable PNG ({err})") from err
-                video.append(np.asarray(grey, dtype=np.float32)[None] / 255.0)
+                video.append(decode_frame(clip, path, data, canvas))
             videos.append(np.stack(video))
             labels.append(label)
     return {"video": np.stack(videos), "label": np.array(labels, dtype=np.int64), "classes": classes}
+
+
+def class_folders(root: Path) -> list[str]:
+    """The class folder names: numeric order when every name is a number (``9`` before ``10``)."""
+    names = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if len(names) < 2:
+        raise ValueError(f"{root}: expected one folder per class (at least two), found {sorted(names)}")
+    return sorted(names, key=int) if all(n.isdigit() for n in names) else sorted(names)
+
+
+def clip_frames(clip: Path, inside: Path, frames: int) -> list[Path]:
+    """The clip's first ``frames`` frame files in index order, after the strict checks (read_frame_folders)."""
+    if not clip.resolve().is_relative_to(inside):
+        raise ValueError(f"{clip}: the clip folder resolves outside the data folder ({clip.resolve()})")
+    pngs = [p for p in clip.iterdir() if p.suffix.lower() == ".png"]
+    if any(not p.stem.isdigit() for p in pngs):
+        raise ValueError(f"{clip}: frame files must be named <index>.png")
+    by_index: dict[int, list[str]] = {}
+    for p in pngs:
+        by_index.setdefault(int(p.stem), []).append(p.name)
+    twice = {i: sorted(names) for i, names in by_index.items() if len(names) > 1}
+    if twice:
+        raise ValueError(f"{clip}: more than one file per frame index: {twice}")
+    indices = sorted(by_index)
+    if indices and (indices[0] not in (0, 1) or indices != list(range(indices[0], indices[0] + len(indices)))):
+        missing = sorted(set(range(indices[0], indices[-1] + 1)) - set(indices))
+        raise ValueError(f"{clip}: frame indices must run contiguously from 0 or 1; got {indices[0]}..{indices[-1]}, missing {missing}")
+    if len(indices) < frames:
+        raise ValueError(f"{clip}: {len(indices)} frames, the profile needs {frames}")
+    paths = [clip / by_index[i][0] for i in indices[:frames]]
+    for path in paths:
+        if not path.resolve().is_relative_to(inside):
+            raise ValueError(f"{clip}: frame {path.name} resolves outside the data folder ({path.resolve()})")
+    return paths
+
+
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
+
+
+def decode_frame(clip: Path, path: Path, data: bytes, canvas: int) -> np.ndarray:
+    """One PNG as (1, canvas, canvas) grey in [0, 1]: 8-bit modes through PIL's grey conversion,
+    16-bit grey divided by 65535 (PIL's ``convert("L")`` would clip it to white)."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(BytesIO(data)) as img:
+            if img.format != "PNG":
+                raise ValueError(f"{clip}: {path.name} is {img.format}, not a PNG")
+            if img.mode in SIXTEEN_BIT:
+                grey = Image.fromarray(np.asarray(img, dtype=np.float32) / 65535.0, mode="F")
+                return np.asarray(grey.resize((canvas, canvas), Image.BILINEAR), dtype=np.float32)[None].clip(0, 1)
+            if img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+                raise ValueError(f"{clip}: {path.name} has PNG mode {img.mode!r}; expected 8-bit or 16-bit")
+            grey = img.convert("L").resize((canvas, canvas), Image.BILINEAR)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{clip}: {path.name} is not a readable PNG ({err})") from err
+    return np.asarray(grey, dtype=np.float32)[None] / 255.0
 
 
 def _check_frame(root: Path, path: Path, data: bytes, sums: dict[str, str]) -> None:
@@ -207,9 +256,10 @@ def frame_folders(
     max_shift: int,
     manifest: Manifest | None = None,
     root: Path | None = None,
+    validation_fraction: float = 0.15,
 ) -> DatasetDict:
     """The ``frames`` data source: the manifest's frame folders, hash-checked, split stratified into
-    train/test. The flow (``dx``) is estimated from each clip (no ground truth exists)."""
+    train/validation/test. The flow (``dx``) is estimated from each clip (no ground truth exists)."""
     import torch
     from sklearn.model_selection import train_test_split
 
@@ -222,10 +272,12 @@ def frame_folders(
     clips = read_frame_folders(folder, spec.frames, spec.canvas, read_sums(sums_path))
     shifts = estimate_shifts(torch.from_numpy(clips["video"]), max_shift)
     dx = shifts[..., 1].float().mean(1).round().int().numpy()
-    ids = np.arange(len(clips["label"]))
-    tr, te = train_test_split(ids, test_size=test_fraction, stratify=clips["label"], random_state=seed)
+    ids, y = np.arange(len(clips["label"])), clips["label"]
+    tr, te = train_test_split(ids, test_size=test_fraction, stratify=y, random_state=seed)
+    share = validation_fraction / (1 - test_fraction)
+    tr, va = train_test_split(tr, test_size=share, stratify=y[tr], random_state=seed)
     parts = {
-        part: {"video": clips["video"][idx], "label": clips["label"][idx], "dx": dx[idx], "source_id": idx}
-        for part, idx in (("train", tr), ("test", te[_interleave(clips["label"][te])]))
+        part: {"video": clips["video"][idx], "label": y[idx], "dx": dx[idx], "source_id": idx}
+        for part, idx in (("train", tr), ("validation", va[_interleave(y[va])]), ("test", te[_interleave(y[te])]))
     }
     return to_dataset(parts, spec.frames, spec.canvas, clips["classes"])

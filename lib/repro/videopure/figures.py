@@ -78,15 +78,18 @@ def accuracy_bars(eval_dir: Path, rungs: tuple[str, ...]):
 
 
 def consistency_vs_time(eval_dir: Path):
-    """Warping error vs purification time per clip, clean clips, one point per rung."""
+    """Warping error (on the candidates each rung classifies) vs UNet frame passes per clip, clean clips,
+    one point per rung (the input itself at 0 passes)."""
     scores = load_scores(Path(eval_dir) / art.SCORES)
     fig, axes = plots.figure(1, 1)
     ax = axes[0, 0]
     for name, warping in scores["warping_error"].items():
-        if name.endswith("@clean") and not name.startswith("none"):
-            ax.scatter(scores["time_ms"][name].mean(), warping.mean())
-            ax.annotate(name.split("@")[0], (scores["time_ms"][name].mean(), warping.mean()), fontsize=6)
-    ax.set_xlabel("purification time per clip (ms)")
+        if name.endswith("@clean"):
+            passes = scores["unet_passes"][name].mean()
+            ax.scatter(passes, warping.mean())
+            ax.annotate(name.split("@")[0], (passes, warping.mean()), fontsize=6)
+    ax.set_xscale("symlog")
+    ax.set_xlabel("UNet frame passes per clip")
     ax.set_ylabel("warping error (x1000)")
     return fig
 

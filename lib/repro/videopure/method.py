@@ -1,26 +1,38 @@
-"""VideoPure's purifier: temporal DDIM inversion, guided spatial-temporal optimisation, multi-step
-voting. Introduced in ``notebooks/videopure/03_train.ipynb``; equations in ``docs/papers/videopure.md``.
+"""VideoPure's purifier: temporal DDIM inversion, the guided spatial-temporal step, multi-step voting.
+Introduced in ``notebooks/videopure/03_train.ipynb``; equations in ``docs/papers/videopure.md``.
 
-Clips are (B, T, 1, H, W) in [0, 1]; the per-frame DDPM works in [-1, 1]. With ``K`` inversion
-steps on a DDIM grid of stride ``s`` (timesteps 0, s, ..., (K-1)s; diffusers' DDIMInverseScheduler):
+Clips are (B, T, 1, H, W) in [0, 1]; the per-frame DDPM works in [-1, 1]. ``K = inversion_steps``
+DDIM steps on a grid of stride ``s`` (VideoPure's code: ``t = 5``, its loops run ``t + 1 = 6`` steps,
+so ``K = 6`` reaches timestep ``(K - 1) s = 100``):
 
 1. Temporal inversion (``temporal=True``): every inversion step predicts the noise of frame 0 only and
-   uses it for all frames, ``x_{t'}^f = sqrt(a_{t'}) x0_hat^f + sqrt(1 - a_{t'}) eps_theta(x_t^0, t)``,
-   so the frames share one noise trajectory (``temporal=False``: each frame its own, per-frame DDIM
-   inversion).
-2. Denoising with DDIM (eta = 0) over the same K timesteps, each frame by the per-frame UNet. At each
-   step, when ``guided``, the latents are optimised once: ``z' = z + sign * g * sigma_t * grad_z L``,
-   ``L = w_rec * mean((x0_hat(z) - x_in)^2) + w_tc * mean((x0_hat(z)_{t+1} - warp(x0_hat(z)_t))^2)``
-   per clip, with ``sigma_t = sqrt(1 - a_t)`` and the flow estimated from the input clip. ``sign = -1``
-   descends ``L`` (the paper's intent: stay faithful to the input's content and temporally
-   consistent); VideoPure's code as written ascends it (``guidance_sign=+1``). The optimised latents
-   only give that step's x0 prediction (a candidate); the trajectory continues from ``z``.
-3. Voting (``vote=True``): the recogniser classifies every candidate (the K x0 predictions and the
-   final output) and the majority wins (ties: the lowest class index).
+   uses it for all frames (diffusers' ``DDIMInverseScheduler``), so the frames share one noise
+   trajectory; ``temporal=False`` is per-frame DDIM inversion.
+2. K DDIM steps (eta = 0) back to 0, each frame by the UNet. When ``guided``, every step also makes a
+   candidate by moving the latents once along the guidance loss with the step's noise prediction
+   ``eps`` held fixed (no gradient through the UNet; VideoPure's ``latents_optimize_with_flow``):
 
-Rungs of the ladder (:data:`LADDER`): ``ddim_inversion`` (per-frame inversion, output the final
-sample), ``temporal_inversion``, ``guided`` (output: the last step's guided x0 prediction),
-``videopure`` (vote over all candidates). ``diffpure`` lives in :mod:`repro.videopure.baselines`.
+       x0(z) = (z - sqrt(1 - a_t) eps) / sqrt(a_t)
+       z'    = z + c_t * grad_z [ w_rec * D(x0(z), x_in) - w_tc * TC(x0(z)) ],  c_t = -4 log(var_t)
+
+   with ``var_t`` the DDIM posterior variance of the step ``t -> t - s`` (clamped at 1e-20, so
+   ``c_t`` grows from 15 at t = 100 to 184 at t = 0), ``D`` the mean squared distance to the input
+   and ``TC`` the L1 warping residual between neighbouring frames (the warped frame a constant, as
+   the code's warp runs without gradient). Since ``c_t > 0`` the step *ascends* the distance to the
+   (adversarial) input and *descends* temporal inconsistency. The candidate is ``x0(z')``; the
+   trajectory continues from the unmoved ``z``. After the last step the final latent is moved the
+   same way (the last step's ``c``, ``a`` and ``eps``) and is the final candidate.
+3. Voting (``vote=True``): the recogniser classifies every candidate (K steps' + the final: 7) and
+   the majority wins (ties: the lowest class index, ``bincount().argmax()`` in the code).
+
+Scale: the code averages the loss over a ModelScope latent clip (``reference_frame_elements`` per
+frame, ``reference_frames`` frames); averaging over this miniature's far smaller clip would make every
+element's step about 300x larger. :func:`guidance_terms` therefore sums over the clip and divides by
+the reference counts, so each element moves as far per unit of error as in the code
+(``reference_frame_elements=None``: the clip's own counts, the code's mean read literally).
+
+Guidance rules (:data:`GUIDANCE`): ``official`` (above) and ``descent`` (the kit's earlier reading, a
+named ablation: descend both terms with step ``sqrt(1 - a_t)``).
 """
 
 from __future__ import annotations
@@ -31,7 +43,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repro.videopure.flow import estimate_shifts, warping_residual
+from repro.videopure.flow import estimate_shifts, shift_frames
+
+GUIDANCE = ("official", "descent")
+OFFICIAL_SCALE = -4.0  # the code's flow_s / flow_t (one optimisation step per denoising step)
+MIN_VARIANCE = 1e-20  # the code's clamp before the log
 
 
 @dataclass(frozen=True)
@@ -43,10 +59,11 @@ class Purifier:
     ddim_steps: int
     inversion_steps: int
     diffpure_steps: int = 20
-    guidance_scale: float = 1.0
-    guidance_sign: float = -1.0
+    guidance: str = "official"
     w_rec: float = 800.0
     w_tc: float = 5.0
+    reference_frames: int | None = 32
+    reference_frame_elements: int | None = 4 * 32 * 42
     max_shift: int = 2
 
     @property
@@ -66,13 +83,17 @@ class Purifier:
 @dataclass
 class Purified:
     """``candidates`` (K, B, T, 1, H, W) in [0, 1]: one for a single-output rung, K+1 for a voting
-    rung; ``output`` the clip the rung hands on (the last sample of the trajectory for voting rungs,
-    used for the consistency metric); ``unet_frames`` frames through the UNet (forward-equivalents)."""
+    rung (what the recogniser classifies, and what the warping error is measured on); ``unet_frames``
+    frames through the UNet."""
 
     candidates: torch.Tensor
-    output: torch.Tensor
     vote: bool
     unet_frames: int
+
+    @property
+    def output(self) -> torch.Tensor:
+        """The rung's last candidate (the final sample; for figures)."""
+        return self.candidates[-1]
 
 
 def to_model(video: torch.Tensor) -> torch.Tensor:
@@ -106,34 +127,52 @@ def x0_prediction(z: torch.Tensor, eps: torch.Tensor, abar_t: torch.Tensor) -> t
     return (z - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
 
 
-def guidance_loss(
-    x0: torch.Tensor, target: torch.Tensor, shifts: torch.Tensor, w_rec: float, w_tc: float
+def log_variance(abar_t: torch.Tensor, abar_prev: torch.Tensor) -> torch.Tensor:
+    """The DDIM posterior variance of a step ``t -> prev`` (DDIM eq. 16 at eta = 1), clamped and logged
+    as VideoPure's scheduler returns it: ``log max((1 - a_prev) / (1 - a_t) (1 - a_t / a_prev), 1e-20)``."""
+    var = (1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)
+    return var.clamp(min=MIN_VARIANCE).log()
+
+
+def guidance_terms(x0: torch.Tensor, target: torch.Tensor, shifts: torch.Tensor, p: Purifier):
+    """Per clip (B,): the distance to the input ``D`` and the temporal inconsistency ``TC`` (module
+    docstring). ``TC`` sums over frame pairs the L1 residual between frame ``f`` and frame ``f + 1``
+    warped back onto it, the warped frame detached (VideoPure's warp runs without gradient)."""
+    frames, per_frame = x0.shape[1], x0[0, 0].numel()
+    n_frames = p.reference_frames or frames
+    n_elements = p.reference_frame_elements or per_frame
+    distance = (x0 - target).pow(2).flatten(1).sum(1) / (n_frames * n_elements)
+    back = shift_frames(x0[:, 1:], -shifts).detach()  # frame f+1 moved onto frame f
+    inconsistency = (back - x0[:, :-1]).abs().flatten(1).sum(1) / n_elements
+    return distance, inconsistency
+
+
+def guide(
+    p: Purifier, z: torch.Tensor, eps: torch.Tensor, abar_t, abar_prev, target, shifts, rule: str
 ) -> torch.Tensor:
-    """VideoPure's spatial-temporal loss per clip, summed over the batch (each clip's own gradient):
-    ``w_rec * mean((x0 - x_in)^2) + w_tc * mean(warping residual of x0 ^ 2)``."""
-    rec = (x0 - target).pow(2).flatten(1).mean(1)
-    tc = warping_residual(x0, shifts).pow(2).flatten(1).mean(1)
-    return (w_rec * rec + w_tc * tc).sum()
-
-
-def guided_x0(p: Purifier, z: torch.Tensor, t, abar_t: torch.Tensor, target: torch.Tensor, shifts: torch.Tensor):
-    """One optimisation step of the latents (module docstring, step 2) and the x0 prediction there."""
+    """The latents moved once along the guidance loss, ``eps`` fixed (module docstring, step 2)."""
     with torch.enable_grad():
-        zg = z.detach().requires_grad_(True)
-        loss = guidance_loss(x0_prediction(zg, p.eps(zg, t), abar_t), target, shifts, p.w_rec, p.w_tc)
-        (grad,) = torch.autograd.grad(loss, zg)
-    z_opt = z + p.guidance_sign * p.guidance_scale * (1 - abar_t).sqrt() * grad
-    with torch.no_grad():
-        return x0_prediction(z_opt, p.eps(z_opt, t), abar_t)
+        x0 = x0_prediction(z, eps, abar_t).detach().requires_grad_(True)
+        distance, inconsistency = guidance_terms(x0, target, shifts, p)
+        if rule == "official":
+            loss, step = p.w_rec * distance - p.w_tc * inconsistency, OFFICIAL_SCALE * log_variance(abar_t, abar_prev)
+        elif rule == "descent":
+            loss, step = p.w_rec * distance + p.w_tc * inconsistency, -(1 - abar_t).sqrt()
+        else:
+            raise ValueError(f"unknown guidance {rule!r}; valid: {', '.join(GUIDANCE)}")
+        (grad_x0,) = torch.autograd.grad(loss.sum(), x0)
+    return z + step * grad_x0 / abar_t.sqrt()  # d x0 / d z = 1 / sqrt(a_t) with eps fixed
 
 
+@torch.no_grad()
 def ddim_purify(
-    p: Purifier, video: torch.Tensor, generator=None, *, temporal: bool, guided: bool, vote: bool
+    p: Purifier, video: torch.Tensor, generator=None, *, temporal: bool, guided: bool, vote: bool, guidance=None
 ) -> Purified:
     """Invert ``video`` (B, T, 1, H, W) in [0, 1] K steps, denoise K DDIM steps, and return the rung's
     candidates (module docstring). Deterministic: ``generator`` is accepted for a common signature."""
     from diffusers import DDIMScheduler
 
+    rule = guidance or p.guidance
     x = to_model(video)
     shifts = estimate_shifts(video, p.max_shift) if guided else None
     z, frames = ddim_invert(p, x, temporal)
@@ -141,27 +180,20 @@ def ddim_purify(
     scheduler.set_timesteps(p.ddim_steps)
     abar = scheduler.alphas_cumprod
     candidates = []
-    per_step = z.shape[0] * z.shape[1]
     for t in scheduler.timesteps[-p.inversion_steps :]:
-        with torch.no_grad():
-            eps = p.eps(z, t)
-        frames += per_step
+        eps = p.eps(z, t)
+        frames += z.shape[0] * z.shape[1]
         a = abar[t].to(z)
+        a_prev = (abar[t - p.stride] if t >= p.stride else scheduler.final_alpha_cumprod).to(z)
         if guided:
-            candidates.append(guided_x0(p, z, t, a, x, shifts))
-            frames += 3 * per_step  # forward + backward, and the forward at the optimised latents
-        else:
-            candidates.append(x0_prediction(z, eps, a))
-        with torch.no_grad():
-            z = scheduler.step(eps, t, z).prev_sample
-    output = to_pixels(z)
-    if vote:
-        stack = torch.stack([*map(to_pixels, candidates), output])
-    elif guided:
-        stack = to_pixels(candidates[-1])[None]
-    else:
-        stack = output[None]
-    return Purified(stack.detach(), output.detach(), vote, frames)
+            candidates.append(x0_prediction(guide(p, z, eps, a, a_prev, x, shifts, rule), eps, a))
+        z = scheduler.step(eps, t, z).prev_sample
+    if guided:  # the code moves the final latent too, with the last step's a, var and eps
+        z = guide(p, z, eps, a, a_prev, x, shifts, rule)
+    if not vote:
+        candidates = []
+    stack = torch.stack([*map(to_pixels, candidates), to_pixels(z)])
+    return Purified(stack, vote, frames)
 
 
 def majority_vote(logits: torch.Tensor) -> torch.Tensor:
@@ -183,6 +215,10 @@ LADDER = {
     "temporal_inversion": {"temporal": True, "guided": False, "vote": False},
     "guided": {"temporal": True, "guided": True, "vote": False},
     "videopure": {"temporal": True, "guided": True, "vote": True},
+    # the mechanism comparisons: VideoPure with per-frame inversion (C3a/b), and with the kit's
+    # earlier descent as its guided step (an ablation row)
+    "videopure_per_frame": {"temporal": False, "guided": True, "vote": True},
+    "videopure_descent": {"temporal": True, "guided": True, "vote": True, "guidance": "descent"},
 }
 
 

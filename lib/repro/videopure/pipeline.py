@@ -16,7 +16,7 @@ from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.weights import save_weights
 from repro.videopure import artifacts as art
 from repro.videopure import figures as draw
-from repro.videopure.claims import CANNOT_SHOW, CLAIMS
+from repro.videopure.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.videopure.config import VideopureConfig
 from repro.videopure.data import frame_folders, moving_digits
 from repro.videopure.evaluate import (
@@ -25,6 +25,7 @@ from repro.videopure.evaluate import (
     reconstruction_check,
     results_table,
     single_frame_probe,
+    validation_gates,
 )
 from repro.videopure.method import Purifier, to_model
 from repro.videopure.models import alphas_cumprod, build_unet, ddim_sample, scheduler_config
@@ -36,10 +37,11 @@ PURIFIER_FIELDS = (
     "ddim_steps",
     "inversion_steps",
     "diffpure_steps",
-    "guidance_scale",
-    "guidance_sign",
+    "guidance",
     "w_rec",
     "w_tc",
+    "reference_frames",
+    "reference_frame_elements",
     "max_shift",
 )
 
@@ -48,20 +50,25 @@ def purifier_knobs(cfg: VideopureConfig) -> dict:
     return {name: getattr(cfg, name) for name in PURIFIER_FIELDS}
 
 
-@pipe.step(uses=("data_source", "video", "test_fraction", "data_seed", "max_shift"))
+@pipe.step(uses=("data_source", "video", "test_fraction", "validation_fraction", "data_seed", "max_shift"))
 def data(cfg: VideopureConfig, ctx: StepContext) -> dict:
-    """Moving-digit clips (or the frame folders of the manifest), train and test."""
+    """Moving-digit clips (or the frame folders of the manifest): train, validation and test."""
     if cfg.data_source == "frames":
-        clips = frame_folders(cfg.video, cfg.test_fraction, cfg.data_seed, cfg.max_shift)
+        clips = frame_folders(
+            cfg.video, cfg.test_fraction, cfg.data_seed, cfg.max_shift, validation_fraction=cfg.validation_fraction
+        )
     else:
-        clips = moving_digits(cfg.video, cfg.test_fraction, cfg.data_seed)
+        clips = moving_digits(cfg.video, cfg.test_fraction, cfg.data_seed, cfg.validation_fraction)
+    found = clips["train"].features["label"].num_classes
+    if found != cfg.n_classes:
+        raise ValueError(f"the data has {found} classes, the profile expects {cfg.n_classes} (frame_classes)")
     tables.save(clips, ctx.dir / art.CLIPS)
     train = art.tensors(clips.with_format("torch"), "train")
     probe = single_frame_probe(train["video"].numpy(), train["label"].numpy(), cfg.data_seed)
-    ctx.log(f"{len(clips['train'])} train / {len(clips['test'])} test clips; single-frame probe {probe}")
+    sizes = {part: len(clips[part]) for part in ("train", "validation", "test")}
+    ctx.log(f"clips {sizes}; single-frame probe {probe}")
     return {
-        "train": len(clips["train"]),
-        "test": len(clips["test"]),
+        **sizes,
         "clip_shape": list(train["video"].shape[1:]),
         "classes": clips["train"].features["label"].names,
         "probe": probe,
@@ -157,16 +164,28 @@ def train(cfg: VideopureConfig, ctx: StepContext) -> dict:
     of test clips (the expensive step: the adaptive attack purifies at every iteration)."""
     make_accelerator(cfg)  # threads and determinism from the profile
     clips = art.load_clips(ctx.upstream["data"])
-    test = art.tensors(clips, "test")
+    test, validation = art.tensors(clips, "test"), art.tensors(clips, "validation")
     if cfg.n_eval * len(cfg.seeds) > len(test["label"]):
         raise ValueError(f"{len(cfg.seeds)} seeds x n_eval {cfg.n_eval} exceed the {len(test['label'])} test clips")
     recogniser = art.load_recogniser(ctx.upstream["model"], art.RECOGNISER)
     surrogate = art.load_recogniser(ctx.upstream["model"], art.SURROGATE)
     purifier = art.load_purifier(ctx.upstream["model"], **purifier_knobs(cfg))
-    per_seed, ledger, labels = [], {}, []
+    per_seed, ledger, labels, gates = [], {}, [], {}
     for i, seed in enumerate(cfg.seeds):
         block = slice(i * cfg.n_eval, (i + 1) * cfg.n_eval)
         seed_everything(seed)
+        measured = validation_gates(
+            purifier,
+            recogniser,
+            validation["video"],
+            validation["label"],
+            eps=max(cfg.eps),
+            step_size=cfg.step_size,
+            attack_steps=cfg.attack_steps,
+            seed=seed,
+        )
+        for name, value in measured.items():
+            gates.setdefault(name, []).append(value)
         outcome = run_block(
             purifier,
             recogniser,
@@ -192,11 +211,14 @@ def train(cfg: VideopureConfig, ctx: StepContext) -> dict:
         if i == 0:
             np.savez(ctx.dir / art.EXAMPLES, labels=labels[0][:4], **outcome.examples)
         ctx.log(f"seed {seed}: " + ", ".join(f"{k} {v.wall_s:.1f}s" for k, v in outcome.ledger.items()))
-    for key, field in ((art.PREDICTIONS, "predictions"), (art.WARPING, "warping"), (art.TIMING, "time_ms")):
+    fields = ((art.PREDICTIONS, "predictions"), (art.WARPING, "warping"), (art.PASSES, "unet_passes"), (art.TIMING, "time_ms"))
+    for key, field in fields:
         arms = getattr(per_seed[0], field)
         np.savez(ctx.dir / key, **{arm: np.stack([getattr(o, field)[arm] for o in per_seed]) for arm in arms})
     np.save(ctx.dir / "labels.npy", np.stack(labels))
     write_json(ctx.dir / art.BUDGET, {name: spent.to_dict() for name, spent in ledger.items()})
+    write_json(ctx.dir / art.GATES, gates)
+    ctx.log("gates (validation, per seed): " + ", ".join(f"{k} {v}" for k, v in gates.items()))
     return {"arms": len(per_seed[0].predictions), "seeds": len(cfg.seeds), "clips_per_seed": cfg.n_eval}
 
 
@@ -208,6 +230,7 @@ def evaluate(cfg: VideopureConfig, ctx: StepContext) -> dict:
     scores = {
         "accuracy": accuracy_scores(art.load_arrays(train_dir / art.PREDICTIONS), labels),
         "warping_error": art.load_arrays(train_dir / art.WARPING),
+        "unet_passes": art.load_arrays(train_dir / art.PASSES),
         "time_ms": art.load_arrays(train_dir / art.TIMING),
     }
     save_scores(ctx.dir / art.SCORES, scores)
@@ -226,6 +249,8 @@ def evaluate(cfg: VideopureConfig, ctx: StepContext) -> dict:
         table=table,
         budget=read_json(train_dir / art.BUDGET),
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values=read_json(train_dir / art.GATES),
     )
     write_json(ctx.dir / art.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}

@@ -6,6 +6,11 @@ adaptive attack runs only for ``bpda_rungs`` at ``bpda_eps``, the transfer attac
 ``transfer_eps``; gray-box PGD runs at every eps (it does not depend on the rung, so it is made once
 and purified by every rung). EOT draws are spent only on stochastic rungs (DiffPure): for a
 deterministic purifier every draw is the same clip.
+
+Per clip and arm: the decision, the warping error (x1000) averaged over the candidates the rung
+classifies (the 7 voted candidates of VideoPure, the single output of the other rungs), the UNet
+frame passes of one purification (the cost that does not depend on the machine's load) and the wall
+time.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from repro.videopure.evaluate import condition
 from repro.videopure.flow import true_shifts, warping_error
 from repro.videopure.method import Purified, Purifier, predict
 
-STOCHASTIC = ("diffpure",)
+STOCHASTIC = ("diffpure", "ddim")
 
 
 @dataclass
@@ -51,10 +56,11 @@ class Ledger:
 
 @dataclass
 class Outcome:
-    """Per arm name: predictions, warping error (x1000) and time per clip (ms), each (n_eval,)."""
+    """Per arm name: predictions, warping error (x1000), UNet frame passes and time per clip (ms), each (n_eval,)."""
 
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     warping: dict[str, np.ndarray] = field(default_factory=dict)
+    unet_passes: dict[str, np.ndarray] = field(default_factory=dict)
     time_ms: dict[str, np.ndarray] = field(default_factory=dict)
     ledger: dict[str, Ledger] = field(default_factory=dict)
     examples: dict[str, np.ndarray] = field(default_factory=dict)
@@ -62,8 +68,11 @@ class Outcome:
 
 def _record(out: Outcome, arm: Arm, purified: Purified, seconds: float, recogniser: nn.Module, shifts) -> None:
     out.predictions[arm.name] = predict(recogniser, purified).numpy()
-    out.warping[arm.name] = 1000 * warping_error(purified.output, shifts).numpy()
-    out.time_ms[arm.name] = np.full(len(shifts), 1000 * seconds / len(shifts))
+    k, b = purified.candidates.shape[:2]
+    per_candidate = warping_error(purified.candidates.flatten(0, 1), shifts.repeat(k, 1, 1)).view(k, b)
+    out.warping[arm.name] = 1000 * per_candidate.mean(0).numpy()
+    out.unet_passes[arm.name] = np.full(b, purified.unet_frames / b)
+    out.time_ms[arm.name] = np.full(b, 1000 * seconds / b)
     spent = out.ledger.setdefault(arm.method, Ledger())
     spent.add(Ledger(1, purified.unet_frames, 0, seconds))
 
