@@ -5,9 +5,12 @@ keeps its own loop; this test holds the loop's arithmetic to TRL's: the group-no
 that ``_generate_and_score_completions`` computes from the rewards, and the clipped, k3-penalised
 loss of ``_compute_loss`` (``loss_type="grpo"``), on a tiny Llama with a word-level tokenizer.
 TRL 1.16 multiplies the KL term by the importance ratio by default (``use_bias_correction_kl``); the
-kit follows the DeepSeekMath / open-r1 form that Time-R1 and Invert4TVG train with, so the test
-turns that correction off (with one optimizer pass per batch, the kit's default, the ratio is 1 and
-the two forms agree).
+kit follows the DeepSeekMath / open-r1 form, so the loss test turns that correction off. With one
+optimizer pass per batch (the kit's default) the ratio is 1, so the two forms give the same loss, but
+not the same gradient: the ratio's own gradient multiplies the KL term
+(:func:`test_trl_default_kl_correction_changes_the_gradient_not_the_loss` measures the difference).
+TRL 1.16's defaults are also ``loss_type="dapo"`` (token-level, normalised over the batch's tokens)
+and ``beta=0.0`` (no KL); the kit's settings are ``loss_type="grpo"`` and ``beta=0.04``.
 """
 
 import pytest
@@ -86,8 +89,8 @@ def test_advantages_match_trl(trainer):
     torch.testing.assert_close(group_advantages(rewards, 4), out["advantages"].cpu(), rtol=1e-5, atol=1e-5)
 
 
-def test_loss_matches_trl(trainer):
-    g = torch.Generator().manual_seed(1)
+def loss_inputs(trainer, seed, old_noise):
+    g = torch.Generator().manual_seed(seed)
     b, p, c = 4, 3, 4
     prompt_ids = torch.randint(2, len(WORDS), (b, p), generator=g)
     completion_ids = torch.randint(2, len(WORDS), (b, c), generator=g)
@@ -98,7 +101,7 @@ def test_loss_matches_trl(trainer):
     attention = torch.cat([torch.ones_like(prompt_ids), completion_mask], 1)
     with torch.no_grad():
         logp, _, _ = trainer._get_per_token_logps_and_entropies(model, input_ids, attention, c)
-    old = logp + 0.3 * torch.randn(logp.shape, generator=g)  # ratios beyond 1 +- 0.2: the clip acts
+    old = logp + old_noise * torch.randn(logp.shape, generator=g)
     ref = logp + 0.2 * torch.randn(logp.shape, generator=g)
     inputs = {
         "prompt_ids": prompt_ids,
@@ -110,6 +113,19 @@ def test_loss_matches_trl(trainer):
         "ref_per_token_logps": ref,
         "num_items_in_batch": completion_mask.sum(),
     }
+    return inputs, (input_ids, attention, c)
+
+
+def test_loss_matches_trl(trainer):
+    inputs, _ = loss_inputs(trainer, 1, old_noise=0.3)  # ratios beyond 1 +- 0.2: the clip acts
+    model = trainer.model
+    input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    attention = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    c = inputs["completion_ids"].shape[1]
+    with torch.no_grad():
+        logp, _, _ = trainer._get_per_token_logps_and_entropies(model, input_ids, attention, c)
+    old, ref, advantages = inputs["old_per_token_logps"], inputs["ref_per_token_logps"], inputs["advantages"]
+    completion_mask = inputs["completion_mask"]
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1
     theirs = trainer._compute_loss(model, inputs)
@@ -117,3 +133,35 @@ def test_loss_matches_trl(trainer):
     torch.testing.assert_close(ours, theirs.detach(), rtol=1e-5, atol=1e-6)
     ratio = torch.exp(logp - old)[completion_mask.bool()]
     assert ((ratio < 0.8) | (ratio > 1.2)).any(), "some ratios must fall outside the clip range"
+
+
+def test_trl_default_kl_correction_changes_the_gradient_not_the_loss(trainer):
+    """One optimizer pass per batch (ratio 1): TRL's default ``use_bias_correction_kl=True`` gives the
+    kit's loss value, but its gradient carries ``KL * grad(ratio)`` on top of ``grad(KL)``."""
+    inputs, (input_ids, attention, c) = loss_inputs(trainer, 2, old_noise=0.0)
+    model = trainer.model
+    model.train()
+    trainer.current_gradient_accumulation_steps = 1
+
+    def grads(loss_fn):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    def ours():
+        logp, _, _ = trainer._get_per_token_logps_and_entropies(model, input_ids, attention, c)
+        mask = inputs["completion_mask"].float()
+        return grpo_loss(logp, logp.detach(), inputs["ref_per_token_logps"], inputs["advantages"], mask, beta=0.04)
+
+    inputs["old_per_token_logps"] = None  # TRL's single-pass path: the ratio is exp(logp - logp.detach())
+    trainer.args.use_bias_correction_kl = True
+    try:
+        loss_trl, grad_trl = grads(lambda: trainer._compute_loss(model, inputs))
+    finally:
+        trainer.args.use_bias_correction_kl = False
+    loss_kit, grad_kit = grads(ours)
+    torch.testing.assert_close(loss_kit, loss_trl, rtol=1e-5, atol=1e-6)
+    difference = (grad_kit - grad_trl).abs().max().item()
+    print(f"max |gradient difference| with TRL's bias-corrected KL: {difference:.3g}")
+    assert difference > 1e-6, "the KL correction should change the gradient when the KL is not zero"
