@@ -45,7 +45,9 @@ def facts() -> dict[str, Any]:
 def _static_facts() -> dict[str, Any]:
     import torch
 
-    gpu = torch.cuda.is_available()
+    from .runtime import device_summary  # the kit's one door to CUDA
+
+    gpus = device_summary().get("gpus")
     return {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -55,8 +57,8 @@ def _static_facts() -> dict[str, Any]:
         "torch_commit": (torch.version.git_version or "")[:12] or None,
         "blas": _build_setting(torch.__config__.show(), "BLAS_INFO"),
         "cuda": torch.version.cuda,
-        "gpu": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if gpu else None,
-        "gpu_driver": nvidia_driver() if gpu else None,
+        "gpu": gpus,
+        "gpu_driver": nvidia_driver() if gpus else None,
         "commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
