@@ -52,3 +52,28 @@ def test_at_eps_zero_mmard_is_exactly_twice_rslad():
     torch.manual_seed(1)
     b = rslad(student, teacher, x, y, hp)
     assert a.item() == pytest.approx(2 * b.item(), rel=1e-4)
+
+
+def test_the_prior_class_is_scored_on_every_metric_and_attack_cannot_move_it():
+    import numpy as np
+
+    from repro.mmard.evaluate import PRIOR, prior_scores
+
+    scores = {"clean": {"a": np.zeros((2, 4))}, "autoattack": {"a": np.zeros((2, 2))}}
+    prior_scores(scores, torch.tensor([3, 3, 1]), torch.tensor([3, 1, 3, 0]), n_seeds=2)
+    assert scores["clean"][PRIOR].tolist() == [[100, 0, 100, 0]] * 2
+    assert scores["autoattack"][PRIOR].shape == (2, 2)  # the subset's first images
+
+
+def test_gates_compare_each_robust_teacher_with_the_natural_one_per_seed():
+    from repro.mmard.claims import GATES
+    from repro.mmard.evaluate import gate_values
+
+    teachers = {
+        name: {"per_seed": [{"valid_pgd20": v} for v in values]}
+        for name, values in (("small", [60, 50]), ("large", [80, 70]), ("natural", [40, 45]))
+    }
+    valid_clean = {arm: [90.0, 40.0] for c in CLAIMS for arm in c.arms}
+    values = gate_values(teachers, valid_clean, "natural", CLAIMS)
+    assert values == {"robust teacher small": [20, 5], "robust teacher large": [40, 25], "students learn": [90, 40]}
+    assert {g.name for g in GATES} == set(values)

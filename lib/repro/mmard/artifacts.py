@@ -1,7 +1,7 @@
 """The file names of MMARD's step outputs and their loaders (what the steps, the figures and the
 notebooks read back). Each step writes under its own folder, ``runs/<profile>/mmard/<step>/``:
 
-* data: ``split/`` (a ``datasets.DatasetDict`` saved with ``save_to_disk``)
+* data: ``split/`` (a ``datasets.DatasetDict``, train / valid / test, saved with ``save_to_disk``)
 * model: ``teacher_<name>[_seed<s>].safetensors`` (+ ``.json``: the network's spec)
 * train: ``students/<arm file>_seed<s>.safetensors``, ``history.json``, ``budget.json``
 * evaluate: ``scores.npz`` (``repro.core.scores``), ``sweep.json``, ``claims.json``
@@ -32,8 +32,11 @@ def save_split(dataset: DatasetDict, data_dir: Path) -> None:
 
 
 def load_split(data_dir: Path) -> dict[str, torch.Tensor]:
-    """``x_train``, ``y_train``, ``x_test``, ``y_test`` as tensors (float32 images, int64 labels)."""
-    return images.load_split(Path(data_dir) / SPLIT)
+    """``x_train``, ``y_train``, ``x_valid``, ``y_valid``, ``x_test``, ``y_test`` as tensors (float32
+    images, int64 labels)."""
+    split = images.load_split(Path(data_dir) / SPLIT)
+    valid = tables.load(Path(data_dir) / SPLIT)["valid"].with_format("torch")[:]
+    return {**split, "x_valid": valid["image"].float(), "y_valid": valid["label"].long()}
 
 
 def teacher_path(model_dir: Path, name: str, seed: int | None = None) -> Path:

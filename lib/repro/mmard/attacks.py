@@ -48,18 +48,23 @@ def maximise(
     steps: int,
     init: str = "uniform",
     gaussian_std: float = 0.001,
+    clamp_start: bool = True,
 ) -> Tensor:
     """Projected sign-gradient ascent of a scalar loss:
     x_{k+1} = Proj_{B_inf(x, eps) cap [0,1]}(x_k + step * sign(grad loss_fn(x_k))).
 
     `loss_fn` maps a batch to a scalar; sum it over the batch rather than average: the signs are
     the same, but a 1/N-shrunk gradient can round to zero in low precision. The start is
-    x + U(-eps, eps) (Madry et al., 2018), x + gaussian_std * N(0, 1) (TRADES, RSLAD, AdaAD) or x.
+    x + U(-eps, eps) (Madry et al., 2018), x + gaussian_std * N(0, 1) (TRADES, RSLAD, AdaAD) or x,
+    projected into the ball and the box unless ``clamp_start`` is False (AdaAD's code takes its first
+    gradient at the unclamped Gaussian start; every later iterate is projected).
     """
     if init not in INITS:
         raise ValueError(f"init={init!r}; valid inits: {', '.join(INITS)}")
     x = x.detach()
-    x_adv = project(x + _start_noise(x, eps, init, gaussian_std), x, eps)
+    x_adv = x + _start_noise(x, eps, init, gaussian_std)
+    if clamp_start:
+        x_adv = project(x_adv, x, eps)
     # Callers evaluate under torch.no_grad(); the ascent needs input gradients regardless.
     with torch.enable_grad():
         for _ in range(steps):

@@ -1,4 +1,4 @@
-"""Training losses of the baselines: natural, PGD-AT, TRADES, ARD, RSLAD, AdaAD; and their shared
+"""Training losses of the baselines: natural, PGD-AT, TRADES, ARD, clean KD, RSLAD, AdaAD; and their shared
 hyperparameters `MethodHP` (defined in :mod:`repro.mmard.config`, so a config imports no torch code).
 
 Introduced in notebooks/mmard/02_model.ipynb (teachers: TRADES) and 03_train.ipynb (the rest).
@@ -71,10 +71,11 @@ def targets(model: nn.Module, x: Tensor) -> Tensor:
         return model(x)
 
 
-def ascend(objective: Callable[[Tensor], Tensor], x: Tensor, hp: MethodHP) -> Tensor:
+def ascend(objective: Callable[[Tensor], Tensor], x: Tensor, hp: MethodHP, clamp_start: bool = True) -> Tensor:
     """The inner problem of TRADES, RSLAD, AdaAD and MMARD: hp.steps sign steps of size hp.step in
-    the hp.eps-ball from x + init_std * N(0, 1) (their code's start)."""
-    return maximise(objective, x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std)
+    the hp.eps-ball from x + init_std * N(0, 1) (their code's start; ``clamp_start`` False leaves that
+    start outside [0, 1] where the noise puts it, as AdaAD's code does)."""
+    return maximise(objective, x, hp.eps, hp.step, hp.steps, "gaussian", hp.init_std, clamp_start)
 
 
 def natural(student: nn.Module, teacher: nn.Module | None, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
@@ -117,6 +118,15 @@ def ard(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Method
     return hp.ard_alpha * distil + (1 - hp.ard_alpha) * F.cross_entropy(student(x), y)
 
 
+def kd(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
+    """Clean knowledge distillation at ARD's temperature: tau^2 * KL(T(x)/tau || S(x)/tau), tau =
+    ard_temperature, no inner maximisation and no labels. The student can only be robust through the
+    teacher's soft labels: the path the control K1 tests (`repro.mmard.claims`)."""
+    require_eval(teacher)
+    tau = hp.ard_temperature
+    return tau**2 * kl(targets(teacher, x), student(x), T=tau)
+
+
 def rslad_inner(student: nn.Module, t_nat: Tensor, x: Tensor, hp: MethodHP) -> Tensor:
     """RSLAD's x': maximise KL(T(x) || S(x')) from x + init_std * N(0, 1) (the teacher sees only x)."""
     with eval_mode(student):
@@ -141,9 +151,10 @@ def rslad(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Meth
 def adaad(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:
     """AdaAD (Huang et al., 2023): x' maximises KL(T(x') || S(x')) from x + init_std * N(0, 1), the
     teacher seeing x' too; outer alpha * KL(T(x') || S(x')) + (1 - alpha) * KL(T(x) || S(x)).
-    alpha = 1 (the public code's default) drops the natural term."""
+    alpha = 1 (the public code's default) drops the natural term. Its start is not clamped into
+    [0, 1] (boyellow/AdaAD, ``adaad_inner_loss``)."""
     require_eval(teacher)
     with eval_mode(student):
-        x_adv = ascend(lambda xa: kl(teacher(xa), student(xa), reduction="sum"), x, hp)
+        x_adv = ascend(lambda xa: kl(teacher(xa), student(xa), reduction="sum"), x, hp, clamp_start=False)
     a = hp.adaad_alpha
     return a * kl(targets(teacher, x_adv), student(x_adv)) + (1 - a) * kl(targets(teacher, x), student(x))

@@ -16,10 +16,10 @@ from repro.core.weights import save_weights
 from repro.mmard import artifacts
 from repro.mmard import figures as draw
 from repro.mmard.attacks import attack_suite
-from repro.mmard.claims import CANNOT_SHOW, CLAIMS
+from repro.mmard.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.mmard.config import MmardConfig
 from repro.mmard.data import load_split
-from repro.mmard.evaluate import points, results_table, score_arms
+from repro.mmard.evaluate import gate_values, points, prior_scores, results_table, score_arms, soft_label_stats
 from repro.mmard.models import net_record, parameter_count
 from repro.mmard.training import hp_at, student_arms, train_net
 
@@ -48,17 +48,26 @@ def students_of(cfg: MmardConfig):
     )
 
 
-@pipe.step(uses=("data_source", "image_size", "test_fraction", "data_seed", "train_limit", "eval_limit"))
+@pipe.step(
+    uses=("data_source", "image_size", "test_fraction", "valid_fraction", "data_seed", "train_limit", "eval_limit")
+)
 def data(cfg: MmardConfig, ctx: StepContext) -> dict:
-    """Load and split the data into a typed DatasetDict; keep ``train_limit`` / ``eval_limit`` images
-    when set (smoke)."""
+    """Load and split the data into a typed DatasetDict (train, valid, test); keep ``train_limit`` /
+    ``eval_limit`` images when set (smoke)."""
     dataset = load_split(
-        cfg.data_source, cfg.image_size, cfg.test_fraction, cfg.data_seed, cfg.train_limit, cfg.eval_limit
+        cfg.data_source,
+        cfg.image_size,
+        cfg.test_fraction,
+        cfg.data_seed,
+        cfg.train_limit,
+        cfg.eval_limit,
+        cfg.valid_fraction,
     )
     artifacts.save_split(dataset, ctx.dir)
     images, labels = (dataset["train"].with_format("numpy")[:][k] for k in ("image", "label"))
     return {
         "train": [dataset["train"].num_rows, *dataset["train"].features["image"].shape],
+        "valid": [dataset["valid"].num_rows, *dataset["valid"].features["image"].shape],
         "test": [dataset["test"].num_rows, *dataset["test"].features["image"].shape],
         "classes": int(len(np.unique(labels))),
         "eps": cfg.hp.eps,
@@ -69,13 +78,16 @@ def data(cfg: MmardConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=("teachers", "teacher_epochs", "seeds", "data_seed", *TRAIN_FIELDS), upstream=("data",))
 def model(cfg: MmardConfig, ctx: StepContext) -> dict:
     """Train each teacher once per seed with its method (TRADES, beta 6, for the robust ones), so the
-    claims' intervals include teacher variance, and measure its clean and PGD-20 accuracy."""
+    claims' intervals include teacher variance; measure its clean and PGD-20 accuracy (test, and
+    validation for the gates) and, per seed, how the robust teachers' soft labels differ from the
+    natural teacher's on the validation images."""
     split = artifacts.load_split(ctx.upstream["data"])
     accelerator = make_accelerator(cfg)
     suite = attack_suite(cfg.hp.eps, seed=cfg.data_seed)
-    x_te, y_te = split["x_test"].to(accelerator.device), split["y_test"].to(accelerator.device)
+    device = accelerator.device
+    parts = {part: (split[f"x_{part}"].to(device), split[f"y_{part}"].to(device)) for part in ("test", "valid")}
     record_of = {t.name: net_record(t.net, cfg.image_size, split["x_train"].shape[1]) for t in cfg.teachers}
-    summary = {}
+    summary, nets = {}, {}
     for teacher in cfg.teachers:
         runs = []
         for seed in cfg.seeds:
@@ -94,15 +106,14 @@ def model(cfg: MmardConfig, ctx: StepContext) -> dict:
                 desc=f"teacher {teacher.name} s{seed}",
             )
             save_weights(net, artifacts.teacher_path(ctx.dir, teacher.name, seed), record_of[teacher.name])
-            seed_everything(cfg.data_seed)  # the attack's random start, independent of the training history
-            runs.append(
-                {
-                    "clean": float(points(net, x_te, y_te, None).mean()),
-                    "pgd20": float(points(net, x_te, y_te, suite["pgd20"]).mean()),
-                    "losses": [round(v, 4) for v in fitted.losses],
-                    "budget": fitted.budget.to_dict(),
-                }
-            )
+            nets[teacher.name, seed] = net
+            run = {}
+            for part, (x, y) in parts.items():
+                seed_everything(cfg.data_seed)  # the attack's random start, independent of the training history
+                prefix = "" if part == "test" else "valid_"
+                run[f"{prefix}clean"] = float(points(net, x, y, None).mean())
+                run[f"{prefix}pgd20"] = float(points(net, x, y, suite["pgd20"]).mean())
+            runs.append({**run, "losses": [round(v, 4) for v in fitted.losses], "budget": fitted.budget.to_dict()})
         info = summary[teacher.name] = {
             "method": teacher.method,
             "params": sum(p.numel() for p in net.parameters()),
@@ -112,10 +123,18 @@ def model(cfg: MmardConfig, ctx: StepContext) -> dict:
         }
         per_seed = ", ".join(f"{r['pgd20']:.1f}" for r in runs)
         ctx.log(f"teacher {teacher.name}: clean {info['clean']:.1f}, PGD-20 {info['pgd20']:.1f} (seeds: {per_seed})")
+    x_valid = parts["valid"][0]
+    for name in cfg.swap_teachers:
+        stats = [soft_label_stats(nets[name, s], nets[cfg.control_teacher, s], x_valid) for s in cfg.seeds]
+        summary[name]["soft_labels_vs_natural"] = {k: [st[k] for st in stats] for k in stats[0]}
+        ctx.log(f"teacher {name} vs {cfg.control_teacher} soft labels (validation, per seed): {stats}")
     return summary
 
 
-@pipe.step(uses=(*ARM_FIELDS, "student", "student_epochs", "seeds", *TRAIN_FIELDS), upstream=("data", "model"))
+@pipe.step(
+    uses=(*ARM_FIELDS, "student", "student_epochs", "slow_methods", "slow_epochs", "seeds", *TRAIN_FIELDS),
+    upstream=("data", "model"),
+)
 def train(cfg: MmardConfig, ctx: StepContext) -> dict:
     """Distil (or train) one student per method, teacher and seed: student s learns from teacher s."""
     split = artifacts.load_split(ctx.upstream["data"])
@@ -136,7 +155,7 @@ def train(cfg: MmardConfig, ctx: StepContext) -> dict:
                 split["y_train"],
                 hp=hp_at(cfg.hp, student.eps),
                 seed=seed,
-                epochs=cfg.student_epochs,
+                epochs=cfg.epochs_of(student.arm.method),
                 batch_size=cfg.batch_size,
                 lr=cfg.lr,
                 weight_decay=cfg.weight_decay,
@@ -162,7 +181,8 @@ def train(cfg: MmardConfig, ctx: StepContext) -> dict:
     upstream=("data", "model", "train"),
 )
 def evaluate(cfg: MmardConfig, ctx: StepContext) -> dict:
-    """Attack every student (FGSM, PGD-20, CW-inf, the eps sweep; AutoAttack on the claims' arms) and
+    """Attack every student (FGSM, PGD-20, CW-inf, the eps sweep; AutoAttack on the claims' arms),
+    score the prior class (the trivial reference), measure the gates on the validation images and
     decide the claims by the kit's rule (``docs/design.md``)."""
     split = artifacts.load_split(ctx.upstream["data"])
     device = make_accelerator(cfg).device
@@ -180,21 +200,26 @@ def evaluate(cfg: MmardConfig, ctx: StepContext) -> dict:
         y,
         eps=cfg.hp.eps,
         eps_sweep=cfg.eps_sweep,
-        autoattack_arms={f"{m}@{cfg.main_teacher}" for m in cfg.autoattack_methods},
+        autoattack_arms=cfg.autoattack_arms,
         autoattack_subset=cfg.autoattack_subset,
         seed=cfg.data_seed,
     )
+    prior_scores(scores, split["y_train"], y, n_seeds=len(cfg.seeds))
     save_scores(ctx.dir / artifacts.SCORES, scores)
     write_json(ctx.dir / artifacts.SWEEP, {"eps": list(cfg.eps_sweep), "pgd20": curves})
     teachers = read_json(ctx.upstream["model"] / "step.json")["summary"]
+    x_valid, y_valid = split["x_valid"].to(device), split["y_valid"].to(device)
+    valid_clean = {arm: [float(points(m, x_valid, y_valid, None).mean()) for m in models] for arm, models in students.items()}
     doc = claims_document(
         paper="mmard",
         run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
         claims=CLAIMS,
         scores=scores,
-        table=results_table(scores, teachers),
+        table=results_table(scores, teachers, {m: cfg.epochs_of(m) for m in cfg.methods}),
         budget=read_json(ctx.upstream["train"] / artifacts.BUDGET),
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values=gate_values(teachers, valid_clean, cfg.control_teacher, CLAIMS),
     )
     write_json(ctx.dir / artifacts.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
