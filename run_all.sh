@@ -4,6 +4,7 @@
 #   ./run_all.sh test [PYTEST ARGS]     run the whole test suite (what .ci/run calls)
 #   ./run_all.sh lab                    JupyterLab on the kit's venv, notebooks/ open
 #   ./run_all.sh bench [--run smoke]    the benchmark: step times per paper, kit kernels beside the plain alternative
+#                      [--parallel smoke]  ... and every paper's run with --jobs 1 against the default
 # Options for a run:
 #   --profile smoke|cpu|gpu   (default cpu)      --paper NAME  (repeatable; default all)
 #   --resume                  skip notebooks whose step is fresh (same config slice and code)
@@ -24,7 +25,7 @@ ROOT=$PWD
 VENV="$ROOT/.venv"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONNOUSERSITE=1
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 find_python() {
   for py in "${PYTHON:-}" python3.11 python3; do
