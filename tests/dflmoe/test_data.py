@@ -45,8 +45,8 @@ def test_dirichlet_partition_covers_every_sample_once_and_skews_with_alpha():
 def test_digits_task_splits_each_client_and_round_trips(tmp_path):
     task = digits_task(0.5, 8, 0.2, seed=0)
     assert len(task.clients) == 8 and task.in_dim == 64 and task.image_shape == (1, 8, 8)
-    assert task.sizes("train").sum() + task.sizes("test").sum() == 1797
-    assert (task.sizes("test") >= 1).all()
+    assert task.sizes("train").sum() + task.sizes("val").sum() + task.sizes("test").sum() == 1797
+    assert (task.sizes("test") >= 1).all() and (task.sizes("val") >= 1).all()
     save_task(task, tmp_path / task.name)
     back = load_task(tmp_path / task.name)
     assert back.name == task.name and back.n_classes == 10 and back.image_shape == (1, 8, 8)
@@ -107,7 +107,7 @@ def test_breakhis_task_from_the_verified_archive(tmp_path):
         breakhis_task(3, 0.25, 16, 0, root=data, manifest=manifest)  # no published hash: refused until pinned
     task = breakhis_task(3, 0.25, 16, 0, root=data, manifest=pinned(manifest, data))
     assert task.image_shape == (1, 16, 16) and len(task.clients) == 3 and task.n_classes == 2
-    assert sum(len(c["y_train"]) + len(c["y_test"]) for c in task.clients) == 12
+    assert sum(len(c["y_train"]) + len(c["y_val"]) + len(c["y_test"]) for c in task.clients) == 12
 
 
 def test_wdbc_csv_through_the_manifest_and_bad_csvs(tmp_path):
@@ -116,10 +116,14 @@ def test_wdbc_csv_through_the_manifest_and_bad_csvs(tmp_path):
     (tmp_path / "wdbc.data").write_text("\n".join(rows) + "\n")
     manifest = pinned(load_manifest("wdbc"), tmp_path)
     task = wdbc_task(4, 0.25, 0.5, 0, root=tmp_path, manifest=manifest)
-    assert task.in_dim == 30 and task.n_classes == 2 and sum(task.sizes()) + sum(task.sizes("test")) == 40
+    assert task.in_dim == 30 and task.n_classes == 2 and sum(sum(task.sizes(part)) for part in ("train", "val", "test")) == 40
     (tmp_path / "wdbc.data").write_text("\n".join(rows[:-1]) + "\n")  # edited after pinning
     with pytest.raises(DataUnavailableError, match="sha256 mismatch"):
         wdbc_task(4, 0.25, 0.5, 0, root=tmp_path, manifest=manifest)
+    rows[5] = rows[5].replace(",B,", ",m,")  # a typo in the diagnosis: refused at its line, through the task
+    (tmp_path / "wdbc.data").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match="wdbc.data, line 6: label 'm'"):
+        wdbc_task(4, 0.25, 0.5, 0, root=tmp_path, manifest=pinned(load_manifest("wdbc"), tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -142,6 +146,18 @@ def test_feature_csv_errors_are_clear(tmp_path, text, match):
     else:
         with pytest.raises(ValueError, match=match):
             read_feature_csv(path)
+
+
+def test_feature_csv_refuses_a_label_outside_the_format_at_its_line(tmp_path):
+    """WDBC's diagnosis is B or M: a typo ('m') is refused where it is, not taken as a third class."""
+    path = tmp_path / "wdbc.data"
+    path.write_text("1,B,0.1,0.2\n2,M,0.3,0.4\n3,m,0.5,0.6\n")
+    names = ["id", "diagnosis", "f0", "f1"]
+    with pytest.raises(ValueError, match=r"wdbc.data, line 3: label 'm' in column 'diagnosis' is not one of \['B', 'M'\]"):
+        read_feature_csv(path, "diagnosis", ("id",), names, ("B", "M"))
+    path.write_text("1,B,0.1,0.2\n2,M,0.3,0.4\n")
+    _, y, classes = read_feature_csv(path, "diagnosis", ("id",), names, ("B", "M"))
+    assert y.tolist() == [0, 1] and classes == ["B", "M"]
 
 
 def test_image_folder_errors_are_clear(tmp_path):

@@ -10,7 +10,7 @@ import torch
 
 from repro import dflmoe
 from repro.core.config import ConfigError
-from repro.dflmoe.config import METHODS
+from repro.dflmoe.config import METHODS, TRANSFORMS
 from repro.dflmoe.data import digits_task
 from repro.dflmoe.federation import Faults, Federation, build_groups, peer_graph, run_rounds, simulate
 from repro.dflmoe.method import make_method
@@ -30,13 +30,27 @@ def task():
     return digits_task(0.5, 4, 0.2, seed=0)
 
 
-def client(seed=0, k=4):
+def client(seed=0, k=4, transform="diagonal"):
     spec = client_specs(1, 16, False, True)[0]
-    return init_params(spec, 64, 8, 10, (1, 8, 8), seed, n_experts=k, attn_dim=4)
+    return init_params(spec, 64, 8, 10, (1, 8, 8), seed, n_experts=k, attn_dim=4, transform=transform)
 
 
-def test_moe_with_identity_transforms_and_copies_of_one_head_is_that_head():
-    body, p = client()
+def test_only_the_full_transform_lets_the_mixture_outgrow_the_body():
+    """The issue's measurement: a full d x d map per peer (K d^2 parameters) outweighs the body, so a
+    frozen peer head constrains nothing; the lighter forms add O(K d) parameters."""
+    from repro.dflmoe.models import count_params
+
+    sizes = {}
+    for t in TRANSFORMS:
+        _, p = init_params(client_specs(1, 64, False, True)[0], 64, 32, 10, (1, 8, 8), 0, 8, 16, t)
+        sizes[t] = count_params(p, "moe")
+    body = count_params(p, "body")
+    assert sizes["full"] > body > sizes["lowrank"] > sizes["diagonal"] > sizes["none"]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_moe_with_identity_transforms_and_copies_of_one_head_is_that_head(transform):
+    body, p = client(transform=transform)
     x = torch.rand(5, 64)
     h = features(body, p, x)
     w = p["head.weight"].expand(4, 10, 8)
@@ -75,7 +89,7 @@ def test_received_heads_are_frozen_copies_and_moe_parameters_train(task):
     torch.testing.assert_close(state["expert_w"][2, 1], heads["head.weight"][1])  # client 2 holds client 1's head
     fed.train_round(1)
     torch.testing.assert_close(state["expert_w"][2, 1], heads["head.weight"][1])  # ... unchanged by training
-    for name in ("moe.transform", "moe.query", "body.net.0.weight", "head.weight"):
+    for name in ("moe.scale", "moe.query", "body.net.0.weight", "head.weight"):
         assert not torch.equal(fed.groups[0].params[name], start[name]), f"{name} did not train"
 
 
@@ -126,24 +140,33 @@ def test_fedavg_averages_by_size_and_dpsgd_keeps_the_mean(task):
     torch.testing.assert_close(gossip.groups[0].params["head.weight"].mean(0), mean)  # ring of 4: doubly stochastic
 
 
-def test_serverless_methods_ignore_a_server_outage(task):
-    """Why runs.aliases may reuse dFLMoE's fault-free run for its server-outage arm."""
+def test_the_outage_takes_one_node_down_for_every_method(task):
+    """A dead server does not touch dFLMoE (it has none), so its outage arm takes one peer down for
+    the same rounds instead: a real run, not its fault-free one under another name."""
+    from repro.dflmoe.runs import OUTAGE, faults
+
+    cfg = dflmoe.config("smoke", rounds=2, n_clients=4, lost_client=3, server_down_start=0, server_down_rounds=2)
     specs = client_specs(4, MODEL.hidden, False, True)
     clean = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, **DIMS)
-    outage = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, Faults(server_down=(0, 2)), **DIMS)
-    assert clean.client_acc == outage.client_acc and clean.bytes_per_round == outage.bytes_per_round
-    fedavg = simulate(task, method_of("fedavg"), CFG.schedule, 0, specs, Faults(server_down=(0, 2)), **DIMS)
+    no_server = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, Faults(server_down=(0, 2)), **DIMS)
+    assert clean.client_acc == no_server.client_acc  # why a server outage alone would be no fault for it
+    outage = simulate(task, method_of("dflmoe"), CFG.schedule, 0, specs, faults(cfg, OUTAGE, "dflmoe"), **DIMS)
+    assert outage.bytes_per_round < clean.bytes_per_round  # the peer down sends and receives nothing
+    assert faults(cfg, OUTAGE, "fedavg").server_down == (0, 2) and faults(cfg, OUTAGE, "dflmoe").lost_client == 3
+    fedavg = simulate(task, method_of("fedavg"), CFG.schedule, 0, specs, faults(cfg, OUTAGE, "fedavg"), **DIMS)
     assert fedavg.bytes_per_round == [0, 0]  # a dead server receives and sends nothing
+    back = Faults(lost_client=3, lost_round=0, lost_until=1)
+    assert not back.alive(4, 0)[3].any() and back.alive(4, 1).all()  # the peer comes back after the window
 
 
 def test_every_method_gets_the_same_steps_and_body_passes(task):
     specs = client_specs(4, MODEL.hidden, False, True)
     runs = {m: asdict(simulate(task, method_of(m), CFG.schedule, 0, specs, **DIMS)) for m in METHODS}
     steps = {m: r["budget"]["optimizer_steps"] for m, r in runs.items()}
-    plain = {m: s for m, s in steps.items() if m != "fedrep" or CFG.local_epochs > 1}
+    plain = {m: s for m, s in steps.items() if m != "fedrep"}
     assert len(set(plain.values())) == 1, steps
-    if CFG.local_epochs == 1:  # the body still needs its pass: the one exception, shown in the ledger
-        assert steps["fedrep"] == 2 * steps["local"]
+    e = CFG.local_epochs  # PFLlib's FedRep: one head epoch on top of the E body epochs (the ledger shows it)
+    assert steps["fedrep"] * e == steps["local"] * (e + 1)
     assert runs["dflmoe"]["budget"]["forward_samples"]["body"] == runs["local"]["budget"]["forward_samples"]["body"]
     assert runs["dflmoe"]["bytes_per_round"][0] < runs["dpsgd"]["bytes_per_round"][0]  # heads, not models
     assert runs["local"]["bytes_per_round"] == [0, 0]
@@ -166,12 +189,46 @@ def test_heterogeneous_bodies_run_in_turn_and_config_refuses_nonsense(task):
         assert torch.isfinite(module(batch)).all(), name
 
 
-def test_fedrep_splits_the_local_passes_between_head_and_body():
+def test_fedrep_as_pfllib_or_split():
     from repro.dflmoe.baselines import FedRep
 
-    assert FedRep().phases(2) == [(1, ("head",)), (1, ("body",))]  # the same two passes as every method
-    assert FedRep().phases(3) == [(2, ("head",)), (1, ("body",))]
-    assert FedRep().phases(1) == [(1, ("head",)), (1, ("body",))]
+    assert FedRep().phases(2) == [(1, ("head",)), (2, ("body",))]  # PFLlib: 1 head epoch + E body epochs
+    assert FedRep("split").phases(2) == [(1, ("head",)), (1, ("body",))]  # the same two passes as every method
+    assert FedRep("split").phases(3) == [(2, ("head",)), (1, ("body",))]
+    assert FedRep("split").phases(1) == [(1, ("head",)), (1, ("body",))]
+    with pytest.raises(ValueError, match="fedrep form"):
+        FedRep("other")
+
+
+def test_fedproto_as_pfllib_averages_clients_and_predicts_the_nearest_prototype():
+    """PFLlib's serverproto: a class's global prototype is the plain mean over the clients holding it
+    (not weighted by counts); clientproto predicts the class whose global prototype is nearest."""
+    from repro.dflmoe.baselines import FedProto
+
+    body, p = client(k=0)
+    x = torch.rand(6, 64)
+    h = features(body, p, x)
+    protos = torch.randn(10, 8)
+    protos[:6] = h  # example i sits on class i's prototype
+    mask = torch.ones(10)
+    mask[7] = 0
+    ctx = {"protos": protos, "proto_mask": mask}
+    assert FedProto(1.0).logits(body, p, x, ctx).argmax(-1).tolist() == list(range(6))
+    torch.testing.assert_close(FedProto(1.0, "weighted").logits(body, p, x, ctx), head_logits(p, h))
+    assert FedProto(1.0).logits(body, p, x, ctx)[:, 7].eq(float("-inf")).all()  # no client holds class 7
+
+    class Fed:  # two clients: counts 1 and 9 of class 0 (their prototypes 0 and 10)
+        n_clients, server, task = 2, {}, type("T", (), {"n_classes": 1})()
+
+        def assign(self, *a, **k):
+            pass
+
+    everything = np.ones((3, 3), dtype=bool)
+    for form, expected in (("pfllib", 5.0), ("weighted", 9.0)):
+        method, fed = FedProto(1.0, form), Fed()
+        method.client_protos = lambda fed: (torch.tensor([[[0.0]], [[10.0]]]), torch.tensor([[1.0], [9.0]]))
+        method.communicate(fed, 0, everything, everything)
+        assert fed.server["protos"].item() == pytest.approx(expected), form
 
 
 def test_an_isolated_dflmoe_mixes_only_its_own_head(task):
@@ -190,3 +247,78 @@ def test_partitions_follow_the_seed():
     a, b = build_tasks(cfg, 0)["digits-a0.5"], build_tasks(cfg, 1)["digits-a0.5"]
     assert not np.array_equal(a.label_counts(), b.label_counts())
     np.testing.assert_array_equal(a.label_counts(), build_tasks(cfg, 0)["digits-a0.5"].label_counts())
+
+
+class NoExperts(type(make_method("dflmoe", 4, moe_alpha=0.5, prox_mu=0.0, proto_lambda=0.0))):
+    """Sabotage: the mixture holds no expert, not even the client's own head (every slot masked as
+    if never received), so it has nothing to mix."""
+
+    def context(self, fed, group):
+        ctx = super().context(fed, group)
+        return ctx | {"available": torch.zeros_like(ctx["available"])}
+
+
+def control_scores(task, arms: dict, rounds: int = 3) -> dict:
+    """(1, n_clients) accuracies per arm on ``task`` (one seed), from ``arms``: name -> (method, faults)."""
+    cfg = dflmoe.config("smoke", rounds=rounds, n_clients=4, lost_client=3, eval_every=rounds)
+    specs = client_specs(4, MODEL.hidden, False, True)
+    return {
+        name: np.array([simulate(task, method, cfg.schedule, 0, specs, fault, **DIMS).client_acc])
+        for name, (method, fault) in arms.items()
+    }
+
+
+def test_k1_sabotage_a_mixture_without_its_own_head_leaves_the_band(task):
+    """K1 (an isolated dFLMoE equals local training within 2 points) rests on the isolated mixture
+    holding the client's own head; with that expert masked too, K1's effect moves far past 2 points."""
+    from repro.core.claims import decide
+    from repro.dflmoe.claims import CLAIMS
+    from repro.dflmoe.runs import ISOLATED, faults
+
+    k1 = next(c for c in CLAIMS if c.id == "K1")
+    scores = control_scores(task, {
+        "local": (method_of("local"), Faults()),
+        k1.a: (method_of("dflmoe"), faults(CFG, ISOLATED)),
+        "sabotaged": (NoExperts(0.5, 4), faults(CFG, ISOLATED)),
+    })  # fmt: skip
+    assert abs(decide(k1, scores).effect) < abs(decide(k1.with_a("sabotaged"), scores).effect)
+    assert abs(decide(k1.with_a("sabotaged"), scores).effect) > 4 * k1.margin
+
+
+def test_k2_sabotage_a_mixture_without_experts_loses_to_local():
+    """K2 (dFLMoE beats local training under IID) needs a mixture that mixes heads; with every
+    expert masked its effect falls far below the margin (0)."""
+    from repro.core.claims import decide
+    from repro.dflmoe.claims import CLAIMS
+
+    k2 = next(c for c in CLAIMS if c.id == "K2")
+    iid = digits_task(100.0, 4, 0.2, seed=0)
+    scores = control_scores(iid, {
+        "local": (method_of("local"), Faults()),
+        "dflmoe": (method_of("dflmoe"), Faults()),
+        "sabotaged": (NoExperts(0.5, 4), Faults()),
+    })  # fmt: skip
+    sabotaged = decide(k2.with_a("sabotaged"), scores)
+    assert sabotaged.ci_high < k2.margin and sabotaged.verdict == "not reproduced"
+    assert sabotaged.effect < decide(k2, scores).effect - 10
+
+
+def test_pooled_auc_pairs_each_seed_with_its_own_labels():
+    """Each seed draws its own partition: a perfect predictor scores AUC 1.0 on every seed (pairing
+    every seed's predictions with seed 0's labels gave 0.597), and the prior row is the trivial floor."""
+    from repro.dflmoe.evaluate import prior_scores, results_table
+
+    rng = np.random.default_rng(0)
+    runs = {"breast_cancer": {"perfect": []}}
+    for _seed in range(3):
+        labels = [rng.integers(0, 2, 14) for _ in range(4)]
+        runs["breast_cancer"]["perfect"].append({
+            "labels": [y.tolist() for y in labels], "prob_pos": [y.astype(float).tolist() for y in labels],
+            "client_acc": [100.0] * 4, "bytes_per_round": [0],
+        })  # fmt: skip
+    row = next(r for r in results_table(runs) if r["method"] == "perfect")
+    assert row["pooled_auc"] == 1.0
+    task = digits_task(0.1, 4, 0.2, seed=0)
+    prior = prior_scores([{"digits-a0.1": task}])["digits-a0.1"]
+    majority = [np.mean(c["y_test"] == np.bincount(c["y_train"]).argmax()) * 100 for c in task.clients]
+    np.testing.assert_allclose(prior[0], majority)

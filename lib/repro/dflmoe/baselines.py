@@ -8,14 +8,18 @@ with the same rounds, local epochs, optimiser and data order. Introduced in ``03
   ``w_global`` the global model the client last received.
 * ``fedper`` (Arivazhagan et al. 2019): FedAvg on the body only; heads stay personal.
 * ``fedrep`` (Collins et al. 2021): like FedPer, but each round first trains the head with the body
-  frozen for E epochs, then the body with the head frozen for E epochs: the body gets everyone's
-  E epochs and the head-only epochs come on top (a baseline is not starved; the ledger counts them).
+  frozen, then the body with the head frozen. ``form="pfllib"`` (default) as PFLlib's ``clientrep``:
+  1 head epoch (its ``plocal_epochs``), then E body epochs, so the body gets everyone's E epochs and
+  the head epoch comes on top (the ledger counts it); ``form="split"`` splits E between them (head
+  ceil(E/2), body floor(E/2), at least 1): every method the same passes, the body fewer.
 * ``lg_fedavg`` (Liang et al. 2020): local bodies, FedAvg on the head (works with heterogeneous
   bodies, since heads share one shape).
-* ``fedproto`` (Tan et al. 2022): clients upload per-class mean features; the server averages them
-  per class (weighted by counts); each client adds ``lambda * MSE(h, proto_y)`` (lambda = 1, the
-  mean over feature dimensions as in FedProto's code) to its cross-entropy. Works with heterogeneous
-  bodies. Predicts with the local head.
+* ``fedproto`` (Tan et al. 2022): clients upload per-class mean features; each client adds
+  ``lambda * MSE(h, proto_y)`` (lambda = 1, the mean over feature dimensions as in FedProto's code)
+  to its cross-entropy. Works with heterogeneous bodies. ``form="pfllib"`` (default) as PFLlib's
+  ``serverproto``/``clientproto``: the server's prototype of a class is the plain mean over the
+  clients that hold it, and a client predicts the class of the nearest global prototype (MSE);
+  ``form="weighted"``: prototypes weighted by class counts, prediction by the local head.
 * ``dpsgd`` (Lian et al. 2017): decentralised gossip: after local training each client averages its
   whole model with the models that reached it from its graph neighbours (uniform weights over
   itself and what arrived; the Metropolis weights of a regular graph).
@@ -65,14 +69,20 @@ class FedPer(FedAvg):
 
 
 class FedRep(FedPer):
-    """Head first with the body frozen, then the body with the head frozen (Collins et al. 2021).
-    Every method gets the same local passes per round: the ``local_epochs`` are split between the two
-    phases (head ``ceil(E/2)``, body ``floor(E/2)``). With ``E = 1`` the body still needs a pass, so
-    FedRep then makes two (the budget ledger shows it)."""
+    """Head first with the body frozen, then the body with the head frozen (Collins et al. 2021);
+    ``form`` as the module docstring says ("pfllib": 1 + E epochs; "split": E split in two)."""
 
     name = "fedrep"
+    FORMS = ("pfllib", "split")
+
+    def __init__(self, form: str = "pfllib"):
+        if form not in self.FORMS:
+            raise ValueError(f"fedrep form {form!r}; valid: {', '.join(self.FORMS)}")
+        self.form = form
 
     def phases(self, local_epochs):
+        if self.form == "pfllib":
+            return [(1, ("head",)), (local_epochs, ("body",))]
         head = (local_epochs + 1) // 2
         return [(head, ("head",)), (max(1, local_epochs - head), ("body",))]
 
@@ -117,9 +127,23 @@ class FedProx(FedAvg):
 
 class FedProto(PlainMethod):
     name = "fedproto"
+    FORMS = ("pfllib", "weighted")
 
-    def __init__(self, lam: float):
-        self.lam = lam
+    def __init__(self, lam: float, form: str = "pfllib"):
+        if form not in self.FORMS:
+            raise ValueError(f"fedproto form {form!r}; valid: {', '.join(self.FORMS)}")
+        self.lam, self.form = lam, form
+
+    def logits(self, body, p, x, ctx):
+        """PFLlib's prediction: minus the MSE to each global prototype (argmax = the nearest; a class
+        no client holds can never win); the weighted form predicts with the local head. Before any
+        prototype arrives, the local head in both."""
+        h = features(body, p, x)
+        if self.form != "pfllib":
+            return head_logits(p, h)
+        distance = ((h[:, None] - ctx["protos"][None]) ** 2).mean(-1)  # (B, C)
+        nearest = -distance.masked_fill(ctx["proto_mask"][None] == 0, float("inf"))
+        return torch.where(ctx["proto_mask"].sum() > 0, nearest, head_logits(p, h))
 
     def context(self, fed, group):
         if "protos" not in group.state:
@@ -154,7 +178,8 @@ class FedProto(PlainMethod):
         n = fed.n_clients
         protos, counts = self.client_protos(fed)
         up = torch.from_numpy(delivered[:n, n]).float()
-        weight = counts * up[:, None]
+        held = counts if self.form == "weighted" else (counts > 0).float()  # PFLlib: each holder counts once
+        weight = held * up[:, None]
         if weight.sum() > 0:
             total = weight.sum(0)
             fed.server["protos"] = torch.einsum("nc,ncd->cd", weight, protos) / total.clamp(min=1)[:, None]

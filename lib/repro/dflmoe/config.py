@@ -30,6 +30,7 @@ METHODS = ("local", "fedavg", "fedprox", "fedper", "fedrep", "lg_fedavg", "fedpr
 # methods that average whole models need one body architecture for all clients
 HOMOGENEOUS_ONLY = ("fedavg", "fedprox", "fedper", "fedrep", "dpsgd")
 GRAPHS = ("all", "ring")
+TRANSFORMS = ("full", "diagonal", "lowrank", "none")  # how a peer's head sees the local feature (models.moe_logits)
 DATASETS = ("digits", "breast_cancer", "image_folder", "csv")
 
 
@@ -51,11 +52,18 @@ class ModelSpec:
     """The widths every client's model shares (:mod:`repro.dflmoe.models`): each body emits
     ``feature_dim`` features and each head is ``Linear(feature_dim, classes)``, one shape for all
     clients so heads can be exchanged; ``hidden`` is the homogeneous MLP body's width (the
-    heterogeneous bodies are derived from it); ``attn_dim`` is the MoE gate's query/key size."""
+    heterogeneous bodies are derived from it); ``attn_dim`` is the MoE gate's query/key size;
+    ``transform`` how each expert sees the local feature (:data:`TRANSFORMS`; ``rank`` for
+    "lowrank"). The paper describes a lightweight per-expert feature-space transform without its
+    form; "diagonal" (a per-feature scale and shift per expert) is the lightest that aligns feature
+    scales and keeps each received head's decision rule. A "full" d x d map (the kit's earlier
+    default) lets ``W_k T_k`` be any map, so a peer's frozen head constrains nothing."""
 
     feature_dim: int = 32
     hidden: int = 64
     attn_dim: int = 16
+    transform: str = "diagonal"
+    rank: int = 4
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class DflmoeConfig(RunConfig):
     moe_alpha: float = 0.5  # loss = alpha * CE(local head) + (1 - alpha) * CE(MoE)
     prox_mu: float = 0.01  # FedProx
     proto_lambda: float = 1.0  # FedProto
+    fedrep_form: str = "pfllib"  # 1 head + E body epochs as PFLlib | "split": E split between them (baselines.py)
+    fedproto_form: str = "pfllib"  # unweighted prototypes, nearest-prototype prediction | "weighted": counts, head
     graph: str = "all"  # dFLMoE / D-PSGD peer graph in the main runs: all | ring
     # run matrix (trimmed to what the claims compare, not the claims)
     methods: tuple[str, ...] = METHODS
@@ -95,7 +105,9 @@ class DflmoeConfig(RunConfig):
     drop_rate: float = 0.3  # each message (peer-to-peer, upload, download) lost with this probability
     lost_client: int = 7  # disconnects (sends and receives nothing) from lost_round on; keeps training
     lost_round: int = 5
-    server_down_start: int = 15  # FedAvg's server answers nothing in the last server_down_rounds rounds
+    # FedAvg's server answers nothing in the last server_down_rounds rounds; a serverless method loses
+    # one peer (lost_client) for the same rounds instead: each system loses one node (runs.faults)
+    server_down_start: int = 15
     server_down_rounds: int = 5
     eval_every: int = 1
 
@@ -155,6 +167,10 @@ def config(profile: str = "smoke", **overrides) -> DflmoeConfig:
     hetero_bad = sorted(set(cfg.hetero_methods) & set(HOMOGENEOUS_ONLY))
     if hetero_bad:
         raise ConfigError(f"hetero_methods {hetero_bad} average whole bodies and need one architecture")
+    if cfg.fedrep_form not in ("pfllib", "split") or cfg.fedproto_form not in ("pfllib", "weighted"):
+        raise ConfigError("fedrep_form: pfllib | split; fedproto_form: pfllib | weighted")
+    if cfg.model.transform not in TRANSFORMS:
+        raise ConfigError(f"model.transform {cfg.model.transform!r}; valid: {', '.join(TRANSFORMS)}")
     if cfg.graph not in GRAPHS:
         raise ConfigError(f"graph {cfg.graph!r}; valid: {', '.join(GRAPHS)}")
     if cfg.data_source not in DATASETS:

@@ -3,8 +3,8 @@
 
 * sklearn digits (1797 x 64, real) split over clients by Dirichlet label skew: for each class, the
   share of each client is drawn from Dir(alpha) (alpha 0.1: most clients see two or three digits;
-  alpha 100: near IID). Each client's share is split 80/20 into its own train and test set, so a
-  client is scored on its own label mix.
+  alpha 100: near IID). Each client's share is split into its own test (20%), validation (10%) and
+  train set, so a client is scored on its own label mix (the gates on its validation set).
 * sklearn breast cancer (569 x 30, real, medical) with feature skew: samples go to clients at
   random (labels stay near IID), and each client sees its features through its own site transform
   ``x * exp(s) + b`` with ``s, b ~ N(0, feature_shift)`` per feature (as if each hospital's
@@ -16,7 +16,7 @@
 
 A :class:`Task` holds flat float32 features (images flattened; ``image_shape`` says how to fold them
 back for a CNN body) and int64 labels per client. On disk it is a ``datasets.DatasetDict`` (``train``,
-``test``; one row per example with its ``client``) with typed features (:func:`task_features`: the
+``val``, ``test``; one row per example with its ``client``) with typed features (:func:`task_features`: the
 image as an ``Array3D`` or the feature vector, the label a ``ClassLabel``): the miniature's tasks and
 the real formats' are saved and read back through the same :func:`save_task` / :func:`load_task`.
 """
@@ -45,12 +45,14 @@ from repro.core.data import Manifest, data_root, load_manifest, verified_path
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # SOB_B_A-14-22549AB-40-001.png: biopsy, benign/malignant, tumour type, patient, magnification, index
 BREAKHIS_NAME = re.compile(r"^SOB_([BM])_([A-Z]+)-(\d+-[0-9A-Z]+)-(\d+)-(\d+)$")
-SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
+PARTS = ("train", "val", "test")
+SPLIT_KEYS = tuple(f"{xy}_{part}" for part in PARTS for xy in "xy")
+VAL_FRACTION = 0.1  # of each client's share, cut from its training part: what the gates are measured on
 
 
 @dataclass
 class Task:
-    """One federated data set: per-client train/test arrays."""
+    """One federated data set: per-client train/validation/test arrays."""
 
     name: str
     clients: list[dict[str, np.ndarray]]
@@ -106,13 +108,16 @@ def group_partition(groups: np.ndarray, n_clients: int, rng: np.random.Generator
 def split_clients(
     x: np.ndarray, y: np.ndarray, parts: list[np.ndarray], test_fraction: float, rng: np.random.Generator
 ) -> list[dict[str, np.ndarray]]:
-    """Each client's indices shuffled and cut into its own train and test set (at least one test sample)."""
+    """Each client's indices shuffled and cut into its own test set (at least one sample), then a
+    validation set (``VAL_FRACTION`` of the share, at least one sample) from what is left, and the
+    rest for training. The test cut comes first, so the test sets do not depend on the validation's."""
     clients = []
     for idx in parts:
         idx = rng.permutation(idx)
         n_test = max(1, int(round(test_fraction * len(idx))))
-        test, train = idx[:n_test], idx[n_test:]
-        clients.append({"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]})
+        n_val = max(1, int(round(VAL_FRACTION * len(idx))))
+        test, val, train = idx[:n_test], idx[n_test : n_test + n_val], idx[n_test + n_val :]
+        clients.append({f"{xy}_{part}": (x if xy == "x" else y)[i] for part, i in zip(PARTS, (train, val, test)) for xy in "xy"})
     return clients
 
 
@@ -121,8 +126,8 @@ def site_transform(clients: list[dict[str, np.ndarray]], shift: float, rng: np.r
     dim = clients[0]["x_train"].shape[1]
     for client in clients:
         scale, offset = np.exp(rng.normal(0, shift, dim)), rng.normal(0, shift, dim)
-        for part in ("x_train", "x_test"):
-            client[part] = (client[part] * scale + offset).astype(np.float32)
+        for part in PARTS:
+            client[f"x_{part}"] = (client[f"x_{part}"] * scale + offset).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,7 +156,8 @@ def breast_cancer_task(n_clients: int, test_fraction: float, shift: float, seed:
     train = np.concatenate([c["x_train"] for c in clients])
     mean, std = train.mean(0), train.std(0) + 1e-8
     for c in clients:
-        c["x_train"], c["x_test"] = (c["x_train"] - mean) / std, (c["x_test"] - mean) / std
+        for part in PARTS:
+            c[f"x_{part}"] = (c[f"x_{part}"] - mean) / std
     site_transform(clients, shift, rng)
     return Task("breast_cancer", clients, 2)
 
@@ -194,10 +200,16 @@ def read_image_folder(root: Path, image_size: int) -> tuple[np.ndarray, np.ndarr
 
 
 def read_feature_csv(
-    path: Path, label_column: str = "label", drop_columns: tuple[str, ...] = (), names: list[str] | None = None
+    path: Path,
+    label_column: str = "label",
+    drop_columns: tuple[str, ...] = (),
+    names: list[str] | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A CSV of numeric features and one label column (``names`` when the file has no header, as
-    UCI's ``wdbc.data``). Labels are mapped to 0..K-1 in sorted order; returns x, y and the classes."""
+    UCI's ``wdbc.data``). Labels are mapped to 0..K-1 in sorted order; returns x, y and the classes.
+    With ``classes`` (a format's label set, e.g. WDBC's B/M) any other label is refused at its line,
+    rather than becoming a class of its own."""
     import pandas as pd
 
     try:
@@ -212,14 +224,25 @@ def read_feature_csv(
         raise ValueError(f"{path}: feature columns must be numeric; not numeric: {bad[:5]}")
     if features.isna().any().any() or frame[label_column].isna().any():
         raise ValueError(f"{path}: missing values in {features.columns[features.isna().any()].tolist()[:5]}")
-    classes = sorted(frame[label_column].unique().tolist(), key=str)
-    if len(classes) < 2:
-        raise ValueError(f"{path}: the label column holds one class only ({classes})")
-    y = frame[label_column].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-    return features.to_numpy(np.float32), y, [str(c) for c in classes]
+    labels = frame[label_column].astype(str).str.strip()
+    if classes is not None:
+        unknown = ~labels.isin(classes)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            line = row + (1 if names else 2)  # 1-based, after the header when the file has one
+            raise ValueError(
+                f"{path}, line {line}: label {labels.iloc[row]!r} in column {label_column!r} is not one of {list(classes)}"
+            )
+    found = sorted(labels.unique().tolist())
+    if len(found) < 2:
+        raise ValueError(f"{path}: the label column holds one class only ({found})")
+    kept = list(classes) if classes is not None else found
+    y = labels.map({c: i for i, c in enumerate(kept)}).to_numpy(np.int64)
+    return features.to_numpy(np.float32), y, kept
 
 
 WDBC_COLUMNS = ["id", "diagnosis", *[f"f{i}" for i in range(30)]]
+WDBC_CLASSES = ("B", "M")  # benign -> 0, malignant -> 1 (sorted, as before the label set was checked)
 
 
 def breakhis_task(
@@ -248,7 +271,8 @@ def wdbc_task(
     """UCI WDBC (``wdbc.data``, the CSV behind sklearn's breast cancer), partitioned as the miniature's
     (standardised, then each client's site transform)."""
     manifest = manifest or load_manifest("wdbc")
-    x, y, _ = read_feature_csv(verified_path(manifest, "wdbc.data", root), "diagnosis", ("id",), WDBC_COLUMNS)
+    path = verified_path(manifest, "wdbc.data", root)
+    x, y, _ = read_feature_csv(path, "diagnosis", ("id",), WDBC_COLUMNS, WDBC_CLASSES)
     x = (x - x.mean(0)) / (x.std(0) + 1e-8)
     rng = np.random.default_rng([seed, 569])
     clients = split_clients(x, y, np.array_split(rng.permutation(len(y)), n_clients), test_fraction, rng)
@@ -267,10 +291,10 @@ def task_features(n_classes: int, in_dim: int, image_shape: tuple[int, ...] | No
 
 
 def to_dataset(task: Task) -> DatasetDict:
-    """The task as ``train`` and ``test`` rows, client by client (float32 features stored exactly)."""
+    """The task as ``train``, ``val`` and ``test`` rows, client by client (float32 features stored exactly)."""
     feats = task_features(task.n_classes, task.in_dim, task.image_shape)
     out = {}
-    for part in ("train", "test"):
+    for part in PARTS:
         x = np.concatenate([c[f"x_{part}"] for c in task.clients]).astype(np.float32, copy=False)
         columns = {
             "client": np.concatenate([np.full(len(c[f"y_{part}"]), i) for i, c in enumerate(task.clients)]),
@@ -285,7 +309,10 @@ def from_dataset(name: str, dataset: DatasetDict) -> Task:
     """The :class:`Task` a :func:`to_dataset` dict holds (images flattened again)."""
     feats = dataset["train"].features
     image_shape = tuple(feats["x"].shape) if isinstance(feats["x"], Array3D) else None
-    parts = {part: dataset[part].with_format("numpy")[:] for part in ("train", "test")}
+    missing = [part for part in PARTS if part not in dataset]
+    if missing:
+        raise ValueError(f"task {name}: no {missing} split (written before validation sets existed?): rerun the data step")
+    parts = {part: dataset[part].with_format("numpy")[:] for part in PARTS}
     n = 1 + max(int(p["client"].max(initial=-1)) for p in parts.values())
     clients = [{} for _ in range(n)]
     for part, rows in parts.items():

@@ -82,16 +82,17 @@ def run(cfg: DflmoeConfig, task: Task, seed: int, fault: str | None, graph: str,
     method = make_method("dflmoe", n, moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu, proto_lambda=cfg.proto_lambda)
     transport = PeerTransport()
     dims, shared_init = cfg.model, len(set(specs)) == 1
-    groups = build_groups(task, specs, [rank], seed, dims.feature_dim, n, dims.attn_dim, shared_init=shared_init)
+    groups = build_groups(task, specs, [rank], seed, dims.feature_dim, n, dims.attn_dim, shared_init=shared_init,
+                          transform=dims.transform, rank=dims.rank)  # fmt: skip
     fed = Federation(task, groups, n, method, cfg.schedule, seed, peer_graph(n, graph), transport=transport)
     result = asdict(run_rounds(fed, faults(cfg, fault)))
-    mine = {k: result[k] for k in ("correct", "prob_pos", "client_acc", "gate", "budget")}
+    mine = {k: result[k] for k in ("correct", "prob_pos", "labels", "client_acc", "val_acc", "gate", "budget")}
     mine["bytes_counted"] = transport.bytes_sent
     parts: list = [None] * n
     dist.all_gather_object(parts, mine)
     if rank != 0:
         return None
-    for key in ("correct", "prob_pos", "client_acc", "gate"):
+    for key in ("correct", "prob_pos", "labels", "client_acc", "val_acc", "gate"):
         result[key] = [v for part in parts for v in (part[key] or [])]
     result["budget"] = {
         "optimizer_steps": sum(p["budget"]["optimizer_steps"] for p in parts),

@@ -8,7 +8,11 @@ number when one partition is scored.
 
 Breast cancer: with ~14 test samples per client, some clients' test sets can hold one class, where a
 per-client AUC is undefined; the table reports the AUC of the *pooled* predictions of all clients
-(per seed, then averaged), and the claim on it uses accuracy (per-example scores).
+(per seed, each seed's predictions against that seed's own labels, then averaged), and the claim on
+it uses accuracy (per-example scores).
+
+The gates (:func:`gate_values`) read each client's *validation* set (cut from its training share,
+:mod:`repro.dflmoe.data`), never the test set.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from repro.dflmoe.data import Task
 
 
 def client_weighted_points(correct: Sequence[np.ndarray]) -> np.ndarray:
@@ -49,12 +55,29 @@ def scores(runs: Mapping[str, Mapping[str, list[dict]]]) -> dict[str, dict[str, 
     }
 
 
-def results_table(runs: Mapping[str, Mapping[str, list[dict]]], labels: Mapping[str, list[np.ndarray]]) -> list[dict]:
+def prior_scores(tasks_per_seed: Sequence[Mapping[str, Task]]) -> dict[str, np.ndarray]:
+    """metric -> (n_seeds, n_clients): the trivial reference that answers every test example of a
+    client with that client's most frequent training class (under strong label skew it is no
+    small number)."""
+    out: dict[str, list] = {}
+    for tasks in tasks_per_seed:
+        for name, task in tasks.items():
+            acc = [100.0 * np.mean(c["y_test"] == np.bincount(c["y_train"]).argmax()) for c in task.clients]
+            out.setdefault(name, []).append(acc)
+    return {name: np.array(v, dtype=float) for name, v in out.items()}
+
+
+def results_table(
+    runs: Mapping[str, Mapping[str, list[dict]]], prior: Mapping[str, np.ndarray] | None = None
+) -> list[dict]:
     """One row per (partition, arm): mean client accuracy and its seed sd, the worst client, the spread
-    over clients, bytes per round, and the pooled AUC on binary tasks. A chance row per partition."""
+    over clients, bytes per round, and the pooled AUC on binary tasks (each run against the labels it
+    was scored on: every seed draws its own partition). A chance row per partition, and the
+    ``prior`` trivial reference's row where given."""
     rows = []
     for metric, arms in runs.items():
-        n_classes = len(np.unique(np.concatenate(labels[metric])))
+        first = next(iter(arms.values()))[0]
+        n_classes = len(np.unique(np.concatenate(first["labels"])))
         rows.append({"partition": metric, "method": "chance", "mean_acc": round(100 / n_classes, 2)})
         for arm, per_seed in arms.items():
             acc = np.array([r["client_acc"] for r in per_seed])  # (seeds, clients)
@@ -68,10 +91,34 @@ def results_table(runs: Mapping[str, Mapping[str, list[dict]]], labels: Mapping[
                 "bytes_per_round": int(np.mean([np.mean(r["bytes_per_round"]) for r in per_seed])),
             }
             if n_classes == 2:
-                aucs = [pooled_auc(r["prob_pos"], labels[metric]) for r in per_seed]
+                aucs = [pooled_auc(r["prob_pos"], r["labels"]) for r in per_seed]
                 row["pooled_auc"] = round(float(np.mean(aucs)), 4)
             rows.append({k: v for k, v in row.items() if v is not None})
+        if metric in (prior or {}):
+            acc = prior[metric]
+            rows.append({"partition": metric, "method": "prior (trivial)", "mean_acc": round(float(acc.mean()), 2),
+                         "worst_client": round(float(acc.min(1).mean()), 2)})  # fmt: skip
     return rows
+
+
+def val_mean(runs: Mapping[str, Mapping[str, list[dict]]], metric: str, arm: str) -> np.ndarray:
+    """(n_seeds,) mean client accuracy on the validation sets, in points."""
+    return np.array([np.mean(r["val_acc"]) for r in runs[metric][arm]])
+
+
+def gate_values(runs: Mapping[str, Mapping[str, list[dict]]], main: str) -> dict[str, list[float]]:
+    """Every gate of :data:`repro.dflmoe.claims.GATES` that this run's matrix measures, per seed, on
+    validation data: local training above chance on each partition, and the peers' help (dFLMoE
+    minus its isolated self) on the main partition."""
+    from repro.dflmoe.claims import ISOLATED_ARM, LEARNS
+
+    out = {}
+    for gate, metric in LEARNS.items():
+        if metric in runs and "local" in runs[metric]:
+            out[gate] = val_mean(runs, metric, "local").tolist()
+    if main in runs and {"dflmoe", ISOLATED_ARM} <= set(runs[main]):
+        out["peers_help"] = (val_mean(runs, main, "dflmoe") - val_mean(runs, main, ISOLATED_ARM)).tolist()
+    return out
 
 
 def budget_ledger(runs: Mapping[str, Mapping[str, list[dict]]]) -> dict[str, dict]:

@@ -31,7 +31,7 @@ from torch.func import grad, vmap
 from repro.core.train import Budget
 from repro.dflmoe.config import Schedule
 from repro.dflmoe.data import Task
-from repro.dflmoe.models import Body, BodySpec, features, head_logits, init_params
+from repro.dflmoe.models import DEFAULT, Body, BodySpec, features, head_logits, init_params
 
 Params = dict[str, torch.Tensor]
 
@@ -43,17 +43,20 @@ Params = dict[str, torch.Tensor]
 @dataclass(frozen=True)
 class Faults:
     """One drop model for every method: each message lost with ``drop_rate``; client ``lost_client``
-    disconnected from ``lost_round`` on; the server (node n) dead in ``server_down`` = [start, stop)."""
+    disconnected in rounds [``lost_round``, ``lost_until``) (for good when ``lost_until`` is None);
+    the server (node n) dead in ``server_down`` = [start, stop)."""
 
     drop_rate: float = 0.0
     lost_client: int | None = None
     lost_round: int = 0
     server_down: tuple[int, int] | None = None
+    lost_until: int | None = None
 
     def alive(self, n: int, rnd: int) -> np.ndarray:
         """(n+1, n+1) links that exist this round (structural faults only)."""
         ok = np.ones((n + 1, n + 1), dtype=bool)
-        if self.lost_client is not None and rnd >= self.lost_round:
+        back = self.lost_until is not None and rnd >= self.lost_until
+        if self.lost_client is not None and rnd >= self.lost_round and not back:
             ok[self.lost_client, :] = ok[:, self.lost_client] = False
         if self.server_down is not None and self.server_down[0] <= rnd < self.server_down[1]:
             ok[n, :] = ok[:, n] = False
@@ -95,6 +98,9 @@ class Group:
     x_test: torch.Tensor  # (G, T, D) padded
     y_test: torch.Tensor  # (G, T)
     test_mask: torch.Tensor  # (G, T) bool
+    x_val: torch.Tensor  # (G, V, D) padded: each client's validation set (the gates read it)
+    y_val: torch.Tensor
+    val_mask: torch.Tensor
     state: dict[str, torch.Tensor] = field(default_factory=dict)  # method state per client, (G, ...)
 
     def batches(self, seed: int, rnd: int, epoch: int, batch_size: int) -> tuple[torch.Tensor, ...]:
@@ -137,10 +143,12 @@ def build_groups(
     n_experts: int,
     attn_dim: int,
     shared_init: bool,
+    transform: str = DEFAULT.transform,
+    rank: int = DEFAULT.rank,
 ) -> list[Group]:
     """Group the given clients by body spec. ``shared_init``: every client starts from the same
     parameters (one architecture: the common starting model a server would broadcast); otherwise
-    each client is seeded on its own."""
+    each client is seeded on its own. ``transform``/``rank``: the MoE's per-expert transform."""
     groups: dict[BodySpec, list[int]] = {}
     for client in client_ids:
         groups.setdefault(specs[client], []).append(client)
@@ -156,12 +164,16 @@ def build_groups(
                 seed if shared_init else seed * 1000 + i,
                 n_experts,
                 attn_dim,
+                transform,
+                rank,
             )
             for i in ids
         ]
         clients = [task.clients[i] for i in ids]
         x_test, mask = pad_stack([c["x_test"] for c in clients], torch.float32)
         y_test, _ = pad_stack([c["y_test"] for c in clients], torch.long)
+        x_val, val_mask = pad_stack([c["x_val"] for c in clients], torch.float32)
+        y_val, _ = pad_stack([c["y_val"] for c in clients], torch.long)
         out.append(
             Group(
                 spec=spec,
@@ -173,6 +185,9 @@ def build_groups(
                 x_test=x_test,
                 y_test=y_test,
                 test_mask=mask,
+                x_val=x_val,
+                y_val=y_val,
+                val_mask=val_mask,
             )
         )
     return out
@@ -338,21 +353,24 @@ class Federation:
         fwd["heads"] = fwd.get("heads", 0) + samples * getattr(self.method, "forward_heads", 1)
 
     @torch.no_grad()
-    def predict(self) -> dict[int, torch.Tensor]:
-        """Test-set logits per local client (unpadded)."""
+    def predict(self, part: str = "test") -> dict[int, torch.Tensor]:
+        """Logits on each local client's ``part`` ("test" or "val"), unpadded; a method may score
+        classes otherwise than by logits (FedProto's nearest prototype): argmax is its prediction."""
         out = {}
         for group in self.groups:
             ctx = self.method.context(self, group)
-            logits = vmap(lambda p, x, c, body=group.body: self.method.logits(body, p, x, c))(
-                group.params, group.x_test, ctx
-            )
+            x, mask = getattr(group, f"x_{part}"), getattr(group, f"{part}_mask")
+            logits = vmap(lambda p, x, c, body=group.body: self.method.logits(body, p, x, c))(group.params, x, ctx)
             for g, client in enumerate(group.ids):
-                out[client] = logits[g, group.test_mask[g]]
+                out[client] = logits[g, mask[g]]
         return out
 
-    def accuracy(self) -> dict[int, float]:
-        labels = {c: g.y_test[i, g.test_mask[i]] for g in self.groups for i, c in enumerate(g.ids)}
-        return {c: float((lg.argmax(-1) == labels[c]).float().mean()) * 100 for c, lg in self.predict().items()}
+    def labels(self, part: str = "test") -> dict[int, torch.Tensor]:
+        return {c: getattr(g, f"y_{part}")[i, getattr(g, f"{part}_mask")[i]] for g in self.groups for i, c in enumerate(g.ids)}
+
+    def accuracy(self, part: str = "test") -> dict[int, float]:
+        labels = self.labels(part)
+        return {c: float((lg.argmax(-1) == labels[c]).float().mean()) * 100 for c, lg in self.predict(part).items()}
 
 
 @dataclass
@@ -365,6 +383,8 @@ class RunResult:
     client_acc: list[float]  # final accuracy per client
     correct: list[np.ndarray]  # per client, per test example: 1 if right
     prob_pos: list[np.ndarray]  # per client, per test example: P(class 1) (binary tasks; AUC)
+    labels: list[np.ndarray]  # per client, the test labels these predictions are scored against
+    val_acc: list[float]  # final accuracy per client on its validation set (the gates)
     bytes_per_round: list[int]
     budget: dict
     gate: list[list[float]] | None = None  # dFLMoE: mean gate weight per (client, expert) on the test sets
@@ -381,10 +401,12 @@ def simulate(
     *,
     feature_dim: int,
     attn_dim: int,
+    transform: str = DEFAULT.transform,
+    rank: int = DEFAULT.rank,
 ) -> RunResult:
     """A whole federation in one process: ``schedule.rounds`` rounds of local training +
     communication; clients' bodies from ``specs`` emit ``feature_dim`` features, the MoE gate
-    works in ``attn_dim``."""
+    works in ``attn_dim`` over experts seen through ``transform``."""
     n = len(task.clients)
     fed = Federation(
         task=task,
@@ -397,6 +419,8 @@ def simulate(
             n if method.moe else 0,
             attn_dim,
             shared_init=len(set(specs)) == 1,
+            transform=transform,
+            rank=rank,
         ),
         n_clients=n,
         method=method,
@@ -423,11 +447,11 @@ def run_rounds(fed: Federation, faults: Faults) -> RunResult:
 
 
 def finish(fed: Federation, rounds: list[int], curve: list[float], sent: list[int]) -> RunResult:
-    logits = fed.predict()
-    labels = {c: g.y_test[i, g.test_mask[i]] for g in fed.groups for i, c in enumerate(g.ids)}
+    logits, labels = fed.predict(), fed.labels()
     ids = sorted(logits)
     correct = [(logits[c].argmax(-1) == labels[c]).numpy().astype(np.float64) for c in ids]
     prob = [torch.softmax(logits[c], -1)[:, -1].numpy().astype(np.float64) for c in ids]
+    val = fed.accuracy("val")
     gate = fed.method.gate_weights(fed) if hasattr(fed.method, "gate_weights") else None
     return RunResult(
         method=fed.method.name,
@@ -436,6 +460,8 @@ def finish(fed: Federation, rounds: list[int], curve: list[float], sent: list[in
         client_acc=[float(c.mean() * 100) for c in correct],
         correct=correct,
         prob_pos=prob,
+        labels=[labels[c].numpy() for c in ids],
+        val_acc=[val[c] for c in ids],
         bytes_per_round=sent,
         budget=fed.budget.to_dict(),
         gate=gate,

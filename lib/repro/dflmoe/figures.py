@@ -40,16 +40,17 @@ def curves(runs: dict, metric: str, arms: list[str], title: str = ""):
     return fig
 
 
-def client_bars(runs: dict, metric: str, arms: list[str]):
-    """Final accuracy of every client (seed mean), grouped by client."""
+def client_bars(runs: dict, metric: str, arms: list[str], seed_index: int = 0, seed: int = 0):
+    """Final accuracy of every client of one seed, grouped by client: each seed draws its own
+    partition, so client i of one seed is not client i of another and is never averaged with it."""
     fig, axes = plots.figure(width=5.5, height=2.8)
     ax = axes[0, 0]
     present = [a for a in arms if a in runs[metric]]
     width = 0.8 / max(len(present), 1)
     for i, arm in enumerate(present):
-        acc = np.mean([r["client_acc"] for r in runs[metric][arm]], axis=0)
+        acc = np.asarray(runs[metric][arm][seed_index]["client_acc"])
         ax.bar(np.arange(len(acc)) + i * width, acc, width, label=arm)
-    ax.set(xlabel="client", ylabel="test accuracy (%)", title=f"per-client accuracy, {metric}")
+    ax.set(xlabel="client", ylabel="test accuracy (%)", title=f"per-client accuracy, {metric}, seed {seed}")
     ax.legend(fontsize=7, ncol=len(present))
     return fig
 
@@ -90,7 +91,7 @@ def all_figures(
         fault_free = [a for a in runs[metric] if a not in faulted]
         written += plots.save(curves(runs, metric, fault_free), out, f"accuracy_vs_round_{metric}")
     key = [a for a in ("local", "fedavg", "fedrep", "fedproto", "dflmoe") if a in runs[main]]
-    written += plots.save(client_bars(runs, main, key), out, "per_client")
+    written += plots.save(client_bars(runs, main, key, 0, seed), out, "per_client")
     if runs[main].get("dflmoe") and runs[main]["dflmoe"][0]["gate"]:
         written += plots.save(gate_heatmap(runs[main]["dflmoe"][0]["gate"], f"dFLMoE gate, {main}"), out, "gate")
     shown = [a for a in matrix if a.metric == main and a.method in ("fedavg", "dflmoe", "dpsgd")]

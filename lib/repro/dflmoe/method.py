@@ -90,17 +90,27 @@ class DFLMoE(PlainMethod):
         return [rows[c] for c in sorted(rows)]
 
 
-def make_method(name: str, n_clients: int, *, moe_alpha: float, prox_mu: float, proto_lambda: float):
+def make_method(
+    name: str,
+    n_clients: int,
+    *,
+    moe_alpha: float,
+    prox_mu: float,
+    proto_lambda: float,
+    fedrep_form: str = "pfllib",
+    fedproto_form: str = "pfllib",
+):
     """The registered method ``name`` with these hyperparameters (dFLMoE's loss weight, FedProx's
-    mu, FedProto's lambda; the train step and the budget ledger pick every method up from here)."""
+    mu, FedProto's lambda, FedRep's and FedProto's forms; the train step and the budget ledger pick
+    every method up from here)."""
     factories = {
         "local": baselines.Local,
         "fedavg": baselines.FedAvg,
         "fedprox": lambda: baselines.FedProx(prox_mu),
         "fedper": baselines.FedPer,
-        "fedrep": baselines.FedRep,
+        "fedrep": lambda: baselines.FedRep(fedrep_form),
         "lg_fedavg": baselines.LGFedAvg,
-        "fedproto": lambda: baselines.FedProto(proto_lambda),
+        "fedproto": lambda: baselines.FedProto(proto_lambda, fedproto_form),
         "dpsgd": baselines.DPSGD,
         "dflmoe": lambda: DFLMoE(moe_alpha, n_clients),
     }

@@ -20,8 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from repro.dflmoe.config import TRANSFORMS, ModelSpec
+
 if TYPE_CHECKING:
     from repro.dflmoe.config import DflmoeConfig
+
+DEFAULT = ModelSpec()
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,18 @@ def init_params(
     image_shape: tuple[int, ...] | None,
     seed: int,
     n_experts: int = 0,
-    attn_dim: int = 16,
+    attn_dim: int = DEFAULT.attn_dim,
+    transform: str = DEFAULT.transform,
+    rank: int = DEFAULT.rank,
 ) -> tuple[Body, dict[str, torch.Tensor]]:
     """A body template (for ``functional_call``) and one client's parameters, seeded. With
-    ``n_experts`` the client-specific MoE's parameters are added: per-peer transforms initialised to
-    the identity (so at first every expert sees the client's own feature) and the gate's maps."""
+    ``n_experts`` the client-specific MoE's parameters are added: the gate's maps and, unless
+    ``transform`` is "none", a per-peer feature transform that starts as the identity (so at first
+    every expert sees the client's own feature): "full" a d x d matrix, "diagonal" a per-feature
+    scale, "lowrank" the identity plus a rank-``rank`` update (``up`` starts at zero); each with a
+    shift (:func:`moe_logits`)."""
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform {transform!r}; valid: {', '.join(TRANSFORMS)}")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # nn.Linear draws from the global generator
     body = Body(spec, in_dim, feature_dim, image_shape)
@@ -102,12 +113,19 @@ def init_params(
     params = {f"body.{k}": v.detach().clone() for k, v in body.named_parameters()}
     params |= {f"head.{k}": v.detach().clone() for k, v in head.named_parameters()}
     if n_experts:
-        eye = torch.eye(feature_dim).expand(n_experts, feature_dim, feature_dim)
-        params["moe.transform"] = eye.clone()
-        params["moe.transform_bias"] = torch.zeros(n_experts, feature_dim)
         scale = 1 / math.sqrt(feature_dim)
         params["moe.query"] = torch.randn(feature_dim, attn_dim, generator=gen) * scale
         params["moe.key"] = torch.randn(feature_dim, attn_dim, generator=gen) * scale
+        k, d = n_experts, feature_dim
+        if transform == "full":
+            params["moe.transform"] = torch.eye(d).expand(k, d, d).clone()
+        elif transform == "diagonal":
+            params["moe.scale"] = torch.ones(k, d)
+        elif transform == "lowrank":
+            params["moe.down"] = torch.randn(k, rank, d, generator=gen) * scale
+            params["moe.up"] = torch.zeros(k, d, rank)
+        if transform != "none":
+            params["moe.transform_bias"] = torch.zeros(k, d)
     return body.requires_grad_(False), params
 
 
@@ -141,17 +159,35 @@ def moe_logits(
     ``z_k = T_k h + t_k`` (identity-initialised per-peer transform), logits ``head_k(z_k)``;
     gate ``softmax_k(<W_q h, W_k z_k> / sqrt(d_a))`` over available experts (query from the local
     feature, key from what each expert sees); output the gate-weighted sum of expert logits.
+    The form of ``T_k`` is whichever :func:`init_params` made (full, diagonal, identity plus low
+    rank, or none: ``z_k = h``). A full ``T_k`` lets ``W_k T_k`` be any map, so a frozen peer head
+    constrains nothing (the peers enter only through the initialisation); the lighter forms keep
+    each expert's decision rule.
     Returns (logits (B, C), gate (B, K)).
     """
     w = expert_w * (1 - own)[:, None, None] + own[:, None, None] * params["head.weight"]
     b = expert_b * (1 - own)[:, None] + own[:, None] * params["head.bias"]
-    z = torch.einsum("kde,be->kbd", params["moe.transform"], h) + params["moe.transform_bias"][:, None]
+    z = transformed(params, h, len(own))
     logits = torch.einsum("kcd,kbd->kbc", w, z) + b[:, None]  # (K, B, C)
     query = h @ params["moe.query"]  # (B, a)
     keys = z @ params["moe.key"]  # (K, B, a)
     score = torch.einsum("ba,kba->bk", query, keys) / math.sqrt(query.shape[-1])
     gate = torch.softmax(score.masked_fill(~available[None], float("-inf")), dim=-1)  # (B, K)
     return torch.einsum("bk,kbc->bc", gate, logits), gate
+
+
+def transformed(params: dict[str, torch.Tensor], h: torch.Tensor, k: int) -> torch.Tensor:
+    """(K, B, d): what each of the ``k`` experts sees of the features ``h`` (B, d)."""
+    if "moe.transform" in params:
+        z = torch.einsum("kde,be->kbd", params["moe.transform"], h)
+    elif "moe.scale" in params:
+        z = params["moe.scale"][:, None] * h
+    elif "moe.up" in params:
+        low = torch.einsum("kre,be->kbr", params["moe.down"], h)
+        z = h + torch.einsum("kdr,kbr->kbd", params["moe.up"], low)
+    else:
+        return h.expand(k, *h.shape)
+    return z + params["moe.transform_bias"][:, None]
 
 
 def count_params(params: dict[str, torch.Tensor], prefix: str | None = None) -> int:
@@ -195,6 +231,7 @@ def check_models(cfg: DflmoeConfig) -> dict[str, tuple[torch.nn.Module, torch.Te
     out, dims = {}, cfg.model
     for hetero in (False, True):
         for i, spec in enumerate(client_specs(cfg.n_clients, dims.hidden, hetero, image is not None)):
-            body, p = init_params(spec, in_dim, dims.feature_dim, classes, image, i, cfg.n_clients, dims.attn_dim)
+            body, p = init_params(spec, in_dim, dims.feature_dim, classes, image, i, cfg.n_clients, dims.attn_dim,
+                                  dims.transform, dims.rank)  # fmt: skip
             out.setdefault(f"client_{spec.label}", (MoEClient(body, p, cfg.n_clients), torch.rand(2, in_dim)))
     return out

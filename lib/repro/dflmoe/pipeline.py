@@ -15,10 +15,10 @@ from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.dflmoe import artifacts as files
 from repro.dflmoe import figures as draw
-from repro.dflmoe.claims import CANNOT_SHOW, CLAIMS
+from repro.dflmoe.claims import CANNOT_SHOW, CLAIMS, GATES, PRIOR
 from repro.dflmoe.config import DflmoeConfig
 from repro.dflmoe.data import save_task
-from repro.dflmoe.evaluate import budget_ledger, results_table, scores
+from repro.dflmoe.evaluate import budget_ledger, gate_values, prior_scores, results_table, scores
 from repro.dflmoe.federation import simulate
 from repro.dflmoe.method import make_method
 from repro.dflmoe.models import client_specs, count_params, init_params, tensor_bytes
@@ -31,7 +31,7 @@ DATA_FIELDS = (
 )  # fmt: skip
 MODEL_FIELDS = ("model",)
 TRAIN_FIELDS = (
-    "seeds", "rounds", "local_epochs", "batch_size", "lr", "moe_alpha", "prox_mu", "proto_lambda", "graph",
+    "seeds", "rounds", "local_epochs", "batch_size", "lr", "moe_alpha", "prox_mu", "proto_lambda", "fedrep_form", "fedproto_form", "graph",
     "methods", "hetero_methods", "fault_methods", "fault_alpha", "drop_rate", "lost_client", "lost_round",
     "server_down_start", "server_down_rounds", "eval_every", *MODEL_FIELDS,
 )  # fmt: skip
@@ -104,9 +104,12 @@ def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
             task = tasks[seed][arm.metric]
             specs = client_specs(len(task.clients), cfg.model.hidden, arm.hetero, task.image_shape is not None)
             method = make_method(arm.method, len(task.clients), moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu,
-                                 proto_lambda=cfg.proto_lambda)  # fmt: skip
-            run = simulate(task, method, cfg.schedule, seed, specs, faults(cfg, arm.fault), arm.graph,
-                           feature_dim=cfg.model.feature_dim, attn_dim=cfg.model.attn_dim)  # fmt: skip
+                                 proto_lambda=cfg.proto_lambda, fedrep_form=cfg.fedrep_form,
+                                 fedproto_form=cfg.fedproto_form)  # fmt: skip
+            dims = cfg.model
+            run = simulate(task, method, cfg.schedule, seed, specs, faults(cfg, arm.fault, arm.method), arm.graph,
+                           feature_dim=dims.feature_dim, attn_dim=dims.attn_dim, transform=dims.transform,
+                           rank=dims.rank)  # fmt: skip
             results.append(asdict(run))
         runs.setdefault(arm.metric, {})[arm.name] = results
         acc = np.mean([r["client_acc"] for r in results])
@@ -121,9 +124,11 @@ def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
     """Per-example scores, the results table and the budget ledger; the claims by the kit's rule."""
     runs = read_json(ctx.upstream["train"] / files.RUNS)
-    tasks = files.load_tasks(ctx.upstream["data"], cfg.seeds[0])
-    labels = {name: [c["y_test"] for c in t.clients] for name, t in tasks.items()}
+    prior = prior_scores([files.load_tasks(ctx.upstream["data"], seed) for seed in cfg.seeds])
     measured = scores(runs)
+    for metric, acc in prior.items():
+        if metric in measured:
+            measured[metric][PRIOR] = acc
     save_scores(ctx.dir / files.SCORES, measured)
     claims = measured_claims(CLAIMS, measured)
     doc = claims_document(
@@ -133,12 +138,17 @@ def evaluate(cfg: DflmoeConfig, ctx: StepContext) -> dict:
             "run_name": cfg.run_name,
             "seeds": list(cfg.seeds),
             "skipped_claims": [c.id for c in CLAIMS if c not in claims],
+            "transform": cfg.model.transform,
+            "fedrep_form": cfg.fedrep_form,
+            "fedproto_form": cfg.fedproto_form,
         },  # fmt: skip
         claims=claims,
         scores=measured,
-        table=results_table(runs, labels),
+        table=results_table(runs, prior),
         budget=budget_ledger(runs),
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values=gate_values(runs, main_task(cfg)),
     )
     write_json(ctx.dir / files.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}

@@ -19,6 +19,7 @@ from repro.dflmoe.federation import Faults
 DROPS = "drops+lost"
 OUTAGE = "server_down"
 ISOLATED = "isolated"  # every peer message dropped: the control that dFLMoE then equals local training
+SERVERLESS = ("local", "dpsgd", "dflmoe")
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,19 @@ def main_task(cfg: DflmoeConfig) -> str:
     return digits_name(cfg.fault_alpha) if cfg.data_source == "digits" else cfg.data_source
 
 
-def faults(cfg: DflmoeConfig, fault: str | None) -> Faults:
+def faults(cfg: DflmoeConfig, fault: str | None, method: str | None = None) -> Faults:
+    """The fault model of ``fault`` for ``method``. The outage takes one node down for the last
+    ``server_down_rounds`` rounds: FedAvg's server, or for a serverless method (which has none) the
+    peer ``lost_client``, which keeps training alone and rejoins nothing (the run ends)."""
     if fault is None:
         return Faults()
     if fault == DROPS:
         return Faults(drop_rate=cfg.drop_rate, lost_client=cfg.lost_client, lost_round=cfg.lost_round)
     if fault == OUTAGE:
-        return Faults(server_down=(cfg.server_down_start, cfg.server_down_start + cfg.server_down_rounds))
+        window = (cfg.server_down_start, cfg.server_down_start + cfg.server_down_rounds)
+        if method in SERVERLESS:
+            return Faults(lost_client=cfg.lost_client, lost_round=window[0], lost_until=window[1])
+        return Faults(server_down=window)
     if fault == ISOLATED:
         return Faults(drop_rate=1.0)
     raise ValueError(f"unknown fault {fault!r}")
@@ -71,7 +78,7 @@ def arms(cfg: DflmoeConfig) -> list[Run]:
     if "dflmoe" in cfg.methods and cfg.graph == "all":
         out.append(Run(main, Arm("dflmoe/ring"), "dflmoe", graph="ring"))
     out += [Run(main, Arm(m, DROPS), m, graph=cfg.graph, fault=DROPS) for m in cfg.fault_methods]
-    out += [Run(main, Arm(m, OUTAGE), m, graph=cfg.graph, fault=OUTAGE) for m in cfg.fault_methods if m == "fedavg"]
+    out += [Run(main, Arm(m, OUTAGE), m, graph=cfg.graph, fault=OUTAGE) for m in cfg.fault_methods if m != "local"]
     if "dflmoe" in cfg.control_methods and "local" in cfg.methods:
         out.append(Run(main, Arm("dflmoe", ISOLATED), "dflmoe", graph=cfg.graph, fault=ISOLATED))
     if cfg.data_source == "digits":
@@ -81,14 +88,11 @@ def arms(cfg: DflmoeConfig) -> list[Run]:
     return out
 
 
-SERVERLESS = ("local", "dpsgd", "dflmoe")
-
-
 def aliases(cfg: DflmoeConfig) -> dict[tuple[str, str], str]:
-    """A serverless method under a server outage is the same computation as without one (the outage
-    cuts only links to node n, which it never uses; tests/dflmoe checks this): reuse its fault-free run."""
+    """Local training under an outage is the same computation as without one (it sends nothing):
+    reuse its fault-free run. Every other method's outage arm is run (:func:`faults`)."""
     main = main_task(cfg)
-    return {(main, Arm(m, OUTAGE).name): m for m in cfg.fault_methods if m in SERVERLESS and m in cfg.methods}
+    return {(main, Arm("local", OUTAGE).name): "local"} if "local" in cfg.fault_methods and "local" in cfg.methods else {}
 
 
 def partition_seed(data_seed: int, seed: int) -> int:
