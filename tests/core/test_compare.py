@@ -186,3 +186,11 @@ def test_step_times_reads_each_finished_step(tmp_path):
     (tmp_path / "mmard" / "model").mkdir()
     (tmp_path / "mmard" / "model" / "step.json").write_text("{truncated")
     assert machine.step_times(tmp_path, "mmard") == {"data": 1.5, "train": 20.0}
+
+
+def test_the_same_machine_at_another_commit_says_the_code_moved():
+    golden = document(0.10, machine_facts={**AVX512, "commit": "a" * 40})
+    rerun = document(0.10, machine_facts={**AVX512, "commit": "b" * 40})
+    text = compare.machines_text(compare.compare_documents(golden, rerun))
+    assert text == "the same machine; code from commit aaaaaaa and bbbbbbb"
+    assert compare.machines_text(compare.compare_documents(golden, golden)) is None
