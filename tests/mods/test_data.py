@@ -217,13 +217,26 @@ def test_malformed_files_give_clear_errors(mosi):
         (lambda s: s.update(audio_lengths=s["audio_lengths"] + 1000), r"audio_lengths must be N=6 values"),
         (lambda s: s.pop("vision_lengths"), "unaligned file without vision_lengths"),
         (lambda s: s.update(text_bert=s["text_bert"][:, :2]), r"text_bert must be \(N, 3, T_l\)"),
+        (lambda s: s["text"].__setitem__((0, 0, 0), np.nan), r"'text' has 1 non-finite values"),
+        (lambda s: s["audio"].__setitem__((1, 0, 0), np.inf), r"'audio' has 1 non-finite values"),
+        (lambda s: s["vision"].__setitem__((0, 0, 0), -np.inf), r"'vision' has 1 non-finite values"),
+        (lambda s: s.update(regression_labels=s["regression_labels"] * 10), r"in \[-3.0, 3.0\]"),
+        (lambda s: s["regression_labels"].__setitem__(0, np.nan), "must be finite"),
+        (lambda s: s.update(audio_lengths=s["audio_lengths"] + 0.5), "audio_lengths must be whole numbers"),
     ],
 )
 def test_wrong_shapes_and_missing_fields_are_named(mosi, breakage, message):
-    split = dict(mosi[2]["unaligned_50.pkl"]["train"])
+    split = {k: v.copy() for k, v in mosi[2]["unaligned_50.pkl"]["train"].items()}
     breakage(split)
     with pytest.raises(ValueError, match=message):
         tensors(split, "train")
+
+
+def test_only_minus_inf_in_audio_is_zeroed_as_mmsa_does(mosi):
+    split = mosi[2]["unaligned_50.pkl"]["train"]
+    out = tensors(split, "train")
+    assert out["audio"][0, 0, 0] == 0 and np.isneginf(split["audio"][0, 0, 0])  # the caller's array untouched
+    assert torch.equal(out["audio"][1:], torch.from_numpy(split["audio"][1:]))
 
 
 def test_read_pickle_refuses_a_non_dict(tmp_path):

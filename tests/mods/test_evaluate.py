@@ -59,3 +59,25 @@ def test_claims_name_real_arms_and_carry_a_control():
         assert set(claim.arms) <= known, claim.id
         assert claim.metric in {"mae", "acc7", "acc2", "mae_sweep", "selector"}
     assert any(c.control for c in CLAIMS)
+
+
+def test_trivial_references_score_constants_on_the_same_utterances():
+    from repro.mods.evaluate import trivial_scores
+
+    truth = np.array([-3.0, 0.0, 1.0, 2.0])
+    test = {"label": truth, "dominant": np.array([0, 1, 2, 0])}
+    out = trivial_scores(np.array([0.0, 1.0, 2.0]), test, [truth, truth], n_seeds=2)
+    np.testing.assert_allclose(out["mae"]["mean_label"], np.tile(np.abs(1.0 - truth), (2, 1)))
+    np.testing.assert_allclose(out["mae_sweep"]["median_label"][0], np.abs(1.0 - truth))
+    assert out["selector"]["always_text"].tolist() == [[100, 0, 0, 100]] * 2
+    assert set(out["selector"]) == {"always_text", "always_audio", "always_vision"}
+
+
+def test_a_gate_takes_the_worst_arm_of_the_claims_it_covers():
+    from repro.core.claims import Claim, Gate
+    from repro.mods.evaluate import gate_values
+
+    claims = [Claim(id="C", text="", type="better", metric="mae", a="x", b=("y",), higher_is_better=False)]
+    gates = [Gate(name="g", text="", covers=("C",), threshold=0.3)]
+    values = gate_values(gates, claims, {"x": [0.5, 0.2], "y": [0.4, 0.6], "z": [0.0, 0.0]})
+    assert values == {"g": [0.4, 0.2]}

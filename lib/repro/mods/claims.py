@@ -2,7 +2,14 @@
 
 Arms are the names in :data:`repro.mods.method.ARMS`, trained on the set whose dominant modality
 varies per sample; ``@language`` marks the control arms trained and tested on the set where
-language always dominates. ``chance`` and ``trivial_probe`` are rows of the selector metric.
+language always dominates. ``chance`` and ``trivial_probe`` are rows of the selector metric; the
+linear probe, trained on the dominant label the selector never sees, is a ceiling row (selector /
+probe reported), not a claim.
+
+Trivial references (scored on the same utterances, per seed): ``mean_label`` and ``median_label``
+(the training labels' mean / median for every utterance) for the MAE and Acc-7 claims; for the
+selector claims a constant modality choice, ``always_text`` / ``always_audio`` / ``always_vision``
+(the prior, the most frequent training dominant, is one of them).
 Metrics: ``mae`` (absolute error per utterance, lower is better), ``acc7`` (0/100), ``mae_sweep``
 (absolute error averaged over the test-time noise sweep), ``selector`` (0/100: the selected primary
 is the true dominant modality).
@@ -12,9 +19,11 @@ language-only primary 0.417, without GDC 0.428. The paper's deltas come from SIM
 [-1, 1]); ours are on a [-3, 3] synthetic scale, so compare signs and rough sizes, not values.
 """
 
-from repro.core.claims import Claim
+from repro.core.claims import Claim, Gate
 
 FIXED = ("fixed_l", "fixed_a", "fixed_v")
+LABEL_TRIVIAL = ("mean_label", "median_label")
+CHOICE_TRIVIAL = ("always_text", "always_audio", "always_vision")
 FUSION = ("late", "late_gate", "early", "mult")
 PAPER = {"MOSI MAE": 0.688, "MOSI Acc-7": 49.27, "SIMS MAE": 0.407, "SIMS language-only primary MAE": 0.417,
          "SIMS without GDC MAE": 0.428}  # fmt: skip
@@ -32,6 +41,7 @@ CLAIMS = (
         paper_delta=round(PAPER["SIMS language-only primary MAE"] - PAPER["SIMS MAE"], 3),
         paper_numbers={k: PAPER[k] for k in ("SIMS MAE", "SIMS language-only primary MAE")},
         note="paper delta: SIMS, MODS vs its language-only-primary ablation (labels in [-1, 1])",
+        trivial=LABEL_TRIVIAL,
     ),
     Claim(
         id="C1b",
@@ -44,6 +54,7 @@ CLAIMS = (
         a="mods",
         b=FIXED,
         text="... and a higher Acc-7 than every fixed-primary model.",
+        trivial=LABEL_TRIVIAL,
         paper_numbers={"MOSI Acc-7": PAPER["MOSI Acc-7"]},
     ),
     Claim(
@@ -59,6 +70,7 @@ CLAIMS = (
         b=FUSION,
         text="MODS has a lower MAE than late fusion, late fusion with a learned per-sample gate (which can "
         "adapt without MODS' machinery), early fusion and MulT-lite.",
+        trivial=LABEL_TRIVIAL,
         paper_numbers={"MOSI MAE": PAPER["MOSI MAE"]},
     ),
     Claim(
@@ -76,6 +88,7 @@ CLAIMS = (
         "and visual sequences are redundant and noisy (MAE averaged over the test-noise sweep).",
         paper_delta=round(PAPER["SIMS without GDC MAE"] - PAPER["SIMS MAE"], 3),
         paper_numbers={k: PAPER[k] for k in ("SIMS MAE", "SIMS without GDC MAE")},
+        trivial=LABEL_TRIVIAL,
     ),
     Claim(
         id="C3a",
@@ -90,18 +103,7 @@ CLAIMS = (
         margin=20.0,
         text="MSelector's primary modality is the true dominant one well above chance (defined before running: "
         "at least 20 points above 1/3). A check the paper could not make.",
-    ),
-    Claim(
-        id="C3b",
-        type="better",
-        metric="selector",
-        a="mods",
-        b=("linear_probe",),
-        text="... and above a linear probe (logistic regression on each modality's mean-pooled features), "
-        "which can read the generator's cue direction: the selector finds more than a linear read-out of "
-        "pooled content.",
-        note="Replaces a probe on frame norm, variance and length, which is at chance by construction (the "
-        "generator's cue is norm-matched); that probe stays in the table. Margin 0: the claim is an ordering.",
+        trivial=CHOICE_TRIVIAL,
     ),
     Claim(
         id="C3c",
@@ -110,26 +112,55 @@ CLAIMS = (
         a="mods",
         b=("late_gate",),
         text="... and above the gated late fusion's gate (its arg-max modality), a learned per-sample choice "
-        "without MODS' machinery.",
-        note="Margin 0: the claim is an ordering.",
+        "without MODS' machinery: the claim C3 is decided on.",
+        note="Margin 0: the claim is an ordering. Both choosers learn without the dominant label. It replaces "
+        "C3b (the selector above a linear probe trained on that label), which could only be lost: the probe "
+        "reads the label at 99.8%, so it is a ceiling row (selector / probe) in the table instead.",
+        trivial=CHOICE_TRIVIAL,
     ),
     Claim(
         id="K1",
         note=(
             "Control: with language always dominant the selector has nothing to choose, so MODS and the "
-            "language-primary model should agree within 0.05 MAE. It can fail: MSelector's per-sample "
-            "switching and PCCA still change the fused representation even when the choice is constant."
+            "language-primary model should agree within 0.03 MAE: the paper's own effect of selection (SIMS, "
+            "0.417 - 0.407 = 0.010 on labels in [-1, 1], x3 on our [-3, 3] scale), so a MODS advantage of the "
+            "paper's size on a set with nothing to select would fail it. At 4 seeds the run detects about "
+            "0.033 (the 4-seed golden before this change), so K1 can come out inconclusive; `needs` says how "
+            "many seeds would decide it. It can fail: MSelector's per-sample switching and PCCA still change "
+            "the fused representation even when the choice is constant; tests/mods sabotages the choice "
+            "(audio forced as the primary) and sees the gap pass the band."
         ),
         type="equivalent",
         metric="mae",
         higher_is_better=False,
         a="mods@language",
         b=("fixed_l@language",),
-        margin=0.05,
+        margin=0.03,
         control=True,
         expected="reproduced",
         text="Control: where language always dominates there is nothing for the selector to choose, so MODS and "
-        "the language-primary model should be equivalent (MAE within 0.05).",
+        "the language-primary model should be equivalent (MAE within 0.03, the paper's effect of selection).",
+    ),
+)
+
+GATES = (
+    Gate(
+        name="models learn (varying set)",
+        text="Every model the claims compare on the varying set has a validation MAE at least 0.3 below the "
+        "training-mean predictor's, every seed (the value is the smallest such gap).",
+        covers=("C1a", "C1b", "C1c", "C2", "C3a", "C3c"),
+        threshold=0.3,
+        note="The claims compare what the models learned from the modalities: one no better than a constant "
+        "has learned nothing to compare. 0.3 is a fifth of the constant's MAE (about 1.5 on [-3, 3]) and "
+        "several times the seed spread of a trained arm's MAE.",
+    ),
+    Gate(
+        name="models learn (control set)",
+        text="MODS and the language-primary model on the language-always set each have a validation MAE at "
+        "least 0.3 below the training-mean predictor's, every seed.",
+        covers=("K1",),
+        threshold=0.3,
+        note="Two models that learned nothing would agree within any band: K1 needs both to have learned.",
     ),
 )
 

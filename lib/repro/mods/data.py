@@ -42,6 +42,7 @@ from repro.core.steps import atomic_path
 from repro.mods.config import ModsConfig
 
 MODALITIES = ("text", "audio", "vision")  # index = the dominant-modality code
+LABEL_RANGE = 3.0  # MOSI / MOSEI sentiment in [-3, 3] (SIMS: [-1, 1])
 SPLITS = ("train", "valid", "test")
 TEXT_NOISE = 0.3  # text is cleaner than acoustic/visual frames
 TEXT_SIGNAL_FRACTION = 0.3
@@ -256,7 +257,10 @@ def tensors(split: Mapping[str, Any], where: str = "split") -> dict[str, torch.T
 
     Masks: unaligned files give ``audio_lengths`` / ``vision_lengths``; the text mask is
     ``text_bert``'s attention-mask row when present, else the non-zero rows of ``text``; aligned
-    files (no lengths) share the text mask. -inf audio values become 0, as MMSA does.
+    files (no lengths) share the text mask. -inf audio values become 0, as MMSA's loader does (and
+    nothing else: MMSA zeroes no other value); any other non-finite value, a label outside [-3, 3]
+    (MOSI / MOSEI's range; SIMS' [-1, 1] lies inside it) or a length that is not a whole number is an
+    error that names the field.
     """
     missing = [k for k in ("text", "audio", "vision", "regression_labels") if k not in split]
     if missing:
@@ -266,9 +270,17 @@ def tensors(split: Mapping[str, Any], where: str = "split") -> dict[str, torch.T
         arr = np.asarray(split[key])
         if arr.ndim != 3 or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{where}: {key!r} must be a numeric (N, T, D) array, got {arr.dtype} {arr.shape}")
-        seqs[key] = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        arr = arr.astype(np.float32)  # a copy: the caller's arrays are left as they are
+        if key == "audio":
+            arr[arr == -np.inf] = 0.0
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"{where}: {key!r} has {int(bad.sum())} non-finite values (only -inf in audio is zeroed)")
+        seqs[key] = arr
     n = len(seqs["text"])
     labels = np.asarray(split["regression_labels"], dtype=np.float32).reshape(-1)
+    if not np.isfinite(labels).all() or np.abs(labels).max(initial=0) > LABEL_RANGE:
+        raise ValueError(f"{where}: regression_labels must be finite and in [-{LABEL_RANGE}, {LABEL_RANGE}]")
     sizes = {k: len(v) for k, v in seqs.items()} | {"regression_labels": len(labels)}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"{where}: fields disagree on the number of utterances: {sizes}")
@@ -285,6 +297,9 @@ def tensors(split: Mapping[str, Any], where: str = "split") -> dict[str, torch.T
         if f"{key}_lengths" not in split:
             raise ValueError(f"{where}: unaligned file without {key}_lengths")
         lengths = np.asarray(split[f"{key}_lengths"]).reshape(-1)
+        if not np.issubdtype(lengths.dtype, np.number) or not np.array_equal(lengths, np.round(lengths)):
+            raise ValueError(f"{where}: {key}_lengths must be whole numbers, got {lengths.dtype} {lengths[:5]}")
+        lengths = lengths.astype(np.int64)
         if len(lengths) != n or lengths.min(initial=0) < 0 or lengths.max(initial=0) > length:
             raise ValueError(f"{where}: {key}_lengths must be N={n} values in [0, {length}]")
         out[f"{key}_mask"] = _mask(lengths, length)

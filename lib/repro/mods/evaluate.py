@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 CHANCE_SELECTOR = 100 / 3
+MODALITY_NAMES = ("text", "audio", "vision")  # index = the dominant-modality code
 
 
 def mmsa_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -104,6 +105,42 @@ def linear_probe(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]
     mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-9
     probe = LogisticRegression(max_iter=2000).fit((x_tr - mu) / sd, np.asarray(train["dominant"]))
     return selector_hits(probe.predict((x_te - mu) / sd), test["dominant"])
+
+
+def trivial_scores(
+    train_labels: np.ndarray, test: Mapping[str, np.ndarray], sweep_labels: list[np.ndarray], n_seeds: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """The trivial references as arms, metric -> name -> (n_seeds, n_examples) on the test utterances:
+    the training labels' mean and median for every utterance (``mae``, ``acc7``, ``acc2`` and, over the
+    noise sweep's labels, ``mae_sweep``), and each constant modality choice for ``selector`` where the
+    dominant modality is known."""
+    truth = np.asarray(test["label"], np.float64)
+    constants = {"mean_label": float(np.mean(train_labels)), "median_label": float(np.median(train_labels))}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in constants.items():
+        for metric, values in example_scores(np.full_like(truth, value), truth).items():
+            out.setdefault(metric, {})[name] = np.tile(values, (n_seeds, 1))
+        if sweep_labels:
+            errors = np.mean([np.abs(value - np.asarray(y, np.float64)) for y in sweep_labels], axis=0)
+            out.setdefault("mae_sweep", {})[name] = np.tile(errors, (n_seeds, 1))
+    dominant = np.asarray(test["dominant"])
+    if (dominant >= 0).all():
+        for code, modality in enumerate(MODALITY_NAMES):
+            out.setdefault("selector", {})[f"always_{modality}"] = np.tile(selector_hits(code, dominant), (n_seeds, 1))
+    return out
+
+
+def gate_values(
+    gates, claims, gap: Mapping[str, list[float]]
+) -> dict[str, list[float]]:
+    """Each gate's value per seed: the smallest validation-MAE gap (constant predictor minus model,
+    ``gap[arm]`` per seed) among the trained arms of the claims it covers."""
+    values = {}
+    for gate in gates:
+        arms = sorted({arm for c in claims if c.id in gate.covers for arm in c.arms} & set(gap))
+        if arms:
+            values[gate.name] = np.min([gap[arm] for arm in arms], axis=0).tolist()
+    return values
 
 
 def results_table(per_seed: Mapping[str, list[dict[str, float]]], extra: Mapping[str, dict[str, float]]) -> list[dict]:

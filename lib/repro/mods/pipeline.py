@@ -21,16 +21,19 @@ from repro.mods import artifacts
 from repro.mods import data as mdata
 from repro.mods import figures as draw
 from repro.mods.artifacts import load_model, load_set, model_file
-from repro.mods.claims import CANNOT_SHOW, CLAIMS
+from repro.mods.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.mods.config import CONTROL, ModsConfig
 from repro.mods.evaluate import (
     CHANCE_SELECTOR,
+    MODALITY_NAMES,
     example_scores,
+    gate_values,
     linear_probe,
     mmsa_metrics,
     results_table,
     selector_hits,
     trivial_probe,
+    trivial_scores,
 )
 from repro.mods.method import arm_spec, build_model, uses_nce
 from repro.mods.training import INPUTS, dims_of, predict, train_arm
@@ -148,10 +151,14 @@ def train_one(cfg: ModsConfig, arm: Arm, name: str, seed: int, data_dir, out_dir
 @pipe.step(uses=(*TRAIN_FIELDS, "noise_sweep", "data_seed"), upstream=("data", "train"))
 def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
     """MMSA metrics per arm and seed, per-example scores, the selector against the known dominant
-    modality and the trivial probe, the noise sweep; claims by the kit's paired-bootstrap rule."""
+    modality and the probes, the noise sweep, the trivial references on the same utterances, the
+    gates on the validation split; claims by the kit's rule."""
     configure(cfg)  # the profile's thread count (inference only: no Accelerator needed)
     data_dir, train_dir = ctx.upstream["data"], ctx.upstream["train"]
     tests = {name: load_set(data_dir, name, "test") for _, name in runs(cfg)}
+    valids = {name: load_set(data_dir, name, "valid") for _, name in runs(cfg)}
+    constant = {name: load_set(data_dir, name, "train")["label"].mean().item() for name in valids}
+    gap = {}  # arm -> per seed: the constant predictor's validation MAE minus the model's (the gates)
     has_sweep = artifacts.has_set(data_dir, artifacts.SWEEP)  # the generator's only
     sweep = {
         artifacts.sweep_split(s): load_set(data_dir, artifacts.SWEEP, artifacts.sweep_split(s)) for s in cfg.noise_sweep
@@ -160,9 +167,12 @@ def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
     per_seed, curves, weights = {}, {}, {}
     for arm, name in runs(cfg):
         key = arm.name
-        per_seed[key], curve = [], []
+        per_seed[key], curve, gap[key] = [], [], []
+        valid_truth = valids[name]["label"].numpy()
         for seed in cfg.seeds:
             net = load_model(train_dir / model_file(arm, seed))
+            valid_mae = np.abs(predict(net, valids[name]).pred.numpy() - valid_truth).mean()
+            gap[key].append(float(np.abs(constant[name] - valid_truth).mean() - valid_mae))
             out, truth = predict(net, tests[name]), tests[name]["label"].numpy()
             metrics = mmsa_metrics(out.pred.numpy(), truth)
             for metric, values in example_scores(out.pred.numpy(), truth).items():
@@ -182,7 +192,12 @@ def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
         if curve:
             curves[key] = np.mean(curve, axis=0).tolist()
     scores = {m: {k: np.stack(v) for k, v in arms.items()} for m, arms in scores.items()}
-    extra = reference_rows(cfg, data_dir, scores)
+    extra = reference_rows(cfg, data_dir, scores, [s["label"].numpy() for s in sweep.values()])
+    probe = extra.get(PROBE_ROW, {}).get("selector_acc")
+    for key in set(per_seed) & set(cfg.arms):  # the main set's arms: the probe is read on its test set
+        for m in per_seed[key]:
+            if probe and "selector_acc" in m:
+                m["selector_over_probe"] = m["selector_acc"] / probe  # the probe is the ceiling
     save_scores(ctx.dir / "scores.npz", scores)
     np.savez(ctx.dir / "selector_weights.npz", **{f"{k}|{f}": v for k, d in weights.items() for f, v in d.items()})
     write_json(ctx.dir / "sweep.json", {"noise": list(cfg.noise_sweep), "mae": curves})
@@ -197,37 +212,54 @@ def evaluate(cfg: ModsConfig, ctx: StepContext) -> dict:
             "selector_acc_per_seed": {
                 arm: [round(float(v), 2) for v in s.mean(axis=1)]
                 for arm, s in scores.get("selector", {}).items()
-                if arm not in ("chance", "trivial_probe", "linear_probe")
+                if arm in per_seed
             },
+            "valid_mae_gap_per_seed": {arm: [round(v, 4) for v in g] for arm, g in gap.items()},
         },
         claims=claims,
         scores=scores,
         table=results_table(per_seed, extra),
         budget=read_json(train_dir / "budget.json"),
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values=gate_values(GATES, claims, gap),
     )
     write_json(ctx.dir / "claims.json", doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
 
 
-def reference_rows(cfg: ModsConfig, data_dir, scores: dict) -> dict[str, dict[str, float]]:
-    """Chance rows: a constant prediction (the training mean), the selector at 1/3, and the trivial
-    probe; the selector's chance and probe are added to ``scores`` as arms (same seeds x examples)."""
+PROBE_ROW = "selector: linear probe (ceiling: trained on the dominant label)"
+
+
+def reference_rows(cfg: ModsConfig, data_dir, scores: dict, sweep_labels: list) -> dict[str, dict[str, float]]:
+    """Reference rows: constant predictions (the training mean and median: the trivial references,
+    added to ``scores`` as arms on the same seeds x utterances), the selector at chance, each
+    constant modality choice, the trivial probe and the linear probe (the ceiling: it is trained
+    on the dominant label); chance and the probes are added to ``scores`` too."""
     name = main_set(cfg)
     train, test = load_set(data_dir, name, "train"), load_set(data_dir, name, "test")
-    truth = test["label"].numpy()
-    rows = {"constant (train mean)": mmsa_metrics(np.full_like(truth, train["label"].mean().item()), truth)}
+    truth, labels = test["label"].numpy(), train["label"].numpy()
+    n_seeds = len(cfg.seeds)
+    test_np = {k: v.numpy() for k, v in test.items()}
+    for metric, arms in trivial_scores(labels, test_np, sweep_labels, n_seeds).items():
+        if metric in scores:
+            scores[metric].update(arms)
+    rows = {
+        "constant (train mean)": mmsa_metrics(np.full_like(truth, labels.mean()), truth),
+        "constant (train median)": mmsa_metrics(np.full_like(truth, np.median(labels)), truth),
+    }
     if "selector" in scores:
-        n_seeds = len(cfg.seeds)
-        train_np, test_np = ({k: v.numpy() for k, v in d.items()} for d in (train, test))
+        train_np = {k: v.numpy() for k, v in train.items()}
         probe = trivial_probe(train_np, test_np)
         linear = linear_probe(train_np, test_np)
         scores["selector"]["chance"] = np.full((n_seeds, len(truth)), CHANCE_SELECTOR)
         scores["selector"]["trivial_probe"] = np.tile(probe, (n_seeds, 1))
         scores["selector"]["linear_probe"] = np.tile(linear, (n_seeds, 1))
         rows["selector: chance"] = {"selector_acc": CHANCE_SELECTOR}
+        for modality in MODALITY_NAMES:
+            rows[f"selector: always {modality}"] = {"selector_acc": float(scores["selector"][f"always_{modality}"].mean())}
         rows["selector: trivial probe (norm, variance, length)"] = {"selector_acc": float(probe.mean())}
-        rows["selector: linear probe (pooled features per modality)"] = {"selector_acc": float(linear.mean())}
+        rows[PROBE_ROW] = {"selector_acc": float(linear.mean())}
     return rows
 
 
