@@ -210,6 +210,7 @@ def test_coco_loader_refuses_corrupted_and_missing_zips(coco):
         (lambda d: d["images"][0].pop("file_name"), r"images\[0\] lacks \['file_name'\]"),
         (lambda d: d["annotations"][1].pop("caption"), r"annotations\[1\] lacks \['caption'\]"),
         (lambda d: d["annotations"][0].update(image_id=999), "unknown image_id 999"),
+        (lambda d: d["annotations"][1].update(caption=None), r"annotations\[1\] caption is None, not text"),
     ],
 )
 def test_malformed_captions_files_give_clear_errors(mutate, message):

@@ -4,14 +4,16 @@ the attack loop's contract (eps-ball, image box, batch = one image at a time).""
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
+from repro import lingoloop
 from repro.core.arms import Arm
 from repro.lingoloop.attack import attack
 from repro.lingoloop.baselines import diversity_loss, random_noise, uncertainty_loss
 from repro.lingoloop.config import METHODS, AttackHP, spec_of
-from repro.lingoloop.data import BOS, POS_TAGS, Vocab, make_scenes
+from repro.lingoloop.data import BOS, END_SHADES, LONG_SHADE, POS_TAGS, STRIP_ROWS, Vocab, make_scenes
 from repro.lingoloop.method import (
     Ema,
     attention_reweight_loss,
@@ -108,6 +110,49 @@ def test_random_noise_stays_in_the_ball_and_the_box():
     x = torch.rand(2, 3, 8, 8)
     adv = random_noise(x, 8 / 255, seed=0)
     assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and 0 <= adv.min() and adv.max() <= 1
+
+
+def test_noise_rows_keep_or_hit_the_strip():
+    x = torch.rand(2, 3, 8, 8) * 0.5 + 0.25
+    everywhere = random_noise(x, 0.1, seed=0)
+    outside, strip = random_noise(x, 0.1, seed=0, rows="outside_strip"), random_noise(x, 0.1, seed=0, rows="strip")
+    assert torch.equal(outside[..., :STRIP_ROWS, :], x[..., :STRIP_ROWS, :])  # the length code untouched
+    assert torch.equal(outside[..., STRIP_ROWS:, :], everywhere[..., STRIP_ROWS:, :])  # the same draw elsewhere
+    assert torch.equal(strip[..., STRIP_ROWS:, :], x[..., STRIP_ROWS:, :])
+    with pytest.raises(ValueError, match="noise rows"):
+        random_noise(x, 0.1, seed=0, rows="left")
+
+
+def strip_reader_tokens(images: torch.Tensor) -> np.ndarray:
+    """A stand-in victim that reads its caption's length from the top strip alone, as the golden
+    victims are trained to: 8 tokens per shade level above the darkest where the strip is one grey
+    (pixel sd under 0.05, the shades being 0.1 apart), else its prior (one clause, 8 tokens)."""
+    shades = torch.tensor(sorted((LONG_SHADE, *END_SHADES)))
+    strip = images[:, 0, :STRIP_ROWS].flatten(1)  # (B, pixels)
+    level = (strip.mean(1)[:, None] - shades).abs().argmin(-1)
+    readable = strip.std(1) < 0.05
+    return torch.where(readable, 8 * (1 + level), torch.full_like(level, 8)).numpy().astype(float)
+
+
+def test_k1_sabotage_noise_on_the_strip_moves_lengths_past_the_band():
+    """K1 (noise outside the strip rows leaves lengths within 3 tokens of clean) against a victim that
+    reads the strip: as built it holds exactly; with the noise moved onto the strip rows (the
+    sabotage: the length code erased, as the old all-rows K1 did) the lengths fall far past the band."""
+    from repro.core.claims import decide
+    from repro.lingoloop.claims import CLAIMS
+
+    k1 = next(c for c in CLAIMS if c.id == "K1")
+    eps = lingoloop.config("cpu").hp.eps  # the golden's eps (32/255)
+    runs = {"clean": [], "outside_noise": [], "strip_noise": []}
+    for seed in range(3):
+        x = torch.from_numpy(make_scenes(24, seed).images)
+        runs["clean"].append(strip_reader_tokens(x))
+        runs["outside_noise"].append(strip_reader_tokens(random_noise(x, eps, seed, "outside_strip")))
+        runs["strip_noise"].append(strip_reader_tokens(random_noise(x, eps, seed, "strip")))
+    scores = {arm: np.stack(v) for arm, v in runs.items()}
+    assert np.array_equal(scores["outside_noise"], scores["clean"])  # the premise, for this victim
+    sabotaged = decide(k1.with_a("strip_noise"), scores)
+    assert sabotaged.ci_high < -k1.margin and sabotaged.verdict == "not reproduced"
 
 
 def test_unknown_attack_is_named():

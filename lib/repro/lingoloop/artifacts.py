@@ -1,10 +1,11 @@
 """The file names of LingoLoop's step outputs and their loaders (what the steps, the figures and the
 notebooks read back). Each step writes under ``runs/<profile>/lingoloop/<step>/``:
 
-* data: ``scenes/`` (a ``datasets.DatasetDict``, splits ``train`` and ``eval``), ``pos_table.json``
+* data: ``scenes/`` (a ``datasets.DatasetDict``, splits ``train``, ``val`` and ``eval``), ``pos_table.json``
   (EOS frequency per POS in the reference captions: the phenomenon, shown for comparison)
 * model: ``victims/seed<s>/`` (``save_pretrained``), ``pos_table_seed<s>.json`` (the victim's own
-  mean p(EOS) per POS: the weights the attack uses)
+  mean p(EOS) per POS: the weights the attack uses), ``victims.json`` (each victim's right-ending
+  rate on the validation scenes and whether it is ready: only ready victims are attacked and pooled)
 * train: ``adversarial_seed<s>.npz`` (one array per arm file), ``history.json``, ``budget.json``
 * evaluate: ``scores.npz`` (``repro.core.scores``), ``outputs.json``, ``claims.json``
 """
@@ -29,6 +30,15 @@ BUDGET = "budget.json"
 SCORES = "scores.npz"
 OUTPUTS = "outputs.json"
 CLAIMS = "claims.json"
+VICTIMS = "victims.json"
+
+
+def pooled_seeds(model_dir: Path) -> list[int]:
+    """The seeds whose victims are attacked and pooled: the ready ones, or every one when none is
+    (then the readiness gate fails and every claim is not testable)."""
+    victims = read_json(Path(model_dir) / VICTIMS)
+    ready = [int(s) for s, v in victims.items() if v["ready"]]
+    return ready or [int(s) for s in victims]
 
 
 def victim_dir(model_dir: Path, seed: int) -> Path:
@@ -50,7 +60,7 @@ def save_scenes(data_dir: Path, sets: dict[str, SceneSet]) -> None:
 
 
 def load_scenes(data_dir: Path, split: str) -> SceneSet:
-    """One split (``train`` or ``eval``) of the data step's scenes."""
+    """One split (``train``, ``val`` or ``eval``) of the data step's scenes."""
     return from_dataset(tables.load(Path(data_dir) / SCENES)[split])
 
 

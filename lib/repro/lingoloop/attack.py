@@ -72,7 +72,7 @@ def attack(
         return targets
 
     if spec.loss == "noise":  # one image for the whole run: one generation, the same length at every checkpoint
-        adv = random_noise(x0, hp.eps, seed)
+        adv = random_noise(x0, hp.eps, seed, spec.noise_rows)
         final = regenerate(adv, hp.steps)
         steps = [*range(0, hp.steps, hp.regen_every), hp.steps]
         budget.wall_s = time.perf_counter() - started

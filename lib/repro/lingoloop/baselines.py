@@ -1,8 +1,11 @@
 """The attacks LingoLoop is compared with, at the same eps, steps and target regeneration.
 Introduced in ``notebooks/lingoloop/03_train.ipynb``.
 
-* Random noise (control): a uniform sign pattern of size eps, ``x + eps * sign(u)``, clipped to the
-  image box; no gradient, so nothing steers the length.
+* Random noise: a uniform sign pattern of size eps, ``x + eps * sign(u)``, clipped to the image
+  box; no gradient, so nothing steers the length. On every row it erases the top strip (eps is
+  larger than half the strip's shade spacing), so the victim falls back to its prior (shorter
+  captions: a table row and a trivial reference); outside the strip's rows (``outside_noise``, the
+  control K1) it leaves the length code intact.
 * EOS only (NICGSlowDown-style, Chen et al. 2022): minimise the mean p_EOS over the target's
   positions with sign steps. (NICGSlowDown adds an output-dependency term; the paper names only the
   EOS loss for this baseline.)
@@ -24,13 +27,25 @@ import math
 
 import torch
 
+from repro.lingoloop.data import STRIP_ROWS
 from repro.lingoloop.method import Ema, lambda_schedule, target_mask, weighted_eos_loss
 
 
-def random_noise(images: torch.Tensor, eps: float, seed: int) -> torch.Tensor:
-    """``x + eps * sign(u)``, u ~ U(-1, 1), clipped to [0, 1]: the largest noise the ball allows."""
+NOISE_ROWS = ("all", "outside_strip", "strip")
+
+
+def random_noise(images: torch.Tensor, eps: float, seed: int, rows: str = "all") -> torch.Tensor:
+    """``x + eps * sign(u)``, u ~ U(-1, 1), clipped to [0, 1]: the largest noise the ball allows, on
+    every row, on every row but the top strip's (which codes where the caption ends), or on the
+    strip's rows only. The same draw whatever ``rows`` keeps."""
+    if rows not in NOISE_ROWS:
+        raise ValueError(f"noise rows {rows!r}; valid: {', '.join(NOISE_ROWS)}")
     g = torch.Generator().manual_seed(seed)
     sign = torch.rand(images.shape, generator=g).sub(0.5).sign().to(images)
+    if rows != "all":
+        strip = torch.zeros(images.shape[-2], 1, dtype=torch.bool, device=images.device)
+        strip[:STRIP_ROWS] = True
+        sign = sign * (strip if rows == "strip" else ~strip)
     return (images + eps * sign).clamp(0, 1)
 
 

@@ -11,7 +11,10 @@ sizes, so every ``better`` claim's margin is 0 (an interval wholly beyond zero i
 that confirms the ordering) unless its note says otherwise.
 """
 
-from repro.core.claims import Claim
+from repro.core.claims import Claim, Gate
+
+CLEAN = "clean"  # trivial reference for every attack claim: no attack at all
+READY_ENDING = 0.9  # a victim is ready when this share of its validation captions end on the right POS
 
 PAPER = {"clean": 66.6, "verbose_images": 394.7, "lingoloop": 1020.4}
 PAPER_LATENCY_S = {"clean": 2.24, "verbose_images": 13.1, "lingoloop": 32.9}
@@ -24,6 +27,7 @@ CLAIMS = (
             "Margin 0: the paper's effect is many times the length (hundreds of tokens); any reliable gain "
             "in this miniature counts."
         ),
+        trivial=(CLEAN,),
         type="better",
         metric="tokens",
         a="lingoloop",
@@ -35,6 +39,7 @@ CLAIMS = (
     Claim(
         id="C1b",
         note=("Margin 0: latency follows tokens; any reliable increase at batch 1 counts."),
+        trivial=(CLEAN,),
         type="better",
         metric="latency_ms",
         a="lingoloop",
@@ -46,6 +51,7 @@ CLAIMS = (
     ),
     Claim(
         id="C1c",
+        trivial=(CLEAN,),
         type="better",
         metric="at_cap",
         a="lingoloop",
@@ -58,6 +64,7 @@ CLAIMS = (
     Claim(
         id="C1d",
         note=("Margin 0: below saturation any reliable length gain counts."),
+        trivial=(CLEAN,),
         type="better",
         metric="tokens_at_probe",
         a="lingoloop",
@@ -68,6 +75,7 @@ CLAIMS = (
     Claim(
         id="C2a",
         note=("Margin 0: the ablation claims any gain of POS weighting over uniform EOS suppression."),
+        trivial=(CLEAN,),
         type="better",
         metric="tokens",
         a="lps_only",
@@ -79,6 +87,7 @@ CLAIMS = (
     Claim(
         id="C2b",
         note=("Margin 0: as C2a, below saturation."),
+        trivial=(CLEAN,),
         type="better",
         metric="tokens_at_probe",
         a="lps_only",
@@ -88,6 +97,7 @@ CLAIMS = (
     Claim(
         id="C3a",
         note=("Margin 0: any reliable rise in repetition (100 x (1 - distinct-2)) from path pruning counts."),
+        trivial=(CLEAN,),
         type="better",
         metric="repetition",
         a="lingoloop",
@@ -98,6 +108,7 @@ CLAIMS = (
     Claim(
         id="C3b",
         note=("Margin 0: the ablation claims any added length from path pruning."),
+        trivial=(CLEAN,),
         type="better",
         metric="tokens",
         a="lingoloop",
@@ -132,6 +143,7 @@ CLAIMS = (
     Claim(
         id="C3e",
         note=("Margin 0: any reliable rise in the share of looping outputs counts."),
+        trivial=(CLEAN,),
         type="better",
         metric="loops",
         a="lingoloop",
@@ -157,19 +169,37 @@ CLAIMS = (
     Claim(
         id="K1",
         note=(
-            "Control: random sign noise of the same eps has no objective steering the length, so lengths "
-            "should stay within 1 token of clean. It can fail: a victim whose EOS decision is fragile to any"
-            " perturbation would lengthen (or shorten) under noise too."
+            "Control: the victim reads where its caption ends from the top strip's two rows (a 6-level "
+            "shade code); random sign noise of the attacks' eps on every other row carries no objective and "
+            "leaves that code intact, so lengths should stay within 3 tokens of clean (less than one clause, "
+            "~5-6 tokens). It can fail: a victim whose EOS decision also hangs on the texture or the shapes "
+            "(which the noise does reach) would lengthen or shorten; noise on the strip rows (the sabotage "
+            "test) moves lengths past the band. (The earlier K1, noise on every row, erased the strip: eps is "
+            "larger than half the shade spacing, so shorter captions were expected, not equal ones.)"
         ),
         type="equivalent",
         metric="tokens",
-        a="random_noise",
+        a="outside_noise",
         b=("clean",),
-        margin=1.0,
+        margin=3.0,
         control=True,
         expected="reproduced",
-        text="Control: random sign noise of the same eps has no objective to steer the length, so "
-        "caption lengths stay within 1 token of clean.",
+        text="Control: random sign noise of the same eps outside the strip rows (which code the length) has "
+        "no objective to steer the length, so caption lengths stay within 3 tokens of clean.",
+    ),
+)
+
+GATES = (
+    Gate(
+        "victims_ready",
+        f"victims whose validation captions end on the right part of speech at least {READY_ENDING:.0%} of the "
+        "time (each victim's rate is in run.victims; the others are excluded from every pooled score)",
+        covers=("C1a", "C1b", "C1c", "C1d", "C2a", "C2b", "C3a", "C3b", "C3c", "C3d", "C3e", "S1", "K1"),
+        threshold=2,
+        note="Every claim is about moving a victim's EOS decision, which only a victim that reads the strip "
+        "makes on purpose (cpu golden before the gate: victim 2's right ending was 0.42, and it was pooled). A "
+        "victim below 0.9 is excluded, not pooled; two ready victims are the fewest that give the seed part of "
+        "the interval a degree of freedom.",
     ),
 )
 

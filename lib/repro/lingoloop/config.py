@@ -73,10 +73,12 @@ class AttackSpec:
     lambda_rep: float = 1.0  # 0 = LPS only
     lambda_scaling: str = "consistent"  # consistent | reimpl
     optimizer: str = "momentum"  # momentum | sign
+    noise_rows: str = "all"  # "noise" loss only: all | outside_strip | strip (baselines.random_noise)
 
 
 METHODS: dict[str, AttackSpec] = {
     "random_noise": AttackSpec(loss="noise", optimizer="none"),
+    "outside_noise": AttackSpec(loss="noise", optimizer="none", noise_rows="outside_strip"),
     "eos_only": AttackSpec(loss="eos", optimizer="sign"),
     "verbose_images": AttackSpec(loss="verbose", optimizer="sign"),
     "uniform_eos": AttackSpec(weighting="uniform", lambda_rep=0.0),
@@ -112,6 +114,7 @@ class LingoloopConfig(RunConfig):
     data_source: str = "scenes"  # scenes | coco
     n_train: int = 2400
     n_eval: int = 20  # images attacked per victim (the same images for every attack)
+    n_val: int = 64  # validation scenes: each victim's readiness (right ending) is measured on them
     noise: float = 0.03  # pixel noise of the scenes (the generator's difficulty knob)
     # victim (trained in place, one per seed) or a local HF VLM folder (victim_path)
     victim: VictimSpec = field(default_factory=VictimSpec)
@@ -137,6 +140,7 @@ PROFILES = {
         seeds=(0,),
         n_train=320,
         n_eval=4,
+        n_val=8,
         epochs=2,
         lr=3e-3,
         hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=2, regen_every=1, max_new_tokens=16),

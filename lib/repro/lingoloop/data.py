@@ -358,6 +358,8 @@ def parse_coco_captions(text: str | bytes, source: str = "captions file") -> lis
             raise ValueError(f"{source}: annotations[{i}] lacks {sorted(missing)}")
         if ann["image_id"] not in images:
             raise ValueError(f"{source}: annotations[{i}] refers to unknown image_id {ann['image_id']}")
+        if not isinstance(ann["caption"], str):
+            raise ValueError(f"{source}: annotations[{i}] caption is {ann['caption']!r}, not text")
         captions.setdefault(ann["image_id"], []).append(ann["caption"].strip())
     return [CocoImage(i, images[i], tuple(captions[i])) for i in sorted(captions)]
 

@@ -15,7 +15,7 @@ from repro.core.train import Budget
 from repro.lingoloop import artifacts
 from repro.lingoloop import figures as draw
 from repro.lingoloop.attack import attack
-from repro.lingoloop.claims import CANNOT_SHOW, CLAIMS
+from repro.lingoloop.claims import CANNOT_SHOW, CLAIMS, GATES, READY_ENDING
 from repro.lingoloop.config import LingoloopConfig, spec_of, sweep_arm
 from repro.lingoloop.data import POS_TAGS, Vocab, eos_table, make_scenes, pos_weights
 from repro.lingoloop.evaluate import (
@@ -67,7 +67,7 @@ def pos_table_document(table: np.ndarray, pos_of_id: np.ndarray, words) -> dict:
     }
 
 
-@pipe.step(uses=("data_source", "n_train", "n_eval", "noise", "data_seed", "victim"))
+@pipe.step(uses=("data_source", "n_train", "n_eval", "n_val", "noise", "data_seed", "victim"))
 def data(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Scenes and captions (train and attacked sets), and the EOS frequency per POS of the captions."""
     if cfg.data_source != "scenes":
@@ -78,7 +78,8 @@ def data(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     size = cfg.victim.image_size
     train = make_scenes(cfg.n_train, cfg.data_seed, size, cfg.noise)
     evaluation = make_scenes(cfg.n_eval, cfg.data_seed + 10_000, size, cfg.noise)
-    artifacts.save_scenes(ctx.dir, {"train": train, "eval": evaluation})
+    validation = make_scenes(cfg.n_val, cfg.data_seed + 20_000, size, cfg.noise)  # drawn like eval, not from it
+    artifacts.save_scenes(ctx.dir, {"train": train, "val": validation, "eval": evaluation})
     vocab = Vocab.build()
     pos_of_id = vocab.pos_of_ids()
     table = eos_table(train.tokens, pos_of_id)
@@ -88,6 +89,7 @@ def data(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     return {
         "train": list(train.images.shape),
         "eval": list(evaluation.images.shape),
+        "val": list(validation.images.shape),
         "vocab": len(vocab.words),
         "caption_tokens": [int(lengths.min()), round(float(lengths.mean()), 2), int(lengths.max())],
         "eval_caption_tokens": [int(eval_lengths.min()), round(float(eval_lengths.mean()), 2), int(eval_lengths.max())],
@@ -95,13 +97,17 @@ def data(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     }
 
 
-@pipe.step(uses=("n_eval", *VICTIM_FIELDS, "hp"), upstream=("data",))
+@pipe.step(uses=("n_eval", "n_val", *VICTIM_FIELDS, "hp"), upstream=("data",))
 def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
-    """Train one victim per seed (saved with save_pretrained), caption the clean attack set, and
-    measure the victim's own mean p(EOS) per POS (the attack's weights)."""
+    """Train one victim per seed (saved with save_pretrained), caption the clean attack set, measure
+    the victim's own mean p(EOS) per POS (the attack's weights) and its readiness: the share of
+    validation captions ending on the right part of speech (a victim below
+    :data:`repro.lingoloop.claims.READY_ENDING` did not learn to read the strip and is not pooled)."""
     accelerator = make_accelerator(cfg)
     scenes = artifacts.load_scenes(ctx.upstream["data"], "train")
     evaluation = artifacts.load_scenes(ctx.upstream["data"], "eval")
+    validation = artifacts.load_scenes(ctx.upstream["data"], "val")
+    victims = {}
     vocab = Vocab.build()
     pos_of_id = vocab.pos_of_ids()
     summary: dict = {}
@@ -127,7 +133,13 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         images = torch.from_numpy(evaluation.images).to(vlm.device)
         tokens = vlm.generate(images, cfg.hp.max_new_tokens, cfg.hp.repetition_penalty)
         captions = [vocab.decode(row) for row in tokens.cpu()]
+        val_tokens = vlm.generate(torch.from_numpy(validation.images).to(vlm.device), cfg.hp.max_new_tokens,
+                                  cfg.hp.repetition_penalty)  # fmt: skip
+        ready = ending_match([vocab.decode(row) for row in val_tokens.cpu()], validation.captions)
+        victims[str(seed)] = {"val_ending_match": round(ready, 4), "ready": ready >= READY_ENDING}
         info = summary[f"seed{seed}"] = {
+            "val_ending_match": round(ready, 4),
+            "ready": ready >= READY_ENDING,
             "params": vlm.parameters_count(),
             "losses": [round(v, 4) for v in fitted.losses] if fitted else [],
             "exact_match": exact_match(captions, evaluation.captions),
@@ -138,8 +150,10 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         }
         ctx.log(
             f"victim seed {seed}: exact-match captions {info['exact_match']:.2f}, right ending POS "
-            f"{info['ending_match']:.2f}, mean clean length {info['clean_tokens']}"
+            f"{info['ending_match']:.2f} (validation {ready:.2f}: {'ready' if info['ready'] else 'NOT ready, not pooled'}), "
+            f"mean clean length {info['clean_tokens']}"
         )
+    write_json(ctx.dir / artifacts.VICTIMS, victims)
     return summary
 
 
@@ -149,7 +163,7 @@ def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     lengths after every regeneration, the loss curves and the budget ledger."""
     history: dict = {}
     budgets: dict[str, Budget] = {}
-    for seed in cfg.seeds:
+    for seed in artifacts.pooled_seeds(ctx.upstream["model"]):  # a victim that did not learn is not attacked
         vlm = open_victim(cfg, ctx.upstream["model"], seed)
         token_weight = artifacts.token_weights(ctx.upstream["model"], seed)
         images = artifacts.eval_images(ctx.upstream["data"], vlm.device)
@@ -171,7 +185,8 @@ def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         artifacts.save_adversarial(ctx.dir, seed, adversarial)
     write_json(ctx.dir / artifacts.HISTORY, history)
     write_json(ctx.dir / artifacts.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
-    return {"arms": len(history), "attacks": len(history) * len(cfg.seeds), "steps_per_attack": cfg.hp.steps}
+    pooled = artifacts.pooled_seeds(ctx.upstream["model"])
+    return {"arms": len(history), "attacks": len(history) * len(pooled), "steps_per_attack": cfg.hp.steps, "victims": pooled}
 
 
 def arm_metrics(cfg: LingoloopConfig, vlm: VLM, x: torch.Tensor, run: dict | None) -> dict:
@@ -199,7 +214,9 @@ def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     per_seed: dict[str, dict[str, list[np.ndarray]]] = {}
     outputs: dict[str, list] = {}
     energy_sources: set[str] = set()
-    for i, seed in enumerate(cfg.seeds):
+    victims = read_json(ctx.upstream["model"] / artifacts.VICTIMS)
+    pooled = artifacts.pooled_seeds(ctx.upstream["model"])
+    for i, seed in enumerate(pooled):
         vlm = open_victim(cfg, ctx.upstream["model"], seed)
         images = {CLEAN: artifacts.eval_images(ctx.upstream["data"], vlm.device)}
         for arm, adv in artifacts.load_adversarial(ctx.upstream["train"], seed, attack_arms(cfg)).items():
@@ -242,7 +259,9 @@ def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         run={
             "profile": cfg.profile,
             "run_name": cfg.run_name,
-            "seeds": list(cfg.seeds),
+            "seeds": pooled,
+            "victims": victims,
+            "excluded_victims": [int(s) for s in victims if int(s) not in pooled],
             "steps": hp.steps,
             "eps": hp.eps,
             "max_new_tokens": hp.max_new_tokens,
@@ -257,6 +276,8 @@ def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         table=table,
         budget=budget,
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values={"victims_ready": [sum(v["ready"] for v in victims.values())]},
     )
     write_json(ctx.dir / artifacts.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
