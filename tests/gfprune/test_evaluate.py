@@ -41,3 +41,17 @@ def test_ssim_is_one_for_identical_images_and_lower_for_noise():
     assert np.allclose(ssim_per_image(x, x), 1.0)
     noisy = (x + 0.5 * torch.randn_like(x)).clamp(-1, 1)
     assert (ssim_per_image(noisy, x) < 0.9).all()
+
+
+def test_ssim_in_both_conventions():
+    """The kit's SSIM ([-1, 1], range 2, 7-pixel window) and Diff-Pruning's ([0, 1] clipped, range 1,
+    11-pixel window) agree on identical images and differ only by window and clipping."""
+    import torch
+
+    from repro.gfprune.evaluate import ssim_diffpruning, ssim_per_image
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
+    b = (a + 0.3 * torch.randn(4, 1, 16, 16, generator=g)).clamp(-1, 1)
+    assert np.allclose(ssim_diffpruning(a, a), 1.0, atol=1e-5) and np.allclose(ssim_per_image(a, a), 1.0, atol=1e-5)
+    assert (ssim_diffpruning(a, b) < 1).all() and not np.allclose(ssim_diffpruning(a, b), ssim_per_image(a, b))

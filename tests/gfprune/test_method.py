@@ -86,7 +86,8 @@ def test_gradient_norm_score_is_theta_times_the_hessian_gradient_product(unet, i
     def loss(*flat):
         torch.manual_seed(5)
         params = dict(zip(names, flat))
-        return noise_loss(lambda x, t: functional_call(unet, params, (x, t)).sample, images, abar).mean()
+        grid = torch.linspace(0, len(abar) - 1, len(images)).long()  # the criterion's fixed timestep grid
+        return noise_loss(lambda x, t: functional_call(unet, params, (x, t)).sample, images, abar, grid).mean()
 
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -96,6 +97,10 @@ def test_gradient_norm_score_is_theta_times_the_hessian_gradient_product(unet, i
         _, hvp = torch.autograd.functional.hvp(loss, tuple(values), tuple(g.detach() for g in grads))
     for name, value, h in zip(names, values, hvp):
         assert torch.allclose(scores[name], value.detach() * h, rtol=1e-3, atol=1e-7), name
+    torch.manual_seed(5)
+    unsigned = gradient_norm_scores(unet, mask, iter([images]), abar, 1, absolute=True)
+    for name in names:  # the unsigned reading: |theta * Hg| per element
+        assert torch.allclose(unsigned[name], scores[name].abs(), rtol=1e-5, atol=1e-8), name
 
 
 def test_the_flow_removes_exactly_the_channels_it_drove_to_zero(unet, images, abar, tiny_cfg):
@@ -190,10 +195,11 @@ def test_arms_are_data_and_the_drift_arm_runs_one_seed():
 
     cfg = config("smoke", seeds=[0, 1])
     matrix = arms(cfg)
-    assert (
-        Arm("gfprune", "0.05") in matrix and Arm("flow_magnitude", "0.05") in matrix and Arm("gfprune", "0") in matrix
-    )
+    assert Arm("gfprune", "0") in matrix and Arm("gfprune_abs") in matrix
+    assert not any(a.condition == "0.05" for a in matrix)  # the old K1's arms: only where control_methods asks
+    assert Arm("gfprune", "0.05") in arms(config("smoke", control_methods=["gfprune"]))
     assert arm_seeds(cfg, Arm("gfprune", "0")) == (0,) and arm_seeds(cfg, Arm("gfprune")) == (0, 1)
+    assert arm_seeds(cfg, Arm("random")) == (0, 1) and arm_seeds(cfg, Arm("taylor")) == (0,)  # random: trivial ref
 
 
 def test_finetune_ends_on_any_step_count(unet, images, abar, tiny_cfg):

@@ -88,3 +88,32 @@ def test_a_pruned_model_reloads_from_safetensors_and_its_history(unet, tmp_path)
     (tmp_path / "m.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(SafetensorError):
         pruning.load_pruned(tmp_path / "m")
+
+
+@pytest.mark.parametrize("criterion", ["magnitude", "gradient_norm_abs"])
+def test_a_planted_dead_channel_is_removed_first(unet, images, abar, criterion):
+    """Every weight a channel owns zeroed (its outputs, its norm entries, its consumers' inputs): a
+    criterion that reads what a channel contributes removes exactly the planted channels first. The
+    signed score theta * Hg need not (a dead channel scores 0, a loss-sensitive one can score below)."""
+    from repro.gfprune.method import planted_control
+
+    found = planted_control(("random", criterion), unet, images, abar, 0.1, 8, 1, seed=0)
+    assert len(found[criterion]) > 4 and found[criterion].mean() == 100.0
+    assert found["random"].mean() < 60.0
+
+
+def test_k1_sabotage_random_scores_do_not_find_the_planted_channels(unet, images, abar):
+    """K1 (magnitude finds the planted channels 50 points more often than random) rests on scores
+    that reach the pruner through the right channel slices; rank by random scores instead (the
+    sabotage) and K1's effect falls below its margin."""
+    from repro.core.claims import decide
+    from repro.gfprune.claims import CLAIMS
+    from repro.gfprune.method import planted_control
+
+    k1 = next(c for c in CLAIMS if c.id == "K1")
+    runs = [planted_control(("random", "magnitude"), unet, images, abar, 0.1, 8, 1, seed) for seed in (0, 1)]
+    scores = {name: np.stack([r[name] for r in runs]) for name in ("random", "magnitude")}
+    sabotaged = [planted_control(("random",), unet, images, abar, 0.1, 8, 1, seed + 10)["random"] for seed in (0, 1)]
+    scores["sabotaged"] = np.stack(sabotaged)
+    assert decide(k1, scores).effect > k1.margin
+    assert decide(k1.with_a("sabotaged"), scores).effect < k1.margin

@@ -25,6 +25,7 @@ CURVES = "curves.npz"  # train step: validation losses per checkpoint
 BUDGET = "budget.json"
 TRAJECTORIES = "trajectories.json"
 INFO = "info.json"
+PLANTED = "planted.json"  # train step: per criterion and seed, 100/0 per planted dead channel (control K1)
 SCORES = "scores.npz"  # evaluate step
 GRIDS = "grids.npz"
 CLAIMS = "claims.json"

@@ -1,13 +1,20 @@
 """The baselines, each reaching the same MACs and getting the same fine-tuning as ours.
 Introduced in ``notebooks/gfprune/03_train.ipynb``.
 
-* ``random``: Torch-Pruning's ``RandomImportance`` (seeded).
-* ``magnitude``: L1 norm of each channel group (``MagnitudeImportance(p=1)``).
-* ``taylor``: one-shot first-order Taylor, ``sum |w * dL/dw|`` per group (``TaylorImportance``),
-  gradients of the DDPM loss at uniform timesteps over ``criterion_batches`` batches.
+* ``random``: Torch-Pruning's ``RandomImportance`` (seeded): the trivial reference of every criterion claim.
+* ``magnitude``: the norm of each channel group, ``MagnitudeImportance(p=magnitude_p)``: p = 2 as
+  Diff-Pruning's code (``--pruner magnitude``); p = 1 was the kit's L1 before issue 32.
+* ``taylor``: one-shot first-order Taylor (``TaylorImportance(multivariable=taylor_multivariable)``:
+  ``|sum w * dL/dw|`` per channel as Diff-Pruning's code, or ``sum |w * dL/dw|``), gradients of the
+  DDPM loss at uniform timesteps over ``criterion_batches`` batches.
 * ``diffpruning``: Diff-Pruning (Fang et al., NeurIPS 2023): the same Taylor importance, with the
   gradients accumulated over timesteps from t = 0 upward until the loss falls below
   ``diffpruning_threshold`` x its maximum (the informative, early steps), one batch per timestep.
+  Difference from the official code, listed not matched: it walks every t = 0, 1, 2, ... with one
+  fixed noise and stops at the first t under the threshold; the kit probes a ``diffpruning_grid``
+  of timesteps (fresh noise per t for the gradients) and keeps those before the first under it, so
+  its gradient evaluations stay within the shared budget (the official walk can take hundreds of
+  backward passes on a 1000-step schedule).
 * ``iterative_taylor``: hard iterative pruning: ``prune_stages`` Taylor prunes of ``ratio/K`` each
   (Torch-Pruning's ``iterative_steps``), ``stage_steps`` fine-tuning steps after each: the same
   schedule and optimizer steps as ours, with hard removal and a first-order criterion.
@@ -62,7 +69,7 @@ def criterion(
     if method == "random":
         return (lambda _m: SeededRandom(seed)), info
     if method == "magnitude":
-        return (lambda _m: tp.importance.MagnitudeImportance(p=1)), info
+        return (lambda _m: tp.importance.MagnitudeImportance(p=settings.magnitude_p)), info
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     stream = batches(x, settings.batch_size, generator)
@@ -87,7 +94,7 @@ def criterion(
     def taylor_for(model: nn.Module):
         for n, p in model.named_parameters():
             p.grad = grads.get(n)
-        return tp.importance.TaylorImportance()
+        return tp.importance.TaylorImportance(multivariable=settings.taylor_multivariable)
 
     return taylor_for, info
 

@@ -74,9 +74,23 @@ def frechet_pseudovalues(feats: torch.Tensor, mu_r: torch.Tensor, cov_r: torch.T
 
 
 def ssim_per_image(samples: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """The kit's SSIM (the claims' metric): images in [-1, 1], data range 2, a 7-pixel Gaussian window
+    (the 16x16 digits are small for the usual 11)."""
     from torchmetrics.functional.image.ssim import structural_similarity_index_measure as ssim
 
     return ssim(samples.cpu(), reference.cpu(), data_range=2.0, kernel_size=7, reduction="none").numpy()
+
+
+def ssim_diffpruning(samples: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """SSIM in Diff-Pruning's convention (a table column beside :func:`ssim_per_image`): images mapped
+    to [0, 1] and clipped, data range 1, the 11-pixel Gaussian window (sigma 1.5) of pytorch_msssim's
+    default. The affine map alone changes nothing; the clipping and the window do."""
+    from torchmetrics.functional.image.ssim import structural_similarity_index_measure as ssim
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        return ((x.cpu() + 1) / 2).clamp(0, 1)
+
+    return ssim(unit(samples), unit(reference), data_range=1.0, kernel_size=11, reduction="none").numpy()
 
 
 @torch.no_grad()

@@ -19,7 +19,13 @@ documented reconstruction with every piece switchable from the config.
   ``-2 theta^T H g``; GraSP's score is ``S = -theta * (H g)`` per element, summed per channel, and
   the paper prunes what increases the gradient norm (highest S). Torch-Pruning removes the lowest
   importance, so it gets ``-S = theta * Hg`` (:func:`gradient_norm_scores`), computed at the masked
-  parameters by a double backward (one Hessian-vector product per batch, vectorised over the batch).
+  parameters by a double backward (one Hessian-vector product per batch, vectorised over the batch;
+  each batch's timesteps on a fixed grid over [0, T), which steadies the score).
+  Two readings, a switch (``criterion``): ``gradient_norm`` keeps the sign (the abstract's "prunes
+  what the gradient norm says", GraSP's form), ``gradient_norm_abs`` takes ``|theta * Hg|`` per
+  element (how Torch-Pruning's Taylor and Hessian importances read a second-order term: small means
+  removable, whatever its sign). Under the signed reading the extreme of the score is the most
+  loss-sensitive channels whichever the sign, and a dead channel (score 0) is not removed first.
 * **Mask-aware GroupNorm** (``norm_stats="live"``). A GroupNorm over channels that include masked
   ones takes its mean and variance with each channel weighted by its mask: over the live channels
   of each group, softly while masks decay (:func:`live_group_norm`), the groups being those the
@@ -196,10 +202,16 @@ def live_norms(unet: nn.Module, live: dict[str, tuple[torch.Tensor, torch.Tensor
 
 
 def gradient_norm_scores(
-    unet: nn.Module, mask: SoftMask, batches: Iterator[torch.Tensor], abar: torch.Tensor, n_batches: int
+    unet: nn.Module,
+    mask: SoftMask,
+    batches: Iterator[torch.Tensor],
+    abar: torch.Tensor,
+    n_batches: int,
+    absolute: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Elementwise ``theta * (H g)`` at the masked parameters, summed over ``n_batches`` batches:
-    Torch-Pruning's importance for the gradient-norm criterion (``-S`` of GraSP).
+    """Elementwise ``theta * (H g)`` at the masked parameters (``|theta * Hg|`` when ``absolute``),
+    summed over ``n_batches`` batches: Torch-Pruning's importance for the gradient-norm criterion
+    (``-S`` of GraSP). Each batch's timesteps are a fixed grid over [0, T) (the images and noise vary).
 
     ``g = dL/dtheta`` with ``create_graph``; ``H g = d(g . stopgrad(g))/dtheta`` by a second backward.
     The math SDPA kernel is forced: the fused CPU attention kernels have no double backward.
@@ -214,12 +226,14 @@ def gradient_norm_scores(
     with sdpa_kernel(SDPBackend.MATH):
         for _ in range(n_batches):
             x0 = next(batches)
-            loss = noise_loss(lambda x, t: mask.call(leaves, values, x, t), x0, abar).mean()
+            grid = torch.linspace(0, len(abar) - 1, len(x0)).long()
+            loss = noise_loss(lambda x, t: mask.call(leaves, values, x, t), x0, abar, grid).mean()
             grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=True)
             gnorm = sum((g * g.detach()).sum() for g in grads)
             hvp = torch.autograd.grad(gnorm, list(leaves.values()))
             for (n, leaf), h in zip(leaves.items(), hvp):
-                scores[n] += leaf.detach() * h
+                score = leaf.detach() * h
+                scores[n] += score.abs() if absolute else score
     return scores
 
 
@@ -233,8 +247,9 @@ class FlowResult:
     budget: Budget = field(default_factory=Budget)
 
 
-CRITERIA = ("gradient_norm", "magnitude")
-FLOW_METHODS = ("gfprune", "flow_magnitude")  # the soft-flow procedure with our criterion, and with magnitude
+CRITERIA = ("gradient_norm", "gradient_norm_abs", "magnitude")
+# the soft-flow procedure with our criterion (either reading), and with magnitude: method -> criterion
+FLOW_METHODS = {"gfprune": "gradient_norm", "gfprune_abs": "gradient_norm_abs", "flow_magnitude": "magnitude"}
 
 
 def magnitude_scores(unet: nn.Module, mask: SoftMask) -> dict[str, torch.Tensor]:
@@ -278,7 +293,8 @@ def gradient_flow_prune(
             if criterion == "magnitude":
                 scores = magnitude_scores(unet, mask)
             else:
-                scores = gradient_norm_scores(unet, mask, stream, abar, schedule.criterion_batches)
+                absolute = criterion == "gradient_norm_abs"
+                scores = gradient_norm_scores(unet, mask, stream, abar, schedule.criterion_batches, absolute)
                 budget.forward_samples["unet_backward"] += schedule.criterion_batches * schedule.batch_size
                 budget.forward_samples["unet_hvp"] += schedule.criterion_batches * schedule.batch_size
             importance = pruning.ParameterScoreImportance(scores, pinned=mask.pinned)
@@ -301,6 +317,96 @@ def gradient_flow_prune(
     gap, history = _remove(unet, mask, ratio, global_pruning, x[: schedule.batch_size], abar)
     budget.wall_s = time.perf_counter() - started
     return FlowResult(unet, history, trajectory, gap, residual, budget)
+
+
+def criterion_scores(
+    criterion: str, unet: nn.Module, mask: SoftMask, x: torch.Tensor, abar: torch.Tensor, batch_size: int,
+    n_batches: int, seed: int,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Elementwise scores of one criterion at the masked parameters, from ``n_batches`` batches drawn
+    with ``seed`` (magnitude reads no data; "random" is i.i.d. uniform noise)."""
+    if criterion == "magnitude":
+        return magnitude_scores(unet, mask)
+    if criterion == "random":
+        g = torch.Generator().manual_seed(seed)
+        return {n: torch.rand(p.shape, generator=g) for n, p in unet.named_parameters()}
+    stream = _batches(x, batch_size, torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)  # the noise of each batch
+    return gradient_norm_scores(unet, mask, stream, abar, n_batches, criterion == "gradient_norm_abs")
+
+
+def prunable_groups(unet: nn.Module) -> list:
+    """Every full channel group the pruner ranks (Torch-Pruning's dependency graph at the current
+    widths, in a fixed order)."""
+    pruner = pruning.make_pruner(unet, pruning.ParameterScoreImportance({}), 0.5)
+    return list(pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types))
+
+
+def split_half_spearman(
+    criterion: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, batch_size: int, n_batches: int, seed: int
+) -> float:
+    """Spearman correlation of every channel's score from two independent draws of ``n_batches``
+    batches each: how reliable one draw of the criterion is (1 for a criterion that reads no data)."""
+    from scipy.stats import spearmanr
+
+    mask, groups = SoftMask(unet), prunable_groups(unet)
+    halves = []
+    for k in (0, 1):
+        importance = pruning.ParameterScoreImportance(
+            criterion_scores(criterion, unet, mask, x, abar, batch_size, n_batches, seed + k)
+        )
+        halves.append(np.concatenate([importance(group).numpy() for group in groups]))
+    return float(spearmanr(*halves).statistic)
+
+
+def plant_dead_channels(unet: nn.Module, share: float, seed: int) -> SoftMask:
+    """Zero ``share`` of every channel group of ``unet`` (in place; chosen at random with ``seed``):
+    every parameter slice a chosen channel owns (its output weights and bias, its norm's affine
+    entries, its consumers' input weights), so the channel computes nothing. Returns the mask whose
+    units are the planted channels (:meth:`SoftMask.pinned` marks them in a group)."""
+    from repro.gfprune.baselines import SeededRandom
+
+    mask = SoftMask(unet)
+    pruner = pruning.make_pruner(unet, SeededRandom(seed), share)
+    for group in pruner.step(interactive=True):
+        mask.add(group, 1)
+    params = dict(unet.named_parameters())
+    with torch.no_grad():
+        for name, factor in mask.multipliers(torch.zeros_like(mask.values)).items():
+            params[name].mul_(factor)
+    return mask
+
+
+def planted_control(
+    criteria: tuple[str, ...], dense: nn.Module, x: torch.Tensor, abar: torch.Tensor, share: float,
+    batch_size: int, n_batches: int, seed: int,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The control K1: dead channels planted in a copy of ``dense`` (``share`` of every group); each
+    criterion ranks every group's channels and, as the pruner would, picks as many as were planted
+    there. Per criterion, per planted channel: 100 if picked (a criterion that reads what a channel
+    contributes picks all of them; a random one about ``share`` of them)."""
+    import copy
+
+    unet = copy.deepcopy(dense)
+    planted, groups = plant_dead_channels(unet, share, seed), prunable_groups(unet)
+    out = {}
+    for criterion in criteria:
+        scores = criterion_scores(criterion, unet, SoftMask(unet), x, abar, batch_size, n_batches, seed)
+        out[criterion] = planted_picks(pruning.ParameterScoreImportance(scores), planted, groups)
+    return out
+
+
+def planted_picks(importance, planted: SoftMask, groups: list) -> np.ndarray:
+    """Per planted channel (group by group), 100 if ``importance`` ranks it among the group's lowest
+    as many as were planted there."""
+    found = []
+    for group in groups:
+        dead = planted.pinned(group)
+        if dead.any():
+            picked = torch.zeros_like(dead)
+            picked[torch.argsort(importance(group), stable=True)[: int(dead.sum())]] = True
+            found.append(100.0 * picked[dead].double().numpy())
+    return np.concatenate(found)
 
 
 def _batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:

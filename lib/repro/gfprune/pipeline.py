@@ -10,7 +10,7 @@ import torch
 
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
-from repro.core.scores import save_scores
+from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
 from repro.core.weights import save_weights
@@ -18,7 +18,7 @@ from repro.gfprune import artifacts as files
 from repro.gfprune import figures as draw
 from repro.gfprune import pruning
 from repro.gfprune.baselines import iterative_taylor_prune, one_shot_prune
-from repro.gfprune.claims import CANNOT_SHOW, CLAIMS
+from repro.gfprune.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.gfprune.config import GfpruneConfig, arm_seeds, arms
 from repro.gfprune.data import load_pipeline, load_split, pipeline_folder
 from repro.gfprune.evaluate import (
@@ -27,9 +27,10 @@ from repro.gfprune.evaluate import (
     frechet_pseudovalues,
     latency_pairs,
     results_table,
+    ssim_diffpruning,
     ssim_per_image,
 )
-from repro.gfprune.method import FLOW_METHODS, gradient_flow_prune, mask_summary
+from repro.gfprune.method import FLOW_METHODS, gradient_flow_prune, mask_summary, planted_control, split_half_spearman
 from repro.gfprune.models import (
     alphas_cumprod,
     build_unet,
@@ -40,6 +41,9 @@ from repro.gfprune.models import (
 from repro.gfprune.training import ValidationSet, finetune, pretrain, train_classifier
 
 pipe = Pipeline("gfprune")
+# the control's arms (methods) -> the criterion each ranks the planted model with
+PLANTED_CRITERIA = {"random": "random", "magnitude": "magnitude", "gfprune": "gradient_norm",
+                    "gfprune_abs": "gradient_norm_abs"}  # fmt: skip
 PRUNE_FIELDS = (
     "methods",
     "prune_stages",
@@ -88,6 +92,8 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         "data_seed",
         "device",
         "control_ratio",
+        "criterion_batches",
+        "batch_size",
     ),
     upstream=("data",),
 )
@@ -151,7 +157,15 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     )
     control = copy.deepcopy(unet)
     pruning.prune(control, magnitude(control), cfg.control_ratio, cfg.global_pruning)
+    abar = alphas_cumprod(sched)
+    reliability = {
+        criterion: round(split_half_spearman(criterion, unet, split["x_train"], abar, cfg.batch_size,
+                                             cfg.criterion_batches, cfg.data_seed), 4)  # fmt: skip
+        for criterion in ("gradient_norm", "gradient_norm_abs")
+    }
+    ctx.log(f"criterion split-half Spearman at {cfg.criterion_batches} batches: {reliability}")
     summary |= {
+        "criterion_split_half_spearman": reliability,
         "classifier_accuracy": round(accuracy, 2),
         "classifier_losses": [round(v, 4) for v in closs],
         "params": dense_params,
@@ -175,6 +189,7 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         "control_ratio",
         "control_methods",
         "drift_methods",
+        "planted_criteria",
         "macs_target",
         "device",
     ),
@@ -198,7 +213,7 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             unet = copy.deepcopy(dense).to(accelerator.device).train()
             seed_everything(seed)
             if arm.method in FLOW_METHODS:
-                criterion = "magnitude" if arm.method == "flow_magnitude" else "gradient_norm"
+                criterion = FLOW_METHODS[arm.method]
                 flow = gradient_flow_prune(
                     unet,
                     x,
@@ -276,6 +291,14 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             f"{arm.name}: MACs {np.mean(fractions):.3f} of dense, {steps} fine-tuning steps, val loss "
             f"{runs[-1][0].mean():.4f} -> {np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)"
         )
+    planted: dict[str, list] = {m: [] for m in cfg.planted_criteria}  # control K1, per seed
+    criteria = tuple(PLANTED_CRITERIA[m] for m in cfg.planted_criteria)
+    for seed in cfg.seeds:
+        found = planted_control(criteria, dense, split["x_train"], abar, cfg.control_ratio, cfg.batch_size,
+                                cfg.criterion_batches, seed)  # fmt: skip
+        for m in cfg.planted_criteria:
+            planted[m].append(found[PLANTED_CRITERIA[m]].tolist())
+    write_json(ctx.dir / files.PLANTED, planted)
     targets = [ledger[m]["macs_fraction"] for m in cfg.methods]
     assert max(targets) - min(targets) <= cfg.macs_tolerance * cfg.macs_target, f"methods differ in MACs: {targets}"
     np.savez(ctx.dir / files.CURVES, **curves)
@@ -327,7 +350,7 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     info = read_json(train_dir / files.INFO)
     for spec in arms(cfg):
         arm = spec.name
-        pseudo, ssim, fds, speedups, ms = [], [], [], [], []
+        pseudo, ssim, ssim_dp, fds, speedups, ms = [], [], [], [], [], []
         seeds = arm_seeds(cfg, spec)
         for seed in seeds:
             unet = pruning.load_pruned(files.pruned_model(train_dir, spec, seed)).to(device)
@@ -336,6 +359,7 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             pseudo.append(frechet_pseudovalues(feats, mu_r, cov_r))
             fds.append(frechet_distance(feats, mu_r, cov_r))
             ssim.append(ssim_per_image(samples, reference))
+            ssim_dp.append(ssim_diffpruning(samples, reference))
             if seed == seeds[0]:
                 grids[arm] = samples[:8].numpy()
             if arm in cfg.latency_methods:
@@ -351,6 +375,7 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "params": [ledger[arm]["params"]],
             "frechet_plugin": fds,
             "ssim": [s.mean() for s in ssim],
+            "ssim_diffpruning": [s.mean() for s in ssim_dp],
             "val_loss_at_budget": final.mean(axis=1),
             "gradient_evaluations": [ledger[arm]["gradient_evaluations"] / len(seeds)],
             "finetune_steps": [ledger[arm]["finetune_steps"]],
@@ -371,16 +396,33 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         },
         {"method": "real test digits (floor)", "frechet_plugin": model_summary["frechet_real_test"]},
     ]
+    planted = read_json(train_dir / files.PLANTED)
+    scores["planted_removed"] = {m: np.array(v, dtype=float) for m, v in planted.items()}
+    for m, found in scores["planted_removed"].items():
+        reference_rows.append({"method": f"planted dead channels found: {m}", "planted_found": round(found.mean(), 2)})
     save_scores(ctx.dir / files.SCORES, scores)
     np.savez(ctx.dir / files.GRIDS, **grids)
+    spearman = model_summary["criterion_split_half_spearman"]
     doc = claims_document(
         paper="gfprune",
-        run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},
-        claims=CLAIMS,
+        run={
+            "profile": cfg.profile,
+            "run_name": cfg.run_name,
+            "seeds": list(cfg.seeds),
+            "criterion_split_half_spearman": spearman,
+        },
+        claims=measured_claims(CLAIMS, scores),
         scores=scores,
         table=results_table(columns, reference_rows),
         budget=ledger,
         cannot_show=CANNOT_SHOW,
+        gates=GATES,
+        gate_values={
+            "dense_learned": [model_summary["frechet_dense"] / model_summary["frechet_real_test"]],
+            "classifier_reads_digits": [model_summary["classifier_accuracy"]],
+            "criterion_reliable": [spearman["gradient_norm"]],
+            "criterion_reliable_abs": [spearman["gradient_norm_abs"]],
+        },
     )
     write_json(ctx.dir / files.CLAIMS, doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
