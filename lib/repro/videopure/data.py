@@ -202,8 +202,10 @@ def clip_frames(clip: Path, inside: Path, frames: int) -> list[Path]:
         raise ValueError(f"{clip}: more than one file per frame index: {twice}")
     indices = sorted(by_index)
     if indices and (indices[0] not in (0, 1) or indices != list(range(indices[0], indices[0] + len(indices)))):
-        missing = sorted(set(range(indices[0], indices[-1] + 1)) - set(indices))
-        raise ValueError(f"{clip}: frame indices must run contiguously from 0 or 1; got {indices[0]}..{indices[-1]}, missing {missing}")
+        first, last = indices[0], indices[-1]
+        missing = sorted(set(range(first, last + 1)) - set(indices))
+        got = f"got {first}..{last}, missing {missing}"
+        raise ValueError(f"{clip}: frame indices must run contiguously from 0 or 1; {got}")
     if len(indices) < frames:
         raise ValueError(f"{clip}: {len(indices)} frames, the profile needs {frames}")
     paths = [clip / by_index[i][0] for i in indices[:frames]]

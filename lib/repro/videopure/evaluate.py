@@ -51,7 +51,8 @@ def accuracy_scores(predictions: Mapping[str, np.ndarray], labels: np.ndarray) -
 
 
 def results_table(scores: Mapping[str, Mapping[str, np.ndarray]], rungs: tuple[str, ...], conditions: list[str]):
-    """One row per rung: accuracy per condition (seed-mean); warping error, UNet passes and time per clip on clean clips."""
+    """One row per rung: accuracy per condition (seed-mean); warping error, UNet passes and time per
+    clip on clean clips."""
     rows = []
     for name in rungs:
         row: dict = {"method": name}

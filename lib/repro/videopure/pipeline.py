@@ -211,8 +211,8 @@ def train(cfg: VideopureConfig, ctx: StepContext) -> dict:
         if i == 0:
             np.savez(ctx.dir / art.EXAMPLES, labels=labels[0][:4], **outcome.examples)
         ctx.log(f"seed {seed}: " + ", ".join(f"{k} {v.wall_s:.1f}s" for k, v in outcome.ledger.items()))
-    fields = ((art.PREDICTIONS, "predictions"), (art.WARPING, "warping"), (art.PASSES, "unet_passes"), (art.TIMING, "time_ms"))
-    for key, field in fields:
+    fields = {art.PREDICTIONS: "predictions", art.WARPING: "warping", art.PASSES: "unet_passes", art.TIMING: "time_ms"}
+    for key, field in fields.items():
         arms = getattr(per_seed[0], field)
         np.savez(ctx.dir / key, **{arm: np.stack([getattr(o, field)[arm] for o in per_seed]) for arm in arms})
     np.save(ctx.dir / "labels.npy", np.stack(labels))
