@@ -116,7 +116,11 @@ def test_wdbc_csv_through_the_manifest_and_bad_csvs(tmp_path):
     (tmp_path / "wdbc.data").write_text("\n".join(rows) + "\n")
     manifest = pinned(load_manifest("wdbc"), tmp_path)
     task = wdbc_task(4, 0.25, 0.5, 0, root=tmp_path, manifest=manifest)
-    assert task.in_dim == 30 and task.n_classes == 2 and sum(sum(task.sizes(part)) for part in ("train", "val", "test")) == 40
+    assert (
+        task.in_dim == 30
+        and task.n_classes == 2
+        and sum(sum(task.sizes(part)) for part in ("train", "val", "test")) == 40
+    )
     (tmp_path / "wdbc.data").write_text("\n".join(rows[:-1]) + "\n")  # edited after pinning
     with pytest.raises(DataUnavailableError, match="sha256 mismatch"):
         wdbc_task(4, 0.25, 0.5, 0, root=tmp_path, manifest=manifest)
@@ -153,7 +157,9 @@ def test_feature_csv_refuses_a_label_outside_the_format_at_its_line(tmp_path):
     path = tmp_path / "wdbc.data"
     path.write_text("1,B,0.1,0.2\n2,M,0.3,0.4\n3,m,0.5,0.6\n")
     names = ["id", "diagnosis", "f0", "f1"]
-    with pytest.raises(ValueError, match=r"wdbc.data, line 3: label 'm' in column 'diagnosis' is not one of \['B', 'M'\]"):
+    with pytest.raises(
+        ValueError, match=r"wdbc.data, line 3: label 'm' in column 'diagnosis' is not one of \['B', 'M'\]"
+    ):
         read_feature_csv(path, "diagnosis", ("id",), names, ("B", "M"))
     path.write_text("1,B,0.1,0.2\n2,M,0.3,0.4\n")
     _, y, classes = read_feature_csv(path, "diagnosis", ("id",), names, ("B", "M"))

@@ -117,7 +117,9 @@ def split_clients(
         n_test = max(1, int(round(test_fraction * len(idx))))
         n_val = max(1, int(round(VAL_FRACTION * len(idx))))
         test, val, train = idx[:n_test], idx[n_test : n_test + n_val], idx[n_test + n_val :]
-        clients.append({f"{xy}_{part}": (x if xy == "x" else y)[i] for part, i in zip(PARTS, (train, val, test)) for xy in "xy"})
+        clients.append(
+            {f"{xy}_{part}": (x if xy == "x" else y)[i] for part, i in zip(PARTS, (train, val, test)) for xy in "xy"}
+        )
     return clients
 
 
@@ -231,7 +233,8 @@ def read_feature_csv(
             row = int(np.flatnonzero(unknown.to_numpy())[0])
             line = row + (1 if names else 2)  # 1-based, after the header when the file has one
             raise ValueError(
-                f"{path}, line {line}: label {labels.iloc[row]!r} in column {label_column!r} is not one of {list(classes)}"
+                f"{path}, line {line}: label {labels.iloc[row]!r} in column {label_column!r} "
+                f"is not one of {list(classes)}"
             )
     found = sorted(labels.unique().tolist())
     if len(found) < 2:
@@ -311,7 +314,9 @@ def from_dataset(name: str, dataset: DatasetDict) -> Task:
     image_shape = tuple(feats["x"].shape) if isinstance(feats["x"], Array3D) else None
     missing = [part for part in PARTS if part not in dataset]
     if missing:
-        raise ValueError(f"task {name}: no {missing} split (written before validation sets existed?): rerun the data step")
+        raise ValueError(
+            f"task {name}: no {missing} split (written before validation sets existed?): rerun the data step"
+        )
     parts = {part: dataset[part].with_format("numpy")[:] for part in PARTS}
     n = 1 + max(int(p["client"].max(initial=-1)) for p in parts.values())
     clients = [{} for _ in range(n)]

@@ -366,7 +366,11 @@ class Federation:
         return out
 
     def labels(self, part: str = "test") -> dict[int, torch.Tensor]:
-        return {c: getattr(g, f"y_{part}")[i, getattr(g, f"{part}_mask")[i]] for g in self.groups for i, c in enumerate(g.ids)}
+        return {
+            c: getattr(g, f"y_{part}")[i, getattr(g, f"{part}_mask")[i]]
+            for g in self.groups
+            for i, c in enumerate(g.ids)
+        }
 
     def accuracy(self, part: str = "test") -> dict[int, float]:
         labels = self.labels(part)

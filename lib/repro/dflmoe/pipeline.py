@@ -31,9 +31,9 @@ DATA_FIELDS = (
 )  # fmt: skip
 MODEL_FIELDS = ("model",)
 TRAIN_FIELDS = (
-    "seeds", "rounds", "local_epochs", "batch_size", "lr", "moe_alpha", "prox_mu", "proto_lambda", "fedrep_form", "fedproto_form", "graph",
-    "methods", "hetero_methods", "fault_methods", "fault_alpha", "drop_rate", "lost_client", "lost_round",
-    "server_down_start", "server_down_rounds", "eval_every", *MODEL_FIELDS,
+    "seeds", "rounds", "local_epochs", "batch_size", "lr", "moe_alpha", "prox_mu", "proto_lambda", "fedrep_form",
+    "fedproto_form", "graph", "methods", "hetero_methods", "fault_methods", "fault_alpha", "drop_rate", "lost_client",
+    "lost_round", "server_down_start", "server_down_rounds", "eval_every", *MODEL_FIELDS,
 )  # fmt: skip
 
 

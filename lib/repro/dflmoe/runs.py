@@ -92,7 +92,9 @@ def aliases(cfg: DflmoeConfig) -> dict[tuple[str, str], str]:
     """Local training under an outage is the same computation as without one (it sends nothing):
     reuse its fault-free run. Every other method's outage arm is run (:func:`faults`)."""
     main = main_task(cfg)
-    return {(main, Arm("local", OUTAGE).name): "local"} if "local" in cfg.fault_methods and "local" in cfg.methods else {}
+    return (
+        {(main, Arm("local", OUTAGE).name): "local"} if "local" in cfg.fault_methods and "local" in cfg.methods else {}
+    )
 
 
 def partition_seed(data_seed: int, seed: int) -> int:

@@ -251,7 +251,14 @@ PROFILES = {
 def config(profile: str = "smoke", **overrides) -> GfpruneConfig:
     """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
     cfg = make_config(PROFILES, profile, **overrides)
-    for name in ("methods", "table_only_methods", "latency_methods", "control_methods", "drift_methods", "planted_criteria"):
+    for name in (
+        "methods",
+        "table_only_methods",
+        "latency_methods",
+        "control_methods",
+        "drift_methods",
+        "planted_criteria",
+    ):
         unknown = sorted(set(getattr(cfg, name)) - set(METHODS))
         if unknown:
             raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")

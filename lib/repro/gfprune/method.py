@@ -339,7 +339,9 @@ def prunable_groups(unet: nn.Module) -> list:
     """Every full channel group the pruner ranks (Torch-Pruning's dependency graph at the current
     widths, in a fixed order)."""
     pruner = pruning.make_pruner(unet, pruning.ParameterScoreImportance({}), 0.5)
-    return list(pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types))
+    return list(
+        pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types)
+    )
 
 
 def split_half_spearman(

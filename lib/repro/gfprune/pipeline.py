@@ -159,8 +159,12 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     pruning.prune(control, magnitude(control), cfg.control_ratio, cfg.global_pruning)
     abar = alphas_cumprod(sched)
     reliability = {
-        criterion: round(split_half_spearman(criterion, unet, split["x_train"], abar, cfg.batch_size,
-                                             cfg.criterion_batches, cfg.data_seed), 4)  # fmt: skip
+        criterion: round(
+            split_half_spearman(
+                criterion, unet, split["x_train"], abar, cfg.batch_size, cfg.criterion_batches, cfg.data_seed
+            ),
+            4,
+        )  # fmt: skip
         for criterion in ("gradient_norm", "gradient_norm_abs")
     }
     ctx.log(f"criterion split-half Spearman at {cfg.criterion_batches} batches: {reliability}")

@@ -30,7 +30,6 @@ import torch
 from repro.lingoloop.data import STRIP_ROWS
 from repro.lingoloop.method import Ema, lambda_schedule, target_mask, weighted_eos_loss
 
-
 NOISE_ROWS = ("all", "outside_strip", "strip")
 
 

@@ -150,7 +150,8 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         }
         ctx.log(
             f"victim seed {seed}: exact-match captions {info['exact_match']:.2f}, right ending POS "
-            f"{info['ending_match']:.2f} (validation {ready:.2f}: {'ready' if info['ready'] else 'NOT ready, not pooled'}), "
+            f"{info['ending_match']:.2f} (validation {ready:.2f}: "
+            f"{'ready' if info['ready'] else 'NOT ready, not pooled'}), "
             f"mean clean length {info['clean_tokens']}"
         )
     write_json(ctx.dir / artifacts.VICTIMS, victims)
@@ -186,7 +187,12 @@ def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     write_json(ctx.dir / artifacts.HISTORY, history)
     write_json(ctx.dir / artifacts.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
     pooled = artifacts.pooled_seeds(ctx.upstream["model"])
-    return {"arms": len(history), "attacks": len(history) * len(pooled), "steps_per_attack": cfg.hp.steps, "victims": pooled}
+    return {
+        "arms": len(history),
+        "attacks": len(history) * len(pooled),
+        "steps_per_attack": cfg.hp.steps,
+        "victims": pooled,
+    }
 
 
 def arm_metrics(cfg: LingoloopConfig, vlm: VLM, x: torch.Tensor, run: dict | None) -> dict:
