@@ -48,8 +48,8 @@ def batch():
 
 
 def test_registry_names_and_teacher_set():
-    assert set(METHODS) == {"natural", "pgd_at", "trades", "ard", "rslad", "adaad", "mmard", "rslad_mmard"}
-    assert USES_TEACHER == {"ard", "rslad", "adaad", "mmard", "rslad_mmard"}
+    assert set(METHODS) == {"natural", "pgd_at", "trades", "ard", "kd", "rslad", "adaad", "mmard", "rslad_mmard"}
+    assert USES_TEACHER == {"ard", "kd", "rslad", "adaad", "mmard", "rslad_mmard"}
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -65,7 +65,7 @@ def test_loss_is_finite_scalar_with_gradient_to_the_student_only(name, batch):
     assert student.training and not teacher.training
     # inner maximisation (if any) in eval mode first, then the outer loss in train mode
     assert log.modes == sorted(log.modes) and log.modes[-1] is True
-    assert (False in log.modes) == (name != "natural")
+    assert (False in log.modes) == (name not in ("natural", "kd"))  # the two without an inner maximisation
 
 
 @pytest.mark.parametrize("name", sorted(USES_TEACHER))
@@ -104,12 +104,30 @@ def test_js_is_symmetric_zero_on_equal_and_ln2_on_disjoint():
     assert math.isclose(disjoint.item(), math.log(2), rel_tol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ard", "rslad", "adaad", "mmard", "rslad_mmard"])
+@pytest.mark.parametrize("name", ["ard", "kd", "rslad", "adaad", "mmard", "rslad_mmard"])
 def test_distillation_loss_vanishes_for_a_copy_of_the_teacher_at_eps_zero(name, batch):
     _, teacher = nets()
     student = copy.deepcopy(teacher).train()
     loss = METHODS[name](student, teacher, *batch, dataclasses.replace(HP, eps=0.0))
     assert loss.abs() < 1e-6
+
+
+def test_adaad_takes_its_first_gradient_at_the_unclamped_start_as_its_code_does():
+    """boyellow/AdaAD's adaad_inner_loss starts at x + 0.001 N(0, 1) without clamping into [0, 1];
+    every later iterate (and the result) is projected into the ball and the box."""
+    from repro.mmard.attacks import maximise
+
+    seen = []
+
+    def loss(x_adv):
+        seen.append(float(x_adv.min()))
+        return x_adv.sum()
+
+    x = torch.zeros(4, 1, 8, 8)
+    for clamp in (True, False):
+        seen.clear()
+        out = maximise(loss, x, 0.1, 0.025, 2, "gaussian", 0.001, clamp_start=clamp)
+        assert (seen[0] < 0) is (not clamp) and out.min() >= 0
 
 
 def test_mmard_outer_without_tie_is_the_two_kl_outer(batch):
