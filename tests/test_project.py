@@ -88,7 +88,9 @@ def readme_claim_rows(paper: str) -> dict[str, list[str]]:
     marker = f"<!-- claims: {paper} -->"
     assert marker in readme, f"README has no results section for {paper} (marker {marker})"
     rows = {}
-    for line in readme.split(marker, 1)[1].lstrip().splitlines():
+    block = readme.split(marker, 1)[1]
+    block = block[block.index("| claim |") :]  # past the summary line and the gates table
+    for line in block.splitlines():
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
