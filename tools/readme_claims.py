@@ -71,15 +71,18 @@ def block(paper: str) -> str:
     return "\n".join(lines)
 
 
-def pattern(paper: str) -> re.Pattern:
+def pattern(paper: str, text: str) -> re.Pattern:
     """An existing block: up to its end marker (or, in files written before end markers, its seeds line)."""
-    end = rf"(?:<!-- /claims: {paper} -->|\*\d+ seeds?; `results/cpu/{paper}/claims\.json`\.\*)"
+    if f"<!-- /claims: {paper} -->" in text:
+        end = rf"<!-- /claims: {paper} -->"
+    else:
+        end = rf"\*\d+ seeds?; `results/cpu/{paper}/claims\.json`\.\*"
     return re.compile(rf"<!-- claims: {paper} -->.*?{end}", re.S)
 
 
 def write(path: Path, paper: str, heading: str | None = None) -> None:
     text = path.read_text()
-    new, n = pattern(paper).subn(lambda _: block(paper), text, count=1)
+    new, n = pattern(paper, text).subn(lambda _: block(paper), text, count=1)
     if n == 0:
         if heading is None:
             raise SystemExit(f"{path}: no <!-- claims: {paper} --> block to replace")
