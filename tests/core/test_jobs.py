@@ -5,6 +5,7 @@ LocalCluster gives the same per-example scores and claims."""
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -188,9 +189,15 @@ def test_the_runner_puts_papers_of_one_thread_count_side_by_side(machine, monkey
         log(f"  {paper}/01_data.ipynb ...")
         return [runner.NotebookRun(paper, "01_data.ipynb", "ok", 0.1, None, None)]
 
+    threads = {"invert4tvg": 1, "mmard": 2, "mods": 1, "gfprune": 2}
+    package = lambda paper: SimpleNamespace(config=lambda profile, **o: SimpleNamespace(threads=threads[paper]))
+    monkeypatch.setattr(runner.papers, "package", package)
+    monkeypatch.setattr(
+        runner, "readme_seconds", lambda profile: {"gfprune": 4, "mmard": 3, "mods": 2, "invert4tvg": 1}
+    )
     monkeypatch.setattr(runner.jobs, "run", fake_jobs_run)
     monkeypatch.setattr(runner, "run_paper", fake_run_paper)
-    selected = ["invert4tvg", "mmard", "mods", "gfprune"]  # cpu threads: 1, 2, 1, 2
+    selected = ["invert4tvg", "mmard", "mods", "gfprune"]
     results = runner.run("cpu", selected, {}, resume=False)
     assert [r.paper for r in results] == ["gfprune", "mmard", "mods", "invert4tvg"]  # widest first, longest first
     assert batches == [(["mods", "invert4tvg"], 1, True)]  # the 2-thread papers ran alone, here
