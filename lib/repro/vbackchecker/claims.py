@@ -140,7 +140,7 @@ CLAIMS = (
             margin=5.0,
             control=True,
             expected="reproduced",
-            text=f"Control ({level}): a judge that sees no image stays at chance on {level} hallucinations (the label "
+            text=f"Control: a judge that sees no image stays at chance on {level} hallucinations (the label "
             "is in the pixels, not in the words).",
             note="Not fixed by construction: the text prior is a logistic regression on the words' uni- and "
             "bigrams, fitted on the checker's training rows; it cannot collapse to one answer, and it "

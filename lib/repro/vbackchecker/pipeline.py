@@ -164,7 +164,8 @@ def evaluate(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
             out = {name: verdicts(arm, trained, rows, images, cfg.eval_batch) for name, rows in splits.items()}
             record(arm, out["bench"].accept, (out["refer"].accept, out["refer"].masks))
             if arm in ("checker", "grounder"):
-                gates |= gate_values(arm, out["val"], tables["val"], splits["val"])
+                for name, value in gate_values(arm, out["val"], tables["val"], splits["val"]).items():
+                    gates.setdefault(name, []).append(value)
             if seed == cfg.seeds[0]:
                 predictions |= {f"bench_margin__{arm}": out["bench"].margin, f"refer_margin__{arm}": out["refer"].margin,
                                 f"refer_masks__{arm}": out["refer"].masks}  # fmt: skip
@@ -220,16 +221,16 @@ def every_object(rows, scenes) -> np.ndarray:
     return scenes.masks[rows.image_ids].any(1)
 
 
-def gate_values(arm: str, out, table, rows) -> dict[str, list[float]]:
+def gate_values(arm: str, out, table, rows) -> dict[str, float]:
     """One seed's gate measurement of ``arm`` on the validation split (rows encoded as prompts)."""
     if arm == "grounder":
         grounded = rows.grounded
         iou = grounding_scores(out.accept[grounded], out.masks[grounded], rows.masks[grounded])["target_iou"]
-        return {"grounder_target_iou": [float(iou.mean())]}
+        return {"grounder_target_iou": float(iou.mean())}
     kinds, types = np.asarray(table["kind"]), np.asarray(table["error_type"])
     keep = (kinds == "positive") | ((kinds == "hard") & (types == "object"))
     scores = detection_scores(out.accept[keep], types[keep], np.asarray(table["operator"])[keep], HELD_OUT)
-    return {"checker_object_bacc": [float(scores["bacc_object"].mean())]}
+    return {"checker_object_bacc": float(scores["bacc_object"].mean())}
 
 
 def text_prior(tables, seed: int) -> tuple[np.ndarray, float]:
