@@ -89,3 +89,17 @@ def test_trivial_references_score_what_the_claims_assume():
     assert grounding_scores(accept, masks, target)["target_iou"].mean() == pytest.approx(50.0)
     with pytest.raises(ValueError, match="always_accept"):
         trivial_verdicts("oracle", 4, every)
+
+
+def test_gates_keep_one_value_per_seed(tmp_path, monkeypatch):
+    """Every gate stores one value per seed (a gate passes only when every seed passes): the smoke
+    pipeline at two seeds, the checker and the grounder only."""
+    from repro.core.claims import load_claims
+    from repro.vbackchecker import config, pipeline
+
+    monkeypatch.setenv("REPRO_RUNS_DIR", str(tmp_path))
+    cfg = config("smoke", seeds=[0, 1], arms=["checker", "grounder"], optim={"epochs": 1, "steps_per_epoch": 2})
+    doc = load_claims(pipeline.evaluate(cfg).path("claims.json"))
+    assert {g["name"]: len(g["value"]) for g in doc["gates"]} == {
+        "grounder_target_iou": 2, "checker_object_bacc": 2, "text_prior_reads_a_leak": 2,
+    }  # fmt: skip
