@@ -62,5 +62,7 @@ def test_every_control_has_a_sabotage_test(paper):
     effect move past its margin."""
     names = _test_names(paper)
     controls = [c.id for c in claims_of(paper) if c.control]
-    missing = [k for k in controls if not any(n.startswith(f"test_{k.lower()}_sabotage") for n in names)]
+    missing = [
+        k for k in controls if not any(n.startswith(f"test_{k.lower().replace('-', '_')}_sabotage") for n in names)
+    ]
     assert not missing, f"{paper}: controls {missing} have no test_<id>_sabotage test in tests/{paper}/"

@@ -115,7 +115,8 @@ def _papers():
 
 
 def _count_fields(cfg, prefix=""):
-    """Every int field the name rule treats as a count or size, and every float learning rate."""
+    """Every int field the name rule treats as a count or size, and every float learning rate (a field
+    declared with ``bounded`` states its own range: ``pretrain.steps = 0`` may mean no pretraining)."""
     import dataclasses
 
     from repro.core.config import AT_LEAST_ONE, POSITIVE
@@ -124,6 +125,8 @@ def _count_fields(cfg, prefix=""):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             yield from _count_fields(value, f"{prefix}{f.name}.")
+        elif "bounds" in f.metadata:
+            continue
         elif (
             type(value) is int and AT_LEAST_ONE.fullmatch(f.name) or type(value) is float and POSITIVE.fullmatch(f.name)
         ):
