@@ -258,3 +258,30 @@ def test_gates_must_cover_every_claim_and_only_claims_that_exist():
     with pytest.raises(ValueError, match="covers no claim"):
         Gate("g", "t", covers=(), threshold=0.0)
     assert not Gate("g", "t", covers=("C1",), threshold=0.0).passes([1.0, float("nan")])
+
+
+def test_seeds_tied_on_a_coarse_metric_do_not_give_a_zero_width_interval():
+    """One clip lost on each seed, a different clip each time: the seeds' means tie exactly (-5), and
+    the paired t over seed means alone would decide 'not reproduced' on [-5, -5]."""
+    d = np.zeros((3, 20))
+    d[0, 4] = d[1, 7] = d[2, 9] = -100.0
+    result = decide(claim(), {"A": d, "B": np.zeros_like(d)})
+    assert result.effect == -5.0 and result.ci_low < -10 and result.ci_high > 0
+    assert result.verdict == "inconclusive"
+
+
+def test_redecide_reproduces_the_document_from_its_scores():
+    from repro.core.claims import Gate, redecide
+
+    rng = np.random.default_rng(3)
+    scores = {"m": {"x": rng.normal(5, 1, (3, 50)), "y": rng.normal(0, 1, (3, 50))}}
+    claims = [replace(claim(), id="C1", a="x", b=("y",), metric="m")]
+    run = {"profile": "cpu", "run_name": "cpu", "seeds": [0, 1, 2], "machine": {}}
+    doc = claims_document(
+        paper="p", run=run, claims=claims, scores=scores, table=[], budget={}, cannot_show=[],
+        gates=[Gate("g", "t", covers=("C1",), threshold=1.0)], gate_values={"g": [2.0, 2.0, 0.5]},
+    )  # fmt: skip
+    again = redecide(doc, claims, scores)
+    assert again == doc and again["claims"][0]["result"]["verdict"] == "not testable"
+    with pytest.raises(KeyError, match="no longer stated"):
+        redecide(doc, [], scores)

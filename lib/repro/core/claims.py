@@ -19,7 +19,9 @@ Searle, Casella & McCulloch, *Variance Components*, 1992, ch. 4):
 with the usual ANOVA mean squares on ``n - 1``, ``m - 1`` and ``(n - 1)(m - 1)`` degrees of freedom.
 The variance splits into a part the seeds carry, ``MS_seed / (n m)`` (``E = s_u^2/n + s_w^2/(n m)``,
 on ``n - 1`` degrees of freedom) and a part the shared test examples carry,
-``max(MS_example - MS_residual, 0) / (n m)`` (``E = s_v^2/m``, on ``m - 1``). The 95% interval adds
+``max(MS_example - MS_residual, 0) / (n m)`` (``E = s_v^2/m``, on ``m - 1``); the seed part is floored at
+``MS_residual / (n m)`` (a negative estimate of ``s_u^2`` is taken as 0), so seeds whose means tie on
+a coarse metric cannot shrink the interval to nothing. The 95% interval adds
 the two parts' t half-widths, each on its own degrees of freedom:
 
     mean +- ( t_{n-1} sqrt(MS_seed / (n m)) + t_{m-1} sqrt(max(MS_example - MS_residual, 0) / (n m)) )
@@ -283,7 +285,10 @@ def paired_effect(d: np.ndarray) -> PairedEffect:
     ms_res = (resid**2).sum(axis=(-2, -1)) / ((n - 1) * (m - 1))
     return PairedEffect(
         mean=mean,
-        seed_part=ms_seed / (n * m),  # E = s_u^2 / n + s_w^2 / (n m): the paired t over per-seed means
+        # E = s_u^2 / n + s_w^2 / (n m): the paired t over per-seed means, floored at the interaction's
+        # share since s_u^2 >= 0. With 0/100 scores the seeds' means can tie exactly (one clip lost on
+        # each seed, a different clip each time): without the floor the interval has zero width.
+        seed_part=np.maximum(ms_seed, ms_res) / (n * m),
         example_part=np.maximum(ms_ex - ms_res, 0.0) / (n * m),  # E = s_v^2 / m
         df_seed=n - 1.0,
         df_example=m - 1.0,
@@ -625,6 +630,24 @@ def claims_document(
     }
     validate(doc)
     return doc
+
+
+def redecide(doc: Mapping[str, Any], claims: Sequence[Claim], scores: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
+    """``doc`` with its claims decided again by the current rule from the per-unit ``scores`` they came
+    from (a golden's ``scores.npz``) and the gates its run measured; everything else is kept."""
+    by_id = {c.id: c for c in claims}
+    unknown = [c["id"] for c in doc["claims"] if c["id"] not in by_id]
+    if unknown:
+        raise KeyError(f"claims {unknown} of the document are no longer stated; stated: {sorted(by_id)}")
+    gates = doc.get("gates", [])
+    decided = []
+    for entry in doc["claims"]:
+        claim = by_id[entry["id"]]
+        failed = [g for g in gates if claim.id in g["covers"] and not g["pass"]]
+        decided.append(_claim_entry(claim, gated(decide(claim, scores[claim.metric]), failed)))
+    new = {**doc, "schema_version": CLAIMS_SCHEMA_VERSION, "claims": decided}
+    validate(new)
+    return new
 
 
 def _gate_entries(
