@@ -285,3 +285,19 @@ def test_redecide_reproduces_the_document_from_its_scores():
     assert again == doc and again["claims"][0]["result"]["verdict"] == "not testable"
     with pytest.raises(KeyError, match="no longer stated"):
         redecide(doc, [], scores)
+
+
+def test_a_gate_whose_claims_were_all_skipped_is_left_out():
+    """Real data may lack an arm (MODS's control set on MOSI): its claims, and a gate covering only
+    them, are left out instead of failing the run."""
+    from repro.core.claims import Gate
+
+    rng = np.random.default_rng(4)
+    scores = {"m": {"x": rng.normal(5, 1, (3, 50)), "y": rng.normal(0, 1, (3, 50))}}
+    gates = [Gate("main", "t", covers=("C1",), threshold=0.0), Gate("control", "t", covers=("K1",), threshold=0.0)]
+    doc = claims_document(
+        paper="p", run={"profile": "paper", "run_name": "paper", "seeds": [0, 1, 2], "machine": {}},
+        claims=[replace(claim(), id="C1", a="x", b=("y",), metric="m")], scores=scores, table=[], budget={},
+        cannot_show=[], gates=gates, gate_values={"main": [1.0, 1.0, 1.0], "control": [1.0, 1.0, 1.0]},
+    )  # fmt: skip
+    assert [g["name"] for g in doc["gates"]] == ["main"]

@@ -657,8 +657,8 @@ def _gate_entries(
     that every declared gate, and nothing else, was measured."""
     declared = {g.name for g in gates}
     measured = {c.id for c in claims}
-    kept = [replace(g, covers=tuple(c for c in g.covers if c in measured)) for g in gates]
-    kept = [g for g in kept if g.covers]  # a profile may skip arms, and with them claims
+    # a profile may skip arms, and with them claims: a gate left covering nothing is left out
+    kept = [replace(g, covers=tuple(c for c in g.covers if c in measured)) for g in gates if set(g.covers) & measured]
     if kept:
         check_gates(kept, claims)
     missing, unknown = {g.name for g in kept} - set(values), set(values) - declared
