@@ -173,8 +173,8 @@ CLAIMS = (
         margin=3.0,
         control=True,
         expected="reproduced",
-        text="Control: on clean single-intent queries there is nothing to decompose, so MedAide and the single "
-        "agent with the same prototypes should be equivalent in ROUGE-L (within 3 points).",
+        text="Control: on single-intent queries (at the test's noise) there is nothing to decompose, so MedAide "
+        "and the single agent with the same prototypes should be equivalent in ROUGE-L (within 3 points).",
         note="Not fixed by construction: the two arms recognise the intent from different inputs (a rewritten "
         "clause vs the whole rewritten query; the single agent's threshold calibrated on single-intent "
         "validation queries, the kind it answers here) and answer through different agents (specialised agents "
