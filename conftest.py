@@ -22,3 +22,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 def pytest_collectstart(collector):
     if collector.fspath and collector.fspath.ext == ".ipynb":
         collector.skip_compare += ("stderr", "text/html", "image/png", "application/pdf")
+
+
+def pytest_runtest_setup(item):
+    """Each test module starts without accelerate's process-wide state: a test that builds a TRL
+    trainer sets it to bf16, and every later ``Accelerator(mixed_precision="no")`` would then refuse."""
+    module = getattr(item, "module", None) or item.fspath  # nbval's cells have no module
+    if module is not getattr(pytest_runtest_setup, "_module", None):
+        pytest_runtest_setup._module = module
+        import sys
+
+        if "accelerate.state" in sys.modules:
+            sys.modules["accelerate.state"].AcceleratorState._reset_state(reset_partial_state=True)

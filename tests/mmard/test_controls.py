@@ -6,19 +6,16 @@ Replacing the soft labels by the teacher's own top class (hard labels) closed it
 pilot at this size (3.3 points left, margin 2): part of the transfer is which class a robust teacher
 picks on the hard images, not only the shape of its soft labels."""
 
-import dataclasses
-
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from repro import mmard
 from repro.core.runtime import make_accelerator
-from torch import nn
-
 from repro.mmard import method
-from repro.mmard.baselines import kd
 from repro.mmard.attacks import attack_suite
+from repro.mmard.baselines import kd
 from repro.mmard.claims import CLAIMS
 from repro.mmard.config import NetSpec
 from repro.mmard.data import load_arrays
@@ -63,12 +60,12 @@ def k1_effect(setting) -> float:
     cfg, split, teachers, common = setting
     suite = attack_suite(cfg.hp.eps, seed=0)
     accuracy = {}
-    for method, teacher in teachers.items():
+    for name, teacher in teachers.items():
         student, _ = train_net(
             cfg.student, "kd", split["x_train"], split["y_train"], seed=0, epochs=20, teacher=teacher, **common
         )
         torch.manual_seed(0)
-        accuracy[method] = points(student, split["x_test"], split["y_test"], suite["pgd20"]).mean()
+        accuracy[name] = points(student, split["x_test"], split["y_test"], suite["pgd20"]).mean()
     return float(accuracy["trades"] - accuracy["natural"])
 
 

@@ -38,7 +38,9 @@ def k1_result(drafts, claim_id: str, leak: bool):
     per_seed = []
     for seed in SEEDS:
         accept, _ = text_prior(t, seed)
-        per_seed.append(detection_scores(accept, t["bench"]["error_type"], t["bench"]["operator"], ())[K1[claim_id].metric])
+        per_seed.append(
+            detection_scores(accept, t["bench"]["error_type"], t["bench"]["operator"], ())[K1[claim_id].metric]
+        )
     prior = np.stack(per_seed)
     return decide(K1[claim_id], {"text_prior": prior, "chance": np.full_like(prior, 50.0)})
 

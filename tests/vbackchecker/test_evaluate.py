@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from repro.vbackchecker.baselines import tune_threshold
-from repro.vbackchecker.evaluate import (TRIVIAL, balanced, ciou, detection_scores, grounding_scores, iou,
-                                         trivial_verdicts)
+from repro.vbackchecker.evaluate import (
+    TRIVIAL,
+    balanced,
+    ciou,
+    detection_scores,
+    grounding_scores,
+    iou,
+    trivial_verdicts,
+)
 
 
 def test_giou_counts_an_empty_prediction_on_an_empty_target_as_one():

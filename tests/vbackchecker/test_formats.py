@@ -247,10 +247,13 @@ def test_r2halbench_as_released_in_refs_form(fixture_dir):
         {"ref_id": 0, "ann_id": [601], "image_id": 12, "split": "test", "category_id": 2,
          "sentences": [{"sent": "a ball on the right", "sent_id": 0}]},
         {"ref_id": 1, "ann_id": [-1], "image_id": 11, "split": "test", "category_id": 1,
-         "sentences": [{"sent": "a blue box", "sent_id": 1, "response_error": {"error_type": "attribute", "error_reason": "it is red"}}]},
+         "sentences": [{"sent": "a blue box", "sent_id": 1,
+                        "response_error": {"error_type": "attribute", "error_reason": "it is red"}}]},
     ]  # fmt: skip
     write(folder, "r2_refs.json", bench)
-    tables = load_splits({"instances": folder / "instances.json", "bench_refs": folder / "r2_refs.json"}, read_image, 20)
+    tables = load_splits(
+        {"instances": folder / "instances.json", "bench_refs": folder / "r2_refs.json"}, read_image, 20
+    )
     rows = tables["bench"]
     assert rows["no_target"] == [False, True] and rows["kind"] == ["positive", "hard"]
     assert rows["error_type"] == ["none", "attribute"]
@@ -263,7 +266,10 @@ def test_r2halbench_as_released_in_refs_form(fixture_dir):
     "edit,message",
     [
         (lambda d: d["annotations"][2]["segmentation"].update(size=[40, 40]), r"annotation 601: RLE size \[40, 40\]"),
-        (lambda d: d["annotations"][0].update(segmentation=[[3, 2, 9, 2, 9, 8, 3]]), "annotation 501: polygons need an even"),
+        (
+            lambda d: d["annotations"][0].update(segmentation=[[3, 2, 9, 2, 9, 8, 3]]),
+            "annotation 501: polygons need an even",
+        ),
         (lambda d: d["annotations"][0].update(segmentation=[{"counts": "xx"}]), "annotation 501: an RLE needs"),
     ],
 )

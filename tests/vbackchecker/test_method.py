@@ -8,8 +8,17 @@ import torch
 from repro.core.config import ConfigError
 from repro.vbackchecker import config
 from repro.vbackchecker.config import CheckerSpec, JudgeSpec, LossWeights, OptimSpec
-from repro.vbackchecker.method import (PairSampler, TrainRows, bce_loss, check, checker_loss, class_weights,
-                                       dice_loss, paired_loader, partners)
+from repro.vbackchecker.method import (
+    PairSampler,
+    TrainRows,
+    bce_loss,
+    check,
+    checker_loss,
+    class_weights,
+    dice_loss,
+    paired_loader,
+    partners,
+)
 from repro.vbackchecker.models import Checker, SimilarityJudge, check_models
 from repro.vbackchecker.recipes import RECIPES
 from repro.vbackchecker.text import IGNORE, REJ, SEG, Vocab, encode

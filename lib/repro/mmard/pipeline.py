@@ -209,7 +209,9 @@ def evaluate(cfg: MmardConfig, ctx: StepContext) -> dict:
     write_json(ctx.dir / artifacts.SWEEP, {"eps": list(cfg.eps_sweep), "pgd20": curves})
     teachers = read_json(ctx.upstream["model"] / "step.json")["summary"]
     x_valid, y_valid = split["x_valid"].to(device), split["y_valid"].to(device)
-    valid_clean = {arm: [float(points(m, x_valid, y_valid, None).mean()) for m in models] for arm, models in students.items()}
+    valid_clean = {
+        arm: [float(points(m, x_valid, y_valid, None).mean()) for m in models] for arm, models in students.items()
+    }
     doc = claims_document(
         paper="mmard",
         run={"profile": cfg.profile, "run_name": cfg.run_name, "seeds": list(cfg.seeds)},

@@ -130,9 +130,7 @@ def trivial_scores(
     return out
 
 
-def gate_values(
-    gates, claims, gap: Mapping[str, list[float]]
-) -> dict[str, list[float]]:
+def gate_values(gates, claims, gap: Mapping[str, list[float]]) -> dict[str, list[float]]:
     """Each gate's value per seed: the smallest validation-MAE gap (constant predictor minus model,
     ``gap[arm]`` per seed) among the trained arms of the claims it covers."""
     values = {}

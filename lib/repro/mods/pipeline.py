@@ -259,7 +259,9 @@ def reference_rows(cfg: ModsConfig, data_dir, scores: dict, sweep_labels: list) 
         scores["selector"]["linear_probe"] = np.tile(linear, (n_seeds, 1))
         rows["selector: chance"] = {"selector_acc": CHANCE_SELECTOR}
         for modality in MODALITY_NAMES:
-            rows[f"selector: always {modality}"] = {"selector_acc": float(scores["selector"][f"always_{modality}"].mean())}
+            rows[f"selector: always {modality}"] = {
+                "selector_acc": float(scores["selector"][f"always_{modality}"].mean())
+            }
         rows["selector: trivial probe (norm, variance, length)"] = {"selector_acc": float(probe.mean())}
         rows[PROBE_ROW] = {"selector_acc": float(linear.mean())}
     return rows

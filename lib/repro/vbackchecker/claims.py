@@ -95,8 +95,16 @@ CLAIMS = (
         )
         for level, metric, what in (
             ("object", "bacc_object_seen", "object hallucinations"),
-            ("attribute", "bacc_attribute_seen", "attribute hallucinations made by the operator seen in training (colour)"),
-            ("relation", "bacc_relation_seen", "relation hallucinations made by the operator seen in training (left/right)"),
+            (
+                "attribute",
+                "bacc_attribute_seen",
+                "attribute hallucinations made by the operator seen in training (colour)",
+            ),
+            (
+                "relation",
+                "bacc_relation_seen",
+                "relation hallucinations made by the operator seen in training (left/right)",
+            ),
             ("heldout", "bacc_heldout", "hallucinations made by operators held out of training (size, above/below)"),
         )
     ),

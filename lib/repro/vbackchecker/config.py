@@ -10,7 +10,8 @@ The paper tunes LLaVA-7B with LoRA (r 8, alpha 16, q/v projections, lr 3e-4) and
 convolutional stem on 64x64 images with 16x16 patches, a decoder of width 64, all arms with the same
 optimizer steps, every checker arm fine-tuning from one grounder pretrained by the kit (the ``pretrain``
 step: referring and no-target expressions, as GSVA is trained on gRefCOCO). Because nothing is
-pretrained outside the kit there is no LoRA and the learning rate is higher (2e-3, AdamW). The loss weights are the paper's (1.0 CE + 2.0 BCE + 0.5 DICE, x10 on [SEG] and [REJ]).
+pretrained outside the kit there is no LoRA and the learning rate is higher (2e-3, AdamW). The loss weights
+are the paper's (1.0 CE + 2.0 BCE + 0.5 DICE, x10 on [SEG] and [REJ]).
 ``smoke`` and ``cpu`` use one thread: these models are too small to gain from a second, and on shared
 cores two threads made a training step six times slower (measured at load 25).
 """

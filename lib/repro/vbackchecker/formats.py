@@ -83,7 +83,8 @@ def annotation_mask(ann: Mapping[str, Any], height: int, width: int) -> np.ndarr
                 raise FormatError(f"{where}: RLE size {list(part['size'])} is not the image's {[height, width]}")
             counts = part["counts"]
             rles.append(coco_mask.frPyObjects(dict(part), height, width) if isinstance(counts, list)
-                        else {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})  # fmt: skip
+                        else {"size": [height, width],
+                              "counts": counts.encode("ascii") if isinstance(counts, str) else counts})  # fmt: skip
         return coco_mask.decode(coco_mask.merge(rles, intersect=False))
     if isinstance(seg, list):
         if not seg or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in seg):
@@ -158,7 +159,9 @@ def read_refs(path: Path) -> list[dict]:
     refs = read_json_list(path, REF_KEYS, "gRefCOCO refs")
     for ref in refs:
         where = f"{path}: ref {ref['ref_id']}"
-        if not isinstance(ref["sentences"], list) or not all(isinstance(s, dict) and "sent" in s for s in ref["sentences"]):
+        if not isinstance(ref["sentences"], list) or not all(
+            isinstance(s, dict) and "sent" in s for s in ref["sentences"]
+        ):
             raise FormatError(f"{where}: sentences must be a list of {{sent, ...}}")
         try:
             targets = ann_ids(ref["ann_id"])

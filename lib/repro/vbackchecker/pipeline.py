@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import collections
+import time
 
 import numpy as np
 import torch
-
-import time
 
 from repro.core.claims import claims_document
 from repro.core.runtime import make_accelerator, seed_everything
@@ -20,15 +19,34 @@ from repro.vbackchecker import figures as draw
 from repro.vbackchecker.baselines import fit_text_prior, plant_leak, text_prior_accept
 from repro.vbackchecker.claims import CANNOT_SHOW, CLAIMS, GATES
 from repro.vbackchecker.config import HELD_OUT, VbackcheckerConfig
-from repro.vbackchecker.data import (draft_images, generate, load_released, load_splits, scene_tensors,
-                                     write_splits)  # fmt: skip
-from repro.vbackchecker.evaluate import (TRIVIAL, ciou, detection_scores, grounding_scores, results_table,
-                                         trivial_verdicts)  # fmt: skip
+from repro.vbackchecker.data import (
+    draft_images,
+    generate,
+    load_released,
+    load_splits,
+    scene_tensors,
+    write_splits,  # fmt: skip
+)
+from repro.vbackchecker.evaluate import (
+    TRIVIAL,
+    ciou,
+    detection_scores,
+    grounding_scores,
+    results_table,
+    trivial_verdicts,  # fmt: skip
+)
 from repro.vbackchecker.models import Checker, count_parameters
-from repro.vbackchecker.text import Vocab
 from repro.vbackchecker.recipes import PRETRAIN, RECIPES
-from repro.vbackchecker.training import (Trained, arm_rows, build_model, pretrain_grounder, split_rows, train_arm,
-                                         verdicts)  # fmt: skip
+from repro.vbackchecker.text import Vocab
+from repro.vbackchecker.training import (
+    Trained,
+    arm_rows,
+    build_model,
+    pretrain_grounder,
+    split_rows,
+    train_arm,
+    verdicts,  # fmt: skip
+)
 
 pipe = Pipeline("vbackchecker")
 DATA_FIELDS = ("data_source", "image_size", "n_train", "n_val", "n_bench", "n_refer", "per_scene", "max_objects",
@@ -110,7 +128,9 @@ def train(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     images = torch.from_numpy(scenes.images)
     val = split_rows(tables["val"], scenes, cfg.checker.max_len)
     val = val.subset(np.asarray(tables["val"]["kind"]) != "easy")  # drawn like the benchmark: no unrelated rows
-    init = artifacts.load_pretrained(ctx.upstream["pretrain"], Checker(cfg.checker, len(Vocab.build().words), cfg.image_size))
+    init = artifacts.load_pretrained(
+        ctx.upstream["pretrain"], Checker(cfg.checker, len(Vocab.build().words), cfg.image_size)
+    )
     accelerator = make_accelerator(cfg)
     history: dict[str, list] = {}
     budgets: dict[str, Budget] = {}
@@ -167,7 +187,8 @@ def evaluate(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
                 for name, value in gate_values(arm, out["val"], tables["val"], splits["val"]).items():
                     gates.setdefault(name, []).append(value)
             if seed == cfg.seeds[0]:
-                predictions |= {f"bench_margin__{arm}": out["bench"].margin, f"refer_margin__{arm}": out["refer"].margin,
+                predictions |= {f"bench_margin__{arm}": out["bench"].margin,
+                                f"refer_margin__{arm}": out["refer"].margin,
                                 f"refer_masks__{arm}": out["refer"].masks}  # fmt: skip
         for name in TRIVIAL:
             bench, refer = (trivial_verdicts(name, len(rows.image_ids), every_object(rows, scenes))
@@ -181,7 +202,9 @@ def evaluate(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     scores = {metric: {arm: np.stack(v) for arm, v in arms.items()} for metric, arms in per_seed.items()}
     for metric in scores:  # a coin-flip judge's expected score per item
         if metric.startswith("bacc_") or metric == "pos_minus_neg":
-            scores[metric]["chance"] = np.full_like(scores[metric]["always_accept"], 0.0 if metric == "pos_minus_neg" else 50.0)
+            scores[metric]["chance"] = np.full_like(
+                scores[metric]["always_accept"], 0.0 if metric == "pos_minus_neg" else 50.0
+            )
     save_scores(ctx.dir / artifacts.SCORES, scores)
     np.savez_compressed(ctx.dir / artifacts.PREDICTIONS, **predictions)
     budget = artifacts.load_budget(ctx.upstream["train"])
