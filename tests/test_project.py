@@ -93,7 +93,7 @@ def readme_claim_rows(paper: str) -> dict[str, list[str]]:
     for line in block.splitlines():
         if not line.startswith("|"):
             break
-        cells = [c.strip() for c in line.strip("|").split("|")]
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))]  # an escaped \| stays in its cell
         claim_id = cells[0].split()[0]
         if claim_id not in ("claim", "---"):
             rows[claim_id] = cells

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def short(text: str, limit: int = 95) -> str:
     text = text.removeprefix("...").strip().removeprefix("Control:").strip()
     first = text.split(". ")[0].rstrip(".")
-    return first if len(first) <= limit else first[: limit - 3].rsplit(" ", 1)[0] + " ..."
+    first = first if len(first) <= limit else first[: limit - 3].rsplit(" ", 1)[0] + " ..."
+    return first.replace("|", "\\|")  # a table cell: |theta * Hg| stays one cell
 
 
 def fmt(x: float | None) -> str:
