@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from repro import mods
 from repro.core import jobs, papers, runner
 from repro.core.jobs import Job
 
@@ -98,19 +97,19 @@ def test_the_runner_orders_papers_by_the_readmes_measured_times(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# MODS's smoke train step as jobs: 1 job, 2 jobs, a Dask cluster
+# MODS's and dFLMoE's smoke train steps as jobs: 1 job, 2 jobs, a Dask cluster
 
 
-def mods_run(runs, monkeypatch, **env) -> dict:
-    """Train and evaluate MODS at smoke in a fresh runs folder; its scores, claims and jobs.json."""
+def paper_run(runs, monkeypatch, paper="mods", **env) -> dict:
+    """Train and evaluate ``paper`` at smoke in a fresh runs folder; its scores, claims and jobs.json."""
     monkeypatch.setenv("REPRO_RUNS_DIR", str(runs))
     for name in (jobs.JOBS_ENV, jobs.SCHEDULER_ENV, "WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(jobs.CORES_ENV, "2")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    cfg = mods.config("smoke")
-    pipe = papers.pipeline("mods")
+    cfg = papers.package(paper).config("smoke")
+    pipe = papers.pipeline(paper)
     train = pipe.run("train", cfg)
     for name in env:  # evaluate here, one process: only training ran as jobs
         monkeypatch.delenv(name)
@@ -128,7 +127,7 @@ def mods_run(runs, monkeypatch, **env) -> dict:
 @pytest.fixture(scope="module")
 def one_job(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return mods_run(tmp_path_factory.mktemp("one"), monkeypatch, REPRO_JOBS="1")
+        return paper_run(tmp_path_factory.mktemp("one"), monkeypatch, REPRO_JOBS="1")
 
 
 def assert_same_results(a: dict, b: dict) -> None:
@@ -140,7 +139,7 @@ def assert_same_results(a: dict, b: dict) -> None:
 
 @pytest.mark.slow
 def test_mods_train_with_two_jobs_gives_the_same_scores_and_claims(one_job, tmp_path, monkeypatch):
-    two = mods_run(tmp_path, monkeypatch, REPRO_JOBS="2")
+    two = paper_run(tmp_path, monkeypatch, REPRO_JOBS="2")
     assert one_job["jobs"]["backend"] == "in-process"
     assert two["jobs"]["backend"] == "loky" and two["jobs"]["at_once"] == 2
     # both workers trained some of the 13 models (loky may replace a worker whose memory grew since
@@ -150,12 +149,21 @@ def test_mods_train_with_two_jobs_gives_the_same_scores_and_claims(one_job, tmp_
 
 
 @pytest.mark.slow
+def test_dflmoe_train_with_two_jobs_gives_the_same_scores_and_claims(tmp_path, monkeypatch):
+    one = paper_run(tmp_path / "one", monkeypatch, paper="dflmoe", REPRO_JOBS="1")
+    two = paper_run(tmp_path / "two", monkeypatch, paper="dflmoe", REPRO_JOBS="2")
+    assert (one["jobs"]["backend"], two["jobs"]["backend"]) == ("in-process", "loky")
+    assert len(two["jobs"]["jobs"]) == len(one["jobs"]["jobs"]) > 2
+    assert_same_results(one, two)
+
+
+@pytest.mark.slow
 def test_mods_train_on_a_dask_cluster_gives_the_same_scores(one_job, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:
-        on_dask = mods_run(tmp_path, monkeypatch, REPRO_DASK_SCHEDULER=cluster.scheduler_address)
+        on_dask = paper_run(tmp_path, monkeypatch, REPRO_DASK_SCHEDULER=cluster.scheduler_address)
     assert on_dask["jobs"]["backend"] == "dask" and on_dask["jobs"]["scheduler"].startswith("tcp://127.0.0.1:")
     assert len({j["worker"] for j in on_dask["jobs"]["jobs"]}) == 2
     assert_same_results(one_job, on_dask)

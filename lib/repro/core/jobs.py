@@ -18,7 +18,8 @@ so that a notebook's kernel inherits it from the runner (``./run_all.sh --jobs N
 Each job sets its own torch thread count and seeds python, numpy and torch from its own seed before it
 starts, so its result depends on what the job is, never on how many jobs run at once or in which order.
 A job's function must be importable by name (a module-level function): loky and Dask send it by
-reference. Used by the runner (papers) and MODS's train step (``notebooks/mods/03_train.ipynb``).
+reference. Used by the runner (papers) and the train steps of MODS and dFLMoE (each (arm, seed)) and
+VideoPure (each seed's block of test clips).
 """
 
 from __future__ import annotations

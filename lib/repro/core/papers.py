@@ -36,7 +36,7 @@ def check(paper: str) -> str:
 
 
 def package(paper: str) -> ModuleType:
-    """``repro.<paper>``: exposes ``config(profile, **overrides)``, ``PROFILES`` and ``pipeline``."""
+    """``repro.<paper>``: exposes ``config(profile, overrides=...)``, ``PROFILES`` and ``pipeline``."""
     return importlib.import_module(f"repro.{check(paper)}")
 
 

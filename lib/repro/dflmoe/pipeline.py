@@ -4,12 +4,13 @@ per client (see :mod:`repro.dflmoe.distributed`)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 import numpy as np
 
+from repro.core import jobs
 from repro.core.claims import claims_document
+from repro.core.jobs import Job
 from repro.core.runtime import configure
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
@@ -93,31 +94,42 @@ def model(cfg: DflmoeConfig, ctx: StepContext) -> dict:
 
 @pipe.step(uses=TRAIN_FIELDS, upstream=("data",))
 def train(cfg: DflmoeConfig, ctx: StepContext) -> dict:
-    """Simulate every arm of the run matrix for every seed (same rounds, epochs, optimiser, data order)."""
+    """Simulate every arm of the run matrix for every seed (same rounds, epochs, optimiser, data order),
+    each (arm, seed) a job (``repro.core.jobs``): side by side on free cores or on a Dask cluster, with
+    the same federations whatever runs them (each simulation seeds its own generators)."""
     configure(cfg)
-    tasks = {seed: files.load_tasks(ctx.upstream["data"], seed) for seed in cfg.seeds}
+    todo = [(arm, seed) for arm in arms(cfg) for seed in cfg.seeds]
+    done = jobs.run(
+        [Job(f"{arm.name} s{seed}", simulate_arm, (cfg, arm, seed, ctx.upstream["data"]), seed=seed)
+         for arm, seed in todo],
+        threads=cfg.threads, device="cpu", record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     runs: dict[str, dict[str, list[dict]]] = {}
-    started = time.perf_counter()
+    for (arm, _), job in zip(todo, done):
+        runs.setdefault(arm.metric, {}).setdefault(arm.name, []).append(job.value)
     for arm in arms(cfg):
-        results = []
-        for seed in cfg.seeds:
-            task = tasks[seed][arm.metric]
-            specs = client_specs(len(task.clients), cfg.model.hidden, arm.hetero, task.image_shape is not None)
-            method = make_method(arm.method, len(task.clients), moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu,
-                                 proto_lambda=cfg.proto_lambda, fedrep_form=cfg.fedrep_form,
-                                 fedproto_form=cfg.fedproto_form)  # fmt: skip
-            dims = cfg.model
-            run = simulate(task, method, cfg.schedule, seed, specs, faults(cfg, arm.fault, arm.method), arm.graph,
-                           feature_dim=dims.feature_dim, attn_dim=dims.attn_dim, transform=dims.transform,
-                           rank=dims.rank)  # fmt: skip
-            results.append(asdict(run))
-        runs.setdefault(arm.metric, {})[arm.name] = results
+        results = runs[arm.metric][arm.name]
         acc = np.mean([r["client_acc"] for r in results])
-        ctx.log(f"{arm.metric:>14} {arm.name:<22} mean client acc {acc:5.1f}  ({time.perf_counter() - started:.0f} s)")
+        wall = sum(d.wall_s for (a, _), d in zip(todo, done) if a == arm)
+        ctx.log(f"{arm.metric:>14} {arm.name:<22} mean client acc {acc:5.1f}  ({wall:.0f} s of jobs)")
     for (metric, alias), source in aliases(cfg).items():
         runs[metric][alias] = runs[metric][source]
     write_json(ctx.dir / files.RUNS, runs)
     return {"arms": sum(len(v) for v in runs.values()), "runs": sum(len(v) for v in runs.values()) * len(cfg.seeds)}
+
+
+def simulate_arm(cfg: DflmoeConfig, arm, seed: int, data_dir) -> dict:
+    """One (arm, seed) job of :func:`train`: the federation on that seed's partition of the arm's task."""
+    task = files.load_tasks(data_dir, seed)[arm.metric]
+    specs = client_specs(len(task.clients), cfg.model.hidden, arm.hetero, task.image_shape is not None)
+    method = make_method(arm.method, len(task.clients), moe_alpha=cfg.moe_alpha, prox_mu=cfg.prox_mu,
+                         proto_lambda=cfg.proto_lambda, fedrep_form=cfg.fedrep_form,
+                         fedproto_form=cfg.fedproto_form)  # fmt: skip
+    dims = cfg.model
+    run = simulate(task, method, cfg.schedule, seed, specs, faults(cfg, arm.fault, arm.method), arm.graph,
+                   feature_dim=dims.feature_dim, attn_dim=dims.attn_dim, transform=dims.transform,
+                   rank=dims.rank)  # fmt: skip
+    return asdict(run)
 
 
 @pipe.step(uses=TRAIN_FIELDS, upstream=("data", "train"))

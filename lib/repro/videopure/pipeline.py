@@ -8,8 +8,9 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from repro.core import tables
+from repro.core import jobs, tables
 from repro.core.claims import claims_document
+from repro.core.jobs import Job
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import load_scores, measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
@@ -161,65 +162,76 @@ def model(cfg: VideopureConfig, ctx: StepContext) -> dict:
 )
 def train(cfg: VideopureConfig, ctx: StepContext) -> dict:
     """Adversarial clips for every attack and the purification of every ladder rung, per seed's block
-    of test clips (the expensive step: the adaptive attack purifies at every iteration)."""
+    of test clips (the expensive step: the adaptive attack purifies at every iteration). Each seed's
+    block is a job (``repro.core.jobs``): side by side on free cores or on a Dask cluster."""
     make_accelerator(cfg)  # threads and determinism from the profile
-    clips = art.load_clips(ctx.upstream["data"])
-    test, validation = art.tensors(clips, "test"), art.tensors(clips, "validation")
-    if cfg.n_eval * len(cfg.seeds) > len(test["label"]):
-        raise ValueError(f"{len(cfg.seeds)} seeds x n_eval {cfg.n_eval} exceed the {len(test['label'])} test clips")
-    recogniser = art.load_recogniser(ctx.upstream["model"], art.RECOGNISER)
-    surrogate = art.load_recogniser(ctx.upstream["model"], art.SURROGATE)
-    purifier = art.load_purifier(ctx.upstream["model"], **purifier_knobs(cfg))
-    per_seed, ledger, labels, gates = [], {}, [], {}
-    for i, seed in enumerate(cfg.seeds):
-        block = slice(i * cfg.n_eval, (i + 1) * cfg.n_eval)
-        seed_everything(seed)
-        measured = validation_gates(
-            purifier,
-            recogniser,
-            validation["video"],
-            validation["label"],
-            eps=max(cfg.eps),
-            step_size=cfg.step_size,
-            attack_steps=cfg.attack_steps,
-            seed=seed,
-        )
+    n_test = art.load_clips(ctx.upstream["data"])["test"].num_rows
+    if cfg.n_eval * len(cfg.seeds) > n_test:
+        raise ValueError(f"{len(cfg.seeds)} seeds x n_eval {cfg.n_eval} exceed the {n_test} test clips")
+    done = jobs.run(
+        [Job(f"seed {seed}", seed_block, (cfg, i, seed, ctx.upstream["data"], ctx.upstream["model"]), seed=seed)
+         for i, seed in enumerate(cfg.seeds)],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
+    per_seed, ledger, gates = [d.value[1] for d in done], {}, {}
+    for seed, (measured, outcome, _) in zip(cfg.seeds, (d.value for d in done)):
         for name, value in measured.items():
             gates.setdefault(name, []).append(value)
-        outcome = run_block(
-            purifier,
-            recogniser,
-            surrogate,
-            test["video"][block],
-            test["label"][block],
-            test["dx"][block],
-            rungs=cfg.rungs,
-            eps=cfg.eps,
-            bpda_rungs=cfg.bpda_rungs,
-            bpda_eps=cfg.bpda_eps,
-            transfer_eps=cfg.transfer_eps,
-            step_size=cfg.step_size,
-            attack_steps=cfg.attack_steps,
-            eot_samples=cfg.eot_samples,
-            time_full_diffpure=cfg.time_full_diffpure,
-            seed=seed,
-        )
-        per_seed.append(outcome)
-        labels.append(test["label"][block].numpy())
         for name, spent in outcome.ledger.items():
             ledger.setdefault(name, Ledger()).add(spent)
-        if i == 0:
-            np.savez(ctx.dir / art.EXAMPLES, labels=labels[0][:4], **outcome.examples)
         ctx.log(f"seed {seed}: " + ", ".join(f"{k} {v.wall_s:.1f}s" for k, v in outcome.ledger.items()))
+    np.savez(ctx.dir / art.EXAMPLES, labels=done[0].value[2][:4], **per_seed[0].examples)
     fields = {art.PREDICTIONS: "predictions", art.WARPING: "warping", art.PASSES: "unet_passes", art.TIMING: "time_ms"}
     for key, field in fields.items():
         arms = getattr(per_seed[0], field)
         np.savez(ctx.dir / key, **{arm: np.stack([getattr(o, field)[arm] for o in per_seed]) for arm in arms})
-    np.save(ctx.dir / "labels.npy", np.stack(labels))
+    np.save(ctx.dir / "labels.npy", np.stack([d.value[2] for d in done]))
     write_json(ctx.dir / art.BUDGET, {name: spent.to_dict() for name, spent in ledger.items()})
     write_json(ctx.dir / art.GATES, gates)
     ctx.log("gates (validation, per seed): " + ", ".join(f"{k} {v}" for k, v in gates.items()))
     return {"arms": len(per_seed[0].predictions), "seeds": len(cfg.seeds), "clips_per_seed": cfg.n_eval}
+
+
+def seed_block(cfg: VideopureConfig, i: int, seed: int, data_dir, model_dir) -> tuple:
+    """One seed's job of :func:`train`: the validation gates, then every attack and rung on the seed's
+    block of test clips. Returns (gate values, the block's outcome, its labels)."""
+    make_accelerator(cfg)
+    clips = art.load_clips(data_dir)
+    test, validation = art.tensors(clips, "test"), art.tensors(clips, "validation")
+    recogniser = art.load_recogniser(model_dir, art.RECOGNISER)
+    surrogate = art.load_recogniser(model_dir, art.SURROGATE)
+    purifier = art.load_purifier(model_dir, **purifier_knobs(cfg))
+    block = slice(i * cfg.n_eval, (i + 1) * cfg.n_eval)
+    seed_everything(seed)
+    measured = validation_gates(
+        purifier,
+        recogniser,
+        validation["video"],
+        validation["label"],
+        eps=max(cfg.eps),
+        step_size=cfg.step_size,
+        attack_steps=cfg.attack_steps,
+        seed=seed,
+    )
+    outcome = run_block(
+        purifier,
+        recogniser,
+        surrogate,
+        test["video"][block],
+        test["label"][block],
+        test["dx"][block],
+        rungs=cfg.rungs,
+        eps=cfg.eps,
+        bpda_rungs=cfg.bpda_rungs,
+        bpda_eps=cfg.bpda_eps,
+        transfer_eps=cfg.transfer_eps,
+        step_size=cfg.step_size,
+        attack_steps=cfg.attack_steps,
+        eot_samples=cfg.eot_samples,
+        time_full_diffpure=cfg.time_full_diffpure,
+        seed=seed,
+    )
+    return measured, outcome, test["label"][block].numpy()
 
 
 @pipe.step(uses=("seeds", "rungs", "eps", "bpda_eps", "transfer_eps", "n_eval"), upstream=("model", "train"))
