@@ -48,8 +48,8 @@ def batch():
 
 
 def test_registry_names_and_teacher_set():
-    assert set(METHODS) == {"natural", "pgd_at", "trades", "ard", "kd", "rslad", "adaad", "mmard", "rslad_mmard"}
-    assert USES_TEACHER == {"ard", "kd", "rslad", "adaad", "mmard", "rslad_mmard"}
+    assert set(METHODS) == {"natural", "pgd_at", "trades", "ard", "iad", "kd", "rslad", "adaad", "mmard", "rslad_mmard"}
+    assert USES_TEACHER == {"ard", "iad", "kd", "rslad", "adaad", "mmard", "rslad_mmard"}
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -104,7 +104,7 @@ def test_js_is_symmetric_zero_on_equal_and_ln2_on_disjoint():
     assert math.isclose(disjoint.item(), math.log(2), rel_tol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ard", "kd", "rslad", "adaad", "mmard", "rslad_mmard"])
+@pytest.mark.parametrize("name", ["ard", "iad", "kd", "rslad", "adaad", "mmard", "rslad_mmard"])
 def test_distillation_loss_vanishes_for_a_copy_of_the_teacher_at_eps_zero(name, batch):
     _, teacher = nets()
     student = copy.deepcopy(teacher).train()
@@ -230,3 +230,77 @@ def test_pgd_at_beats_natural_training_under_attack():
         attack = lambda m, xb, yb: pgd(m, xb, yb, hp.eps, hp.eps / 8, 20)  # noqa: E731
         robust[name] = robust_correct(student, x_te, y_te, attack).float().mean().item()
     assert robust["pgd_at"] > robust["natural"] + 0.1, robust
+
+
+def line(slope: float) -> nn.Module:
+    """Logits (0, slope * x) for a scalar input x: softmax (1/4, 3/4) at slope * x = ln 3."""
+    net = nn.Linear(1, 2, bias=False)
+    net.weight.data = torch.tensor([[0.0], [slope]])
+    return net
+
+
+def test_iad_loss_by_hand(monkeypatch):
+    """IAD-I at tau = 1, beta = 1 on two examples whose x' is fixed (the student's PGD replaced):
+    tau^2 KL(T(x) || S(x')) + mean (1 - P_T(y | x')^beta) KL(S(x) || S(x'))."""
+    from repro.mmard import baselines
+
+    ln3 = math.log(3.0)
+    x, x_adv, y = torch.tensor([[ln3], [0.0]]), torch.tensor([[0.0], [-ln3]]), torch.tensor([1, 0])
+    monkeypatch.setattr(baselines, "pgd", lambda *args: x_adv)
+    student, teacher = line(1.0), line(2.0).eval()  # the teacher's logits are twice the student's
+    hp = dataclasses.replace(HP, iad_temperature=1.0, iad_beta=1.0)
+    # example 1: T(x) = (1/10, 9/10), S(x') = (1/2, 1/2), S(x) = (1/4, 3/4), P_T(y=1 | x') = 1/2
+    # example 2: T(x) = (1/2, 1/2), S(x') = (3/4, 1/4), S(x) = (1/2, 1/2), P_T(y=0 | x') = 9/10
+    teacher_terms = (
+        0.1 * math.log(0.1 / 0.5) + 0.9 * math.log(0.9 / 0.5),
+        0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(2),
+    )
+    own_terms = (0.25 * math.log(0.5) + 0.75 * math.log(1.5), 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(2))
+    trust = (0.5, 0.9)
+    warmup = sum(teacher_terms) / 2
+    by_hand = warmup + sum((1 - a) * k for a, k in zip(trust, own_terms)) / 2
+    assert math.isclose(by_hand, 0.295847, abs_tol=1e-6)
+    assert math.isclose(baselines.iad(student, teacher, x, y, hp).item(), by_hand, rel_tol=1e-5)
+    assert math.isclose(baselines.iad(student, teacher, x, y, hp, introspect=False).item(), warmup, rel_tol=1e-5)
+    # beta shrinks the trust gap: at the code's beta = 0.1, a = 0.5^0.1 and 0.9^0.1
+    hp = dataclasses.replace(hp, iad_beta=0.1)
+    by_hand = warmup + sum((1 - a**0.1) * k for a, k in zip(trust, own_terms)) / 2
+    assert math.isclose(baselines.iad(student, teacher, x, y, hp).item(), by_hand, rel_tol=1e-5)
+    # tau: tau^2 KL at temperature tau, as ARD's term
+    hp = dataclasses.replace(hp, iad_temperature=4.0)
+    teacher_t4 = 16 * kl(teacher(x), student(x_adv), T=4.0)
+    assert torch.isclose(baselines.iad(student, teacher, x, y, hp, introspect=False), teacher_t4)
+
+
+def test_iad_introspection_starts_after_its_warmup(monkeypatch):
+    """train_net passes introspect=False for the first round(iad_begin * epochs) epochs, True after."""
+    from repro.core.runtime import make_accelerator
+    from repro.mmard import method
+    from repro.mmard.training import train_net
+
+    calls = []
+
+    def record(student, teacher, x, y, hp, introspect):
+        calls.append(introspect)
+        return student(x).sum() * 0
+
+    monkeypatch.setitem(method.METHODS, "iad", record)
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    teacher = build_net(CFG.teacher("small").net, 8).eval()
+    hp = dataclasses.replace(HP, iad_begin=0.3)
+    cfg = MmardConfig(profile="cpu", threads=1)
+    train_net(
+        CFG.student,
+        "iad",
+        x,
+        y,
+        hp=hp,
+        seed=0,
+        epochs=10,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=0.0,
+        accelerator=make_accelerator(cfg),
+        teacher=teacher,
+    )
+    assert calls == [False] * 3 * 4 + [True] * 7 * 4  # 3 of 10 epochs of 4 batches

@@ -25,6 +25,20 @@ def test_every_claim_compares_arms_the_profile_trains(profile):
     assert len(measured_claims(CLAIMS, scores)) == len(CLAIMS)
 
 
+def test_autoattack_runs_on_every_arm_but_the_controls():
+    """C2 and the robustness ranking are decided on AutoAttack: every method's arm with the main
+    teacher, every teacher-free arm and every swap-teacher arm is attacked; only the control arms
+    (PGD-20 decides K1) are not."""
+    cfg = mmard.config("cpu")
+    arms = {s.arm.name for s in students_of(cfg)}
+    controls = {f"{m}@{cfg.control_teacher}" for m in cfg.control_methods}
+    assert cfg.autoattack_arms == arms - controls
+    assert {"trades", "pgd_at", "natural", "iad@large", "mmard@small", "rslad@small"} <= cfg.autoattack_arms
+    for claim in CLAIMS:
+        if claim.metric == "autoattack":
+            assert set(claim.arms) - {"prior"} <= cfg.autoattack_arms, claim.id
+
+
 def test_the_control_distils_from_the_naturally_trained_teacher():
     cfg = mmard.config("cpu")
     control = next(c for c in CLAIMS if c.control)

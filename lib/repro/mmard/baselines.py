@@ -1,4 +1,4 @@
-"""Training losses of the baselines: natural, PGD-AT, TRADES, ARD, clean KD, RSLAD, AdaAD; and their shared
+"""Training losses of the baselines: natural, PGD-AT, TRADES, ARD, IAD, clean KD, RSLAD, AdaAD; and their shared
 hyperparameters `MethodHP` (defined in :mod:`repro.mmard.config`, so a config imports no torch code).
 
 Introduced in notebooks/mmard/02_model.ipynb (teachers: TRADES) and 03_train.ipynb (the rest).
@@ -116,6 +116,32 @@ def ard(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: Method
     tau = hp.ard_temperature
     distil = tau**2 * kl(t_nat, student(x_adv), T=tau)
     return hp.ard_alpha * distil + (1 - hp.ard_alpha) * F.cross_entropy(student(x), y)
+
+
+def iad(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP, introspect: bool = True) -> Tensor:
+    """IAD-I (Zhu et al., 2022; ZFancy/IAD, ``IAD-I.py``): ARD's x' (PGD on the student's CE with true
+    labels) and teacher term, plus the student's own introspection weighted by how little the teacher
+    can be trusted at x':
+
+        tau^2 KL(T(x)/tau || S(x')/tau) + mean_i (1 - a_i) KL(S(x_i) || S(x'_i)),   a_i = P_T(y_i | x'_i)^beta
+
+    a_i near 1 (the teacher still right at x'): trust it; near 0: the student leans on its own natural
+    prediction. The introspection term starts after a warm-up (``introspect`` False: ARD's loss alone;
+    the caller sets it from ``hp.iad_begin``, the code's 60 of 200 epochs). Its code's defaults: tau = 1,
+    beta = 0.1, no CE term (alpha = 1). As in its code, a_i carries no gradient and the KL's gradient
+    reaches both S(x) and S(x').
+    """
+    require_eval(teacher)
+    t_nat = targets(teacher, x)
+    with eval_mode(student):
+        x_adv = pgd(student, x, y, hp.eps, hp.step, hp.steps)
+    s_adv = student(x_adv)
+    tau = hp.iad_temperature
+    loss = tau**2 * kl(t_nat, s_adv, T=tau)
+    if not introspect:
+        return loss
+    trust = targets(teacher, x_adv).float().softmax(1).gather(1, y[:, None]).squeeze(1).pow(hp.iad_beta)
+    return loss + ((1 - trust) * kl(student(x), s_adv, reduction="none")).mean()
 
 
 def kd(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, hp: MethodHP) -> Tensor:

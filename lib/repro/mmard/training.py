@@ -5,6 +5,7 @@ Introduced in ``notebooks/mmard/02_model.ipynb`` (teachers) and ``03_train.ipynb
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -57,8 +58,13 @@ def train_net(
         teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
         counted["teacher"] = teacher
 
+    steps = itertools.count()
+    warmup_steps = round(hp.iad_begin * epochs) * len(loader)  # IAD's warm-up, in whole epochs as its code
+
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         xb, yb = batch
+        if method == "iad":
+            return loss_of(model, teacher, xb, yb, hp, introspect=next(steps) >= warmup_steps)
         return loss_of(model, teacher, xb, yb, hp)
 
     result = fit(
