@@ -9,8 +9,17 @@ import torch
 import torch_pruning as tp
 from safetensors import SafetensorError
 
+from repro.core.train import Budget
 from repro.gfprune import pruning
-from repro.gfprune.baselines import SeededRandom, diffpruning_timesteps, iterative_taylor_prune, one_shot_prune
+from repro.gfprune.baselines import (
+    SeededRandom,
+    criterion,
+    diffpruning_timesteps,
+    diffpruning_walk,
+    iterative_taylor_prune,
+    one_shot_prune,
+)
+from repro.gfprune.models import noise_loss, unet_denoiser
 
 
 def test_pruned_unet_runs_and_the_ratio_search_meets_the_macs_target(unet):
@@ -45,10 +54,44 @@ def test_seeded_random_ranks_the_same_way_every_time(unet):
 
 
 class StepLoss(torch.nn.Module):
-    """A fake denoiser whose loss is 10 for t < 500 and 1 after (E|eps - 3|^2 = 10, E|eps|^2 = 1)."""
+    """A fake denoiser whose loss is 10 for t < 500 and 1 after (E|eps - 3|^2 = 10, E|eps|^2 = 1), with
+    one parameter (the 3) so that gradients flow."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(3.0))
 
     def forward(self, x, t):
-        return SimpleNamespace(sample=(t < 500).float().view(-1, 1, 1, 1).expand_as(x) * 3.0)
+        return SimpleNamespace(sample=(t < 500).float().view(-1, 1, 1, 1).expand_as(x) * self.scale)
+
+
+def test_diffpruning_walks_every_timestep_until_the_loss_falls_below_the_threshold_as_the_official_code(abar):
+    """ddpm_prune.py: for t = 0, 1, 2, ...: backward of the mean loss at t with one fixed noise, then stop
+    if L_t < thr * max L. The chunked walk stops at the same t (its gradient included) and accumulates the
+    same gradient as a one-at-a-time loop."""
+    x0, noise = torch.zeros(8, 1, 4, 4), torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    chunked, one_by_one = StepLoss(), StepLoss()
+    losses = diffpruning_walk(chunked, x0, abar, noise, threshold=0.2)
+    assert len(losses) == 501 and losses[-1] < 0.2 * losses.max() <= losses[-2], "stops at t = 500, included"
+    peak = 0.0
+    for t in range(1000):
+        loss = noise_loss(unet_denoiser(one_by_one), x0, abar, torch.full((8,), t), noise).mean()
+        loss.backward()
+        peak = max(peak, loss.item())
+        if loss.item() < 0.2 * peak:
+            break
+    assert t == 500 and torch.allclose(chunked.scale.grad, one_by_one.scale.grad, rtol=1e-5)
+    assert len(diffpruning_walk(StepLoss(), x0, abar, noise, threshold=0.01)) == 1000, "never below: walks to T"
+    assert len(diffpruning_walk(StepLoss(), x0, abar, noise, threshold=0.01, max_steps=20)) == 20
+
+
+def test_diffpruning_scores_channels_as_its_code_and_taylor_as_its_taylor_pruner(unet, images, abar, tiny_cfg):
+    """Diff-Pruning's --pruner diff-pruning is TaylorImportance(multivariable=False) (sum |w g| per
+    channel); its --pruner taylor is multivariable=True (the kit's one-shot Taylor, switchable)."""
+    for method, multivariable in (("diffpruning", False), ("diffpruning_grid", False), ("taylor", True)):
+        importance_for, info = criterion(method, unet, images, abar, tiny_cfg.one_shot, 0, Budget(forward_samples={}))
+        assert importance_for(unet).multivariable is multivariable
+        assert ("channel_scores" in info) == method.startswith("diffpruning")
 
 
 def test_diffpruning_keeps_timesteps_from_zero_until_the_loss_drops_below_the_threshold(abar):
@@ -60,14 +103,18 @@ def test_diffpruning_keeps_timesteps_from_zero_until_the_loss_drops_below_the_th
     assert len(all_kept) == 10, "a threshold never reached keeps every timestep"
 
 
-@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "diffpruning"])
+@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "diffpruning", "diffpruning_grid"])
 def test_every_one_shot_method_lands_on_the_same_architecture(method, unet, images, abar, tiny_cfg):
     reference = copy.deepcopy(unet)
     pruning.prune(reference, tp.importance.MagnitudeImportance(p=1), 0.3)
     history, budget, _ = one_shot_prune(method, unet, images, abar, tiny_cfg.one_shot, 0.3, seed=0)
     assert pruning.macs_params(unet) == pruning.macs_params(reference) and history
-    grads = budget.forward_samples["unet_backward"]
-    assert (grads > 0) == (method in ("taylor", "diffpruning")), "only gradient criteria spend gradients"
+    grads = budget.forward_samples["unet_backward"] + budget.forward_samples.get("diffpruning_walk", 0)
+    assert (grads > 0) == (method != "random" and method != "magnitude"), "only gradient criteria spend gradients"
+    walk = budget.forward_samples.get("diffpruning_walk", 0)
+    assert (walk > 0) == method.startswith("diffpruning"), (
+        "Diff-Pruning's walk is kept apart (outside the shared budget)"
+    )
 
 
 def test_iterative_taylor_prunes_in_stages_with_training_between(unet, images, abar, tiny_cfg):

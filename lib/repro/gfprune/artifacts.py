@@ -26,6 +26,7 @@ BUDGET = "budget.json"
 TRAJECTORIES = "trajectories.json"
 INFO = "info.json"
 PLANTED = "planted.json"  # train step: per criterion and seed, 100/0 per planted dead channel (control K1)
+RELIABILITY = "reliability.json"  # train step: split-half Spearman per seed; Diff-Pruning's two walks' agreement
 SCORES = "scores.npz"  # evaluate step
 GRIDS = "grids.npz"
 CLAIMS = "claims.json"

@@ -25,7 +25,8 @@ from repro.core.arms import Arm
 from repro.core.config import ConfigError, RunConfig, make_config
 
 METHODS = (
-    "random", "magnitude", "taylor", "diffpruning", "iterative_taylor", "gfprune", "gfprune_abs", "flow_magnitude",
+    "random", "magnitude", "taylor", "diffpruning", "diffpruning_grid", "iterative_taylor", "gfprune", "gfprune_abs",
+    "flow_magnitude",
 )  # fmt: skip
 
 
@@ -73,16 +74,19 @@ class Schedule:
 @dataclass(frozen=True)
 class OneShot:
     """A one-shot criterion's settings: ``criterion_batches`` batches of ``batch_size`` images
-    (Taylor), Diff-Pruning's timestep ``grid`` and loss ``threshold``, magnitude's norm ``p`` and
-    Taylor's ``multivariable`` (``|sum w g|`` per channel instead of ``sum |w g|``)."""
+    (Taylor), Diff-Pruning's loss ``threshold`` and the kit's earlier timestep ``grid`` (the
+    ``diffpruning_grid`` method), magnitude's norm ``p`` and one-shot Taylor's ``multivariable``
+    (``|sum w g|`` per channel instead of ``sum |w g|``; Diff-Pruning's own criterion is always
+    ``sum |w g|``, as its code)."""
 
     batch_size: int
     criterion_batches: int
     diffpruning_grid: int
     diffpruning_threshold: float
+    diffpruning_max_steps: int = 1000  # the walk's cap: the official code's range(1000); smoke walks fewer
     global_pruning: bool = False
     magnitude_p: int = 2  # Diff-Pruning's code: MagnitudeImportance(p=2)
-    taylor_multivariable: bool = True  # Diff-Pruning's code: TaylorImportance(multivariable=True)
+    taylor_multivariable: bool = True  # Diff-Pruning's code, --pruner taylor: TaylorImportance(multivariable=True)
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,12 @@ class GfpruneConfig(RunConfig):
     # Spearman of 8 draws -0.87 to +0.90 (issue 32); the model step reports the split-half Spearman
     criterion_batches: int = 4
     magnitude_p: int = 2  # Diff-Pruning's official magnitude criterion (L2); 1 gives the L1 of earlier runs
-    taylor_multivariable: bool = True  # Diff-Pruning's official Taylor; False gives sum |w g| per channel
-    diffpruning_threshold: float = 0.05  # Diff-Pruning: timesteps from 0 until L_t < 0.05 L_max
-    diffpruning_grid: int = 20  # timesteps probed (0, T/20, 2T/20, ...)
+    taylor_multivariable: bool = True  # one-shot Taylor as Diff-Pruning's --pruner taylor; False: sum |w g|
+    # Diff-Pruning walks t = 0, 1, 2, ... (one batch, one fixed noise) until L_t < 0.05 max L (its code's
+    # --thr); the method diffpruning_grid is the kit's earlier walk, probing this many timesteps (0, T/20, ...)
+    diffpruning_threshold: float = 0.05
+    diffpruning_grid: int = 20
+    diffpruning_max_steps: int = 1000  # the official range(1000) (= T); smoke caps it (its model never gets below)
     # the iterative methods (ours and iterative hard Taylor)
     prune_stages: int = 4
     stage_steps: int = 15  # optimizer steps per stage (soft gradient flow, or fine-tuning between hard prunes)
@@ -161,6 +168,7 @@ class GfpruneConfig(RunConfig):
             self.criterion_batches,
             self.diffpruning_grid,
             self.diffpruning_threshold,
+            self.diffpruning_max_steps,
             self.global_pruning,
             self.magnitude_p,
             self.taylor_multivariable,
@@ -184,6 +192,7 @@ PROFILES = {
         criterion_batches=1,
         ratio_search_steps=5,
         diffpruning_grid=8,
+        diffpruning_max_steps=16,
         prune_stages=2,
         stage_steps=3,
         finetune_steps=6,

@@ -54,6 +54,9 @@ PRUNE_FIELDS = (
     "criterion_batches",
     "diffpruning_threshold",
     "diffpruning_grid",
+    "diffpruning_max_steps",
+    "magnitude_p",
+    "taylor_multivariable",
     "global_pruning",
     "macs_tolerance",
 )
@@ -92,8 +95,7 @@ def data(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         "data_seed",
         "device",
         "control_ratio",
-        "criterion_batches",
-        "batch_size",
+        "val_examples",
     ),
     upstream=("data",),
 )
@@ -157,19 +159,7 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     )
     control = copy.deepcopy(unet)
     pruning.prune(control, magnitude(control), cfg.control_ratio, cfg.global_pruning)
-    abar = alphas_cumprod(sched)
-    reliability = {
-        criterion: round(
-            split_half_spearman(
-                criterion, unet, split["x_train"], abar, cfg.batch_size, cfg.criterion_batches, cfg.data_seed
-            ),
-            4,
-        )  # fmt: skip
-        for criterion in ("gradient_norm", "gradient_norm_abs")
-    }
-    ctx.log(f"criterion split-half Spearman at {cfg.criterion_batches} batches: {reliability}")
     summary |= {
-        "criterion_split_half_spearman": reliability,
         "classifier_accuracy": round(accuracy, 2),
         "classifier_losses": [round(v, 4) for v in closs],
         "params": dense_params,
@@ -303,12 +293,15 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         for m in cfg.planted_criteria:
             planted[m].append(found[PLANTED_CRITERIA[m]].tolist())
     write_json(ctx.dir / files.PLANTED, planted)
+    reliability = criterion_reliability(cfg, dense, split["x_train"], abar, info)
+    ctx.log(f"criterion reliability per seed: {reliability}")
+    write_json(ctx.dir / files.RELIABILITY, reliability)
+    write_json(ctx.dir / files.INFO, info)
     targets = [ledger[m]["macs_fraction"] for m in cfg.methods]
     assert max(targets) - min(targets) <= cfg.macs_tolerance * cfg.macs_target, f"methods differ in MACs: {targets}"
     np.savez(ctx.dir / files.CURVES, **curves)
     write_json(ctx.dir / files.BUDGET, ledger)
     write_json(ctx.dir / files.TRAJECTORIES, trajectories)
-    write_json(ctx.dir / files.INFO, info)
     within = abs(np.mean(targets) - cfg.macs_target) <= cfg.macs_tolerance * cfg.macs_target
     return {
         "arms": len(ledger),
@@ -406,7 +399,16 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         reference_rows.append({"method": f"planted dead channels found: {m}", "planted_found": round(found.mean(), 2)})
     save_scores(ctx.dir / files.SCORES, scores)
     np.savez(ctx.dir / files.GRIDS, **grids)
-    spearman = model_summary["criterion_split_half_spearman"]
+    reliability = read_json(train_dir / files.RELIABILITY)
+    spearman = reliability["criterion_split_half_spearman"]
+    if "diffpruning_walks_spearman" in reliability:
+        walks = reliability["diffpruning_walks_spearman"]
+        reference_rows.append(
+            {
+                "method": "Diff-Pruning channel scores, official walk vs grid (Spearman)",
+                "spearman": round(float(np.mean(walks)), 4),
+            }
+        )
     doc = claims_document(
         paper="gfprune",
         run={
@@ -414,6 +416,7 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
             "run_name": cfg.run_name,
             "seeds": list(cfg.seeds),
             "criterion_split_half_spearman": spearman,
+            "diffpruning_walks_spearman": reliability.get("diffpruning_walks_spearman"),
         },
         claims=measured_claims(CLAIMS, scores),
         scores=scores,
@@ -424,8 +427,8 @@ def evaluate(cfg: GfpruneConfig, ctx: StepContext) -> dict:
         gate_values={
             "dense_learned": [model_summary["frechet_dense"] / model_summary["frechet_real_test"]],
             "classifier_reads_digits": [model_summary["classifier_accuracy"]],
-            "criterion_reliable": [spearman["gradient_norm"]],
-            "criterion_reliable_abs": [spearman["gradient_norm_abs"]],
+            "criterion_reliable": spearman["gradient_norm"],
+            "criterion_reliable_abs": spearman["gradient_norm_abs"],
         },
     )
     write_json(ctx.dir / files.CLAIMS, doc)
@@ -438,6 +441,28 @@ def figures(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     evaluations, and the soft masks' decay."""
     written = draw.all_figures(cfg, ctx.upstream, ctx.dir)
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
+
+
+def criterion_reliability(cfg: GfpruneConfig, dense, x: torch.Tensor, abar: torch.Tensor, info: dict) -> dict:
+    """Per seed: the split-half Spearman of our channel scores under both readings (two independent
+    draws of ``criterion_batches`` batches on the dense model, seeds 1000 + 2s and 1000 + 2s + 1, apart
+    from every pruning run's draws), the gates ``criterion_reliable(_abs)``; and how far Diff-Pruning's
+    two timestep walks agree (Spearman of their channel scores on the dense model; the scores are
+    dropped from ``info`` here)."""
+    from scipy.stats import spearmanr
+
+    out: dict = {"criterion_split_half_spearman": {}, "criterion_batches": cfg.criterion_batches}
+    for criterion in ("gradient_norm", "gradient_norm_abs"):
+        out["criterion_split_half_spearman"][criterion] = [
+            round(
+                split_half_spearman(criterion, dense, x, abar, cfg.batch_size, cfg.criterion_batches, 1000 + 2 * s), 4
+            )
+            for s in cfg.seeds
+        ]
+    walks = [[run.pop("channel_scores") for run in info.get(m, [])] for m in ("diffpruning", "diffpruning_grid")]
+    if all(walks):
+        out["diffpruning_walks_spearman"] = [round(float(spearmanr(a, b).statistic), 4) for a, b in zip(*walks)]
+    return out
 
 
 def gradient_evaluations(budget: Budget) -> int:
