@@ -46,6 +46,9 @@ bootstrap() {
   # --no-deps: the lock is the complete, tested set (torchattacks' declared torchvision is left out on purpose)
   "${pip[@]}" install --no-deps -r requirements.lock
   "${pip[@]}" install --no-deps --no-build-isolation -e .
+  # papermill and JupyterLab start kernels over loopback TCP; drop ipykernel's one warning about it in
+  # this venv's kernels (repro.core.kernels says why; delete <venv>/etc/ipython/ipython_kernel_config.py to undo)
+  "$VENV/bin/python" -c 'import sys; from pathlib import Path; from repro.core.kernels import install_quiet_kernel_config as q; q(Path(sys.prefix) / "etc" / "ipython")'
   echo "$want" > "$stamp"
 }
 

@@ -127,3 +127,14 @@ def test_results_blocks_are_generated_from_the_golden(paper, where):
     spec.loader.exec_module(tool)
     text = (ROOT / where.format(paper=paper)).read_text()
     assert tool.block(paper) in text, f"{where.format(paper=paper)}: run tools/readme_claims.py --write {paper}"
+
+
+def test_the_settings_table_is_generated_from_the_recorded_reruns():
+    """The README's table of goldens rerun under other settings is what tools/readme_claims.py writes
+    (and every recorded rerun was compared with the golden committed now: a stale one raises)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_claims", ROOT / "tools/readme_claims.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.settings_block() in (ROOT / "README.md").read_text(), "run tools/readme_claims.py --write <paper>"

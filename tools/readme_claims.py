@@ -5,8 +5,11 @@ into the README and into the paper's page (docs/papers/<paper>.md):
     .venv/bin/python tools/readme_claims.py --write mmard mods ...  # replace them in place
 
 A block opens with the paper's one-line summary (verdict counts, controls as expected, gates passed),
-then the gates and the claims tables. tests/test_project.py checks that both files hold exactly the
-block this writes, so a rerun that changes a verdict cannot leave the README or a page behind.
+then the gates and the claims tables; a claim whose verdict changed when the golden's code was rerun
+under another setting (``results/cpu/<paper>/settings/``, recorded by ``python -m repro compare
+--record-setting``) is marked **fragile**. ``--write`` also rewrites the README's table of those
+reruns. tests/test_project.py checks that both files hold exactly the block this writes, so a rerun
+that changes a verdict cannot leave the README or a page behind.
 """
 
 import json
@@ -14,7 +17,9 @@ import re
 import sys
 from pathlib import Path
 
+from repro.core import compare
 from repro.core.claims import needs_text, summary_line, verdict_text
+from repro.core.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +52,7 @@ def gates_table(doc: dict) -> list[str]:
     return lines
 
 
-def claims_table(doc: dict) -> list[str]:
+def claims_table(doc: dict, fragile: dict[str, list[str]]) -> list[str]:
     lines = ["| claim | ours | 95% CI | margin | paper delta | verdict |", "|---|---|---|---|---|---|"]
     for c in doc["claims"]:
         r = c["result"]
@@ -59,6 +64,8 @@ def claims_table(doc: dict) -> list[str]:
             verdict += " (as expected)" if r.get("as_expected") else f" (NOT as expected: {c['expected']})"
         elif needs := needs_text(r):
             verdict += f"; to decide: {needs}"
+        if c["id"] in fragile:
+            verdict += f"; **fragile**: {', '.join(fragile[c['id']])}"
         lines.append(f"| {label} | {fmt(r['effect'])} | {ci} | {margin} | {fmt(c['paper_delta'])} | {verdict} |")
     return lines
 
@@ -67,9 +74,28 @@ def block(paper: str) -> str:
     """The generated results block of ``paper``, markers included."""
     doc = golden(paper)
     seeds = doc["run"]["seeds"]
-    lines = [f"<!-- claims: {paper} -->", f"**{summary_line(doc)}.**", "", *gates_table(doc), "", *claims_table(doc)]
-    lines += ["", f"*{len(seeds)} seeds; `results/cpu/{paper}/claims.json`.*", f"<!-- /claims: {paper} -->"]
+    found = compare.settings(compare.golden_folder("cpu"), paper)
+    fragile = compare.fragile_claims(found)
+    lines = [
+        f"<!-- claims: {paper} -->",
+        f"**{summary_line(doc)}.**",
+        "",
+        *gates_table(doc),
+        "",
+        *claims_table(doc, fragile),
+    ]
+    tail = f"*{len(seeds)} seeds; `results/cpu/{paper}/claims.json`"
+    if found:
+        tail += f"; rerun under {', '.join(s.change for s in found)}: {len(fragile)} fragile claim(s), marked"
+    lines += ["", tail + ".*", f"<!-- /claims: {paper} -->"]
     return "\n".join(lines)
+
+
+def settings_block() -> str:
+    """The README's table of every golden rerun under another setting (``<!-- settings: cpu -->``)."""
+    rows = compare.setting_rows("cpu")
+    table = markdown_table(rows) if rows else "*No golden has been rerun under another setting.*"
+    return f"<!-- settings: cpu -->\n{table}\n<!-- /settings: cpu -->"
 
 
 def pattern(paper: str, text: str) -> re.Pattern:
@@ -79,6 +105,16 @@ def pattern(paper: str, text: str) -> re.Pattern:
     else:
         end = rf"\*\d+ seeds?; `results/cpu/{paper}/claims\.json`\.\*"
     return re.compile(rf"<!-- claims: {paper} -->.*?{end}", re.S)
+
+
+def write_settings(path: Path) -> None:
+    text = path.read_text()
+    new, n = re.subn(
+        r"<!-- settings: cpu -->.*?<!-- /settings: cpu -->", lambda _: settings_block(), text, count=1, flags=re.S
+    )
+    if n == 0:
+        raise SystemExit(f"{path}: no <!-- settings: cpu --> block to replace")
+    path.write_text(new)
 
 
 def write(path: Path, paper: str, heading: str | None = None) -> None:
@@ -98,6 +134,8 @@ if __name__ == "__main__":
         for paper in (a for a in args if a != "--write"):
             write(ROOT / "README.md", paper)
             write(ROOT / "docs/papers" / f"{paper}.md", paper, heading="## Results of the golden `cpu` run")
+        write_settings(ROOT / "README.md")
     else:
         for paper in args:
             print(block(paper), end="\n\n")
+        print(settings_block())

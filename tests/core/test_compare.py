@@ -194,3 +194,40 @@ def test_the_same_machine_at_another_commit_says_the_code_moved():
     text = compare.machines_text(compare.compare_documents(golden, rerun))
     assert text == "the same machine; code from commit aaaaaaa and bbbbbbb"
     assert compare.machines_text(compare.compare_documents(golden, golden)) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# the golden rerun under other settings: fragile claims
+
+
+def test_a_recorded_setting_marks_the_claims_it_flipped_as_fragile(golden, capsys):
+    avx2 = {**AVX512, "cpu_capability": "AVX2"}
+    write_run(golden / "runs", document(extra=0.02, machine_facts=avx2))  # c: reproduced -> inconclusive
+    assert cli.main(["compare", "--paper", "mmard", "--record-setting", "avx2", "ATEN_CPU_CAPABILITY=avx2"]) == 1
+    assert "recorded" in capsys.readouterr().err
+    found = compare.settings(compare.golden_folder("cpu"), "mmard")
+    assert [(s.name, s.change) for s in found] == [("avx2", "ATEN_CPU_CAPABILITY=avx2")]
+    assert compare.fragile_claims(found) == {"c": ["inconclusive under avx2"]}
+    [row] = compare.setting_rows("cpu")
+    assert row["verdicts the same"] == "1/2" and row["verdicts that changed"] == "c reproduced -> inconclusive"
+    # the report's claims table says which claims a setting flipped, and which held
+    write_run(golden / "runs", document(extra=0.10))
+    section, _ = report.paper_section(golden / "runs" / "cpu" / "mmard", golden / "runs")
+    assert "**fragile**: inconclusive under avx2" in section and "held under avx2" in section
+
+
+def test_a_setting_recorded_against_another_golden_is_refused(golden):
+    write_run(golden / "runs", document(extra=0.02))
+    run_claims = golden / "runs" / "cpu" / "mmard" / "evaluate" / "claims.json"
+    compare.record_setting(compare.golden_folder("cpu"), "mmard", "threads1", "1 thread", run_claims)
+    write_json(golden / "results" / "cpu" / "mmard" / "claims.json", document(extra=0.12))  # the golden made again
+    with pytest.raises(ValueError, match="another golden of mmard.*rerun the setting \\(1 thread\\)"):
+        compare.settings(compare.golden_folder("cpu"), "mmard")
+
+
+def test_a_setting_of_another_paper_is_refused(golden):
+    doc = document(extra=0.02)
+    doc["paper"] = "mods"
+    write_json(golden / "other.json", doc)
+    with pytest.raises(ValueError, match="holds the claims of 'mods', not 'mmard'"):
+        compare.record_setting(compare.golden_folder("cpu"), "mmard", "x", "x", golden / "other.json")

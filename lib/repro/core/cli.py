@@ -5,7 +5,7 @@
     python -m repro step mmard train --profile gpu [--set epochs=3]   # also under `accelerate launch`
     python -m repro refresh-notebooks [--paper mmard]
     python -m repro report --profile cpu
-    python -m repro compare [cpu] [--against results/cpu] [--any-difference]
+    python -m repro compare [cpu] [--against results/cpu] [--any-difference] [--record-setting NAME CHANGE]
 
 ``./run_all.sh`` is a thin wrapper around ``run`` that first makes sure the kit's venv exists.
 What the user got wrong (a profile, a value, a step, missing or corrupted data, a folder it cannot
@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--against", help="golden folder (default: results/<the run's profile>)")
     compare.add_argument("--paper", action="append", help="repeatable; default: every paper on both sides")
     compare.add_argument("--any-difference", action="store_true", help="exit 1 on any difference, not only a verdict")
+    compare.add_argument(
+        "--record-setting", nargs=2, metavar=("NAME", "CHANGE"),
+        help="keep this rerun of the golden's code under another setting beside the golden, as "
+        "results/<profile>/<paper>/settings/NAME.json (CHANGE says what differs, e.g. 'ATEN_CPU_CAPABILITY=avx2'): "
+        "its changed verdicts mark the claims fragile in the README and the report",
+    )  # fmt: skip
     return parser
 
 
@@ -176,6 +182,11 @@ def compare(args: argparse.Namespace) -> int:
         found = compared(golden, run, [papers.check(p) for p in args.paper or []] or None)
         if not found:
             raise ValueError(f"no paper has a claims.json both in {run} and in {golden}")
+        if args.record_setting:
+            for comparison in found:
+                kept = cmp.record_setting(golden, comparison.paper, *args.record_setting,
+                                          cmp.claims_path(run, comparison.paper))  # fmt: skip
+                print(f"recorded {kept}", file=sys.stderr)
         print(f"## {run} against {golden}\n\n{comparison_markdown(found)}")
         status = max(status, cmp.exit_status(found, args.any_difference))
     return status

@@ -365,3 +365,91 @@ def paper_goldens(paper: str) -> str:
         else []
     )
     return "{" + ",".join(profiles) + "}" if len(profiles) > 1 else (profiles[0] if profiles else "none")
+
+
+# ----------------------------------------------------------------------------------------------
+# the golden under other settings: which verdicts are fragile
+
+SETTINGS = "settings"  # results/<profile>/<paper>/settings/<name>.json: a rerun of the golden's code
+INDEX = "index.json"  # <name>: what was changed, and the sha256 of the golden it was compared with
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The golden's code rerun under one changed setting (``ATEN_CPU_CAPABILITY=avx2``, 1 thread)."""
+
+    name: str
+    change: str
+    comparison: PaperComparison
+
+
+def record_setting(golden_dir: Path, paper: str, name: str, change: str, rerun: Path) -> Path:
+    """Keep ``rerun`` (a claims.json of the golden's code under another setting) beside the golden, as
+    ``<paper>/settings/<name>.json``, with ``change`` (what differs) and the golden's sha256 in the index:
+    a golden made again leaves its settings stale, and :func:`settings` refuses them."""
+    from .steps import sha256_file, write_json
+
+    golden = claims_path(golden_dir, paper)
+    if golden is None:
+        raise ValueError(f"no golden claims.json for {paper} in {golden_dir}")
+    doc = read_claims(rerun)
+    if doc.get("paper") != paper:
+        raise ValueError(f"{rerun} holds the claims of {doc.get('paper')!r}, not {paper!r}")
+    folder = golden.parent / SETTINGS
+    write_json(folder / f"{name}.json", doc)
+    index = read_json(folder / INDEX) if (folder / INDEX).is_file() else {}
+    index[name] = {"change": change, "golden_sha256": sha256_file(golden)}
+    write_json(folder / INDEX, dict(sorted(index.items())))
+    return folder / f"{name}.json"
+
+
+def settings(golden_dir: Path, paper: str) -> list[Setting]:
+    """The recorded reruns of ``paper``'s golden under other settings, each compared with it.
+    Raises when one was compared with another golden than the one committed now (stale)."""
+    from .steps import sha256_file
+
+    golden = claims_path(golden_dir, paper)
+    folder = golden.parent / SETTINGS if golden else None
+    if folder is None or not (folder / INDEX).is_file():
+        return []
+    index, found = read_json(folder / INDEX), []
+    digest = sha256_file(golden)
+    for name, entry in index.items():
+        if entry["golden_sha256"] != digest:
+            raise ValueError(
+                f"{folder / name}.json was compared with another golden of {paper} than {golden}: rerun the "
+                f"setting ({entry['change']}) on the golden's code and record it again, or delete it"
+            )
+        comparison = compare_documents(read_claims(golden), read_claims(folder / f"{name}.json"))
+        found.append(Setting(name, entry["change"], comparison))
+    return found
+
+
+def fragile_claims(found: Sequence[Setting]) -> dict[str, list[str]]:
+    """``{claim id: ["inconclusive under avx2", ...]}`` for each claim whose verdict changed under a
+    recorded setting: a verdict that the machine can flip."""
+    flips: dict[str, list[str]] = {}
+    for setting in found:
+        for row in setting.comparison.verdict_changes:
+            flips.setdefault(row["claim"], []).append(f"{row['rerun']} under {setting.name}")
+    return flips
+
+
+def setting_rows(profile: str = "cpu") -> list[dict[str, Any]]:
+    """One row per paper and recorded setting: verdicts the same, effect shifts, verdicts that changed."""
+    rows = []
+    for paper in papers.ALL_PAPERS:
+        for s in settings(golden_folder(profile), paper):
+            decided = [c for c in s.comparison.claims if c["status"] in ("same", "changed")]
+            shifts = sorted(abs(c["shift (se)"]) for c in decided if c["shift (se)"] is not None)
+            largest = s.comparison.largest_shift
+            rows.append({
+                "paper": f"`{paper}`",
+                "setting against the golden": s.change,
+                "verdicts the same": f"{len(decided) - len(s.comparison.verdict_changes)}/{len(decided)}",
+                "effect shift, median / largest": "-" if not shifts else
+                    f"{np.median(shifts):.2g} / {shifts[-1]:.2g} se ({largest['claim']})",
+                "verdicts that changed": "; ".join(
+                    f"{c['claim']} {c['golden']} -> {c['rerun']}" for c in s.comparison.verdict_changes) or "none",
+            })  # fmt: skip
+    return rows

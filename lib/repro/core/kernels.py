@@ -4,7 +4,8 @@ Those kernels run on this machine, so they talk to papermill over IPC sockets (f
 runtime folder) rather than TCP ports. Over TCP, ipykernel warns on every start that "Kernel is
 running over TCP without encryption", and rightly: any local user could reach an unencrypted port.
 JupyterLab and nbval start their own kernels with their own settings; for those, and for ``papermill``
-run by hand, :func:`install_quiet_kernel_config` drops that one warning in the venv's kernels.
+run by hand, :func:`install_quiet_kernel_config` drops that one warning in the venv's kernels
+(``./run_all.sh`` installs it when it creates the venv).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ class LocalKernelManager(AsyncKernelManager):
 # For kernels the kit does not start: ``papermill`` run by hand, JupyterLab. Their kernel managers
 # use loopback TCP, and ipykernel then warns on every start. What it warns about is real on a shared
 # machine (another local user can subscribe to the output port; running code needs the key in a
-# connection file only the user can read) and nothing to act on on one's own machine. So this is
-# opt-in, for the venv's owner to install: it drops that one message and keeps every other warning.
+# connection file only the user can read) and nothing to act on on one's own machine. So the kit's
+# venv gets it (./run_all.sh, when it installs the venv): it drops that one message and keeps every
+# other warning, and only in this venv's kernels.
 QUIET_KERNEL_CONFIG = """\
 # Installed by repro.core.kernels.install_quiet_kernel_config: drops ipykernel's "Kernel is running
 # over TCP without encryption" (loopback, signed messages); every other kernel warning stays.

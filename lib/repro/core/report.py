@@ -95,7 +95,7 @@ def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
         lines += [f"**{summary_line(doc)}.**", ""]
         if doc.get("gates"):
             lines += ["### Gates (can this miniature test the claims?)", "", markdown_table(gate_rows(doc)), ""]
-        lines += ["### Claims", "", markdown_table(claim_rows(doc)), ""]
+        lines += ["### Claims", "", markdown_table(with_settings(claim_rows(doc), doc)), ""]
         lines += ["Claim sentences:", ""] + [f"- **{c['id']}**: {c['text']}" for c in doc["claims"]] + [""]
         lines += ["### Results (mean ± sd over seeds)", "", markdown_table(with_sd(doc["table"])), ""]
         budget = [
@@ -122,6 +122,21 @@ def paper_section(folder: Path, report_dir: Path) -> tuple[str, Counter]:
             nb = [{"notebook": "(notebooks/summary.json unreadable)"}]
         lines += ["### Notebooks", "", markdown_table(nb), ""]
     return "\n".join(lines), verdicts
+
+
+def with_settings(rows: list[dict[str, Any]], doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claims rows with a column "golden across settings" where the paper's golden was rerun under
+    other settings (:func:`repro.core.compare.settings`): which verdicts held and which flipped."""
+    profile = str((doc.get("run") or {}).get("profile", ""))
+    found = compare.settings(compare.golden_folder(profile), doc["paper"]) if profile else []
+    if not found:
+        return rows
+    fragile = compare.fragile_claims(found)
+    held = ", ".join(s.name for s in found)
+    for row, claim in zip(rows, doc["claims"]):
+        flips = fragile.get(claim["id"])
+        row["golden across settings"] = f"**fragile**: {', '.join(flips)}" if flips else f"held under {held}"
+    return rows
 
 
 def step_rows(folder: Path) -> list[dict[str, Any]]:
