@@ -56,6 +56,22 @@ def test_where_jobs_run(machine, monkeypatch):
     assert jobs.plan(4, threads=1).backend == "in-process"  # under accelerate launch every rank runs every job
 
 
+def test_gpu_jobs_run_one_worker_per_device_each_pinned_to_its_own(machine, monkeypatch):
+    machine(2)
+    monkeypatch.setattr(jobs, "visible_gpus", lambda: ["3", "5"])  # CUDA_VISIBLE_DEVICES=3,5
+    assert jobs.plan(4, threads=1, device="cuda") == jobs.Plan("gpus", 2, 1)
+    assert jobs.plan(1, threads=1, device="cuda").backend == "in-process"
+    monkeypatch.setenv(jobs.JOBS_ENV, "1")
+    assert jobs.plan(4, threads=1, device="cuda").backend == "in-process"
+    monkeypatch.delenv(jobs.JOBS_ENV)
+    # each job reads the device its worker was pinned to (a function a spawned worker can import)
+    read = Job("read", subprocess.getoutput, ("sleep 0.3; echo $CUDA_VISIBLE_DEVICES",))
+    done = jobs.run([read] * 8, threads=1, device="cuda")
+    pinned = {d.worker: d.value for d in done}
+    assert {d.value for d in done} <= {"3", "5"} and all(pinned[d.worker] == d.value for d in done)
+    assert len(set(pinned.values())) == len(pinned)  # no two workers share a device
+
+
 @pytest.mark.parametrize("bad", ["0", "two", "-1"])
 def test_a_bad_jobs_setting_is_a_clear_error(machine, monkeypatch, bad):
     machine(2)

@@ -12,8 +12,11 @@ so that a notebook's kernel inherits it from the runner (``./run_all.sh --jobs N
   the cores divided by the threads each job uses), and never more than the cores allow: two 1-thread
   jobs on 2 cores, one 2-thread job alone. ``REPRO_CORES`` narrows the cores (the runner gives each
   paper it runs beside others its share).
+* on GPUs (a profile whose device is ``cuda``) with more than one visible: one worker process per
+  GPU, each pinned to its own device (``CUDA_VISIBLE_DEVICES``), so a job sees one GPU as ``cuda:0``.
 * in this process, one after the other, when only one job fits (``REPRO_JOBS=1`` is the kit's
-  behaviour before jobs), on a GPU, and under ``accelerate launch``, where every rank runs the same code.
+  behaviour before jobs), on one GPU, and under ``accelerate launch``, where every rank runs the same
+  code (data parallel: the ranks share each job).
 
 Each job sets its own torch thread count and seeds python, numpy and torch from its own seed before it
 starts, so its result depends on what the job is, never on how many jobs run at once or in which order.
@@ -58,7 +61,7 @@ class Done:
 
 @dataclass(frozen=True)
 class Plan:
-    """How a list of jobs runs: ``backend`` is ``in-process``, ``loky`` or ``dask``."""
+    """How a list of jobs runs: ``backend`` is ``in-process``, ``loky``, ``gpus`` or ``dask``."""
 
     backend: str
     at_once: int
@@ -91,9 +94,11 @@ def at_once(n_jobs: int, threads: int) -> int:
 def plan(n_jobs: int, threads: int, device: str = "cpu", local: bool = False) -> Plan:
     """Where ``n_jobs`` jobs run (``local``: never on a cluster, e.g. notebooks that need this machine)."""
     scheduler = os.environ.get(SCHEDULER_ENV, "").strip()
-    in_process = device != "cpu" or int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if in_process:  # one process owns the accelerator; under accelerate launch every rank runs every job
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under accelerate launch every rank runs every job
         return Plan("in-process", 1, threads)
+    if device != "cpu":  # a job per device: on one GPU, the process that owns it runs them in turn
+        width = min(n_jobs, len(visible_gpus()), _positive_int(JOBS_ENV) or n_jobs)
+        return Plan("gpus", width, threads) if width > 1 else Plan("in-process", 1, threads)
     if scheduler and not local:
         return Plan("dask", n_jobs, threads, scheduler)
     width = at_once(n_jobs, threads)
@@ -127,6 +132,8 @@ def run(
     how = plan(len(jobs), threads, device, local)
     if how.backend == "in-process":
         done = [_call(job, threads) for job in jobs]
+    elif how.backend == "gpus":
+        done = _on_gpus(jobs, threads, visible_gpus()[: how.at_once])
     elif how.backend == "dask":
         done, workers = _on_dask(jobs, threads, how.scheduler)
         how = replace(how, at_once=min(len(jobs), workers))
@@ -139,6 +146,35 @@ def run(
     if record is not None:
         _record(record, done, how)
     return done
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, as ``CUDA_VISIBLE_DEVICES`` names them ([] without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    named = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return named or [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _pin_device(devices) -> None:
+    """A GPU worker's initializer: take one device from the queue before torch initialises CUDA."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
+
+
+def _on_gpus(jobs: Sequence[Job], threads: int, devices: Sequence[str]) -> list[Done]:
+    """The jobs on one spawned worker process per device, each worker pinned to its own GPU."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # a forked child would inherit the parent's CUDA state
+    with context.Manager() as manager:
+        queue = manager.Queue()
+        for device in devices:
+            queue.put(device)
+        with ProcessPoolExecutor(len(devices), mp_context=context, initializer=_pin_device, initargs=(queue,)) as pool:
+            return list(pool.map(_call, jobs, [threads] * len(jobs)))
 
 
 def _on_dask(jobs: Sequence[Job], threads: int, address: str) -> tuple[list[Done], int]:
