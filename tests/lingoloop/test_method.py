@@ -10,10 +10,11 @@ import torch
 
 from repro import lingoloop
 from repro.core.arms import Arm
+from repro.core.config import ConfigError
 from repro.lingoloop.attack import attack
 from repro.lingoloop.baselines import diversity_loss, random_noise, uncertainty_loss
 from repro.lingoloop.config import METHODS, AttackHP, spec_of
-from repro.lingoloop.data import BOS, END_SHADES, LONG_SHADE, POS_TAGS, STRIP_ROWS, Vocab, make_scenes
+from repro.lingoloop.data import BOS, END_COLOURS, LONG_COLOUR, POS_TAGS, STRIP_ROWS, Vocab, make_scenes
 from repro.lingoloop.method import (
     Ema,
     attention_reweight_loss,
@@ -100,10 +101,50 @@ def test_verbose_losses():
     mask = torch.ones(1, 3)
     assert uncertainty_loss(torch.zeros(1, 3, 10), mask).item() == pytest.approx(0.0, abs=1e-6)
     peaked = torch.tensor([[[10.0] + [0.0] * 9] * 3])
-    assert uncertainty_loss(peaked, mask).item() > 1
+    mean = uncertainty_loss(peaked, mask).item()
+    assert mean > 1 and uncertainty_loss(peaked, mask, reduction="sum").item() == pytest.approx(3 * mean)
     h = torch.randn(2, 1, 3, 4)  # two layers: their states stacked along the token axis, one matrix
     stacked = torch.cat([h[0, 0], h[1, 0]])
-    assert diversity_loss(h, mask).item() == pytest.approx(-torch.linalg.svdvals(stacked).sum().item(), rel=1e-5)
+    # the official code takes the absolute states; the sign-keeping variant is a different matrix
+    assert diversity_loss(h, mask).item() == pytest.approx(-torch.linalg.svdvals(stacked.abs()).sum().item(), rel=1e-5)
+    signed = diversity_loss(h, mask, absolute=False).item()
+    assert signed == pytest.approx(-torch.linalg.svdvals(stacked).sum().item(), rel=1e-5)
+
+
+def test_verbose_images_takes_hf_hidden_states_at_every_position(vlm):
+    """HF's hidden_states: the embeddings and every layer (the last after the final norm), over the
+    prompt and the target; the logits likewise."""
+    x, targets = torch.rand(2, 3, 32, 32), torch.tensor([[5, 6, 2], [7, 2, 0]])
+    out = vlm.teacher_forced(x, targets, every_position=True)
+    layers = len(vlm.model.get_decoder().layers)
+    assert out.hf_hidden.shape[:3] == (layers + 1, 2, vlm.prompt_len + 3)
+    assert out.all_logits.shape[:2] == (2, vlm.prompt_len + 3)
+    assert torch.equal(out.all_logits[:, vlm.prompt_len - 1 :][:, :3], out.logits)
+
+
+def test_the_optimiser_switch_puts_every_gradient_attack_on_the_same_steps():
+    assert spec_of(Arm("verbose_images")).optimizer == "sign" and spec_of(Arm("lingoloop")).optimizer == "momentum"
+    assert {spec_of(Arm(m), "sign").optimizer for m in ("lingoloop", "verbose_images", "eos_only")} == {"sign"}
+    assert spec_of(Arm("random_noise"), "momentum").optimizer == "none"  # no gradient: nothing to switch
+    with pytest.raises(ValueError, match="optimizer"):
+        spec_of(Arm("lingoloop"), "adam")
+    with pytest.raises(ConfigError, match="optimizer"):
+        lingoloop.config("smoke", optimizer="adam")
+
+
+def test_verbose_images_keeps_its_best_iterate_from_a_random_start(vlm):
+    """The returned image is, per image, the iterate whose greedy caption was longest at a
+    regeneration, and the last recorded length is that image's."""
+    from repro.lingoloop.attack import initial_delta
+
+    x = torch.rand(3, 3, 32, 32)
+    start = initial_delta(x, "randn", 0.1, seed=0)
+    assert start.abs().max() <= 0.1 + 1e-6 and (start != 0).float().mean() > 0.9
+    result = attack(vlm, x, spec_of(Arm("verbose_images")), HP, seed=0)
+    assert torch.equal(result.lengths[-1], result.lengths.max(0).values)
+    assert torch.equal(
+        vlm.lengths(vlm.generate(result.images, HP.max_new_tokens, HP.repetition_penalty)), result.lengths[-1]
+    )
 
 
 def test_random_noise_stays_in_the_ball_and_the_box():
@@ -125,12 +166,14 @@ def test_noise_rows_keep_or_hit_the_strip():
 
 def strip_reader_tokens(images: torch.Tensor) -> np.ndarray:
     """A stand-in victim that reads its caption's length from the top strip alone, as the golden
-    victims are trained to: 8 tokens per shade level above the darkest where the strip is one grey
-    (pixel sd under 0.05, the shades being 0.1 apart), else its prior (one clause, 8 tokens)."""
-    shades = torch.tensor(sorted((LONG_SHADE, *END_SHADES)))
-    strip = images[:, 0, :STRIP_ROWS].flatten(1)  # (B, pixels)
-    level = (strip.mean(1)[:, None] - shades).abs().argmin(-1)
-    readable = strip.std(1) < 0.05
+    victims are trained to: 8 tokens per code (in the order of END_COLOURS, then LONG_COLOUR) where
+    the strip is one clean colour (every channel within 0.1 of the code), else its prior (one
+    clause, 8 tokens)."""
+    codes = torch.tensor([*END_COLOURS, LONG_COLOUR])  # (6, 3)
+    strip = images[:, :, :STRIP_ROWS].flatten(2)  # (B, 3, pixels)
+    distance = (strip[:, None] - codes[None, :, :, None]).abs().amax(dim=(2, 3))  # (B, 6): worst pixel
+    level = distance.argmin(-1)
+    readable = distance.min(-1).values < 0.1
     return torch.where(readable, 8 * (1 + level), torch.full_like(level, 8)).numpy().astype(float)
 
 
@@ -171,7 +214,8 @@ def test_attacks_stay_in_the_eps_ball_and_count_their_budget(vlm, arm):
     assert result.checkpoints == [0, 2, 4] and result.lengths.shape == (3, 2)
     if arm != "random_noise":
         assert result.budget.optimizer_steps == HP.steps
-        assert result.budget.forward_samples == {"teacher_forced": 2 * HP.steps, "generate": 2 * 3}
+        sampled = 3 if spec_of(Arm(arm)).target == "longest_sampled" else 0  # Verbose Images' 3 samples
+        assert result.budget.forward_samples == {"teacher_forced": 2 * HP.steps, "generate": 2 * 3 + 2 * 2 * sampled}
         assert all(math.isfinite(v) for v in result.losses)
 
 

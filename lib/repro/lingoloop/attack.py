@@ -16,11 +16,37 @@ from dataclasses import dataclass, field
 import torch
 
 from repro.core.train import Budget
-from repro.lingoloop.baselines import eos_loss, random_noise, verbose_loss
+from repro.lingoloop.baselines import eos_loss, random_noise, verbose_loss, verbose_uncertainty_loss
 from repro.lingoloop.config import AttackHP, AttackSpec
 from repro.lingoloop.method import lingoloop_loss
 
-LOSSES = {"lingoloop": lingoloop_loss, "eos": eos_loss, "verbose": verbose_loss}
+LOSSES = {
+    "lingoloop": lingoloop_loss,
+    "eos": eos_loss,
+    "verbose": verbose_loss,
+    "verbose_uncertainty": verbose_uncertainty_loss,
+}
+SAMPLED_TARGETS = 3  # Verbose Images' official code takes the longest of 3 sampled captions
+
+
+def initial_delta(x0: torch.Tensor, start: str, eps: float, seed: int) -> torch.Tensor:
+    """The first perturbation: zero, or (Verbose Images' ``randn`` start) a standard Gaussian clipped
+    into the eps ball and the image box (the official code takes its first step from the unclipped
+    draw)."""
+    if start == "zero":
+        return torch.zeros_like(x0)
+    if start != "randn":
+        raise ValueError(f"start must be 'zero' or 'randn', not {start!r}")
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
+    return (x0 + noise.clamp(-eps, eps)).clamp(0, 1) - x0
+
+
+def keep_longest(best: torch.Tensor, best_len: torch.Tensor, delta: torch.Tensor, length: torch.Tensor):
+    """Per image, copy ``delta`` into ``best`` where its greedy caption is longer than the best so far
+    (in place); returns the updated best lengths."""
+    longer = length > best_len
+    best[longer] = delta[longer]
+    return torch.where(longer, length, best_len)
 
 
 @dataclass
@@ -55,8 +81,11 @@ def attack(
     """Attack ``images`` (B, 3, H, W) in [0, 1] against ``vlm`` (:class:`repro.lingoloop.vlm.VLM`).
 
     Steps ``t = 1..steps``; before steps 1, 11, 21, ... the target is regenerated from the current
-    image and its lengths are recorded (tokens vs step: the below-saturation comparison), and once
-    more after the last step.
+    image and its greedy lengths are recorded (tokens vs step: the below-saturation comparison), and
+    once more after the last step. ``spec.target`` picks the target (the greedy caption, or the
+    longest of 3 sampled ones), ``spec.start`` the first perturbation (zero, or Gaussian clipped into
+    the ball) and ``spec.keep`` the image returned (the final iterate, or per image the one whose
+    greedy caption was longest at a regeneration; its length is then the last one recorded).
     """
     check_images(images)
     started = time.perf_counter()
@@ -64,11 +93,14 @@ def attack(
     budget = Budget(forward_samples={"teacher_forced": 0, "generate": 0})
     checkpoints, lengths = [], []
 
-    def regenerate(x: torch.Tensor, step: int) -> torch.Tensor:
+    def regenerate(x: torch.Tensor, step: int, final: bool = False) -> torch.Tensor:
         targets = vlm.generate(x, hp.max_new_tokens, hp.repetition_penalty)
         checkpoints.append(step)
         lengths.append(vlm.lengths(targets).cpu())
         budget.forward_samples["generate"] += len(x)
+        if spec.target == "longest_sampled" and not final:
+            targets = vlm.longest_sampled(x, SAMPLED_TARGETS, hp.max_new_tokens)
+            budget.forward_samples["generate"] += SAMPLED_TARGETS * len(x)
         return targets
 
     if spec.loss == "noise":  # one image for the whole run: one generation, the same length at every checkpoint
@@ -79,7 +111,8 @@ def attack(
         return AttackResult(adv, steps, vlm.lengths(final).cpu().expand(len(steps), -1).clone(), budget=budget)
 
     loss_fn = LOSSES[spec.loss]
-    delta = torch.zeros_like(x0, requires_grad=True)
+    delta = initial_delta(x0, spec.start, hp.eps, seed).requires_grad_(True)
+    best, best_len = delta.detach().clone(), torch.full((len(x0),), -1, dtype=torch.long)
     momentum = torch.zeros_like(x0)
     state: dict = {}
     losses, parts = [], {}
@@ -87,6 +120,7 @@ def attack(
         if (t - 1) % hp.regen_every == 0:
             targets = regenerate((x0 + delta).detach(), t - 1)
             target_len = vlm.lengths(targets)
+            best_len = keep_longest(best, best_len, delta.detach(), lengths[-1])
         loss, terms = loss_fn(vlm, x0 + delta, targets, target_len, spec, hp, t, state, token_weight)
         (grad,) = torch.autograd.grad(loss.sum(), delta)
         budget.forward_samples["teacher_forced"] += len(x0)
@@ -104,7 +138,11 @@ def attack(
         losses.append(float(loss.detach().mean()))
         for name, value in terms.items():
             parts.setdefault(name, []).append(float(value.mean()))
-    adv = (x0 + delta).detach()
-    regenerate(adv, hp.steps)
+    regenerate((x0 + delta).detach(), hp.steps, final=True)
+    if spec.keep == "best":
+        lengths[-1] = keep_longest(best, best_len, delta.detach(), lengths[-1])
+        adv = x0 + best
+    else:
+        adv = (x0 + delta).detach()
     budget.wall_s = time.perf_counter() - started
     return AttackResult(adv, checkpoints, torch.stack(lengths), losses, parts, budget)

@@ -167,15 +167,32 @@ CLAIMS = (
         "unscaled lambda_t leaves it nearly inert.",
     ),
     Claim(
+        id="S2",
+        note=(
+            "Margin 0: a kit check, not a paper claim (issue 31). Verbose Images' base term flattens the "
+            "next-token distribution; it lengthens captions only where the grammar leaves a choice that a "
+            "flatter distribution tips towards more words. The arm keeps its final iterate (the best of 16 "
+            "would lengthen by selection alone). It can fail: in a grammar of fixed templates the term may "
+            "only garble words, and then C1a compares LingoLoop with Verbose Images' EOS term alone."
+        ),
+        type="better",
+        metric="tokens",
+        a="vi_uncertainty",
+        b=(CLEAN,),
+        text="Kit's check (not a paper claim): Verbose Images' uncertainty term alone lengthens captions "
+        "above clean (its route to length in this grammar).",
+    ),
+    Claim(
         id="K1",
         note=(
-            "Control: the victim reads where its caption ends from the top strip's two rows (a 6-level "
-            "shade code); random sign noise of the attacks' eps on every other row carries no objective and "
-            "leaves that code intact, so lengths should stay within 3 tokens of clean (less than one clause, "
-            "~5-6 tokens). It can fail: a victim whose EOS decision also hangs on the texture or the shapes "
+            "Control: the victim reads where its caption ends from the top strip's two rows (a 6-colour "
+            "code, the colours 1.0 apart); random sign noise of the attacks' eps on every other row carries "
+            "no objective and leaves that code intact, so lengths should stay within 3 tokens of clean "
+            "(less than one clause, ~5-6 tokens). It can fail: a victim whose EOS decision also hangs on the "
+            "texture or the shapes "
             "(which the noise does reach) would lengthen or shorten; noise on the strip rows (the sabotage "
-            "test) moves lengths past the band. (The earlier K1, noise on every row, erased the strip: eps is "
-            "larger than half the shade spacing, so shorter captions were expected, not equal ones.)"
+            "test) moves lengths past the band. (The first K1, noise on every row, erased the earlier grey strip: "
+            "eps was larger than half its shade spacing, so shorter captions were expected, not equal ones.)"
         ),
         type="equivalent",
         metric="tokens",
@@ -194,7 +211,7 @@ GATES = (
         "victims_ready",
         f"victims whose validation captions end on the right part of speech at least {READY_ENDING:.0%} of the "
         "time (each victim's rate is in run.victims; the others are excluded from every pooled score)",
-        covers=("C1a", "C1b", "C1c", "C1d", "C2a", "C2b", "C3a", "C3b", "C3c", "C3d", "C3e", "S1", "K1"),
+        covers=("C1a", "C1b", "C1c", "C1d", "C2a", "C2b", "C3a", "C3b", "C3c", "C3d", "C3e", "S1", "S2", "K1"),
         threshold=2,
         note="Every claim is about moving a victim's EOS decision, which only a victim that reads the strip "
         "makes on purpose (cpu golden before the gate: victim 2's right ending was 0.42, and it was pooled). A "

@@ -10,7 +10,7 @@ their measured budgets.
 Budget (the same for every attack): the paper runs 300 PGD steps per image with up to 1024 new
 tokens on Qwen2.5-VL-3B. The ``cpu`` profile attacks 12 scenes per victim with 150 steps (target
 regenerated every 10 steps, as in the paper) and a 128-token cap; three victims (seeds) trained from
-scratch for 15 epochs. Every attack gets the same eps, step, steps and regenerations;
+scratch on 9600 scenes for 4 epochs. Every attack gets the same eps, step, steps and regenerations;
 the ledger in claims.json shows it.
 
 eps: the paper's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim:
@@ -25,7 +25,7 @@ This module imports no torch code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from repro.core.arms import Arm
@@ -65,22 +65,31 @@ class AttackHP:
 @dataclass(frozen=True)
 class AttackSpec:
     """One attack as data. ``loss``: "lingoloop" (EOS term, optional Rep term), "eos" (mean p_EOS,
-    NICGSlowDown-style), "verbose" (Verbose Images), "noise" (random sign noise, no gradient)."""
+    NICGSlowDown-style), "verbose" (Verbose Images), "verbose_uncertainty" (its uncertainty term
+    alone), "noise" (random sign noise, no gradient)."""
 
     loss: str = "lingoloop"
     weighting: str = "pos"  # pos | uniform
     lps_mode: str = "loss"  # loss | attention
     lambda_rep: float = 1.0  # 0 = LPS only
     lambda_scaling: str = "consistent"  # consistent | reimpl
-    optimizer: str = "momentum"  # momentum | sign
+    optimizer: str = "momentum"  # momentum | sign (LoopConfig.optimizer can set one for every attack)
     noise_rows: str = "all"  # "noise" loss only: all | outside_strip | strip (baselines.random_noise)
+    start: str = "zero"  # zero | randn (a Gaussian start clipped into the ball: Verbose Images' code)
+    keep: str = "final"  # final | best (the iterate whose greedy caption was longest at a regeneration)
+    target: str = "greedy"  # greedy | longest_sampled (the longest of 3 top-p 0.9 samples: Verbose Images)
 
 
 METHODS: dict[str, AttackSpec] = {
     "random_noise": AttackSpec(loss="noise", optimizer="none"),
     "outside_noise": AttackSpec(loss="noise", optimizer="none", noise_rows="outside_strip"),
     "eos_only": AttackSpec(loss="eos", optimizer="sign"),
-    "verbose_images": AttackSpec(loss="verbose", optimizer="sign"),
+    "verbose_images": AttackSpec(
+        loss="verbose", optimizer="sign", start="randn", keep="best", target="longest_sampled"
+    ),
+    # Verbose Images' uncertainty term alone (does it have a route to length?), run as Verbose Images
+    # is but keeping the final iterate: the best of 16 would lengthen captions by selection alone
+    "vi_uncertainty": AttackSpec(loss="verbose_uncertainty", optimizer="sign", start="randn", target="longest_sampled"),
     "uniform_eos": AttackSpec(weighting="uniform", lambda_rep=0.0),
     "lps_only": AttackSpec(lambda_rep=0.0),
     "lingoloop": AttackSpec(),
@@ -94,13 +103,22 @@ def sweep_arm(lambda_rep: float) -> Arm:
     return Arm("lingoloop", f"lam{lambda_rep:g}")
 
 
-def spec_of(arm: Arm) -> AttackSpec:
-    """The spec of a registered attack, or of a lambda_rep sweep arm ``Arm("lingoloop", "lam<value>")``."""
+OPTIMIZERS = ("per_attack", "momentum", "sign")
+
+
+def spec_of(arm: Arm, optimizer: str = "per_attack") -> AttackSpec:
+    """The spec of a registered attack, or of a lambda_rep sweep arm ``Arm("lingoloop", "lam<value>")``;
+    ``optimizer`` other than "per_attack" replaces every gradient attack's optimiser (the switch that
+    puts LingoLoop and Verbose Images on the same steps)."""
     if arm.condition is None and arm.method in METHODS:
-        return METHODS[arm.method]
-    if arm.method == "lingoloop" and arm.condition and arm.condition.startswith("lam"):
-        return AttackSpec(lambda_rep=float(arm.condition.removeprefix("lam")))
-    raise KeyError(f"unknown attack {arm.name!r}; valid: {', '.join(METHODS)} or lingoloop@lam<value>")
+        spec = METHODS[arm.method]
+    elif arm.method == "lingoloop" and arm.condition and arm.condition.startswith("lam"):
+        spec = AttackSpec(lambda_rep=float(arm.condition.removeprefix("lam")))
+    else:
+        raise KeyError(f"unknown attack {arm.name!r}; valid: {', '.join(METHODS)} or lingoloop@lam<value>")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    return spec if optimizer == "per_attack" or spec.optimizer == "none" else replace(spec, optimizer=optimizer)
 
 
 ALL_METHODS = tuple(METHODS)
@@ -126,6 +144,7 @@ class LingoloopConfig(RunConfig):
     # attacks
     hp: AttackHP = field(default_factory=lambda: AttackHP(eps=32 / 255, step_size=2 / 255, steps=300))
     methods: tuple[str, ...] = tuple(m for m in ALL_METHODS if m != "lingoloop_attention")
+    optimizer: str = "per_attack"  # per_attack (each paper's own) | momentum | sign: one for every gradient attack
     lambda_sweep: tuple[float, ...] = (10.0, 100.0)  # lambda_rep besides 0 (lps_only) and 1 (lingoloop)
     probe_step: int = 20  # tokens after this many steps: the comparison below saturation
     # evaluation
@@ -151,15 +170,16 @@ PROFILES = {
     ),
     # cpu: the main job: 3 victims x 12 images, 150 steps (half the paper's 300: with open-ended
     # captions an attacked output runs to the 128-token cap, ~5x the earlier victim's, so every step
-    # and regeneration costs more), latency timed on every image, 3 interleaved passes. 15 victim
-    # epochs: at 3 the victim had not learned to read where its caption ends (its loss plateaus at
-    # ~0.5 for ~5 epochs, then falls to ~0.07 by epoch 15; docs/papers/lingoloop.md, the pilot)
+    # and regeneration costs more), latency timed on every image, 3 interleaved passes. Victims: 9600
+    # scenes x 4 epochs (the same number of samples as the earlier 2400 x 15, which left victims below
+    # the readiness gate on unseen scenes, right ending 0.44-0.86: docs/papers/lingoloop.md, the pilots)
     "cpu": lambda: LingoloopConfig(
         profile="cpu",
         threads=1,  # as smoke: on shared cores a second thread made a victim epoch ~100x slower (629 s)
         seeds=(0, 1, 2),
+        n_train=9600,
         n_eval=12,
-        epochs=15,
+        epochs=4,
         hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150),
     ),
     "gpu": lambda: LingoloopConfig(
@@ -202,6 +222,8 @@ def config(profile: str = "smoke", **overrides) -> LingoloopConfig:
     bad = sorted(set(cfg.latency_arms) - {"clean", *cfg.methods})
     if bad:
         raise ConfigError(f"latency_arms {bad} are not among clean and the methods")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {cfg.optimizer!r}")
     if cfg.data_source not in ("scenes", "coco"):
         raise ConfigError(f"data_source must be 'scenes' or 'coco', not {cfg.data_source!r}")
     if cfg.probe_step % cfg.hp.regen_every or cfg.probe_step > cfg.hp.steps:

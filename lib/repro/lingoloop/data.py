@@ -19,19 +19,23 @@ Captions are open-ended, as real captions are: after each clause the caption con
 "and <the next clause>" with probability ``CONTINUE_PROB * CONTINUE_DECAY**(k - 1)`` after clause k
 (0.6, 0.57, 0.54, ...), the k-th clause using template ``(t + 2k) mod 5``, so a chain that never
 stops cycles through the five templates (a loop of five clauses, ~55 tokens). Where the caption
-stops is visual: a grey strip along the top edge of the scene has one of six shades. For a chain of
+stops is visual: a strip along the top edge of the scene has one of six colours. For a chain of
 at most five clauses it names the template of the last clause (the first clause with that template
 is the last one), so at every clause end the victim compares the clause it has just written (its
 last word's part of speech says which template) with the strip and chooses between EOS and "and":
 a local decision, the one an energy-latency attack fights over. A longer chain (the decaying tail,
-~5% of scenes) shows the sixth shade, and its caption is cut after ``MAX_CLAUSES`` = 6 clauses with
+~5% of scenes) shows the sixth colour, and its caption is cut after ``MAX_CLAUSES`` = 6 clauses with
 no EOS, as long training texts are cut at a context length: the victim never sees where such a
-caption ends. The shades are 0.1 apart, within an eps-32/255 perturbation's reach.
-(Earlier designs: at most two clauses, so no attack could go past ~25 tokens and "outputs at the
-cap" and loops could not be tested; then one white tick per extra clause, which asked a 2-layer
-decoder to count its own clauses and was not learned at the cpu budget: its captions all stopped
-after one clause and no perturbation moved its EOS; before both, EOS fixed by the grammar alone,
-with gradients of ~1e-6.)
+caption ends. The six colours are corners of the RGB cube, 1.0 apart in at least one channel, so no
+perturbation inside an L_inf ball of eps < 0.5 can repaint one code as another: an attack has to
+lengthen captions through the victim's features, not by redrawing its length cue (issue 31: grey
+shades 0.1 apart inside eps 0.125 let end-token attacks repaint the strip, and 3 of 12 evaluation
+scenes sat one shade from "never stop").
+(Earlier designs: a grey strip of six shades 0.1 apart, see above; at most two clauses, so no attack
+could go past ~25 tokens and "outputs at the cap" and loops could not be tested; then one white
+tick per extra clause, which asked a 2-layer decoder to count its own clauses and was not learned
+at the cpu budget: its captions all stopped after one clause and no perturbation moved its EOS;
+before both, EOS fixed by the grammar alone, with gradients of ~1e-6.)
 """
 
 from __future__ import annotations
@@ -75,8 +79,10 @@ CONTINUE_DECAY = 0.95  # each further clause is this much less likely than the o
 NAMED_CLAUSES = 5  # chains up to this long end where the strip says (one cycle of the templates)
 MAX_CLAUSES = 6  # longer chains are cut here, with no EOS (the tail the victim never sees end)
 CHAIN_LIMIT = 64  # where the draw of a chain's length stops (P(reaching it) < 1e-20)
-END_SHADES = (0.55, 0.65, 0.75, 0.85, 0.95)  # the top strip's grey per last-clause template
-LONG_SHADE = 0.45  # the strip of a chain longer than NAMED_CLAUSES
+# the top strip's colour per last-clause template, and for a chain longer than NAMED_CLAUSES: corners
+# of the RGB cube, every pair 1.0 apart in some channel (no eps < 0.5 turns one into another)
+END_COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0), (0.0, 1.0, 1.0))
+LONG_COLOUR = (1.0, 0.0, 1.0)
 STRIP_ROWS = 2  # rows of the top strip
 
 
@@ -177,10 +183,10 @@ def last_template(template: int, clauses: int) -> int:
     return (template + 2 * (clauses - 1)) % len(TEMPLATE_END)
 
 
-def strip_shade(template: int, clauses: int) -> float:
-    """The top strip's grey: the last clause's template for chains of up to ``NAMED_CLAUSES``, else
-    ``LONG_SHADE``."""
-    return END_SHADES[last_template(template, clauses)] if clauses <= NAMED_CLAUSES else LONG_SHADE
+def strip_colour(template: int, clauses: int) -> tuple[float, float, float]:
+    """The top strip's RGB colour: the last clause's template for chains of up to ``NAMED_CLAUSES``,
+    else ``LONG_COLOUR``."""
+    return END_COLOURS[last_template(template, clauses)] if clauses <= NAMED_CLAUSES else LONG_COLOUR
 
 
 def render(
@@ -195,7 +201,7 @@ def render(
     clauses: int = 1,
 ):
     """A float image (3, S, S) in [0, 1]: ``count`` shapes spread along the chosen half, under a
-    grey strip on the top edge whose shade tells where the caption ends (:func:`strip_shade`)."""
+    strip on the top edge whose colour tells where the caption ends (:func:`strip_colour`)."""
     img = np.repeat(_background(template, image_size)[None], 3, axis=0)
     half = image_size / 2
     radius = (2.6 if size == "small" else 4.2) * image_size / 32
@@ -205,7 +211,7 @@ def render(
         cy, cx = (a, c) if place in ("left", "right") else (c, a)
         mask = _shape_mask(shape, cy, cx, radius, image_size)
         img[:, mask] = np.asarray(COLORS[color])[:, None]
-    img[:, :STRIP_ROWS] = strip_shade(template, clauses)  # drawn last: never hidden by a shape
+    img[:, :STRIP_ROWS] = np.asarray(strip_colour(template, clauses))[:, None, None]  # drawn last: never hidden
     return img
 
 

@@ -158,7 +158,7 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     return summary
 
 
-@pipe.step(uses=("hp", "methods", "lambda_sweep", "n_eval", *VICTIM_FIELDS), upstream=("data", "model"))
+@pipe.step(uses=("hp", "methods", "lambda_sweep", "optimizer", "n_eval", *VICTIM_FIELDS), upstream=("data", "model"))
 def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Run every attack on the same images for every victim; keep the adversarial images, the
     lengths after every regeneration, the loss curves and the budget ledger."""
@@ -171,7 +171,7 @@ def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
         adversarial = {}
         for arm in attack_arms(cfg):
             seed_everything(seed)
-            result = attack(vlm, images, spec_of(arm), cfg.hp, token_weight, seed=seed)
+            result = attack(vlm, images, spec_of(arm, cfg.optimizer), cfg.hp, token_weight, seed=seed)
             adversarial[arm] = result.images.cpu().numpy()
             history.setdefault(arm.name, []).append(
                 {
@@ -209,7 +209,16 @@ def arm_metrics(cfg: LingoloopConfig, vlm: VLM, x: torch.Tensor, run: dict | Non
 
 
 @pipe.step(
-    uses=("hp", "probe_step", "latency_arms", "latency_repeats", "methods", "lambda_sweep", *VICTIM_FIELDS),
+    uses=(
+        "hp",
+        "probe_step",
+        "latency_arms",
+        "latency_repeats",
+        "methods",
+        "lambda_sweep",
+        "optimizer",
+        *VICTIM_FIELDS,
+    ),
     upstream=("data", "model", "train"),
 )
 def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
@@ -274,6 +283,7 @@ def evaluate(cfg: LingoloopConfig, ctx: StepContext) -> dict:
             "probe_step": cfg.probe_step,
             "latency_repeats": cfg.latency_repeats,
             "energy_source": sorted(energy_sources),
+            "optimizer": cfg.optimizer,
             "lps_mode_in_claims": "loss",
             "lambda_scaling_in_claims": "consistent",
         },

@@ -43,6 +43,8 @@ class TeacherForced:
     logits: torch.Tensor
     hidden: torch.Tensor
     attentions: torch.Tensor | None = None
+    all_logits: torch.Tensor | None = None
+    hf_hidden: torch.Tensor | None = None
 
 
 class VLM:
@@ -123,14 +125,40 @@ class VLM:
         after = (ended - torch.isin(new, self.eos_ids.to(new.device)).long()) > 0
         return new.masked_fill(after, self.pad_id)
 
+    @torch.no_grad()
+    def longest_sampled(self, images: torch.Tensor, samples: int, max_new_tokens: int, top_p: float = 0.9):
+        """Per image the longest of ``samples`` captions drawn with top-p sampling at temperature 1 and
+        no repetition penalty (Verbose Images' target): new tokens (B, T), PAD after the first EOS. The
+        model's image/video placeholder tokens are never drawn (fed back as a target, one would ask
+        for image features that are not there)."""
+        placeholders = [getattr(self.model.config, k, None) for k in ("image_token_id", "video_token_id")]
+        out = self.model.generate(  # each image repeated (num_return_sequences does not expand Qwen's patches)
+            **self.inputs(images.repeat_interleave(samples, dim=0)),
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            top_p=top_p,
+            temperature=1.0,
+            suppress_tokens=[int(t) for t in placeholders if t is not None] or None,
+            eos_token_id=self.eos_ids.tolist(),
+            pad_token_id=self.pad_id,
+        )
+        new = out[:, self.prompt_len :]
+        is_eos = torch.isin(new, self.eos_ids.to(new.device)).long()
+        new = new.masked_fill(torch.cumsum(is_eos, 1) - is_eos > 0, self.pad_id)
+        longest = self.lengths(new).view(len(images), samples).argmax(1)
+        return new.view(len(images), samples, -1)[torch.arange(len(images)), longest]
+
     def lengths(self, tokens: torch.Tensor) -> torch.Tensor:
         """Generated tokens per row, the EOS included (a row without EOS ran to the cap)."""
         is_eos = torch.isin(tokens, self.eos_ids.to(tokens.device))
         cap = torch.full_like(is_eos[:, 0], tokens.shape[1], dtype=torch.long)
         return torch.where(is_eos.any(1), is_eos.float().argmax(1) + 1, cap)
 
-    def teacher_forced(self, images: torch.Tensor, targets: torch.Tensor, attentions: bool = False) -> TeacherForced:
-        """Logits, hidden states (and last-layer attentions) at the target positions. Attention
+    def teacher_forced(
+        self, images: torch.Tensor, targets: torch.Tensor, attentions: bool = False, every_position: bool = False
+    ) -> TeacherForced:
+        """Logits, hidden states (and last-layer attentions) at the target positions; with
+        ``every_position`` also the logits and HF ``hidden_states`` at every position. Attention
         weights need the eager kernel: the model runs that call with it."""
         kernel = self.model.config._attn_implementation
         if attentions and kernel != "eager":
@@ -142,7 +170,12 @@ class VLM:
 
         hooks = [layer.register_forward_hook(keep) for layer in decoder_layers(self.model)]
         try:
-            out = self.model(**self.inputs(images, targets), output_attentions=attentions, use_cache=False)
+            out = self.model(
+                **self.inputs(images, targets),
+                output_attentions=attentions,
+                output_hidden_states=every_position,
+                use_cache=False,
+            )
         finally:
             for hook in hooks:
                 hook.remove()
@@ -151,7 +184,10 @@ class VLM:
         start, T = self.prompt_len - 1, targets.shape[1]
         hidden = torch.stack(captured)[:, :, start : start + T]
         attn = out.attentions[-1][:, :, start : start + T, start : start + T] if attentions else None
-        return TeacherForced(out.logits[:, start : start + T], hidden, attn)
+        every = torch.stack(out.hidden_states) if every_position else None
+        return TeacherForced(
+            out.logits[:, start : start + T], hidden, attn, out.logits if every_position else None, every
+        )
 
     def eos_probability(self, logits: torch.Tensor) -> torch.Tensor:
         """p(EOS) per position (B, T); several EOS ids (Qwen) add up."""
