@@ -150,3 +150,57 @@ def test_empty_file_is_an_error(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(FormatError, match="no queries"):
         read_queries(tmp_path / "empty.jsonl")
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper profile: the four benchmark files through their manifest
+
+
+def write_benchmarks(root, kb, n: int, keep_clauses: bool = False) -> "Manifest":  # noqa: F821
+    """The four files in the released format (generated queries, the generator's extra fields dropped
+    unless ``keep_clauses``), and the manifest pinning their hashes."""
+    from repro.medaide.kb import BENCHMARKS
+
+    manifest = load_manifest("medaide_benchmarks")
+    queries = query_rows(make_split(kb, n, "B", 0.0, seed=3))
+    keep = ("query", "intents", "reference", "benchmark") + (("clauses", "clause_intents") if keep_clauses else ())
+    entries = []
+    for benchmark in BENCHMARKS:
+        rel = f"medaide/{benchmark}.jsonl"
+        rows_ = [{k: q[k] for k in keep} for q in queries if q["benchmark"] == benchmark]
+        entries.append(ManifestFile(path=rel, sha256=write_fixture(root / rel, rows_)))
+    return replace(manifest, files=tuple(entries))
+
+
+def test_paper_profile_without_the_files_says_what_to_do(tmp_path, monkeypatch):
+    from repro.medaide import config
+    from repro.medaide.data import read_benchmarks
+
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    assert config("paper").data_source == "benchmarks"
+    with pytest.raises(DataUnavailableError, match="what to do: The benchmarks are not public") as err:
+        read_benchmarks()
+    assert "pre_diagnosis.jsonl" in str(err.value)
+
+
+def test_benchmark_splits_draw_disjoint_splits_per_benchmark(tmp_path, kb):
+    """Per benchmark, the profile's counts without overlap; the control holds the test split's
+    single-intent queries; a training query without clauses is its own clause if it asks one intent,
+    and contributes none otherwise; too few queries is an error naming the benchmark."""
+    from repro.medaide.data import benchmark_splits, read_benchmarks
+    from repro.medaide.kb import BENCHMARKS
+
+    queries = read_benchmarks(write_benchmarks(tmp_path, kb, 12), root=tmp_path)
+    assert len(queries) == 48 and not any("clauses" in q for q in queries)
+    splits = benchmark_splits(queries, 6, 2, 4, seed=0)
+    for b in BENCHMARKS:
+        assert [sum(q["benchmark"] == b for q in splits[s]) for s in ("train", "val", "test")] == [6, 2, 4]
+    texts = [[q["query"] for q in splits[s]] for s in ("train", "val", "test")]
+    assert len(set().union(*texts)) == sum(map(len, texts))  # generated texts are distinct: no query twice
+    assert splits["control"] == [q for q in splits["test"] if len(q["intents"]) == 1] and splits["control"]
+    for q in splits["train"]:
+        assert q.get("clauses", []) == ([q["query"]] if len(q["intents"]) == 1 else [])
+        assert q.get("clause_intents", []) == (q["intents"] if len(q["intents"]) == 1 else [])
+    assert benchmark_splits(queries, 6, 2, 4, seed=1)["test"] != splits["test"]
+    with pytest.raises(FormatError, match="benchmark 'pre_diagnosis' holds 12 queries; the profile draws 13"):
+        benchmark_splits(queries, 7, 2, 4, seed=0)

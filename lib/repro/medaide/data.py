@@ -11,8 +11,9 @@ stages). The kit's procedural queries carry extra fields (the disease, the claus
 intents, the mention, the gold fact ids; a real file may omit them: they are left empty) and pass the
 same checks (:func:`check_row`) before they become a dataset. The paper's four
 benchmarks are not public (no official code or data was found); a user with data in this format
-names it in a manifest and reads it with :func:`load_benchmark`, which checks the file's sha256
-first (``repro.core.data.verified_path``).
+pins each file's sha256 in ``data_manifests/medaide_benchmarks.yaml`` and runs ``--profile paper``:
+:func:`read_benchmarks` checks every file's hash first (``repro.core.data.verified_path``), then
+:func:`benchmark_splits` draws each seed's splits from them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
-from repro.core.data import Manifest, verified_path
+from repro.core.data import Manifest, load_manifest, verified_path
 from repro.medaide.kb import BENCHMARKS, INTENTS
 from repro.medaide.queries import Query
 
@@ -155,3 +157,37 @@ def load_benchmark(manifest: Manifest, rel: str, root: Path | None = None) -> Da
     """A benchmark file named in a manifest, hash-checked, then read (:func:`read_queries`) into the
     same typed features as the procedural splits."""
     return to_dataset(read_queries(verified_path(manifest, rel, root)))
+
+
+def read_benchmarks(manifest: Manifest | None = None, root: Path | None = None) -> list[dict]:
+    """Every query of the manifest's files (``medaide_benchmarks`` by default): each file's hash is
+    checked before any is read, so a missing or unpinned file stops with the manifest's instructions."""
+    manifest = manifest or load_manifest("medaide_benchmarks")
+    paths = [verified_path(manifest, entry.path, root) for entry in manifest.files]
+    return [row for path in paths for row in read_queries(path)]
+
+
+def benchmark_splits(queries: list[dict], n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, list[dict]]:
+    """One seed's splits of real queries: per benchmark, ``n_train`` / ``n_val`` / ``n_test`` drawn at
+    random without overlap; ``control`` is the test split's single-intent queries. The prototypes are
+    fitted on clauses: a training query without them that asks one intent is its own clause; one that
+    asks several contributes none (``unclaused`` in the data step's summary counts them)."""
+    rng = np.random.default_rng([seed, 41])
+    out: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+    for benchmark in BENCHMARKS:
+        pool = [q for q in queries if q["benchmark"] == benchmark]
+        need = n_train + n_val + n_test
+        if len(pool) < need:
+            raise FormatError(f"benchmark {benchmark!r} holds {len(pool)} queries; the profile draws {need}")
+        order = rng.permutation(len(pool))
+        for name, (lo, hi) in {
+            "train": (0, n_train),
+            "val": (n_train, n_train + n_val),
+            "test": (n_train + n_val, need),
+        }.items():
+            out[name] += [dict(pool[i]) for i in order[lo:hi]]
+    for q in out["train"]:
+        if not q.get("clauses") and len(q["intents"]) == 1:
+            q["clauses"], q["clause_intents"] = [q["query"]], list(q["intents"])
+    out["control"] = [q for q in out["test"] if len(q["intents"]) == 1]
+    return out

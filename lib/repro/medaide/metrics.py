@@ -1,4 +1,4 @@
-"""Intent and answer metrics, per example (the claims bootstrap over examples). Introduced in
+"""Intent and answer metrics, per example (the claims pair arms on seeds and examples). Introduced in
 ``notebooks/medaide/04_evaluate.ipynb``.
 
 * Intents (multi-label): per-query F1 and exact match per example (their means are scikit-learn's
@@ -97,4 +97,6 @@ def answer_scores(answers: list[str], references: list[str]) -> dict[str, np.nda
 
 
 def fact_recall(chosen: list[list[int]], gold: list[tuple[int, ...]]) -> np.ndarray:
-    return np.array([100.0 * len(set(c) & set(g)) / len(g) for c, g in zip(chosen, gold)])
+    """Per query, the share of its gold KB facts the answer holds (NaN for a query without gold facts:
+    a real benchmark file names none of the kit's facts)."""
+    return np.array([100.0 * len(set(c) & set(g)) / len(g) if g else np.nan for c, g in zip(chosen, gold)])
