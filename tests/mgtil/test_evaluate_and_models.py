@@ -123,3 +123,19 @@ def test_golden_table_recomputes_from_the_shipped_accuracy_matrices():
             for metric in ("transfer", "avg", "last", "bwt"):
                 value = np.mean([p[metric] for p in per_seed])
                 assert abs(value - table[arm][metric]) < 0.006, (arm, metric, value, table[arm][metric])
+
+
+def test_claims_read_the_main_stream_of_the_run():
+    """The paper profile's main order is ``medmnist``: its claims read ``<method>@medmnist`` arms (and
+    trivial references), everything else as stated; on order I the stated claims are returned as is."""
+    from repro.mgtil.claims import CLAIMS, on_stream
+
+    assert on_stream(CLAIMS, "order1") is CLAIMS
+    moved = {c.id: c for c in on_stream(CLAIMS, "medmnist")}
+    c1a = moved["C1a"]
+    assert (c1a.a, c1a.b) == ("ours@medmnist", ("zscl@medmnist", "l2@medmnist"))
+    assert c1a.trivial == ("prior", "zeroshot@medmnist")
+    stated = {c.id: c for c in CLAIMS}
+    assert all(
+        (m.metric, m.margin, m.text) == (stated[i].metric, stated[i].margin, stated[i].text) for i, m in moved.items()
+    )

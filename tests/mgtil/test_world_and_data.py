@@ -56,7 +56,8 @@ def test_validation_is_drawn_like_test_but_holds_other_images(small_world):
 def test_prompt_words_come_from_captions_and_the_tokenizer_never_saw_prompts():
     captions = world.database(2000, 8, 0.3, seed=3)["caption"]
     words = {w for c in captions for w in c.split()}
-    for task in world.TASKS.values():
+    procedural = [world.TASKS[t] for t in world.tasks_of(("order1", "order2"))]  # the released stream's: real captions
+    for task in procedural:
         for prompt in task.prompts():
             assert set(prompt.split()) <= words, prompt
     added = set(world.vocabulary(list(captions))) - set(captions)
@@ -198,3 +199,65 @@ def test_jsonl_errors_name_the_line(tmp_path, row, message):
     with pytest.raises(FormatError, match=message) as err:
         load_caption_jsonl(path, tmp_path, 16)
     assert ":2:" in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper profile: the released files through their manifests
+
+
+def test_paper_profile_without_the_data_says_what_to_do(tmp_path, monkeypatch):
+    """``--profile paper`` reads MedMNIST and PMC-OA through their manifests; without them the data
+    step stops with the manifest's instructions before anything is read."""
+    from repro.core.data import DataUnavailableError
+    from repro.mgtil import config
+    from repro.mgtil.data import released_world
+
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    cfg = config("paper")
+    assert cfg.data_source == "released" and cfg.orders == ("medmnist",)
+    sizes = dict(n_train=cfg.world.n_train, n_val=cfg.world.n_val, n_test=cfg.world.n_test)
+    with pytest.raises(DataUnavailableError, match="what to do: Download the 28x28 files") as err:
+        released_world(tasks=world.ORDERS["medmnist"], image_size=28, database_size=10, seed=0, **sizes)
+    assert "pathmnist.npz" in str(err.value)
+
+
+def test_released_world_reads_medmnist_and_pmc_oa_through_pinned_manifests(tmp_path, monkeypatch):
+    """On fixtures in the released formats, with manifests pinning their hashes: every task gets the
+    same number of images per split, labels within the task's classes, and the database the jsonl's
+    captions; a PMC-OA jsonl whose sha256 is not pinned is refused with the manifest's instructions."""
+    import hashlib
+
+    import yaml
+
+    from repro.core.data import DataUnavailableError, load_manifest
+    from repro.mgtil import data as data_module
+
+    root, manifests = tmp_path / "data", tmp_path / "manifests"
+    (root / "medmnist").mkdir(parents=True), (root / "pmc_oa").mkdir(), manifests.mkdir()
+    tasks = ("pneumonia", "retina")
+    for task in tasks:
+        write_medmnist(root / "medmnist" / f"{world.TASKS[task].source}.npz", n=(8, 4, 5))  # labels in [0, 4)
+    rows = [{"image": f"images/PMC{i % 2}.jpg", "caption": f"Figure {i}: a chest x-ray"} for i in range(6)]
+    jsonl = write_jsonl(root / "pmc_oa", rows)
+    monkeypatch.setenv("REPRO_DATA_DIR", str(root))
+    monkeypatch.setattr(data_module, "load_manifest", lambda name: load_manifest(name, manifests))
+
+    def pin(name, files):  # the repo's manifest with the fixture's files and hashes
+        raw = yaml.safe_load(open(f"data_manifests/{name}.yaml"))
+        (manifests / f"{name}.yaml").write_text(yaml.safe_dump(raw | {"files": files}))
+
+    md5 = lambda path: hashlib.md5(path.read_bytes()).hexdigest()  # noqa: E731
+    pin("medmnist", [{"path": f"medmnist/{p.name}", "md5": md5(p)} for p in (root / "medmnist").iterdir()])
+    pin("pmc_oa", [{"path": "pmc_oa/pmc_oa.jsonl", "sha256": None}])
+    sizes = dict(n_train=6, n_val=3, n_test=4, database_size=5, seed=0, image_size=16)
+    with pytest.raises(DataUnavailableError, match="no published checksum"):
+        data_module.released_world(tasks=("retina",), **sizes)
+    pin("pmc_oa", [{"path": "pmc_oa/pmc_oa.jsonl", "sha256": hashlib.sha256(jsonl.read_bytes()).hexdigest()}])
+    with pytest.raises(FormatError, match=r"pneumoniamnist.npz: train_labels\[\d+\] = [23], labels must be \[0, 2\)"):
+        data_module.released_world(tasks=("pneumonia",), **sizes)  # the fixture's labels 0-3, two classes
+    ds = data_module.released_world(tasks=("retina",), **sizes)
+    assert {k: len(v) for k, v in ds.items()} == {"database": 5, "retina_train": 6, "retina_val": 3, "retina_test": 4}
+    assert set(ds["database"]["caption"]) <= {r["caption"].lower() for r in rows}
+    assert images(ds["retina_test"]).shape == (4, 3, 16, 16)
+    with pytest.raises(FormatError, match="validation holds 4 images, the profile draws 5"):
+        data_module.released_world(tasks=("retina",), **(sizes | {"n_val": 5}))

@@ -54,6 +54,11 @@ class Stream:
     val: dict[str, TaskData] = field(default_factory=dict)  # drawn like test; weights and gates are chosen here
     db_caption_ids: np.ndarray | None = None  # equal ids = identical captions (CMC's extra positives)
 
+    @property
+    def domains_known(self) -> bool:
+        """Whether every database pair names its domain (the generator's do; real captions do not)."""
+        return bool(len(self.db_domains)) and bool((self.db_domains != "").all())
+
     def __post_init__(self) -> None:
         if self.db_caption_ids is None:
             self.db_caption_ids = np.unique(np.asarray(self.corpus.captions), return_inverse=True)[1]
@@ -122,7 +127,8 @@ def reference_ids(
             stream.corpus, queries, exemplars, budgets, vlm, k_prime=spec.k_prime, rerank_keep=spec.rerank_keep, rng=rng
         )
         info["granularity"] = round(grain, 4)
-    info["same_domain"] = float(np.mean(stream.db_domains[ids] == task.domain))
+    if stream.domains_known:
+        info["same_domain"] = float(np.mean(stream.db_domains[ids] == task.domain))
     return np.asarray(ids), info
 
 
@@ -172,7 +178,7 @@ def run_stream(
             else reference_ids(mode, tasks[: t + 1], stream, base, teacher, retrieval, mid_layer, rng)
         )
         result.references.append(info)
-        if ref_ids is not None:
+        if ref_ids is not None and stream.domains_known:
             result.in_domain.append(stream.db_domains[ref_ids] == world.TASKS[name].domain)
         data = stream.train[name]
         sampler = RandomSampler(

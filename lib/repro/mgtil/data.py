@@ -11,8 +11,9 @@ Real formats: a MedMNIST ``.npz`` (keys ``train_images``, ``train_labels``, ``va
 images (N, H, W) or (N, H, W, 3) uint8, integer labels (N, 1) in ``[0, n_classes)``) becomes task
 splits; a PMC-OA / ROCO-style ``jsonl`` (one ``{"image": <relative path>, "caption": <text>}`` per
 line) becomes the database. The loaders check the format and name the file (and the line of a
-jsonl) in every error; checking the bytes against the manifests (MedMNIST's md5, a sha256 you
-record for PMC-OA) is the caller's step, since no profile reads real data yet.
+jsonl) in every error. :func:`released_world` (the ``paper`` profile's data step) reaches both
+through their manifests (``repro.core.data.verified_path``: MedMNIST's published md5, the sha256 you
+pin for PMC-OA's jsonl), so a missing or unpinned file stops with the manifest's instructions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Array3D, Dataset, DatasetDict, Features, Value
 
+from repro.core.data import load_manifest, verified_path
 from repro.mgtil import world
 
 MEDMNIST_SPLITS = {"train": "train", "val": "validation", "test": "test"}
@@ -94,6 +96,8 @@ def _resize(batch: np.ndarray, size: int) -> np.ndarray:
     """(N, H, W[, 3]) uint8 -> (N, 3, size, size) uint8 (bilinear; grey replicated to RGB)."""
     from PIL import Image
 
+    if batch.shape[1:3] == (size, size):  # the file's own size: only the channels change
+        return (np.repeat(batch[..., None], 3, -1) if batch.ndim == 3 else batch).transpose(0, 3, 1, 2)
     mode = "L" if batch.ndim == 3 else "RGB"
     out = np.stack([np.asarray(Image.fromarray(img, mode).convert("RGB").resize((size, size), 2)) for img in batch])
     return out.transpose(0, 3, 1, 2)
@@ -134,16 +138,19 @@ def load_medmnist(path: Path, size: int, n_classes: int | None = None) -> Datase
     return DatasetDict(out)
 
 
-def load_caption_jsonl(path: Path, image_root: Path, size: int) -> Dataset:
+def load_caption_jsonl(path: Path, image_root: Path, size: int, rows: int | None = None, seed: int = 0) -> Dataset:
     """A PMC-OA / ROCO-style jsonl (``{"image": ..., "caption": ...}`` per line) as a database table;
-    image paths are relative to ``image_root`` and may not leave it."""
+    image paths are relative to ``image_root`` and may not leave it. ``rows``: read that many lines,
+    drawn at random with ``seed`` (only their images are opened), instead of every line."""
     from PIL import Image, UnidentifiedImageError
 
     root = Path(image_root).resolve()
-    rows, pictures = [], []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    lines = [(n, line) for n, line in enumerate(Path(path).read_text().splitlines(), 1) if line.strip()]
+    if rows is not None and rows < len(lines):
+        keep = np.sort(np.random.default_rng([seed, 17]).choice(len(lines), rows, replace=False))
+        lines = [lines[i] for i in keep]
+    captions, pictures = [], []
+    for number, line in lines:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
@@ -164,15 +171,45 @@ def load_caption_jsonl(path: Path, image_root: Path, size: int) -> Dataset:
                 pictures.append(np.asarray(img.convert("RGB").resize((size, size), 2)))
         except (UnidentifiedImageError, OSError) as err:  # OSError: a truncated or unreadable file
             raise FormatError(f"{path}:{number}: {row['image']!r} is not a readable image ({err})") from err
-        rows.append(row["caption"].strip().lower())
-    if not rows:
+        captions.append(row["caption"].strip().lower())
+    if not captions:
         raise FormatError(f"{path}: no captions")
-    n = len(rows)
+    n = len(captions)
     table = {
         "image": np.stack(pictures).transpose(0, 3, 1, 2),
-        "caption": rows,
+        "caption": captions,
         "domain": [""] * n,
         "finding": [""] * n,
         "size": [""] * n,
     }
     return Dataset.from_dict(table, features=database_features(size))
+
+
+def released_world(
+    *,
+    tasks: tuple[str, ...],
+    image_size: int,
+    database_size: int,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    seed: int,
+    root: Path | None = None,
+) -> DatasetDict:
+    """The ``paper`` profile's data, in :func:`build_world`'s layout: ``database_size`` PMC-OA pairs
+    and, per task, ``n_train`` / ``n_val`` / ``n_test`` images drawn from its MedMNIST file's train /
+    val / test splits (every task the same count, so per-example means stay per-task means). Each
+    file is reached through its manifest (``verified_path``): a missing, unpinned or corrupted file
+    stops with the manifest's instructions before anything is read."""
+    medmnist, pmc = load_manifest("medmnist"), load_manifest("pmc_oa")
+    files = {t: verified_path(medmnist, f"medmnist/{world.TASKS[t].source}.npz", root) for t in tasks}
+    jsonl = verified_path(pmc, pmc.files[0].path, root)
+    out = {"database": load_caption_jsonl(jsonl, jsonl.parent, image_size, rows=database_size, seed=seed)}
+    rng = np.random.default_rng([seed, 29])
+    for task, path in files.items():
+        splits = load_medmnist(path, image_size, len(world.TASKS[task].classes))
+        for split, source, n in (("train", "train", n_train), ("val", "validation", n_val), ("test", "test", n_test)):
+            if len(splits[source]) < n:
+                raise FormatError(f"{path}: {source} holds {len(splits[source])} images, the profile draws {n}")
+            out[split_name(task, split)] = splits[source].select(np.sort(rng.permutation(len(splits[source]))[:n]))
+    return DatasetDict(out)

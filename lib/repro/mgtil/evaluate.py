@@ -83,20 +83,21 @@ def reference_scores(in_domain: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def reference_summary(references: Mapping[str, list]) -> dict[str, dict[str, list[float]]]:
-    """Per arm and task (seed means): the share of the reference set from the task's domain, and the
-    share filled at random because retrieval found too few distinct pairs (issue 30's confound check)."""
+    """Per arm and task (seed means): the share of the reference set from the task's domain (where the
+    database names domains), and the share filled at random because retrieval found too few distinct
+    pairs (issue 30's confound check)."""
     out = {}
     for arm, seeds in references.items():
         if not seeds or not seeds[0] or not seeds[0][0]:
             continue
-        n_tasks = len(seeds[0])
+        tasks = range(len(seeds[0]))
         out[arm] = {
-            "same_domain": [round(float(np.mean([s[t]["same_domain"] for s in seeds])), 3) for t in range(n_tasks)],
             "filler": [
-                round(float(np.mean([s[t].get("fill", 0) / max(1, sum_pairs(s[t])) for s in seeds])), 3)
-                for t in range(n_tasks)
-            ],
+                round(float(np.mean([s[t].get("fill", 0) / max(1, sum_pairs(s[t])) for s in seeds])), 3) for t in tasks
+            ]
         }
+        if "same_domain" in seeds[0][0]:
+            out[arm]["same_domain"] = [round(float(np.mean([s[t]["same_domain"] for s in seeds])), 3) for t in tasks]
     return out
 
 

@@ -19,10 +19,10 @@ from repro.core.weights import save_weights
 from repro.mgtil import artifacts as art
 from repro.mgtil import figures as draw
 from repro.mgtil import world
-from repro.mgtil.claims import CANNOT_SHOW, CLAIMS, GATES
+from repro.mgtil.claims import CANNOT_SHOW, CLAIMS, GATES, on_stream
 from repro.mgtil.config import MgtilConfig
 from repro.mgtil.continual import CONTROL_STREAM, run_stream, stream_arms, stream_tasks
-from repro.mgtil.data import build_world, images
+from repro.mgtil.data import build_world, images, released_world
 from repro.mgtil.evaluate import (
     example_scores,
     gate_values,
@@ -39,24 +39,31 @@ from repro.mgtil.tuning import tune
 
 pipe = Pipeline("mgtil")
 ARM_FIELDS = ("orders", "methods", "second_order_methods", "control_methods")
-EXAMPLE_QUERY = world.PROMPT.format(modality=world.MODALITY["fundus"], finding="severe cupping")
 
 
-@pipe.step(uses=("world", "clip", "orders", "control_methods", "data_seed"))
+def example_query(orders: tuple[str, ...]) -> str:
+    """The query the model step shows retrieval for: the main order's fine-grained task's last prompt."""
+    tasks = [world.TASKS[t] for t in world.ORDERS[orders[0]]]
+    return next((t for t in tasks if t.fine), tasks[0]).prompts()[-1]
+
+
+@pipe.step(uses=("data_source", "world", "clip", "orders", "control_methods", "data_seed"))
 def data(cfg: MgtilConfig, ctx: StepContext) -> dict:
-    """The caption database and every task's train/test split (shifted; unshifted for the control)."""
-    ds = build_world(
-        tasks=world.tasks_of(cfg.orders),
-        image_size=cfg.clip.image_size,
-        database_size=cfg.world.database_size,
-        attribute_rate=cfg.world.attribute_rate,
-        n_train=cfg.world.n_train,
-        n_test=cfg.world.n_test,
-        n_val=cfg.world.n_val,
-        shift=cfg.world.shift,
-        control_shift=bool(cfg.control_methods),
-        seed=cfg.data_seed,
-    )
+    """The caption database and every task's train/val/test split (shifted; unshifted for the
+    control), or the released files through their manifests (the ``paper`` profile)."""
+    sizes = dict(n_train=cfg.world.n_train, n_val=cfg.world.n_val, n_test=cfg.world.n_test)
+    common = dict(tasks=world.tasks_of(cfg.orders), image_size=cfg.clip.image_size, seed=cfg.data_seed)
+    if cfg.data_source == "released":
+        ds = released_world(**common, **sizes, database_size=cfg.world.database_size)
+    else:
+        ds = build_world(
+            **common,
+            **sizes,
+            database_size=cfg.world.database_size,
+            attribute_rate=cfg.world.attribute_rate,
+            shift=cfg.world.shift,
+            control_shift=bool(cfg.control_methods),
+        )
     tables.save(ds, ctx.dir / art.WORLD)
     tasks = {
         t: {"domain": world.TASKS[t].domain, "classes": list(world.TASKS[t].classes), "fine": world.TASKS[t].fine}
@@ -70,7 +77,8 @@ def data(cfg: MgtilConfig, ctx: StepContext) -> dict:
 
 
 @pipe.step(
-    uses=("clip", "pretrain_epochs", "pretrain_lr", "data_seed", "device", "mixed_precision"), upstream=("data",)
+    uses=("data_source", "clip", "pretrain_epochs", "pretrain_lr", "data_seed", "device", "mixed_precision"),
+    upstream=("data",),
 )
 def model(cfg: MgtilConfig, ctx: StepContext) -> dict:
     """Tokenizer, tiny CLIP pretrained on the database, zero-shot accuracy per task, the database
@@ -78,7 +86,9 @@ def model(cfg: MgtilConfig, ctx: StepContext) -> dict:
     ds = art.load_world(ctx.upstream["data"])
     tasks = art.read_tasks(ctx.upstream["data"])["tasks"]
     captions = list(ds["database"]["caption"])
-    tok = build_tokenizer(world.vocabulary(captions), cfg.clip.max_words)
+    # the domain queries' words: the procedural world's four domains, or the released stream's
+    domains = world.DOMAINS if cfg.data_source == "procedural" else dict.fromkeys(t["domain"] for t in tasks.values())
+    tok = build_tokenizer(world.vocabulary(captions, domains), cfg.clip.max_words)
     (ctx.dir / art.TOKENIZER).write_text(tok.to_str())
     seed_everything(cfg.data_seed)
     clip = build_clip(cfg.clip, tok.get_vocab_size())
@@ -111,7 +121,7 @@ def model(cfg: MgtilConfig, ctx: StepContext) -> dict:
     )
     write_json(
         ctx.dir / art.RETRIEVAL_EXAMPLE,
-        show_retrieval(clip, tok, corpus, EXAMPLE_QUERY, cfg.clip.mid_layer, cfg.retrieval),
+        show_retrieval(clip, tok, corpus, example_query(cfg.orders), cfg.clip.mid_layer, cfg.retrieval),
     )
     ctx.log(f"pretrained: loss {fitted.losses[0]:.3f} -> {fitted.losses[-1]:.3f}; zero-shot {zero_shot}")
     return {
@@ -247,7 +257,7 @@ def evaluate(cfg: MgtilConfig, ctx: StepContext) -> dict:
     chance = 100 * float(np.mean([1 / len(tasks[t]["classes"]) for t in main]))
     val = art.load_matrices(ctx.upstream["train"], art.VAL_MATRICES)
     tuning = read_json(ctx.upstream["train"] / art.TUNING)
-    claims = measured_claims(CLAIMS, scores)
+    claims = measured_claims(on_stream(CLAIMS, cfg.orders[0]), scores)
     doc = claims_document(
         paper="mgtil",
         run={

@@ -31,7 +31,7 @@ MODALITY = {
     "fundus": "fundus photograph",
     "dermoscopy": "dermoscopy image",
 }
-DOMAINS = tuple(MODALITY)
+DOMAINS = tuple(MODALITY)  # the procedural world's domains (the released stream's are added below)
 FINDINGS = {
     "xray": ("normal lungs", "nodule", "effusion", "mass"),
     "pathology": ("tumor", "stroma", "lymphocytes", "necrosis"),
@@ -59,6 +59,8 @@ class Task:
     domain: str
     classes: tuple[str, ...]
     fine: bool = False
+
+    source: str = ""  # the released stream's MedMNIST subset (its file is data_manifests/medmnist.yaml's)
 
     def prompts(self) -> list[str]:
         return [PROMPT.format(modality=MODALITY[self.domain], finding=c) for c in self.classes]
@@ -89,16 +91,87 @@ ORDERS = {
 }
 CONTROL_STREAM = "noshift"  # the control: order I with no acquisition shift
 
+# The released stream (the `paper` profile): six MedMNIST subsets as tasks, their class names as the
+# medmnist package's INFO gives them (RetinaMNIST's labels are the 0-4 diabetic-retinopathy grades, named
+# here; BloodMNIST's immature granulocytes without INFO's parenthesis). The paper's MGTIL benchmark uses
+# other datasets at full resolution; these are the subsets the medmnist manifest pins. Order: domain
+# switches, the fine-grained grading task third, the 8-class task last.
+MODALITY |= {
+    "colon": "colon pathology slide",
+    "dermatoscopy": "dermatoscopy image",
+    "retina": "retinal fundus photograph",
+    "oct": "retinal oct scan",
+    "chest": "pediatric chest x-ray",
+    "blood": "blood cell microscopy image",
+}
+DR_GRADES = ("no", "mild", "moderate", "severe", "proliferative")
+RELEASED = {
+    "path": Task(
+        "path",
+        "colon",
+        (
+            "adipose",
+            "background",
+            "debris",
+            "lymphocytes",
+            "mucus",
+            "smooth muscle",
+            "normal colon mucosa",
+            "cancer-associated stroma",
+            "colorectal adenocarcinoma epithelium",
+        ),
+        source="pathmnist",
+    ),
+    "derma": Task(
+        "derma",
+        "dermatoscopy",
+        (
+            "actinic keratoses and intraepithelial carcinoma",
+            "basal cell carcinoma",
+            "benign keratosis-like lesions",
+            "dermatofibroma",
+            "melanoma",
+            "melanocytic nevi",
+            "vascular lesions",
+        ),
+        source="dermamnist",
+    ),
+    "retina": Task("retina", "retina", tuple(f"{g} diabetic retinopathy" for g in DR_GRADES), True, "retinamnist"),
+    "oct": Task(
+        "oct", "oct", ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal"), source="octmnist"
+    ),
+    "pneumonia": Task("pneumonia", "chest", ("normal", "pneumonia"), source="pneumoniamnist"),
+    "blood": Task(
+        "blood",
+        "blood",
+        (
+            "basophil",
+            "eosinophil",
+            "erythroblast",
+            "immature granulocytes",
+            "lymphocyte",
+            "monocyte",
+            "neutrophil",
+            "platelet",
+        ),
+        True,
+        "bloodmnist",
+    ),
+}
+TASKS |= RELEASED
+ORDERS["medmnist"] = ("path", "derma", "retina", "oct", "pneumonia", "blood")
+
 
 def tasks_of(orders) -> tuple[str, ...]:
     """The tasks the given orders visit, first appearance first."""
     return tuple(dict.fromkeys(t for order in orders for t in ORDERS[order]))
 
 
-def vocabulary(captions) -> list[str]:
+def vocabulary(captions, domains=DOMAINS) -> list[str]:
     """The texts the tokenizer learns its words from: the captions and the domain and general query
-    templates. Task prompts are not added: their words must come from captions (a test checks it)."""
-    return [*captions, *(f"a {m}" for m in MODALITY.values()), GENERAL_QUERY]
+    templates (of ``domains``: the stream's). Task prompts are not added: their words must come from
+    captions (a test checks it; a prompt word no caption holds reads as [UNK])."""
+    return [*captions, *(f"a {MODALITY[d]}" for d in domains), GENERAL_QUERY]
 
 
 # ----------------------------------------------------------------------------------------------
