@@ -211,7 +211,17 @@ def gradient_norm_scores(
 ) -> dict[str, torch.Tensor]:
     """Elementwise ``theta * (H g)`` at the masked parameters (``|theta * Hg|`` when ``absolute``),
     summed over ``n_batches`` batches: Torch-Pruning's importance for the gradient-norm criterion
-    (``-S`` of GraSP). Each batch's timesteps are a fixed grid over [0, T) (the images and noise vary).
+    (``-S`` of GraSP); :func:`gradient_norm_readings` gives both from the same passes."""
+    readings = gradient_norm_readings(unet, mask, batches, abar, n_batches)
+    return readings["gradient_norm_abs" if absolute else "gradient_norm"]
+
+
+def gradient_norm_readings(
+    unet: nn.Module, mask: SoftMask, batches: Iterator[torch.Tensor], abar: torch.Tensor, n_batches: int
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Both readings of the criterion from one set of Hessian-vector products: ``gradient_norm``
+    (``theta * Hg`` summed over batches) and ``gradient_norm_abs`` (``|theta * Hg|`` per element and
+    batch, summed). Each batch's timesteps are a fixed grid over [0, T) (the images and noise vary).
 
     ``g = dL/dtheta`` with ``create_graph``; ``H g = d(g . stopgrad(g))/dtheta`` by a second backward.
     The math SDPA kernel is forced: the fused CPU attention kernels have no double backward.
@@ -222,7 +232,8 @@ def gradient_norm_scores(
     base = {n: p.detach() for n, p in unet.named_parameters()}
     base.update({n: v.detach() for n, v in mask.masked_params(values).items()})
     leaves = {n: v.clone().requires_grad_(True) for n, v in base.items()}
-    scores = {n: torch.zeros_like(v) for n, v in leaves.items()}
+    signed = {n: torch.zeros_like(v) for n, v in leaves.items()}
+    unsigned = {n: torch.zeros_like(v) for n, v in leaves.items()}
     with sdpa_kernel(SDPBackend.MATH):
         for _ in range(n_batches):
             x0 = next(batches)
@@ -233,8 +244,9 @@ def gradient_norm_scores(
             hvp = torch.autograd.grad(gnorm, list(leaves.values()))
             for (n, leaf), h in zip(leaves.items(), hvp):
                 score = leaf.detach() * h
-                scores[n] += score.abs() if absolute else score
-    return scores
+                signed[n] += score
+                unsigned[n] += score.abs()
+    return {"gradient_norm": signed, "gradient_norm_abs": unsigned}
 
 
 @dataclass
@@ -319,20 +331,25 @@ def gradient_flow_prune(
     return FlowResult(unet, history, trajectory, gap, residual, budget)
 
 
-def criterion_scores(
-    criterion: str, unet: nn.Module, mask: SoftMask, x: torch.Tensor, abar: torch.Tensor, batch_size: int,
-    n_batches: int, seed: int,
-) -> dict[str, torch.Tensor]:  # fmt: skip
-    """Elementwise scores of one criterion at the masked parameters, from ``n_batches`` batches drawn
-    with ``seed`` (magnitude reads no data; "random" is i.i.d. uniform noise)."""
-    if criterion == "magnitude":
-        return magnitude_scores(unet, mask)
-    if criterion == "random":
-        g = torch.Generator().manual_seed(seed)
-        return {n: torch.rand(p.shape, generator=g) for n, p in unet.named_parameters()}
-    stream = _batches(x, batch_size, torch.Generator().manual_seed(seed))
-    torch.manual_seed(seed)  # the noise of each batch
-    return gradient_norm_scores(unet, mask, stream, abar, n_batches, criterion == "gradient_norm_abs")
+def criteria_scores(
+    criteria: tuple[str, ...], unet: nn.Module, mask: SoftMask, x: torch.Tensor, abar: torch.Tensor,
+    batch_size: int, n_batches: int, seed: int,
+) -> dict[str, dict[str, torch.Tensor]]:  # fmt: skip
+    """Per criterion, elementwise scores at the masked parameters, from ``n_batches`` batches drawn
+    with ``seed`` (magnitude reads no data; "random" is i.i.d. uniform noise; the two readings of the
+    gradient norm share one set of Hessian-vector products, so they see the same draw)."""
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    if {"gradient_norm", "gradient_norm_abs"} & set(criteria):
+        stream = _batches(x, batch_size, torch.Generator().manual_seed(seed))
+        torch.manual_seed(seed)  # the noise of each batch
+        out = gradient_norm_readings(unet, mask, stream, abar, n_batches)
+    for criterion in criteria:
+        if criterion == "magnitude":
+            out[criterion] = magnitude_scores(unet, mask)
+        elif criterion == "random":
+            g = torch.Generator().manual_seed(seed)
+            out[criterion] = {n: torch.rand(p.shape, generator=g) for n, p in unet.named_parameters()}
+    return {c: out[c] for c in criteria}
 
 
 def prunable_groups(unet: nn.Module) -> list:
@@ -345,20 +362,23 @@ def prunable_groups(unet: nn.Module) -> list:
 
 
 def split_half_spearman(
-    criterion: str, unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, batch_size: int, n_batches: int, seed: int
-) -> float:
-    """Spearman correlation of every channel's score from two independent draws of ``n_batches``
-    batches each: how reliable one draw of the criterion is (1 for a criterion that reads no data)."""
+    criteria: tuple[str, ...], unet: nn.Module, x: torch.Tensor, abar: torch.Tensor, batch_size: int,
+    n_batches: int, seed: int,
+) -> dict[str, float]:  # fmt: skip
+    """Per criterion, the Spearman correlation of every channel's score from two independent draws
+    (seeds ``seed`` and ``seed + 1``) of ``n_batches`` batches each: how reliable one draw of the
+    criterion is (1 for a criterion that reads no data)."""
     from scipy.stats import spearmanr
 
     mask, groups = SoftMask(unet), prunable_groups(unet)
-    halves = []
+    halves: dict[str, list] = {c: [] for c in criteria}
     for k in (0, 1):
-        importance = pruning.ParameterScoreImportance(
-            criterion_scores(criterion, unet, mask, x, abar, batch_size, n_batches, seed + k)
-        )
-        halves.append(np.concatenate([importance(group).numpy() for group in groups]))
-    return float(spearmanr(*halves).statistic)
+        for criterion, scores in criteria_scores(
+            criteria, unet, mask, x, abar, batch_size, n_batches, seed + k
+        ).items():
+            importance = pruning.ParameterScoreImportance(scores)
+            halves[criterion].append(np.concatenate([importance(group).numpy() for group in groups]))
+    return {c: float(spearmanr(*h).statistic) for c, h in halves.items()}
 
 
 def plant_dead_channels(unet: nn.Module, share: float, seed: int) -> SoftMask:
@@ -391,11 +411,8 @@ def planted_control(
 
     unet = copy.deepcopy(dense)
     planted, groups = plant_dead_channels(unet, share, seed), prunable_groups(unet)
-    out = {}
-    for criterion in criteria:
-        scores = criterion_scores(criterion, unet, SoftMask(unet), x, abar, batch_size, n_batches, seed)
-        out[criterion] = planted_picks(pruning.ParameterScoreImportance(scores), planted, groups)
-    return out
+    scores = criteria_scores(criteria, unet, SoftMask(unet), x, abar, batch_size, n_batches, seed)
+    return {c: planted_picks(pruning.ParameterScoreImportance(s), planted, groups) for c, s in scores.items()}
 
 
 def planted_picks(importance, planted: SoftMask, groups: list) -> np.ndarray:

@@ -451,14 +451,15 @@ def criterion_reliability(cfg: GfpruneConfig, dense, x: torch.Tensor, abar: torc
     dropped from ``info`` here)."""
     from scipy.stats import spearmanr
 
-    out: dict = {"criterion_split_half_spearman": {}, "criterion_batches": cfg.criterion_batches}
-    for criterion in ("gradient_norm", "gradient_norm_abs"):
-        out["criterion_split_half_spearman"][criterion] = [
-            round(
-                split_half_spearman(criterion, dense, x, abar, cfg.batch_size, cfg.criterion_batches, 1000 + 2 * s), 4
-            )
-            for s in cfg.seeds
-        ]
+    readings = ("gradient_norm", "gradient_norm_abs")
+    per_seed = [
+        split_half_spearman(readings, dense, x, abar, cfg.batch_size, cfg.criterion_batches, 1000 + 2 * s)
+        for s in cfg.seeds
+    ]
+    out: dict = {
+        "criterion_split_half_spearman": {c: [round(r[c], 4) for r in per_seed] for c in readings},
+        "criterion_batches": cfg.criterion_batches,
+    }
     walks = [[run.pop("channel_scores") for run in info.get(m, [])] for m in ("diffpruning", "diffpruning_grid")]
     if all(walks):
         out["diffpruning_walks_spearman"] = [round(float(spearmanr(a, b).statistic), 4) for a, b in zip(*walks)]
