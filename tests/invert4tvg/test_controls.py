@@ -4,9 +4,8 @@ K1 compares two arms on R1@0.7 and expects them equivalent within +-5 points. Wh
 mean anything is that both arms read the query; a policy that never sees it grounds no better than a
 guess between the candidate segments. The sabotage removes the query from one arm's TVG prompt and
 checks that K1's comparison then leaves its band. The fixture's policy is trained on the verb-contrast
-set, where a small warm-up learns to read the query within seconds; on the control's own set the
-warm-up does not learn the object within the ``cpu`` budget, which the gate ``warmup_object_probe``
-reports (K1 is then *not testable*).
+set, where a small warm-up learns to read the query within seconds (the object takes thousands of
+steps: the gate ``warmup_object_probe`` says whether the ``cpu`` run's warm-up reads it).
 """
 
 import dataclasses
@@ -20,14 +19,16 @@ from repro.invert4tvg import config
 from repro.invert4tvg.arms import TASKS
 from repro.invert4tvg.baselines import supervised_warmup
 from repro.invert4tvg.claims import CLAIMS
-from repro.invert4tvg.config import PolicySpec
+from repro.invert4tvg.config import PolicySpec, TaskSpec
 from repro.invert4tvg.data import Vocab, make_videos
 from repro.invert4tvg.evaluate import evaluate_policy
 from repro.invert4tvg.models import build_policy
 from repro.invert4tvg.tasks import TaskBank, build_bank
 
 FRAMES, DIM = 16, 16
-VIDEO = dict(frames=FRAMES, feature_dim=DIM, min_len=3, max_len=6, distractors=1, noise=0.3, verb_strength=1.0)
+VIDEO = dict(
+    frames=FRAMES, feature_dim=DIM, min_len=3, max_len=6, distractors=1, noise=0.3, verb_strength=1.0, background=0.2
+)
 K1 = dataclasses.replace(next(c for c in CLAIMS if c.id == "K1"), trivial=())
 
 
@@ -46,21 +47,24 @@ def reader():
     """A small warm-up that reads the query (verb probe well above chance), and a test set."""
     cfg = config("smoke")
     vocab = Vocab.build(FRAMES)
-    train = build_bank(make_videos(512, 0, **VIDEO), vocab, 10, 8, seed=0)
-    test = build_bank(make_videos(256, 1, **VIDEO), vocab, 10, 8, seed=1)
+    # the kit's earlier task forms: with them a small warm-up reads the query within 1500 steps
+    forms = TaskSpec(vc_input="video", vc_answer="verb", think=False)
+    train = build_bank(make_videos(512, 0, **VIDEO), vocab, 10, 8, seed=0, forms=forms)
+    test = build_bank(make_videos(256, 1, **VIDEO), vocab, 10, 8, seed=1, forms=forms)
     torch.manual_seed(0)
     policy = build_policy(PolicySpec(), vocab, FRAMES, DIM)
     index = vocab.index
     supervised_warmup(
         policy,
         train,
-        steps=900,
+        steps=1500,
         batch_size=32,
         lr=3e-3,
         sep=index["<sep>"],
         pad=index["<pad>"],
         seed=0,
         accelerator=make_accelerator(cfg),
+        task_weights=(1.0, 1.0, 1.0, 1.0),
     )
     return policy.eval(), test, vocab
 

@@ -17,7 +17,7 @@ from repro.invert4tvg.data import (
     read_timezero_json,
     resample,
     to_frames,
-    verb_key,
+    verb_lemma,
     verb_of,
     verb_word,
     write_charades_sta,
@@ -76,8 +76,8 @@ def test_bank_holds_the_four_tasks(table):
     assert bank.prompts.shape == (64, 4, 10) and bank.answers.shape == (64, 4, 8)
     row = table[0]
     words = [vocab.decode(bank.answers[0, t]) for t in range(4)]
-    assert words[0][:5] == ["<answer>", f"t{row['start']}", "to", f"t{row['end']}", "</answer>"]
-    assert words[1][:3] == ["<answer>", row["verb"], "</answer>"]  # verb completion
+    assert words[0][:7] == ["<think>", "</think>", "<answer>", f"t{row['start']}", "to", f"t{row['end']}", "</answer>"]
+    assert words[1][:6] == ["<answer>", *row["sentence"].split(), "</answer>"]  # verb completion: the sentence
     vc_prompt = [w for w in vocab.decode(bank.prompts[0, 1]) if w != "<pad>"]
     assert "<mask>" in vc_prompt and row["verb"] not in vc_prompt
     ar_prompt = vocab.decode(bank.prompts[0, 2])
@@ -118,7 +118,7 @@ def test_the_verb_is_the_action_never_a_function_word(text, verb):
     assert verb_of(Annotation("AO8RW", 0.0, 1.0, text)) == verb
 
 
-def test_verb_keys_join_the_inflections_of_one_verb():
+def test_verb_lemmas_join_the_inflections_of_one_verb():
     for forms in (
         ("sit", "sits", "sitting", "sat"),
         ("close", "closes", "closing", "closed"),
@@ -129,8 +129,8 @@ def test_verb_keys_join_the_inflections_of_one_verb():
         ("watch", "watches"),
         ("lie", "lying", "lies"),
     ):
-        assert len({verb_key(f) for f in forms}) == 1, forms
-    assert verb_key("open") != verb_key("close") and verb_key("sit") != verb_key("stand")
+        assert {verb_lemma(f) for f in forms} == {forms[0]}, forms
+    assert verb_lemma("open") != verb_lemma("close") and verb_lemma("sit") != verb_lemma("stand")
 
 
 def test_charades_sta_round_trip(tmp_path):

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from repro.core.arms import Arm
-from repro.invert4tvg.arms import ARMS, plan
-from repro.invert4tvg.config import GRPOSpec, PolicySpec
-from repro.invert4tvg.data import Vocab, make_videos
+from repro.invert4tvg.arms import ARMS, TASKS, plan
+from repro.invert4tvg.config import GRPOSpec, PolicySpec, TaskSpec
+from repro.invert4tvg.data import Vocab, make_videos, resample
 from repro.invert4tvg.method import group_advantages, grpo_loss, grpo_train, k3_kl
 from repro.invert4tvg.models import Policy, build_policy, example_batch, generate, token_logprobs
-from repro.invert4tvg.rewards import cosine, iou, iou_v2, parse, parse_span, task_reward
-from repro.invert4tvg.tasks import build_bank
+from repro.invert4tvg.rewards import cosine, iou, iou_v2, parse, parse_span, read, task_reward
+from repro.invert4tvg.tasks import build_bank, sample_tasks
 
 VOCAB = Vocab.build(16)
 
@@ -27,6 +27,19 @@ def test_parse_accepts_only_the_answer_format():
     assert parse(words("<answer>", "t3", "to", "t7", "</answer>"), VOCAB) is None  # no eos
     assert parse(words("t3", "to", "t7", "</answer>", "<eos>"), VOCAB) is None
     assert parse_span(["t3", "to", "t7"]) == (3, 7) and parse_span(["open"]) is None
+    thought = words("<think>", "</think>", "<answer>", "t3", "to", "t7", "</answer>", "<eos>")
+    assert read(thought, VOCAB) == (["t3", "to", "t7"], True)
+    assert read(words("<answer>", "t3", "to", "t7", "</answer>", "<eos>"), VOCAB) == (["t3", "to", "t7"], False)
+    assert read(words("<think>", "<answer>", "t3", "</answer>", "<eos>"), VOCAB)[0] is None  # unclosed thought
+
+
+def test_format_reward_asks_tvg_for_a_thought_and_the_inversion_tasks_for_none():
+    common = dict(span=(2, 6), verb="open", obj="door", duration=16, think=True)
+    assert task_reward("tvg", ["t2", "to", "t6"], thought=True, **common) == (1.0, 1.0)
+    assert task_reward("tvg", ["t2", "to", "t6"], thought=False, **common) == (1.0, 0.0)  # IoU still read
+    assert task_reward("vc", ["person", "open", "the", "door"], thought=True, **common) == (1.0, 0.0)
+    assert task_reward("vc", ["person", "open", "the", "door"], thought=False, **common) == (1.0, 1.0)
+    assert task_reward("tvg", ["t2", "to", "t6"], **dict(common, think=False)) == (1.0, 1.0)
 
 
 def test_iou_and_time_r1_iou_v2():
@@ -38,7 +51,7 @@ def test_iou_and_time_r1_iou_v2():
 
 
 def test_binary_rewards_and_format_reward():
-    common = dict(span=(2, 6), verb="open", obj="door", duration=16)
+    common = dict(span=(2, 6), verb="open", obj="door", duration=16, vc_answer="verb")
     assert task_reward("vc", ["open"], **common) == (1.0, 1.0)
     assert task_reward("vc", ["close"], **common) == (0.0, 1.0)
     assert task_reward("ar", None, **common) == (0.0, 0.0)
@@ -47,11 +60,15 @@ def test_binary_rewards_and_format_reward():
     assert task_reward("tvg", ["t2", "to", "t6"], **common) == (1.0, 1.0)
 
 
-def test_verb_completion_by_lemma_accepts_any_inflection_and_a_sentence():
-    common = dict(span=(2, 6), verb="open", obj="door", duration=16, vc_match="lemma")
+def test_verb_completion_sentences_are_paid_by_the_verb_lemma():
+    common = dict(span=(2, 6), verb="open", obj="door", duration=16)  # vc_answer="sentence": the official task
     assert task_reward("vc", ["person", "open", "the", "door"], **common) == (1.0, 1.0)
+    assert task_reward("vc", ["person", "opens", "the", "door"], **common) == (1.0, 1.0)
+    assert task_reward("vc", ["person", "close", "the", "door"], **common) == (0.0, 1.0)
     assert task_reward("vc", ["close"], **common) == (0.0, 1.0)
-    assert task_reward("vc", ["person", "close", "the", "door"], **dict(common, vc_match="exact")) == (0.0, 1.0)
+    assert task_reward("vc", ["person", "open", "the", "door"], **dict(common, vc_answer="verb")) == (0.0, 1.0)
+    sitting = dict(common, verb="sitting")  # real queries keep the verb as written
+    assert task_reward("vc", ["person", "sat", "on", "a", "chair"], **sitting)[0] == 1.0
 
 
 def test_cosine_reward_pays_partial_credit_for_the_opposite_verb():
@@ -61,8 +78,11 @@ def test_cosine_reward_pays_partial_credit_for_the_opposite_verb():
     common = dict(
         span=(2, 6), verb="open", obj="door", duration=16, inversion_reward="cosine", vectors=vectors, vocab=VOCAB
     )
-    right, _ = task_reward("vc", ["open"], **common)
-    near, _ = task_reward("vc", ["close"], **common)
+    right, _ = task_reward("ar", ["open"], **common)
+    near, _ = task_reward("ar", ["close"], **common)
+    assert right == pytest.approx(1.0) and 0.5 < near < 1.0
+    right, _ = task_reward("vc", ["person", "open", "the", "door"], **common)  # the sentence against the sentence
+    near, _ = task_reward("vc", ["person", "close", "the", "door"], **common)
     assert right == pytest.approx(1.0) and 0.5 < near < 1.0
     assert cosine([], ["open"], vectors, VOCAB) == 0.0
 
@@ -159,3 +179,39 @@ def test_plans_isolate_one_component():
     assert plan(Arm("invert4tvg", "p0.8"), 0.2).p_inversion == 0.8
     assert plan(Arm("invert4tvg", "cosine"), 0.2).inversion_reward == "cosine"
     assert plan(Arm("invert4tvg", "objects"), 0.2).contrast == "object"
+
+
+def test_verb_completion_sees_the_clip_cropped_to_the_segment_and_answers_a_sentence():
+    table = make_videos(
+        6, 0, frames=16, feature_dim=8, min_len=3, max_len=6, distractors=1, noise=0.3, verb_strength=1.0
+    )
+    bank = build_bank(table, VOCAB, 10, 8, seed=0)  # the official forms (TaskSpec's defaults)
+    vc, tvg = TASKS.index("vc"), TASKS.index("tvg")
+    for i, (s, e) in enumerate(bank.spans.tolist()):
+        expected = resample(bank.frames[i, s:e].numpy(), 16)
+        np.testing.assert_allclose(bank.clips[i].numpy(), expected)
+        prompt, answer = (VOCAB.decode(t) for t in (bank.prompts[i, vc], bank.answers[i, vc]))
+        assert not any(w.startswith("t") and w[1:].isdigit() for w in prompt)  # a cropped clip needs no times
+        assert answer[: answer.index("<eos>")] == [
+            "<answer>",
+            "person",
+            bank.verbs[i],
+            "the",
+            bank.objects[i],
+            "</answer>",
+        ]
+        assert VOCAB.decode(bank.answers[i, tvg])[:3] == ["<think>", "</think>", "<answer>"]
+    rows = torch.tensor([0, 1])
+    torch.testing.assert_close(bank.video(rows, torch.tensor([vc, tvg])), torch.stack([bank.clips[0], bank.frames[1]]))
+    kit = build_bank(table, VOCAB, 10, 8, seed=0, forms=TaskSpec(vc_input="video", vc_answer="verb", think=False))
+    assert torch.equal(kit.clips, kit.frames) and VOCAB.decode(kit.answers[0, vc])[:3] == [
+        "<answer>",
+        kit.verbs[0],
+        "</answer>",
+    ]
+
+
+def test_the_official_schedule_draws_one_task_per_batch():
+    rng = torch.Generator().manual_seed(0)
+    draws = [sample_tasks(rng, 8, ("tvg", "vc", "ar", "vd"), 0.5, GRPOSpec().task_draw) for _ in range(50)]
+    assert all(len(set(d.tolist())) == 1 for d in draws) and len({int(d[0]) for d in draws}) > 1

@@ -17,7 +17,7 @@ Introduced in ``notebooks/invert4tvg/02_model.ipynb`` (the warm-up) and ``03_tra
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from repro.core.train import FitResult, fit
 from repro.invert4tvg.models import Policy
@@ -42,23 +42,28 @@ def supervised_warmup(
     pad: int,
     seed: int,
     accelerator,
+    task_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0),
 ) -> FitResult:
-    """``steps`` Adam updates of teacher forcing on (example, task) pairs drawn uniformly."""
+    """``steps`` Adam updates of teacher forcing on (example, task) pairs, each task drawn with its
+    weight in ``task_weights`` (order of :data:`~repro.invert4tvg.arms.TASKS`), examples uniformly."""
     n, n_tasks = bank.prompts.shape[:2]
     rows = torch.arange(n).repeat_interleave(n_tasks)
     tasks = torch.arange(n_tasks).repeat(n)
-    data = TensorDataset(bank.prompts[rows, tasks], rows, bank.answers[rows, tasks])
-    sampler = RandomSampler(
-        data, replacement=True, num_samples=steps * batch_size, generator=torch.Generator().manual_seed(seed)
+    data = TensorDataset(bank.prompts[rows, tasks], rows, tasks, bank.answers[rows, tasks])
+    sampler = WeightedRandomSampler(
+        torch.tensor(task_weights, dtype=torch.double)[tasks],
+        num_samples=steps * batch_size,
+        replacement=True,
+        generator=torch.Generator().manual_seed(seed),
     )
     loader = DataLoader(data, batch_size=batch_size, sampler=sampler)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     policy, optimizer, loader = accelerator.prepare(policy, optimizer, loader)
-    frames = bank.frames.to(accelerator.device)
 
     def loss_fn(model, batch):
-        prompt, row, answer = batch
-        return answer_loss(model, prompt, frames[row], answer, sep, pad)
+        prompt, row, task, answer = batch
+        frames = bank.video(row.cpu(), task.cpu()).to(accelerator.device)
+        return answer_loss(model, prompt, frames, answer, sep, pad)
 
     return fit(policy, loss_fn, loader, optimizer, epochs=1, accelerator=accelerator, desc="warm-up")
 

@@ -24,6 +24,7 @@ rest of the pipeline has one code path.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,6 +101,7 @@ def make_videos(
     noise: float,
     verb_strength: float,
     contrast: str = "verb",
+    background: float = 0.5,
 ):
     """``n`` procedural videos as a ``datasets.Dataset`` (see the module docstring)."""
     from datasets import Dataset
@@ -118,7 +120,7 @@ def make_videos(
             others = [(verb, pool[j]) for j in rng.choice(len(pool), size=distractors, replace=False)]
         lengths = rng.integers(min_len, max_len + 1, size=1 + distractors)
         spans = place_segments(rng, frames, lengths)
-        x = rng.normal(size=feature_dim) * 0.5 + noise * rng.normal(size=(frames, feature_dim))
+        x = rng.normal(size=feature_dim) * background + noise * rng.normal(size=(frames, feature_dim))
         for (v, o), (s, e) in zip([(verb, obj), *others], spans):
             x[s:e] += object_code[o] + verb_strength * verb_code[v]
         rows["vid"].append(f"{contrast[0]}{seed}_{i:05d}")
@@ -140,7 +142,20 @@ def make_videos(
 # ----------------------------------------------------------------------------------------------
 # the word-level vocabulary (timestamp tokens included)
 
-SPECIALS = ("<pad>", "<eos>", "<sep>", "<answer>", "</answer>", "<mask>", "[tvg]", "[vc]", "[ar]", "[vd]")
+SPECIALS = (
+    "<pad>",
+    "<eos>",
+    "<sep>",
+    "<answer>",
+    "</answer>",
+    "<think>",
+    "</think>",
+    "<mask>",
+    "[tvg]",
+    "[vc]",
+    "[ar]",
+    "[vd]",
+)
 FUNCTION_WORDS = ("person", "the", "to", "from")
 
 
@@ -195,38 +210,6 @@ FUNCTION_WORDS_EN = frozenset(
     and or but so
     person persons people man men woman women guy girl boy lady""".split()
 )
-# irregular verb forms of Charades-STA's queries, mapped to their base form
-IRREGULAR = {
-    "sat": "sit",
-    "ate": "eat",
-    "eaten": "eat",
-    "took": "take",
-    "taken": "take",
-    "threw": "throw",
-    "thrown": "throw",
-    "ran": "run",
-    "lay": "lie",
-    "lain": "lie",
-    "lying": "lie",
-    "lies": "lie",
-    "stood": "stand",
-    "held": "hold",
-    "drank": "drink",
-    "drunk": "drink",
-    "made": "make",
-    "got": "get",
-    "went": "go",
-    "gone": "go",
-    "began": "begin",
-    "begun": "begin",
-    "woke": "wake",
-    "awoke": "awake",
-    "put": "put",
-    "puts": "put",
-    "putting": "put",
-    "sits": "sit",
-    "sitting": "sit",
-}
 
 
 def normalise(sentence: str) -> str:
@@ -244,23 +227,15 @@ def verb_word(sentence: str) -> str | None:
     return None
 
 
-def verb_key(word: str) -> str:
-    """A key that the inflections of one verb share, by English inflection rules and a table of
-    irregular forms (no model): "sits", "sitting", "sat" -> "sit"; "closes", "closing", "closed",
-    "close" -> "clos". Not a lemma: a final "e" is dropped so that "close" meets "closing"."""
-    word = IRREGULAR.get(word.lower(), word.lower())
-    for suffix in ("ing", "ed", "es", "s"):
-        stem = word[: -len(suffix)]
-        if word.endswith(suffix) and len(stem) >= 3 and not (suffix == "s" and stem.endswith("s")):
-            if suffix == "es" and not stem.endswith(("ch", "sh", "ss", "x", "z")):
-                stem = word[:-1]  # "closes" -> "close": only sibilants take "-es"
-            if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
-                stem = stem[:-1]  # "dropped" -> "drop"
-            word = stem
-            break
-    if word.endswith("ie") and len(word) > 3:
-        return word[:-2] + "y"  # "tidies" -> "tidie" -> "tidy"
-    return word.removesuffix("e") if len(word) > 3 else word
+@functools.lru_cache(maxsize=4096)  # rewards call it on every answer word
+def verb_lemma(word: str) -> str:
+    """The dictionary form of ``word`` read as a verb ("sits", "sitting", "sat" -> "sit"), from
+    lemminflect's bundled English lexicon (offline; spaCy's lemmatiser, which the official reward uses,
+    needs a downloaded model). simplemma, tried first, reads "sitting" and "closing" as nouns."""
+    from lemminflect import getLemma
+
+    lemmas = getLemma(word.lower(), upos="VERB")
+    return lemmas[0] if lemmas else word.lower()
 
 
 @dataclass(frozen=True)

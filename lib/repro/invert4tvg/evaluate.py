@@ -20,7 +20,7 @@ import torch
 from repro.invert4tvg.arms import TASKS
 from repro.invert4tvg.data import Vocab
 from repro.invert4tvg.models import Policy, generate, token_logprobs
-from repro.invert4tvg.rewards import iou, parse, parse_span
+from repro.invert4tvg.rewards import THOUGHT, iou, parse, parse_span
 from repro.invert4tvg.tasks import TaskBank
 
 THRESHOLDS = (0.3, 0.5, 0.7)
@@ -34,10 +34,11 @@ def greedy_answers(policy: Policy, bank: TaskBank, task: str, vocab: Vocab, batc
     out = []
     device = next(policy.parameters()).device
     for lo in range(0, len(bank), batch):
+        rows = torch.arange(lo, min(lo + batch, len(bank)))
         tokens, _ = generate(
             policy,
-            bank.prompts[lo : lo + batch, t].to(device),
-            bank.frames[lo : lo + batch].to(device),
+            bank.prompts[rows, t].to(device),
+            bank.video(rows, torch.full_like(rows, t)).to(device),
             sep=index["<sep>"],
             eos=index["<eos>"],
             pad=index["<pad>"],
@@ -66,8 +67,9 @@ def span_scores(spans: list[tuple[int, int] | None], bank: TaskBank) -> dict[str
     return out
 
 
-def span_answer(vocab: Vocab, span: tuple[int, int], length: int) -> list[int]:
-    words = ["<answer>", f"t{span[0]}", "to", f"t{span[1]}", "</answer>", "<eos>"]
+def span_answer(vocab: Vocab, span: tuple[int, int], length: int, think: bool = False) -> list[int]:
+    """The TVG answer naming ``span``, as the bank's references write it (``think``: after ``<think> </think>``)."""
+    words = [*(THOUGHT if think else ()), "<answer>", f"t{span[0]}", "to", f"t{span[1]}", "</answer>", "<eos>"]
     return vocab.encode(words) + [vocab.index["<pad>"]] * (length - len(words))
 
 
@@ -83,7 +85,8 @@ def verb_probe(policy: Policy, bank: TaskBank, vocab: Vocab) -> np.ndarray:
     candidates = [
         [tuple(s), *map(tuple, d)] + [tuple(s)] * (k - len(d)) for s, d in zip(bank.spans.tolist(), bank.distractors)
     ]
-    answers = torch.tensor([[span_answer(vocab, c, length) for c in row] for row in candidates])  # (n, 1+k, A)
+    think = bool(bank.answers[0, TASKS.index("tvg"), 0] == vocab.index[THOUGHT[0]])
+    answers = torch.tensor([[span_answer(vocab, c, length, think) for c in row] for row in candidates])  # (n, 1+k, A)
     mask = (answers != vocab.index["<pad>"]).float()
     prompt = bank.prompts[:, TASKS.index("tvg")]
     loglik = []

@@ -27,10 +27,10 @@ import torch
 
 from repro.core.train import Budget, count_forwards, progress
 from repro.invert4tvg.arms import TASKS, Plan
-from repro.invert4tvg.config import GRPOSpec
+from repro.invert4tvg.config import OFFICIAL_TASKS, GRPOSpec, TaskSpec
 from repro.invert4tvg.data import Vocab
 from repro.invert4tvg.models import Policy, generate, token_logprobs
-from repro.invert4tvg.rewards import parse, task_reward
+from repro.invert4tvg.rewards import read, task_reward
 from repro.invert4tvg.tasks import TaskBank, sample_tasks
 
 
@@ -88,14 +88,15 @@ def score(
     plan: Plan,
     vocab: Vocab,
     vectors: np.ndarray | None,
-    vc_match: str = "exact",
+    forms: TaskSpec = OFFICIAL_TASKS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(accuracy, format) rewards of completions ``tokens`` for examples ``rows`` on ``tasks``."""
     acc, fmt = [], []
     for row, task, tok in zip(rows.tolist(), tasks.tolist(), tokens.tolist()):
+        content, thought = read(tok, vocab)
         a, f = task_reward(
             TASKS[task],
-            parse(tok, vocab),
+            content,
             span=bank.spans[row].tolist(),
             verb=bank.verbs[row],
             obj=bank.objects[row],
@@ -104,7 +105,9 @@ def score(
             inversion_reward=plan.inversion_reward,
             vectors=vectors,
             vocab=vocab,
-            vc_match=vc_match,
+            vc_answer=forms.vc_answer,
+            thought=thought,
+            think=forms.think,
         )
         acc.append(a)
         fmt.append(f)
@@ -129,6 +132,7 @@ def grpo_train(
     *,
     seed: int,
     accelerator,
+    forms: TaskSpec = OFFICIAL_TASKS,
 ) -> GRPOResult:
     """Train ``policy`` in place by GRPO on ``plan``'s task mix; ``reference`` is the frozen warm-up."""
     specials = {k: vocab.index[k] for k in ("<sep>", "<eos>", "<pad>")}
@@ -149,7 +153,7 @@ def grpo_train(
                 result.prompts_by_task[TASKS[t]] += 1
             rows, tasks = rows.repeat_interleave(spec.group), tasks.repeat_interleave(spec.group)
             prompt = bank.prompts[rows, tasks].to(device)
-            frames = bank.frames[rows].to(device)
+            frames = bank.video(rows, tasks).to(device)
             net.eval()
             tokens, mask = generate(
                 net,
@@ -162,7 +166,7 @@ def grpo_train(
                 temperature=spec.temperature,
                 generator=rng,
             )
-            accuracy, fmt = score(bank, rows, tasks, tokens.cpu(), plan, vocab, vectors, spec.vc_match)
+            accuracy, fmt = score(bank, rows, tasks, tokens.cpu(), plan, vocab, vectors, forms)
             reward = accuracy + fmt
             advantages = group_advantages(reward, spec.group).to(device)
             with torch.no_grad():

@@ -36,7 +36,7 @@ from repro.invert4tvg.tasks import TaskBank
 
 pipe = Pipeline("invert4tvg")
 DATA_FIELDS = ("data_source", "n_train", "n_eval", "video", "eval_noise", "data_seed", "policy")
-MODEL_FIELDS = ("policy", "sft", "seeds", "device", "mixed_precision")
+MODEL_FIELDS = ("policy", "tasks", "sft", "seeds", "device", "mixed_precision")
 
 
 @pipe.step(uses=DATA_FIELDS)
@@ -76,6 +76,7 @@ def model(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
             pad=index["<pad>"],
             seed=seed,
             accelerator=accelerator,
+            task_weights=cfg.sft.task_weights,
         )
         net = accelerator.unwrap_model(policy)
         save_weights(net, art.warmup_path(ctx.dir, seed), art.policy_config(cfg.policy, *bank.frames.shape[1:]))
@@ -110,6 +111,7 @@ def train(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
                 vectors,
                 seed=seed,
                 accelerator=accelerator,
+                forms=cfg.tasks,
             )
             net = accelerator.unwrap_model(policy)
             save_weights(

@@ -1,14 +1,18 @@
 """Rewards of the four tasks, computed from the generated tokens.
 
-Introduced in ``notebooks/invert4tvg/03_train.ipynb``. A completion is well-formed when it reads
-``<answer> ... </answer> <eos>``; every task adds the format reward (1 if well-formed, else 0) to its
-accuracy reward, as in the open-r1 recipe that Time-R1 and Invert4TVG build on.
+Introduced in ``notebooks/invert4tvg/03_train.ipynb``. A completion reads ``[<think> ... </think>]
+<answer> ... </answer> <eos>``; the accuracy rewards read the answer whether or not a thought came
+first (as the official reward parses the ``<answer>`` block), and every task adds the format reward:
+1 if the completion has the form its task asks for, TVG ``<think> ... </think> <answer> ... </answer>``
+(``tasks.think``, the official ``format`` reward) and the inversion tasks ``<answer> ... </answer>``
+alone (the official ``format2``), else 0.
 
 * TVG, IoU: ``IoU([s', e'], [s, e])`` for an answer ``t{s'} to t{e'}``; 0 when unparseable.
 * TVG, Time-R1's iou_v2: ``IoU * (1 - |s' - s| / D) * (1 - |e' - e| / D)`` with D the duration.
-* Verb Completion, Action Recognition: binary, 1 iff the answer is exactly the query's verb
-  (``grpo.vc_match="lemma"``: Verb Completion pays 1 when the answer contains the verb in any
-  inflection, as the official reward does with spaCy lemmas; here by :func:`~repro.invert4tvg.data.verb_key`).
+* Verb Completion, sentence answers (the official task): 1 iff the answer holds the query's verb in
+  some inflection (its lemma among the answer's lemmas, :func:`~repro.invert4tvg.data.verb_lemma`);
+  verb answers (``tasks.vc_answer="verb"``): 1 iff the answer is exactly the verb.
+* Action Recognition: binary, 1 iff the answer is exactly the query's verb.
 * Video Description: binary, 1 iff the answer contains the query's verb and its object.
 * The cosine variant (the paper's comparison): the cosine similarity between the answer's and the
   reference's text vectors (mean of per-word sentence-encoder vectors, :func:`text_vectors`) in place
@@ -21,21 +25,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from repro.invert4tvg.data import Vocab, verb_key
+from repro.invert4tvg.data import Vocab, verb_lemma
+
+THOUGHT = ("<think>", "</think>")
+
+
+def read(tokens: Sequence[int], vocab: Vocab) -> tuple[list[str] | None, bool]:
+    """``(answer, thought)``: the words between ``<answer>`` and ``</answer>`` of a completion
+    ``[<think> w* </think>] <answer> w* </answer> <eos>`` (None for any other form), and whether it
+    opened with the thought."""
+    words = vocab.decode(tokens)
+    if "<eos>" not in words:
+        return None, False
+    words = words[: words.index("<eos>")]
+    thought = words[:1] == ["<think>"] and "</think>" in words
+    if thought:
+        words = words[words.index("</think>") + 1 :]
+    if len(words) < 2 or words[0] != "<answer>" or words[-1] != "</answer>":
+        return None, thought
+    content = words[1:-1]
+    if any(w.startswith("<") for w in content):
+        return None, thought
+    return content, thought
 
 
 def parse(tokens: Sequence[int], vocab: Vocab) -> list[str] | None:
-    """The words between ``<answer>`` and ``</answer>`` of a well-formed completion, else None."""
-    words = vocab.decode(tokens)
-    if "<eos>" not in words:
-        return None
-    words = words[: words.index("<eos>")]
-    if len(words) < 2 or words[0] != "<answer>" or words[-1] != "</answer>":
-        return None
-    content = words[1:-1]
-    if any(w.startswith("<") for w in content):
-        return None
-    return content
+    """The answer's words of a completion (with or without a thought first), else None."""
+    return read(tokens, vocab)[0]
 
 
 def parse_span(content: list[str] | None) -> tuple[int, int] | None:
@@ -100,23 +116,27 @@ def task_reward(
     inversion_reward: str = "binary",
     vectors: np.ndarray | None = None,
     vocab: Vocab | None = None,
-    vc_match: str = "exact",
+    vc_answer: str = "sentence",
+    thought: bool = False,
+    think: bool = False,
 ) -> tuple[float, float]:
-    """(accuracy reward, format reward) of one parsed completion (``content`` None: unparseable)."""
-    fmt = float(content is not None)
+    """(accuracy reward, format reward) of one parsed completion (``content`` None: unparseable;
+    ``thought``: it opened with ``<think> ... </think>``, which TVG's format asks for when ``think``)."""
+    fmt = float(content is not None and thought == (think and task == "tvg"))
     if content is None:
         return 0.0, fmt
     if task == "tvg":
         pred = parse_span(content)
         acc = iou_v2(pred, span, duration) if tvg_reward == "iou_v2" else iou(pred, span)
         return acc, fmt
-    reference = ["person", verb, "the", obj] if task == "vd" else [verb]
+    sentence = task == "vd" or (task == "vc" and vc_answer == "sentence")
+    reference = ["person", verb, "the", obj] if sentence else [verb]
     if inversion_reward == "cosine":
         if vectors is None or vocab is None:
             raise ValueError("the cosine reward needs the word vectors and the vocabulary")
         return max(0.0, cosine(content, reference, vectors, vocab)), fmt
     if task == "vd":
         return float(verb in content and obj in content), fmt
-    if task == "vc" and vc_match == "lemma":  # the official reward: the answer contains the verb, any form
-        return float(verb_key(verb) in {verb_key(w) for w in content}), fmt
+    if task == "vc" and vc_answer == "sentence":  # the official reward: the verb's lemma is in the answer
+        return float(verb_lemma(verb) in {verb_lemma(w) for w in content}), fmt
     return float(content == [verb]), fmt

@@ -34,6 +34,7 @@ def videos(spec: VideoSpec, n: int, seed: int, contrast: str):
         distractors=spec.distractors,
         noise=spec.noise,
         verb_strength=spec.verb_strength,
+        background=spec.background,
         contrast=contrast,
     )
 
@@ -104,7 +105,7 @@ def task_bank(data_dir: Path, contrast: str, split: str, vocab: Vocab, cfg: Inve
     """The four tasks of one saved split (AR candidate lists drawn with a per-split seed)."""
     table = art.load_split(data_dir, contrast, split)
     seed = 1000 * cfg.data_seed + SPLIT_SEED.get(split, 7)
-    return build_bank(table, vocab, cfg.policy.prompt_len, cfg.policy.answer_len, seed)
+    return build_bank(table, vocab, cfg.policy.prompt_len, cfg.policy.answer_len, seed, cfg.tasks)
 
 
 def videos_summary(sets, vocab: Vocab) -> dict:

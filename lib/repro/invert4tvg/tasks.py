@@ -2,17 +2,21 @@
 
 Introduced in ``notebooks/invert4tvg/01_data.ipynb``. Every example becomes four (prompt, answer) pairs:
 
-=====  =============================================  ==========================================
+=====  =============================================  ====================================================
 task   prompt (left-padded to ``prompt_len``)          answer (then ``<eos>``)
-=====  =============================================  ==========================================
-tvg    ``[tvg] person open the door``                  ``<answer> t5 to t12 </answer>``
-vc     ``[vc] person <mask> the door from t5 to t12``  ``<answer> open </answer>``
-ar     ``[ar] from t5 to t12 close pick open push``    ``<answer> open </answer>``
+=====  =============================================  ====================================================
+tvg    ``[tvg] person open the door``                  ``<think> </think> <answer> t5 to t12 </answer>``
+vc     ``[vc] person <mask> the door`` (the clip)      ``<answer> person open the door </answer>``
+ar     ``[ar] t5 to t12 close pick open drop``         ``<answer> open </answer>``
 vd     ``[vd] from t5 to t12``                         ``<answer> person open the door </answer>``
-=====  =============================================  ==========================================
+=====  =============================================  ====================================================
 
-Verb Completion masks the query's verb and gives the target segment; Action Recognition gives the
-segment and a shuffled candidate list (the verb, its opposite where the data has one, and other
+Verb Completion, as the official code writes it, masks the query's verb, shows the video cropped to
+the target segment (:attr:`TaskBank.clips`: the segment's frames resampled onto the frame grid) and
+asks for the completed sentence; ``tasks.vc_input="video"`` shows the whole video with the segment's
+timestamps in the prompt instead, ``tasks.vc_answer="verb"`` asks for the verb alone, and
+``tasks.think=False`` drops the ``<think> </think>`` tags from TVG answers. Action Recognition gives
+the segment and a shuffled candidate list (the verb, its opposite where the data has one, and other
 verbs); Video Description gives the segment and expects a description that contains the action.
 The frames always follow the prompt, so the policy reads the prompt before the video.
 """
@@ -26,7 +30,8 @@ import numpy as np
 import torch
 
 from repro.invert4tvg.arms import TASKS
-from repro.invert4tvg.data import OPPOSITE, Vocab
+from repro.invert4tvg.config import OFFICIAL_TASKS, TaskSpec
+from repro.invert4tvg.data import OPPOSITE, Vocab, resample
 
 AR_CANDIDATES = 4
 
@@ -38,6 +43,7 @@ class TaskBank:
     prompts: torch.Tensor  # (n, 4, prompt_len) token ids, left-padded
     answers: torch.Tensor  # (n, 4, answer_len) token ids: the reference answer, <eos>, then <pad>
     frames: torch.Tensor  # (n, frames, feature_dim)
+    clips: torch.Tensor  # (n, frames, feature_dim): what Verb Completion sees (the cropped segment, or the video)
     spans: torch.Tensor  # (n, 2) target [start, end) in frames
     distractors: list[list[tuple[int, int]]]  # per example: other segments (empty for real data)
     verbs: list[str]
@@ -67,29 +73,38 @@ class TaskBank:
 
     def subset(self, n: int) -> TaskBank:
         """The first ``n`` examples."""
-        return TaskBank(
-            self.prompts[:n],
-            self.answers[:n],
-            self.frames[:n],
-            self.spans[:n],
-            self.distractors[:n],
-            self.verbs[:n],
-            self.objects[:n],
-            self.seconds[:n],
-            self.durations[:n],
-        )
+        return TaskBank(**{f.name: getattr(self, f.name)[:n] for f in dataclasses.fields(self)})
+
+    def video(self, rows: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+        """The frames each (example, task) pair sees: the clip for Verb Completion, else the video."""
+        vc = (tasks == TASKS.index("vc")).view(-1, 1, 1)
+        return torch.where(vc, self.clips[rows], self.frames[rows])
 
 
 def task_words(
-    task: str, sentence: list[str], verb: str, span: tuple[int, int], candidates: list[str]
+    task: str,
+    sentence: list[str],
+    verb: str,
+    span: tuple[int, int],
+    candidates: list[str],
+    forms: TaskSpec = OFFICIAL_TASKS,
 ) -> tuple[list, list]:
     """The prompt and answer words of one task for one example (``sentence``: the query's words)."""
     s, e = f"t{span[0]}", f"t{span[1]}"
     if task == "tvg":
-        return ["[tvg]", *sentence], ["<answer>", s, "to", e, "</answer>"]
+        return ["[tvg]", *sentence], [
+            *(["<think>", "</think>"] if forms.think else []),
+            "<answer>",
+            s,
+            "to",
+            e,
+            "</answer>",
+        ]
     if task == "vc":
         masked = ["<mask>" if w == verb else w for w in sentence]
-        return ["[vc]", *masked, "from", s, "to", e], ["<answer>", verb, "</answer>"]
+        where = [] if forms.vc_input == "segment" else ["from", s, "to", e]  # a cropped clip needs no times
+        said = sentence if forms.vc_answer == "sentence" else [verb]
+        return ["[vc]", *masked, *where], ["<answer>", *said, "</answer>"]
     if task == "ar":
         return ["[ar]", s, "to", e, *candidates], ["<answer>", verb, "</answer>"]
     if task == "vd":
@@ -117,7 +132,9 @@ def pad_right(ids: list[int], length: int, pad: int) -> list[int]:
     return ids + [pad] * (length - len(ids))
 
 
-def build_bank(table, vocab: Vocab, prompt_len: int, answer_len: int, seed: int) -> TaskBank:
+def build_bank(
+    table, vocab: Vocab, prompt_len: int, answer_len: int, seed: int, forms: TaskSpec = OFFICIAL_TASKS
+) -> TaskBank:
     """Encode a TVG table (:func:`repro.invert4tvg.data.features_schema`) into a :class:`TaskBank`."""
     rng = np.random.default_rng(seed)
     columns = table.remove_columns("features").to_dict()
@@ -128,16 +145,26 @@ def build_bank(table, vocab: Vocab, prompt_len: int, answer_len: int, seed: int)
         candidates = ar_candidates(rng, verb, verbs_seen)
         p_row, a_row = [], []
         for task in TASKS:
-            p, a = task_words(task, text.split(), verb, (s, e), candidates)
+            p, a = task_words(task, text.split(), verb, (s, e), candidates, forms)
             p_row.append(pad_left(vocab.encode(p), prompt_len, pad))
             a_row.append(pad_right([*vocab.encode(a), eos], answer_len, pad))
         prompts.append(p_row)
         answers.append(a_row)
     frames = torch.from_numpy(np.asarray(table.with_format("numpy")["features"], dtype=np.float32))
+    clips = frames
+    if forms.vc_input == "segment":  # the official Verb Completion crops the video to the segment
+        n_frames = frames.shape[1]
+        clips = torch.stack(
+            [
+                torch.from_numpy(resample(x[s:e].numpy(), n_frames))
+                for x, s, e in zip(frames, columns["start"], columns["end"])
+            ]
+        )
     return TaskBank(
         prompts=torch.tensor(prompts),
         answers=torch.tensor(answers),
         frames=frames,
+        clips=clips,
         spans=torch.tensor(list(zip(columns["start"], columns["end"]))),
         distractors=[list(zip(s, e)) for s, e in zip(columns["distractor_start"], columns["distractor_end"])],
         verbs=columns["verb"],
