@@ -43,6 +43,34 @@ def test_answers_put_the_decision_at_the_slot():
         encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 8)
 
 
+def test_a_rejection_gives_its_reason_after_the_decision():
+    vocab = Vocab.build()
+    why = ["", "the circle is red , not blue"]
+    enc = encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 40, reasons=why)
+    answer = vocab.decode([t for t in enc.targets[1] if t != IGNORE])
+    assert answer == "[REJ] because there is a attribute error the circle is red , not blue [EOS]"
+    assert "[UNK]" not in answer and vocab.decode([t for t in enc.targets[0] if t != IGNORE]) == "[SEG] [EOS]"
+    prompts = encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 40, with_answer=False, reasons=why)
+    assert (prompts.inputs == encode(vocab, SENTENCES, [False, True], ["none", "attribute"], 40, False).inputs).all()
+
+
+def test_head_phrases_keep_every_label_exact():
+    from datasets import Dataset
+
+    from repro.vbackchecker.training import head_phrases
+
+    objects = [["big red circle", "small blue square", "big red circle"]]
+    table = Dataset.from_dict({
+        "image_id": [0] * 4,
+        "sentence": ["the big red circle left of the blue square", "the small blue square right of the red circle",
+                     "the big red circle above the green triangle", "the small green triangle below the red circle"],
+        "no_target": [False, False, True, True],
+    })  # fmt: skip
+    keep, phrases = head_phrases(table, objects)
+    # row 0 names two objects once cut (ambiguous: dropped); row 2's cut names an object (no longer no-target)
+    assert keep.tolist() == [1, 3] and phrases == ["the small blue square", "the small green triangle"]
+
+
 def test_special_tokens_weigh_ten_times():
     vocab = Vocab.build()
     w = class_weights(vocab, 10.0)
@@ -124,8 +152,11 @@ def test_check_rejects_with_an_empty_mask():
     torch.manual_seed(0)
     vocab = Vocab.build()
     model = Checker(TINY, len(vocab.words), 32).eval()
-    with torch.no_grad():  # force [REJ] for every input
-        model.head.weight[vocab.rej] += 100
+    with torch.no_grad():  # force [REJ] for every input: every hidden state is all ones, [REJ] reads +1s
+        model.norm.weight.zero_()
+        model.norm.bias.fill_(1.0)
+        model.head.weight[vocab.rej] = 1.0
+        model.head.weight[vocab.seg] = -1.0
     prompts = encode(vocab, SENTENCES, [False, False], ["none", "none"], 28, with_answer=False)
     images = torch.randint(0, 255, (3, 32, 32, 3), dtype=torch.uint8)
     out = check(model, images, np.array([0, 2]), prompts, batch_size=1)
@@ -169,6 +200,7 @@ def test_train_rows_subset_keeps_rows_aligned():
         ({"image_size": 30}, "multiple"),
         ({"not_a_field": 1}, "unknown override"),
         ({"pretrain": {"steps": -1}}, "pretrain.steps"),
+        ({"data_source": "released", "pretrain": {"steps": 4, "phrase_steps": 4}}, "phrase_steps"),
         ({"optim": {"batch_size": 15}}, "even"),
     ],
 )

@@ -9,7 +9,7 @@ The paper tunes LLaVA-7B with LoRA (r 8, alpha 16, q/v projections, lr 3e-4) and
 800k R-Instruct samples. Here every network is trained from scratch on procedural scenes: a ViT with a
 convolutional stem on 64x64 images with 16x16 patches, a decoder of width 64, all arms with the same
 optimizer steps, every checker arm fine-tuning from one grounder pretrained by the kit (the ``pretrain``
-step: referring and no-target expressions, as GSVA is trained on gRefCOCO). Because nothing is
+step: referring expressions, head noun phrases first; the paper starts from GSVA). Because nothing is
 pretrained outside the kit there is no LoRA and the learning rate is higher (2e-3, AdamW). The loss weights
 are the paper's (1.0 CE + 2.0 BCE + 0.5 DICE, x10 on [SEG] and [REJ]).
 ``smoke`` and ``cpu`` use one thread: these models are too small to gain from a second, and on shared
@@ -39,7 +39,7 @@ class CheckerSpec:
     layers: int = 2
     heads: int = 4
     mask_dim: int = 16
-    max_len: int = 28  # text positions (prompt + answer)
+    max_len: int = 40  # text positions (prompt + answer with its reason)
     prefix_lm: bool = True  # image + prompt attend both ways (PaliGemma-style); False: causal throughout
 
 
@@ -50,7 +50,7 @@ class JudgeSpec:
     layers: int = 2
     heads: int = 4
     embed_dim: int = 64
-    max_len: int = 28
+    max_len: int = 40  # the checker's text positions (the same encoded rows)
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,14 @@ class OptimSpec:
 @dataclass(frozen=True)
 class PretrainSpec:
     """The grounder every checker arm starts from: ``steps`` optimizer steps (0: every arm from scratch)
-    on referring and no-target expressions, with the checker's objective, once per run (``seed``)."""
+    on referring expressions, with the checker's objective, once per run (``seed``),
+    after a first stage of ``phrase_steps`` on the referring expressions cut to their head noun phrase
+    (``the big red circle``; a curriculum: without the relation clauses every colour and shape word
+    belongs to the target, so the decoder learns which object a phrase names before it reads clauses
+    and before it learns to reject)."""
 
     steps: int = bounded(0, ge=0)  # 0: no pretraining
+    phrase_steps: int = bounded(0, ge=0)  # 0: no curriculum
     batch_size: int = 16
     lr: float = 2e-3
     seed: int = 0
@@ -122,6 +127,8 @@ class VbackcheckerConfig(RunConfig):
                 raise ConfigError(f"optim.{name} must be >= 1, got {getattr(self.optim, name)}")
         if self.data_source not in ("procedural", "released"):
             raise ConfigError(f"data_source must be procedural or released, got {self.data_source!r}")
+        if self.pretrain.phrase_steps and self.data_source != "procedural":
+            raise ConfigError("pretrain.phrase_steps needs the procedural scene graph (data_source='procedural')")
         for name in ("optim", "pretrain"):
             if getattr(self, name).batch_size % 2:
                 raise ConfigError(f"{name}.batch_size must be even (a positive and its negative per pair)")
@@ -158,14 +165,14 @@ PROFILES = {
         n_bench=30,
         n_refer=30,
         optim=OptimSpec(epochs=2, steps_per_epoch=4, batch_size=32),
-        pretrain=PretrainSpec(steps=4, batch_size=32),
+        pretrain=PretrainSpec(steps=4, phrase_steps=4, batch_size=32),
         arms=ALL_ARMS,
         checker=CheckerSpec(vision_width=32, width=32, mask_dim=16, heads=2),
         judge=JudgeSpec(width=32, embed_dim=32, heads=2),
     ),
-    # the miniature reproduction within the 10-minute budget: one pretrained grounder (2400 steps of 16
-    # rows), then five claimed arms x three seeds x 600 steps of 16 rows (a smaller batch buys more
-    # optimizer steps: a step's cost scales with its rows)
+    # the miniature reproduction: one pretrained grounder (800 steps of 16 rows on referring phrases, then
+    # 800 on full referring expressions), then five claimed arms x three seeds x 600 steps
+    # of 16 rows (a smaller batch buys more optimizer steps: a step's cost scales with its rows)
     "cpu": lambda: VbackcheckerConfig(
         profile="cpu",
         seeds=(0, 1, 2),
@@ -177,7 +184,7 @@ PROFILES = {
         checker=CheckerSpec(width=48, vision_width=48, layers=3),
         judge=JudgeSpec(width=48, embed_dim=48),
         optim=OptimSpec(epochs=6, steps_per_epoch=100, batch_size=16),
-        pretrain=PretrainSpec(steps=2400, batch_size=16),
+        pretrain=PretrainSpec(steps=800, phrase_steps=800, batch_size=16),
     ),
     # a larger miniature on one GPU: wider models, more scenes and steps, five seeds
     "gpu": lambda: VbackcheckerConfig(
@@ -192,7 +199,7 @@ PROFILES = {
         checker=CheckerSpec(vision_width=128, width=128, layers=4, vision_layers=4, mask_dim=64),
         judge=JudgeSpec(width=128, layers=4, embed_dim=128),
         optim=OptimSpec(epochs=20, steps_per_epoch=300, batch_size=256, lr=1e-3),
-        pretrain=PretrainSpec(steps=6000, batch_size=256, lr=1e-3),
+        pretrain=PretrainSpec(steps=6000, phrase_steps=2000, batch_size=256, lr=1e-3),
         arms=ALL_ARMS,
         eval_batch=1024,
     ),

@@ -36,7 +36,7 @@ from repro.vbackchecker.evaluate import (
     trivial_verdicts,  # fmt: skip
 )
 from repro.vbackchecker.models import Checker, count_parameters
-from repro.vbackchecker.recipes import PRETRAIN, RECIPES
+from repro.vbackchecker.recipes import RECIPES
 from repro.vbackchecker.text import Vocab
 from repro.vbackchecker.training import (
     Trained,
@@ -102,21 +102,21 @@ def model(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
 
 @pipe.step(uses=("pretrain", "checker", "loss", "image_size", "device", "mixed_precision"), upstream=("data",))
 def pretrain(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
-    """The grounder every checker arm fine-tunes from: referring and no-target expressions of the
+    """The grounder every checker arm fine-tunes from: referring expressions of the
     training scenes, the checker's network and objective, one checkpoint (``pretrain.steps`` = 0: none)."""
     if cfg.pretrain.steps == 0:
         return {"steps": 0}
     tables = artifacts.load_tables(ctx.upstream["data"])
     scenes = scene_tensors(tables["scenes"])
-    rows = arm_rows(tables["train"], scenes, PRETRAIN, cfg.checker.max_len)
     seed_everything(cfg.pretrain.seed)
-    model, fitted = pretrain_grounder(rows, torch.from_numpy(scenes.images), cfg.checker, cfg.loss, cfg.pretrain,
-                                      make_accelerator(cfg))  # fmt: skip
+    model, fitted, n_rows = pretrain_grounder(tables["train"], scenes, tables["scenes"]["objects"], cfg.checker,
+                                              cfg.loss, cfg.pretrain, make_accelerator(cfg))  # fmt: skip
     artifacts.save_pretrained(ctx.dir, model)
     write_json(ctx.dir / artifacts.BUDGET, {"pretrain": fitted.budget.to_dict()})
     ctx.log(f"pretrain: loss {fitted.losses[0]:.3f} -> {fitted.losses[-1]:.3f} ({fitted.budget.wall_s:.1f} s, "
-            f"{len(rows.image_ids)} rows)")  # fmt: skip
-    return {"steps": cfg.pretrain.steps, "rows": len(rows.image_ids), "wall_s": round(fitted.budget.wall_s, 1)}
+            f"{n_rows} rows)")  # fmt: skip
+    return {"steps": cfg.pretrain.steps, "phrase_steps": cfg.pretrain.phrase_steps, "rows": n_rows,
+            "wall_s": round(fitted.budget.wall_s, 1)}  # fmt: skip
 
 
 @pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data", "pretrain"))

@@ -3,7 +3,9 @@
 Prompt: ``can you segment <description> ?``. Answer (teacher-forced in training):
 
 * grounded: ``[SEG] [EOS]``
-* hallucinated: ``[REJ] because there is a <object|attribute|relation> error [EOS]``
+* hallucinated: ``[REJ] because there is a <object|attribute|relation> error <reason> [EOS]``, the
+  reason in the scene graph's words (``the circle is red , not blue``), as the paper's rejection answer
+  gives one
 * no-target without an error type (easy negatives, gRefCOCO-style): ``[REJ] [EOS]``
 
 The paper's answer echoes the description before ``[SEG]`` ("Sure, {desc}: [SEG]"); here the answer
@@ -25,6 +27,7 @@ from repro.vbackchecker.scenes import COLOURS, ERROR_TYPES, RELATIONS, SHAPES, S
 PAD, UNK, EOS, SEG, REJ = "[PAD]", "[UNK]", "[EOS]", "[SEG]", "[REJ]"
 PROMPT = ("can", "you", "segment")
 REASON = ("because", "there", "is", "a")
+REASON_WORDS = ("not", ",", "it", "object")  # the reasons' words outside the description grammar
 IGNORE = -100
 
 
@@ -40,6 +43,7 @@ class Vocab:
     def build(cls) -> Vocab:
         grammar = {"the", "and", *SIZES, *COLOURS, *SHAPES, *(w for r in RELATIONS for w in r.split())}
         words = (PAD, UNK, EOS, SEG, REJ, *PROMPT, "?", *REASON, "error", *ERROR_TYPES, *sorted(grammar))
+        words += tuple(w for w in REASON_WORDS if w not in words)
         return cls(words)
 
     @property
@@ -62,11 +66,11 @@ class Vocab:
         return self.index[REJ]
 
 
-def answer(no_target: bool, error_type: str) -> list[str]:
+def answer(no_target: bool, error_type: str, reason: str = "") -> list[str]:
     if not no_target:
         return [SEG, EOS]
     if error_type in ERROR_TYPES:
-        return [REJ, *REASON, error_type, "error", EOS]
+        return [REJ, *REASON, error_type, "error", *tokenize(reason), EOS]
     return [REJ, EOS]
 
 
@@ -83,16 +87,19 @@ class Encoded:
     text: np.ndarray
 
 
-def encode(vocab: Vocab, sentences, no_target, error_types, max_len: int, with_answer: bool = True) -> Encoded:
+def encode(vocab: Vocab, sentences, no_target, error_types, max_len: int, with_answer: bool = True,
+           reasons=None) -> Encoded:  # fmt: skip
+    """Prompts (and teacher-forced answers, each rejection with its ``reasons`` entry when given)."""
     n = len(sentences)
+    reasons = [""] * n if reasons is None else reasons
     inputs = np.zeros((n, max_len), np.int64)
     targets = np.full((n, max_len), IGNORE, np.int64)
     text = np.zeros((n, max_len), np.int64)
     slot = np.zeros(n, np.int64)
-    for i, (sentence, empty, kind) in enumerate(zip(sentences, no_target, error_types)):
+    for i, (sentence, empty, kind, why) in enumerate(zip(sentences, no_target, error_types, reasons)):
         words = tokenize(sentence)
         prompt = vocab.ids([*PROMPT, *words, "?"])
-        reply = vocab.ids(answer(bool(empty), kind)) if with_answer else []
+        reply = vocab.ids(answer(bool(empty), kind, why)) if with_answer else []
         sequence = prompt + reply[:-1]
         if len(sequence) > max_len:
             raise ValueError(f"row {i}: {len(sequence)} tokens exceed max_len={max_len}: {sentence!r}")

@@ -21,8 +21,10 @@ from repro.vbackchecker.text import Vocab, encode
 
 
 def split_rows(table, scenes: SceneTensors, max_len: int, with_answer: bool = True) -> TrainRows:
-    """A row table as arrays: scene ids, tokens (teacher-forced answers, or prompts only), target masks."""
-    encoded = encode(Vocab.build(), table["sentence"], table["no_target"], table["error_type"], max_len, with_answer)
+    """A row table as arrays: scene ids, tokens (teacher-forced answers with their reasons, or prompts
+    only), target masks."""
+    encoded = encode(Vocab.build(), table["sentence"], table["no_target"], table["error_type"], max_len, with_answer,
+                     table["reason"])  # fmt: skip
     grounded = ~np.asarray(table["no_target"], bool)
     return TrainRows(np.asarray(table["image_id"], np.int64), encoded, target_masks(table, scenes), grounded)
 
@@ -36,14 +38,46 @@ def arm_rows(table, scenes: SceneTensors, arm: str | Recipe, max_len: int) -> Tr
     return rows
 
 
-def pretrain_grounder(rows: TrainRows, images: torch.Tensor, checker: CheckerSpec, loss: LossWeights,
-                      spec: PretrainSpec, accelerator) -> tuple[Checker, FitResult]:  # fmt: skip
+def head_phrases(table, scene_objects) -> tuple[np.ndarray, list[str]]:
+    """The curriculum's rows: each sentence cut to its head noun phrase (``the <size> <colour> <shape>``),
+    kept only where the cut keeps the row's label exact under the scene graph: a grounded row's phrase
+    names one object (its target), a no-target row's names none. Returns the kept row indices and
+    their phrases."""
+    keep, phrases = [], []
+    for i, (image_id, sentence, no_target) in enumerate(zip(table["image_id"], table["sentence"], table["no_target"])):
+        words = sentence.split()[:4]
+        named = sum(obj.split() == words[1:] for obj in scene_objects[image_id])
+        if named == (0 if no_target else 1):
+            keep.append(i)
+            phrases.append(" ".join(words))
+    return np.asarray(keep, np.int64), phrases
+
+
+def pretrain_grounder(table, scenes: SceneTensors, scene_objects, checker: CheckerSpec, loss: LossWeights,
+                      spec: PretrainSpec, accelerator) -> tuple[Checker, FitResult, int]:  # fmt: skip
     """The grounder every checker arm fine-tunes from (the paper starts from GSVA trained on gRefCOCO):
-    the checker's network and objective on referring expressions and no-target expressions
-    (:data:`repro.vbackchecker.recipes.PRETRAIN`), one checkpoint for every seed."""
-    return train_checker(rows, images, PRETRAIN, checker, loss, epochs=1, steps_per_epoch=spec.steps,
-                         batch_size=spec.batch_size, lr=spec.lr, weight_decay=0.01, seed=spec.seed,
-                         accelerator=accelerator, desc="pretrain")  # fmt: skip
+    the checker's network and objective on the referring expressions of the training ``table``
+    (:data:`repro.vbackchecker.recipes.PRETRAIN`), one checkpoint for every seed; first
+    ``spec.phrase_steps`` on their head noun phrases alone (:func:`head_phrases`), then ``spec.steps``
+    on the full expressions. Returns the model, the fit of both stages, and the rows of the last."""
+    images = torch.from_numpy(scenes.images)
+    schedule = dict(epochs=1, batch_size=spec.batch_size, lr=spec.lr, weight_decay=0.01, seed=spec.seed,
+                    accelerator=accelerator)  # fmt: skip
+    init, phrase_fit = None, None
+    if spec.phrase_steps:
+        stage = table.select(np.flatnonzero(np.isin(np.asarray(table["kind"]), PRETRAIN.kinds)))
+        keep, phrases = head_phrases(stage, scene_objects)
+        cut = stage.select(keep).remove_columns("sentence").add_column("sentence", phrases)
+        rows = arm_rows(cut, scenes, PRETRAIN, checker.max_len)
+        model, phrase_fit = train_checker(rows, images, PRETRAIN, checker, loss, steps_per_epoch=spec.phrase_steps,
+                                          desc="pretrain phrases", **schedule)  # fmt: skip
+        init = model.state_dict()
+    rows = arm_rows(table, scenes, PRETRAIN, checker.max_len)
+    model, fitted = train_checker(rows, images, PRETRAIN, checker, loss, steps_per_epoch=spec.steps, init=init,
+                                  desc="pretrain", **schedule)  # fmt: skip
+    if phrase_fit is not None:
+        fitted = FitResult(phrase_fit.losses + fitted.losses, fitted.budget.merge(phrase_fit.budget))
+    return model, fitted, len(rows.image_ids)
 
 
 @dataclass
