@@ -86,7 +86,8 @@ def block(paper: str) -> str:
     ]
     tail = f"*{len(seeds)} seeds; `results/cpu/{paper}/claims.json`"
     if found:
-        tail += f"; rerun under {', '.join(s.change for s in found)}: {len(fragile)} fragile claim(s), marked"
+        held = f"{len(fragile)} fragile claim(s), marked" if fragile else "every verdict held"
+        tail += f"; rerun under {', '.join(s.change for s in found)}: {held}"
     lines += ["", tail + ".*", f"<!-- /claims: {paper} -->"]
     return "\n".join(lines)
 
