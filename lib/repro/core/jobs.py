@@ -150,12 +150,11 @@ def run(
 
 def visible_gpus() -> list[str]:
     """The CUDA devices this process may use, as ``CUDA_VISIBLE_DEVICES`` names them ([] without CUDA)."""
-    import torch
+    from .runtime import device_summary  # the kit's one door to CUDA
 
-    if not torch.cuda.is_available():
-        return []
+    gpus = device_summary().get("gpus") or []
     named = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    return named or [str(i) for i in range(torch.cuda.device_count())]
+    return named[: len(gpus)] or [str(i) for i in range(len(gpus))]
 
 
 def _pin_device(devices) -> None:
