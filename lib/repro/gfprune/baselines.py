@@ -41,6 +41,7 @@ from repro.core.train import Budget, count_forwards
 from repro.gfprune import pruning
 from repro.gfprune.config import OneShot, Schedule
 from repro.gfprune.models import noise_loss, unet_denoiser
+from repro.gfprune.pruning import SeededRandom
 from repro.gfprune.training import batches
 
 
@@ -168,18 +169,6 @@ def criterion(
         importance = taylor_for(unet)
         info["channel_scores"] = np.concatenate([importance(g).numpy() for g in prunable_groups(unet)])
     return taylor_for, info
-
-
-class SeededRandom(tp.importance.RandomImportance):
-    """Random channel ranking that is the same on every call with the same seed (the ratio search
-    prunes copies of the model and must see the ranking the final prune sees)."""
-
-    def __init__(self, seed: int):
-        self.generator = torch.Generator().manual_seed(seed)
-        self.seed = seed
-
-    def __call__(self, group, **kwargs):
-        return torch.rand(len(group.items[0].idxs), generator=self.generator)
 
 
 def one_shot_prune(

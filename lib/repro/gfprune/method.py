@@ -386,10 +386,8 @@ def plant_dead_channels(unet: nn.Module, share: float, seed: int) -> SoftMask:
     every parameter slice a chosen channel owns (its output weights and bias, its norm's affine
     entries, its consumers' input weights), so the channel computes nothing. Returns the mask whose
     units are the planted channels (:meth:`SoftMask.pinned` marks them in a group)."""
-    from repro.gfprune.baselines import SeededRandom
-
     mask = SoftMask(unet)
-    pruner = pruning.make_pruner(unet, SeededRandom(seed), share)
+    pruner = pruning.make_pruner(unet, pruning.SeededRandom(seed), share)
     for group in pruner.step(interactive=True):
         mask.add(group, 1)
     params = dict(unet.named_parameters())

@@ -175,6 +175,18 @@ class ParameterScoreImportance(tp.importance.Importance):
 # pruned models on disk
 
 
+class SeededRandom(tp.importance.RandomImportance):
+    """Random channel ranking that is the same on every call with the same seed (the ratio search
+    prunes copies of the model and must see the ranking the final prune sees)."""
+
+    def __init__(self, seed: int):
+        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+
+    def __call__(self, group, **kwargs):
+        return torch.rand(len(group.items[0].idxs), generator=self.generator)
+
+
 def save_pruned(unet: nn.Module, dense_config: dict, history: list, path: Path) -> None:
     """The kit's weights format (:func:`repro.core.weights.save_weights`): ``<path>.safetensors``, and
     ``<path>.json`` with the dense UNet's config and Torch-Pruning's history (which rebuilds the pruned
