@@ -447,8 +447,8 @@ def setting_rows(profile: str = "cpu") -> list[dict[str, Any]]:
                 "paper": f"`{paper}`",
                 "setting against the golden": s.change,
                 "verdicts the same": f"{len(decided) - len(s.comparison.verdict_changes)}/{len(decided)}",
-                "effect shift, median / largest": "-" if not shifts else
-                    f"{np.median(shifts):.2g} / {shifts[-1]:.2g} se ({largest['claim']})",
+                "effect shift, median / largest": "none: identical to the golden" if s.comparison.identical
+                    else "-" if not shifts else f"{np.median(shifts):.2g} / {shifts[-1]:.2g} se ({largest['claim']})",
                 "verdicts that changed": "; ".join(
                     f"{c['claim']} {c['golden']} -> {c['rerun']}" for c in s.comparison.verdict_changes) or "none",
             })  # fmt: skip
