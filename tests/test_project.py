@@ -1,6 +1,8 @@
 """The repository's own contracts: dependencies in sync, the README's commands, notebook shape."""
 
 import ast
+import functools
+import importlib.util
 import json
 import re
 import tomllib
@@ -115,16 +117,21 @@ def test_readme_results_match_the_golden_claims(paper):
         assert cells[-1].startswith(result["verdict"]), (claim["id"], cells[-1], result["verdict"])
 
 
+@functools.cache
+def readme_tool():
+    """tools/readme_claims.py, the script that writes the README's and the pages' generated blocks."""
+    spec = importlib.util.spec_from_file_location("readme_claims", ROOT / "tools/readme_claims.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 @pytest.mark.parametrize("paper", [p for p in papers.available() if (ROOT / "results/cpu" / p).is_dir()])
 @pytest.mark.parametrize("where", ["README.md", "docs/papers/{paper}.md"])
 def test_results_blocks_are_generated_from_the_golden(paper, where):
     """The README's and the paper page's results block (summary line, gates, claims) is exactly what
     tools/readme_claims.py writes from the golden: a number in it cannot drift from the run."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("readme_claims", ROOT / "tools/readme_claims.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = readme_tool()
     text = (ROOT / where.format(paper=paper)).read_text()
     assert tool.block(paper) in text, f"{where.format(paper=paper)}: run tools/readme_claims.py --write {paper}"
 
@@ -132,9 +139,5 @@ def test_results_blocks_are_generated_from_the_golden(paper, where):
 def test_the_settings_table_is_generated_from_the_recorded_reruns():
     """The README's table of goldens rerun under other settings is what tools/readme_claims.py writes
     (and every recorded rerun was compared with the golden committed now: a stale one raises)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("readme_claims", ROOT / "tools/readme_claims.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = readme_tool()
     assert tool.settings_block() in (ROOT / "README.md").read_text(), "run tools/readme_claims.py --write <paper>"
