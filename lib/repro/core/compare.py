@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import machine, papers
-from .steps import REPO_ROOT, read_json, read_meta, runs_root
+from .steps import REPO_ROOT, read_json, read_meta, runs_root, sha256_file, write_json
 
 GOLDEN_ROOT = REPO_ROOT / "results"
 
@@ -387,8 +387,6 @@ def record_setting(golden_dir: Path, paper: str, name: str, change: str, rerun: 
     """Keep ``rerun`` (a claims.json of the golden's code under another setting) beside the golden, as
     ``<paper>/settings/<name>.json``, with ``change`` (what differs) and the golden's sha256 in the index:
     a golden made again leaves its settings stale, and :func:`settings` refuses them."""
-    from .steps import sha256_file, write_json
-
     golden = claims_path(golden_dir, paper)
     if golden is None:
         raise ValueError(f"no golden claims.json for {paper} in {golden_dir}")
@@ -406,8 +404,6 @@ def record_setting(golden_dir: Path, paper: str, name: str, change: str, rerun: 
 def settings(golden_dir: Path, paper: str) -> list[Setting]:
     """The recorded reruns of ``paper``'s golden under other settings, each compared with it.
     Raises when one was compared with another golden than the one committed now (stale)."""
-    from .steps import sha256_file
-
     golden = claims_path(golden_dir, paper)
     folder = golden.parent / SETTINGS if golden else None
     if folder is None or not (folder / INDEX).is_file():
