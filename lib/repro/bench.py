@@ -6,10 +6,10 @@ Two parts, written to ``<runs>/bench/bench.json`` and ``bench.md``:
   the ``step.json`` files of the latest runs in the runs folder (``--run smoke`` first runs the
   ``smoke`` profile of every paper; a ``cpu`` run is the main job, ``./run_all.sh``, so the bench
   reads it rather than repeating it).
-* **Jobs** (``--parallel smoke``): the runner over every paper with ``--jobs 1`` (one paper, one
-  (arm, seed) at a time) and with its default (papers side by side as jobs), one after the other in
-  one call, each into a fresh runs folder: wall time per paper and in all, the load average before
-  and after each, and whether the two runs reached the same verdicts.
+* **Jobs** (``--parallel smoke``): the runner over every paper (or those named with ``--paper``) with
+  ``--jobs 1`` (one paper, one (arm, seed) at a time) and with its default (papers side by side as
+  jobs), one after the other in one call, each into a fresh runs folder: wall time per paper and in
+  all, the load average before and after each, and whether the two runs reached the same verdicts.
 * **Kernels**: each kit kernel timed beside the straightforward alternative a user would write, in
   the same process, interleaved and repeated, reporting medians and their ratio (the headline; the
   absolute times are the context, and they move with the machine's load, which is recorded):
@@ -216,10 +216,11 @@ def step_rows(root: Path, profiles: tuple[str, ...]) -> list[dict[str, Any]]:
 # jobs: --jobs 1 against the default
 
 
-def bench_parallel(profile: str, logs: Path) -> dict[str, Any]:
+def bench_parallel(profile: str, logs: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
     """``python -m repro run --profile <profile>`` with ``--jobs 1``, then with the default, each from
     an empty runs folder (nothing reused), in child processes with the same environment; their output
-    goes to ``logs/parallel-<label>.log``."""
+    goes to ``logs/parallel-<label>.log``. ``only``: these papers (default: all)."""
+    chosen = [arg for paper in only for arg in ("--paper", paper)]
     runs = {}
     for label, extra in (("jobs 1", ["--jobs", "1"]), ("default", [])):
         print(f"[bench] {profile}, {label} ...", flush=True)
@@ -227,7 +228,7 @@ def bench_parallel(profile: str, logs: Path) -> dict[str, Any]:
             env = {k: v for k, v in os.environ.items() if k != "REPRO_JOBS"} | {"REPRO_RUNS_DIR": folder}
             started = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "repro", "run", "--profile", profile, *extra],
+                [sys.executable, "-m", "repro", "run", "--profile", profile, *chosen, *extra],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
             wall = time.perf_counter() - started
@@ -236,13 +237,14 @@ def bench_parallel(profile: str, logs: Path) -> dict[str, Any]:
             runs[label] = {
                 "wall_s": round(wall, 1),
                 "exit": proc.returncode,
-                "papers": paper_times(Path(folder) / profile),
-                "verdicts": verdicts(Path(folder) / profile),
+                "papers": paper_times(Path(folder) / profile, only),
+                "verdicts": verdicts(Path(folder) / profile, only),
             }
         runs[label] |= load.summary()
     sequential, default = runs["jobs 1"], runs["default"]
     return {
         "profile": profile,
+        "papers": list(only) or "all",
         "runs": runs,
         "ratio": round(default["wall_s"] / sequential["wall_s"], 3) if sequential["wall_s"] else None,
         "same_verdicts": sequential["verdicts"] == default["verdicts"],
@@ -278,10 +280,10 @@ class LoadSampler:
         }
 
 
-def paper_times(run: Path) -> dict[str, dict[str, Any]]:
+def paper_times(run: Path, only: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """Per paper: the wall time of its notebooks (its own, side by side or not) and how many failed."""
     out = {}
-    for paper in papers.available():
+    for paper in only or papers.available():
         summary = run / paper / "notebooks" / "summary.json"
         rows = read_json(summary) if summary.exists() else []
         out[paper] = {
@@ -291,10 +293,10 @@ def paper_times(run: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def verdicts(run: Path) -> dict[str, dict[str, str]]:
+def verdicts(run: Path, only: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
     """Per paper, each claim's verdict (``{}`` where its evaluate step did not finish)."""
     out = {}
-    for paper in papers.available():
+    for paper in only or papers.available():
         claims = run / paper / "evaluate" / "claims.json"
         doc = read_json(claims) if claims.exists() else {}
         out[paper] = {c["id"]: c["result"]["verdict"] for c in doc.get("claims", [])}
@@ -307,10 +309,11 @@ def _triple(load: list[float]) -> str:
 
 def parallel_markdown(doc: dict[str, Any]) -> list[str]:
     seq, par = doc["runs"]["jobs 1"], doc["runs"]["default"]
+    which = "every paper" if doc.get("papers", "all") == "all" else ", ".join(doc["papers"])
     load = lambda r: f"{_triple(r['load_before'])} -> {_triple(r['load_after'])} (1-min mean {r['load_mean']:.1f})"
     lines = [
         "",
-        f"## `--jobs 1` against the default, `{doc['profile']}`, every paper",
+        f"## `--jobs 1` against the default, `{doc['profile']}`, {which}",
         "",
         "| paper | `--jobs 1` (s) | default (s) | failed (1 / default) |",
         "|---|---|---|---|",
@@ -370,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", default=[], help="run this profile of every paper first")
     parser.add_argument("--kernels", default=",".join(KERNELS), help=f"subset of {', '.join(KERNELS)} ('' for none)")
     parser.add_argument("--parallel", metavar="PROFILE", help="time every paper's run with --jobs 1 and the default")
+    parser.add_argument("--paper", action="append", default=[], help="with --parallel: only this paper (repeatable)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.paper) - set(papers.available()))
+    if unknown:
+        parser.error(f"unknown papers {unknown}; valid: {', '.join(papers.available())}")
     chosen = [k for k in args.kernels.split(",") if k]
     unknown = sorted(set(chosen) - set(KERNELS))
     if unknown:
@@ -390,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     root = runs_root()
     doc = {"machine": machine(), "kernels": kernels, "steps": step_rows(root, tuple(args.profiles.split(",")))}
     if args.parallel:
-        doc["parallel"] = bench_parallel(args.parallel, root / "bench")
+        doc["parallel"] = bench_parallel(args.parallel, root / "bench", tuple(args.paper))
     out = root / "bench"
     write_json(out / "bench.json", doc)
     (out / "bench.md").write_text(markdown(doc))

@@ -254,3 +254,21 @@ def test_bench_parallel_reports_both_runs_and_their_verdicts(tmp_path, monkeypat
     assert len(doc["runs"]["default"]["load_before"]) == 3
     table = "\n".join(bench.parallel_markdown(doc))
     assert "| mods | 2 | 2 | 0 / 0 |" in table and "Same verdicts in both runs: yes" in table
+
+
+def test_bench_parallel_runs_only_the_papers_asked_for(tmp_path, monkeypatch):
+    from repro import bench
+
+    commands = []
+
+    def fake_run(cmd, env, **_):
+        commands.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", None)
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    doc = bench.bench_parallel("cpu", tmp_path, ("mods", "dflmoe"))
+    assert all(cmd[6:10] == ["--paper", "mods", "--paper", "dflmoe"] for cmd in commands) and len(commands) == 2
+    assert set(doc["runs"]["default"]["papers"]) == {"mods", "dflmoe"}
+    assert "`cpu`, mods, dflmoe" in "\n".join(bench.parallel_markdown(doc))
+    with pytest.raises(SystemExit):
+        bench.main(["--kernels", "", "--parallel", "cpu", "--paper", "nope"])
