@@ -4,6 +4,7 @@ LocalCluster gives the same per-example scores and claims."""
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,6 +97,26 @@ def test_a_job_seeds_itself_and_sets_its_threads(machine):
     assert here[0].value == here[3].value != here[1].value  # same seed, same draw, whatever ran before
     assert {d.worker for d in here} != {d.worker for d in there}  # the second batch ran in worker processes
     assert all(d.value[-1] == 1.0 for d in there)
+
+
+def spin(seconds: float) -> int:
+    """A job that spends ``seconds`` of CPU time (however loaded the machine)."""
+    end, n = time.process_time() + seconds, 0
+    while time.process_time() < end:
+        n += 1
+    return n
+
+
+def test_the_cpu_of_jobs_run_in_workers_is_counted_where_they_were_handed_out(machine):
+    from repro.core.steps import cpu_seconds
+
+    machine(2)
+    before, here = cpu_seconds(), time.process_time()
+    done = jobs.run([Job(f"spin {i}", spin, (0.4,)) for i in range(4)], threads=1)
+    assert len({d.worker for d in done}) == 2 and all(0.4 <= d.cpu_s < 0.6 for d in done)
+    spent = cpu_seconds() - before
+    assert spent == pytest.approx(time.process_time() - here + sum(d.cpu_s for d in done), abs=0.01)
+    assert spent >= 1.6  # the four jobs' CPU, though this process mostly waited
 
 
 def test_the_runner_orders_papers_by_the_readmes_measured_times(tmp_path):

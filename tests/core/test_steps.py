@@ -22,6 +22,7 @@ def test_layout_and_step_json(runs):
     assert meta["config_slice"] == {"scale": 1.0, "fail_in_train": False}
     assert set(meta["artifacts"]) == {"scaled.json"}
     assert meta["wall_s"] >= 0 and meta["peak_rss_mb"] > 10
+    assert 0 <= meta["cpu_s"] <= 2 * 2 * meta["wall_s"] + 0.1  # two cores, and the memory sampler's share
     assert {"torch", "numpy"} <= set(meta["packages"]) and "commit" in meta["git"]
     assert toy.CALLS == ["data", "train"]
 

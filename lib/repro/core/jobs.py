@@ -51,12 +51,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Done:
-    """A finished job: its value, its own wall time (not the batch's) and where it ran."""
+    """A finished job: its value, its own wall and CPU time (not the batch's) and where it ran."""
 
     name: str
     value: Any
     wall_s: float
     worker: str
+    cpu_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,22 @@ def _call(job: Job, threads: int) -> Done:
     try:
         if job.seed is not None:
             seed_everything(job.seed)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         value = job.fn(*job.args, **job.kwargs)
-        return Done(job.name, value, round(time.perf_counter() - started, 3), f"{socket.gethostname()}:{os.getpid()}")
+        wall, cpu = round(time.perf_counter() - started, 3), round(time.process_time() - cpu, 3)
+        return Done(job.name, value, wall, f"{socket.gethostname()}:{os.getpid()}", cpu)
     finally:
         torch.set_num_threads(previous)
+
+
+_CPU_ELSEWHERE = [0.0]  # CPU seconds of the jobs this process ran in other processes (workers)
+
+
+def cpu_elsewhere() -> float:
+    """CPU seconds spent so far by jobs this process handed to workers (loky, GPU workers, Dask): a
+    step adds them to its own process time, so ``step.json``'s ``cpu_s`` holds all the work, wherever
+    it ran. A worker runs one job at a time, so its process time over a job is that job's."""
+    return _CPU_ELSEWHERE[0]
 
 
 def run(
@@ -143,6 +155,8 @@ def run(
         # inner_max_num_threads: the workers' OpenMP/BLAS pools start at the job's share, not at all cores
         with parallel_config(backend="loky", inner_max_num_threads=threads):
             done = Parallel(n_jobs=how.at_once)(delayed(_call)(job, threads) for job in jobs)
+    if how.backend != "in-process":
+        _CPU_ELSEWHERE[0] += sum(d.cpu_s for d in done)
     if record is not None:
         _record(record, done, how)
     return done
@@ -204,6 +218,6 @@ def _record(path: Path, done: Sequence[Done], how: Plan) -> None:
             "at_once": how.at_once,
             "threads_per_job": how.threads,
             "scheduler": how.scheduler,
-            "jobs": [{"name": d.name, "wall_s": d.wall_s, "worker": d.worker} for d in done],
+            "jobs": [{"name": d.name, "wall_s": d.wall_s, "cpu_s": d.cpu_s, "worker": d.worker} for d in done],
         },
     )

@@ -226,6 +226,25 @@ class PeakMemory:
         self.peak_bytes = max(self.peak_bytes, self._proc.memory_info().rss)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds spent so far by this process (every thread) and by the jobs it handed to workers.
+    On shared cores wall time says little about the budget on quiet ones; CPU time of one-thread work
+    moves much less with the load. (Not ``RUSAGE_CHILDREN``: loky's reused workers are reaped at
+    random later times and would be counted twice.)"""
+    from .jobs import cpu_elsewhere
+
+    return time.process_time() + cpu_elsewhere()
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a step cost: wall and CPU seconds (see :func:`cpu_seconds`) and peak resident bytes."""
+
+    wall_s: float
+    cpu_s: float
+    peak_bytes: int
+
+
 # ----------------------------------------------------------------------------------------------
 # steps
 
@@ -384,10 +403,11 @@ class Pipeline:
         tmp = final.parent / f".{step.name}.tmp-{unique_token()}"
         tmp.mkdir(parents=True)
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             with PeakMemory() as mem:
                 summary = step.fn(cfg, StepContext(step.name, tmp, upstream, cfg)) or {}
-            meta = self._meta(step, cfg, tmp, summary, time.perf_counter() - started, mem.peak_bytes)
+            spent = Spent(time.perf_counter() - started, cpu_seconds() - cpu, mem.peak_bytes)
+            meta = self._meta(step, cfg, tmp, summary, spent)
             if main:
                 write_json(tmp / "step.json", meta)
                 _replace_dir(tmp, final)
@@ -396,7 +416,7 @@ class Pipeline:
         _wait_for_everyone()
         return StepResult(step.name, final, summary, meta)
 
-    def _meta(self, step: Step, cfg: RunConfig, folder: Path, summary: dict, wall: float, peak: int) -> dict:
+    def _meta(self, step: Step, cfg: RunConfig, folder: Path, summary: dict, spent: Spent) -> dict:
 
         from .runtime import device_summary, peak_gpu_mb
 
@@ -415,8 +435,9 @@ class Pipeline:
             "git": git_state(),
             "packages": package_versions(),
             "device": device_summary(),
-            "wall_s": round(wall, 3),
-            "peak_rss_mb": round(peak / 2**20, 1),
+            "wall_s": round(spent.wall_s, 3),
+            "cpu_s": round(spent.cpu_s, 3),
+            "peak_rss_mb": round(spent.peak_bytes / 2**20, 1),
             "peak_cuda_mb": peak_gpu_mb(),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "artifacts": artifacts,
