@@ -143,7 +143,8 @@ def test_tuning_averages_the_pilot_seeds_and_flags_a_choice_on_the_grid_edge():
         val[..., :n_true] = True
         return StreamResult(np.zeros((2, 2, 100), bool), val, [], Budget())
 
-    specs, table = tune(("l2", "ours", "ours_uniform"), LossSpec(), (0.1, 1.0, 10.0), (100, 101), run)
+    run_all = lambda pilots: [run(*pilot) for pilot in pilots]
+    specs, table = tune(("l2", "ours", "ours_uniform"), LossSpec(), (0.1, 1.0, 10.0), (100, 101), run_all)
     assert table["l2"]["per_seed"] == {"0.1": [80.0, 70.0], "1.0": [90.0, 80.0], "10.0": [75.0, 90.0]}
     assert table["l2"]["chosen"] == 1.0 and not table["l2"]["on_edge"]  # mean 85 beats 82.5
     assert table["ours"]["chosen"] == 0.1 and table["ours"]["on_edge"]

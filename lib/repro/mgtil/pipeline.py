@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from repro.core import tables
+from repro.core import jobs, tables
 from repro.core.claims import claims_document
+from repro.core.jobs import Job
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
@@ -20,8 +22,8 @@ from repro.mgtil import artifacts as art
 from repro.mgtil import figures as draw
 from repro.mgtil import world
 from repro.mgtil.claims import CANNOT_SHOW, CLAIMS, GATES, on_stream
-from repro.mgtil.config import MgtilConfig
-from repro.mgtil.continual import CONTROL_STREAM, run_stream, stream_arms, stream_tasks
+from repro.mgtil.config import LossSpec, MgtilConfig
+from repro.mgtil.continual import CONTROL_STREAM, StreamResult, run_stream, stream_arms, stream_tasks
 from repro.mgtil.data import build_world, images, released_world
 from repro.mgtil.evaluate import (
     example_scores,
@@ -156,40 +158,23 @@ def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
     """The weights of every method tuned alike on validation (:mod:`repro.mgtil.tuning`), then every
     (method, stream) arm through its task order, for every seed: accuracy matrices (test and
     validation), losses, reference sets and the budget ledger."""
-    accelerator = make_accelerator(cfg)
-    base = art.load_clip(ctx.upstream["model"])
     arms = stream_arms(cfg.methods, cfg.orders, cfg.second_order_methods, cfg.control_methods)
-    streams = {}
+    folders = (ctx.upstream["data"], ctx.upstream["model"])
 
-    def stream(shifted: bool):
-        if shifted not in streams:
-            streams[shifted] = art.load_stream(
-                ctx.upstream["data"],
-                ctx.upstream["model"],
-                world.tasks_of(cfg.orders),
-                shifted,
-                cfg.retrieval.ivf_threshold,
-            )
-        return streams[shifted]
+    def run_all(todo, record: str) -> list[StreamResult]:
+        """(method, spec, seed, stream) runs as jobs (``repro.core.jobs``): side by side on free cores
+        or on a Dask cluster, each the same whatever runs it (``run_stream`` seeds its own generators)."""
+        done = jobs.run(
+            [Job(f"{m} {c} s{seed}", stream_job, (cfg, m, spec, seed, c, *folders), seed=seed)
+             for m, spec, seed, c in todo],
+            threads=cfg.threads, device=cfg.device, record=ctx.dir / record,
+        )  # fmt: skip
+        return [d.value for d in done]
 
-    def run(method, loss, seed, condition=cfg.orders[0]):
-        return run_stream(
-            method,
-            stream_tasks(condition),
-            stream(condition != CONTROL_STREAM),
-            base,
-            loss=loss,
-            retrieval=cfg.retrieval,
-            mid_layer=cfg.clip.mid_layer,
-            steps=cfg.steps_per_task,
-            batch_size=cfg.batch_size,
-            ref_batch=cfg.ref_batch,
-            lr=cfg.lr,
-            seed=seed,
-            accelerator=accelerator,
-        )
+    def run_pilots(todo) -> list[StreamResult]:  # on the main order, like the runs they tune
+        return run_all([(m, spec, seed, cfg.orders[0]) for m, spec, seed in todo], art.TUNING_JOBS)
 
-    specs, pilots = tune(cfg.methods, cfg.loss, cfg.tuning_grid, cfg.pilot_seeds, run)
+    specs, pilots = tune(cfg.methods, cfg.loss, cfg.tuning_grid, cfg.pilot_seeds, run_pilots)
     write_json(
         ctx.dir / art.TUNING,
         {
@@ -202,8 +187,9 @@ def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
     )
     ctx.log("tuned on validation: " + ", ".join(f"{m} {p['weight']}={p['chosen']:g}" for m, p in pilots.items()))
     matrices, val_matrices, in_domain, history, references, budgets = {}, {}, {}, {}, {}, {}
+    done = iter(run_all([(a.method, specs[a.method], s, a.condition) for a in arms for s in cfg.seeds], art.JOBS))
     for arm in arms:
-        runs = [run(arm.method, specs[arm.method], seed, arm.condition) for seed in cfg.seeds]
+        runs = [next(done) for _ in cfg.seeds]
         matrices[arm.name] = np.stack([r.correct for r in runs])
         val_matrices[arm.name] = np.stack([r.val_correct for r in runs])
         if runs[0].in_domain:
@@ -229,6 +215,30 @@ def train(cfg: MgtilConfig, ctx: StepContext) -> dict:
         "pilot_runs": sum(len(p["grid"]) for p in pilots.values()) * len(cfg.pilot_seeds),
         "tuned": {m: {p["weight"]: p["chosen"]} for m, p in pilots.items()},
     }
+
+
+def stream_job(
+    cfg: MgtilConfig, method: str, spec: LossSpec, seed: int, condition: str, data_dir: Path, model_dir: Path
+) -> StreamResult:
+    """One (method, seed) run of :func:`train` (a pilot or an evaluation run) through ``condition``'s
+    task order, from the pretrained CLIP the model step wrote."""
+    shifted = condition != CONTROL_STREAM
+    stream = art.load_stream(data_dir, model_dir, world.tasks_of(cfg.orders), shifted, cfg.retrieval.ivf_threshold)
+    return run_stream(
+        method,
+        stream_tasks(condition),
+        stream,
+        art.load_clip(model_dir),
+        loss=spec,
+        retrieval=cfg.retrieval,
+        mid_layer=cfg.clip.mid_layer,
+        steps=cfg.steps_per_task,
+        batch_size=cfg.batch_size,
+        ref_batch=cfg.ref_batch,
+        lr=cfg.lr,
+        seed=seed,
+        accelerator=make_accelerator(cfg),
+    )
 
 
 @pipe.step(uses=("seeds", *ARM_FIELDS), upstream=("data", "model", "train"))

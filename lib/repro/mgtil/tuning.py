@@ -11,7 +11,7 @@ only). The table of every pilot run is kept, so the golden shows what was chosen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -34,18 +34,20 @@ def tune(
     spec: LossSpec,
     grid: tuple[float, ...],
     seeds: tuple[int, ...],
-    run: Callable[[str, LossSpec, int], StreamResult],
+    run_all: Callable[[Sequence[tuple[str, LossSpec, int]]], list[StreamResult]],
 ) -> tuple[dict[str, LossSpec], dict[str, dict]]:
     """Per method, the ``LossSpec`` it runs with, and the pilot table ``method -> {weight, grid:
     {value: mean score}, per_seed: {value: [score per pilot seed]}, chosen, on_edge}``.
-    ``run(method, spec, seed)`` trains one pilot run."""
+    ``run_all([(method, spec, seed), ...])`` trains those pilot runs (all of them at once: they are
+    independent, so the caller may run them side by side) and returns their results in order."""
+    tuned = [m for m in methods if m in TUNED]
+    pilots = [(m, replace(spec, **{TUNED[m]: v}), s) for m in tuned for v in grid for s in seeds]
+    scores_of = iter(validation_score(r) for r in run_all(pilots))
     table: dict[str, dict] = {}
     specs = {m: spec for m in methods}
-    for method in [m for m in methods if m in TUNED]:
+    for method in tuned:
         field = TUNED[method]
-        runs = {
-            value: [validation_score(run(method, replace(spec, **{field: value}), s)) for s in seeds] for value in grid
-        }
+        runs = {value: [next(scores_of) for _ in seeds] for value in grid}
         scores = {value: float(np.mean(r)) for value, r in runs.items()}
         best = max(grid, key=lambda v: (scores[v], -grid.index(v)))  # ties: the first grid value
         specs[method] = replace(spec, **{field: best})
