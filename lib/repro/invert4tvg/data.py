@@ -5,16 +5,17 @@ Introduced in ``notebooks/invert4tvg/01_data.ipynb``.
 The generator (:func:`make_videos`) writes "videos" of ``frames`` steps of ``feature_dim`` features.
 Each holds a target segment "person {verb} the {object}" and ``distractors`` segments that show the
 *same object* under the *opposite verb* (open/close, pick/drop), so a policy that ignores
-the verb can do no better than picking one of the segments at random. Frames inside a segment are
-``object_code + verb_strength * verb_code + noise``; frames outside are a per-video background plus
-noise. The codes are fixed random vectors (a "world" shared by every split); nothing in a frame says
-which segment is the target: only the query's verb does. The control set (``contrast="object"``)
+the verb can do no better than picking one of the segments at random. Every frame is
+``background + noise``, where ``background`` is one random vector per video (scale ``background``)
+and ``noise`` is drawn per frame; a frame inside a segment adds ``object_code + verb_strength *
+verb_code``. The codes are fixed random unit vectors (a "world" shared by every split); nothing in a
+frame says which segment is the target: only the query's verb does. The control set (``contrast="object"``)
 swaps the roles: distractors keep the verb and change the object, so the verb is not needed.
 
 Real formats, written and read here (tests use fixtures in exactly these formats):
 
 * Charades-STA annotation lines ``VID start end##sentence`` (times in seconds);
-* the TimeZero / Invert4TVG JSON ``{vid: {duration, timestamps: [[s, e]], sentences, verb, action}}``;
+* the TimeZero / Invert4TVG JSON ``{vid: {duration, timestamps: [[s, e]], sentences, verb, Missing, action}}``;
 * one ``<vid>.npy`` feature array per video (``(frames, feature_dim)`` float), resampled to the
   profile's frame count.
 

@@ -4,12 +4,14 @@ runs one outside Jupyter."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 
-from repro.core import tables
+from repro.core import jobs, tables
 from repro.core.claims import claims_document
-from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.jobs import Job
+from repro.core.runtime import make_accelerator
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.weights import save_weights
@@ -57,75 +59,63 @@ def data(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS), upstream=("data",))
 def model(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     """The warm-up per seed (supervised, all four tasks, on the training videos of ``sft.contrasts``);
-    it is the ``sft`` arm and the start (and KL reference) of every GRPO arm of that seed."""
-    vocab = art.load_vocab(ctx.upstream["data"])
-    bank = TaskBank.concat([task_bank(ctx.upstream["data"], c, "train", vocab, cfg) for c in cfg.sft.contrasts])
-    accelerator = make_accelerator(cfg)
-    index = vocab.index
+    it is the ``sft`` arm and the start (and KL reference) of every GRPO arm of that seed. Each seed
+    is a job (``repro.core.jobs``): side by side on free cores, the same weights whatever runs them."""
+    done = jobs.run(
+        [Job(f"warm-up s{seed}", warm_up, (cfg, seed, ctx.upstream["data"], ctx.dir), seed=seed) for seed in cfg.seeds],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     summary = {}
-    for seed in cfg.seeds:
-        seed_everything(seed)
-        policy = build_policy(cfg.policy, vocab, cfg.video.frames, cfg.video.feature_dim)
-        fitted = supervised_warmup(
-            policy,
-            bank,
-            steps=cfg.sft.steps,
-            batch_size=cfg.sft.batch_size,
-            lr=cfg.sft.lr,
-            sep=index["<sep>"],
-            pad=index["<pad>"],
-            seed=seed,
-            accelerator=accelerator,
-            task_weights=cfg.sft.task_weights,
-        )
-        net = accelerator.unwrap_model(policy)
-        save_weights(net, art.warmup_path(ctx.dir, seed), art.policy_config(cfg.policy, *bank.frames.shape[1:]))
+    for seed, job in zip(cfg.seeds, done):
+        fitted, summary["params"] = job.value
         summary[f"seed{seed}"] = {"loss": round(fitted.losses[-1], 4), "budget": fitted.budget.to_dict()}
         ctx.log(f"warm-up seed {seed}: loss {fitted.losses[-1]:.3f} ({fitted.budget.wall_s:.1f} s)")
-    summary["params"] = sum(p.numel() for p in net.parameters())
     return summary
+
+
+def warm_up(cfg: Invert4tvgConfig, seed: int, data_dir: Path, out_dir: Path) -> tuple:
+    """One seed's job of :func:`model`: the warm-up, saved as ``warmup_seed<s>``; (fit result, parameters)."""
+    vocab = art.load_vocab(data_dir)
+    bank = TaskBank.concat([task_bank(data_dir, c, "train", vocab, cfg) for c in cfg.sft.contrasts])
+    accelerator = make_accelerator(cfg)
+    policy = build_policy(cfg.policy, vocab, cfg.video.frames, cfg.video.feature_dim)
+    fitted = supervised_warmup(
+        policy,
+        bank,
+        steps=cfg.sft.steps,
+        batch_size=cfg.sft.batch_size,
+        lr=cfg.sft.lr,
+        sep=vocab.index["<sep>"],
+        pad=vocab.index["<pad>"],
+        seed=seed,
+        accelerator=accelerator,
+        task_weights=cfg.sft.task_weights,
+    )
+    net = accelerator.unwrap_model(policy)
+    save_weights(net, art.warmup_path(out_dir, seed), art.policy_config(cfg.policy, *bank.frames.shape[1:]))
+    return fitted, sum(p.numel() for p in net.parameters())
 
 
 @pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS, "grpo", "arms"), upstream=("data", "model"))
 def train(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     """GRPO for every arm and seed from that seed's warm-up, with the same number of updates, prompts
     and samples per arm; keeps the weights, the reward curves and the budget ledger."""
-    vocab = art.load_vocab(ctx.upstream["data"])
-    vectors = art.load_vectors(ctx.upstream["data"])
-    banks = {c: task_bank(ctx.upstream["data"], c, "train", vocab, cfg) for c in ("verb", "object")}
-    accelerator = make_accelerator(cfg)
+    todo = [(name, seed) for seed in cfg.seeds for name in cfg.arms]
+    done = jobs.run(
+        [Job(f"{name} s{seed}", grpo_arm, (cfg, name, seed, ctx.upstream["data"], ctx.upstream["model"], ctx.dir),
+             seed=seed) for name, seed in todo],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     history, budgets = {}, {}
-    for seed in cfg.seeds:
-        warm = art.load_policy(art.warmup_path(ctx.upstream["model"], seed), vocab)
-        for name in cfg.arms:
-            arm_plan = plan(ARMS[name], cfg.grpo.p_inversion)
-            seed_everything(seed)
-            policy = copy.deepcopy(warm).train()
-            result = grpo_train(
-                policy,
-                copy.deepcopy(warm),
-                banks[arm_plan.contrast],
-                arm_plan,
-                cfg.grpo,
-                vocab,
-                vectors,
-                seed=seed,
-                accelerator=accelerator,
-                forms=cfg.tasks,
-            )
-            net = accelerator.unwrap_model(policy)
-            save_weights(
-                net,
-                art.arm_path(ctx.dir, arm_plan.arm, seed),
-                art.policy_config(cfg.policy, cfg.video.frames, cfg.video.feature_dim),
-            )
-            history.setdefault(name, []).append(result.history)
-            ledger = budgets.setdefault(name, {"budget": None, "prompts_by_task": dict.fromkeys(TASKS, 0)})
-            ledger["budget"] = result.budget if ledger["budget"] is None else ledger["budget"].merge(result.budget)
-            for task, n in result.prompts_by_task.items():
-                ledger["prompts_by_task"][task] += n
-            tvg = np.nanmean(result.history["reward_tvg"][-10:])
-            ctx.log(f"seed {seed} {name}: last TVG reward {tvg:.3f} ({result.budget.wall_s:.1f} s)")
+    for (name, seed), job in zip(todo, done):
+        result = job.value
+        history.setdefault(name, []).append(result.history)
+        ledger = budgets.setdefault(name, {"budget": None, "prompts_by_task": dict.fromkeys(TASKS, 0)})
+        ledger["budget"] = result.budget if ledger["budget"] is None else ledger["budget"].merge(result.budget)
+        for task, n in result.prompts_by_task.items():
+            ledger["prompts_by_task"][task] += n
+        tvg = np.nanmean(result.history["reward_tvg"][-10:])
+        ctx.log(f"seed {seed} {name}: last TVG reward {tvg:.3f} ({result.budget.wall_s:.1f} s)")
     write_json(ctx.dir / "history.json", history)
     write_json(
         ctx.dir / "budget.json",
@@ -134,33 +124,55 @@ def train(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     return {"arms": len(cfg.arms), "runs": len(cfg.arms) * len(cfg.seeds), "updates_per_run": cfg.grpo.steps}
 
 
+def grpo_arm(cfg: Invert4tvgConfig, name: str, seed: int, data_dir: Path, model_dir: Path, out_dir: Path):
+    """One (arm, seed) job of :func:`train`: GRPO from the seed's warm-up, saved as ``<arm>_seed<s>``."""
+    vocab = art.load_vocab(data_dir)
+    arm_plan = plan(ARMS[name], cfg.grpo.p_inversion)
+    bank = task_bank(data_dir, arm_plan.contrast, "train", vocab, cfg)
+    accelerator = make_accelerator(cfg)
+    warm = art.load_policy(art.warmup_path(model_dir, seed), vocab)
+    policy = copy.deepcopy(warm).train()
+    result = grpo_train(
+        policy,
+        warm,
+        bank,
+        arm_plan,
+        cfg.grpo,
+        vocab,
+        art.load_vectors(data_dir),
+        seed=seed,
+        accelerator=accelerator,
+        forms=cfg.tasks,
+    )
+    net = accelerator.unwrap_model(policy)
+    config = art.policy_config(cfg.policy, cfg.video.frames, cfg.video.feature_dim)
+    save_weights(net, art.arm_path(out_dir, arm_plan.arm, seed), config)
+    return result
+
+
 @pipe.step(uses=(*DATA_FIELDS, *MODEL_FIELDS, "grpo", "arms"), upstream=("data", "model", "train"))
 def evaluate(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     """R1@{0.3,0.5,0.7}, mIoU, the verb probe and Action Recognition for every arm and seed (the
     warm-up as ``sft`` on both data sets), the noise sweep, and the claims by the kit's rule."""
     vocab = art.load_vocab(ctx.upstream["data"])
     banks = {c: task_bank(ctx.upstream["data"], c, "eval", vocab, cfg) for c in ("verb", "object")}
-    noisy = {n: task_bank(ctx.upstream["data"], "verb", art.noise_split(n), vocab, cfg) for n in cfg.eval_noise}
-    val = {c: task_bank(ctx.upstream["data"], c, "val", vocab, cfg) for c in ("verb", "object")}
+    dirs = (ctx.upstream["data"], ctx.upstream["model"], ctx.upstream["train"])
+    done = jobs.run(
+        [Job(f"seed {seed}", evaluate_seed, (cfg, seed, *dirs), seed=seed) for seed in cfg.seeds],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     per_seed: dict[str, dict[str, list]] = {}
-    predictions, gate_values = {}, {"warmup_verb_probe": [], "warmup_object_probe": []}
-    for seed in cfg.seeds:
-        policies = {"sft": art.load_policy(art.warmup_path(ctx.upstream["model"], seed), vocab)}
-        policies |= {n: art.load_policy(art.arm_path(ctx.upstream["train"], ARMS[n], seed), vocab) for n in cfg.arms}
-        policies["sft@objects"] = policies["sft"]
-        for name, policy in policies.items():
-            contrast = plan(ARMS[name], cfg.grpo.p_inversion).contrast
-            scores = evaluate_policy(policy, banks[contrast], vocab)
-            if contrast == "verb":
-                scores |= noise_scores(policy, noisy, vocab)
-            for metric, values in scores.items():
+    gate_values = {"warmup_verb_probe": [], "warmup_object_probe": []}
+    for seed, job in zip(cfg.seeds, done):
+        measured, gates = job.value
+        for metric, arms in measured.items():
+            for name, values in arms.items():
                 per_seed.setdefault(metric, {}).setdefault(name, []).append(values)
-            if seed == cfg.seeds[0]:
-                predictions[name] = example_predictions(policy, banks[contrast], vocab)
-        # the gates: does this seed's warm-up read the query? (validation split, never the test one)
-        gate_values["warmup_verb_probe"].append(float(np.mean(verb_probe(policies["sft"], val["verb"], vocab))))
-        gate_values["warmup_object_probe"].append(float(np.mean(verb_probe(policies["sft"], val["object"], vocab))))
-        ctx.log(f"seed {seed}: evaluated {len(policies)} policies")
+        for gate, value in gates.items():
+            gate_values[gate].append(value)
+        ctx.log(f"seed {seed}: evaluated {len(measured['R1@0.7'])} policies")
+    predictions = {name: example_predictions(policy, banks[contrast], vocab)
+                   for name, policy, contrast in policies_of(cfg, cfg.seeds[0], vocab, *dirs[1:])}  # fmt: skip
     for name, values in trivial_scores(cfg, ctx.upstream["data"], vocab, banks).items():
         for metric, v in values.items():
             per_seed[metric][name] = [v] * len(cfg.seeds)  # a constant answer: the same on every seed
@@ -188,6 +200,35 @@ def evaluate(cfg: Invert4tvgConfig, ctx: StepContext) -> dict:
     )
     write_json(ctx.dir / "claims.json", doc)
     return {c["id"]: c["result"]["verdict"] for c in doc["claims"]}
+
+
+def policies_of(cfg: Invert4tvgConfig, seed: int, vocab, model_dir: Path, train_dir: Path):
+    """(name, policy, contrast) of every evaluated policy of a seed: the warm-up on both sets, then the arms."""
+    warm = art.load_policy(art.warmup_path(model_dir, seed), vocab)
+    yield "sft", warm, "verb"
+    yield "sft@objects", warm, "object"
+    for name in cfg.arms:
+        arm_plan = plan(ARMS[name], cfg.grpo.p_inversion)
+        yield name, art.load_policy(art.arm_path(train_dir, arm_plan.arm, seed), vocab), arm_plan.contrast
+
+
+def evaluate_seed(cfg: Invert4tvgConfig, seed: int, data_dir: Path, model_dir: Path, train_dir: Path) -> tuple:
+    """One seed's job of :func:`evaluate`: per-example scores of every policy ({metric: {name: array}})
+    on the test splits, and the gates, measured on the validation split (never the test one)."""
+    vocab = art.load_vocab(data_dir)
+    banks = {c: task_bank(data_dir, c, "eval", vocab, cfg) for c in ("verb", "object")}
+    noisy = {n: task_bank(data_dir, "verb", art.noise_split(n), vocab, cfg) for n in cfg.eval_noise}
+    val = {c: task_bank(data_dir, c, "val", vocab, cfg) for c in ("verb", "object")}
+    measured: dict[str, dict[str, np.ndarray]] = {}
+    for name, policy, contrast in policies_of(cfg, seed, vocab, model_dir, train_dir):
+        scores = evaluate_policy(policy, banks[contrast], vocab)
+        if contrast == "verb":
+            scores |= noise_scores(policy, noisy, vocab)
+        for metric, values in scores.items():
+            measured.setdefault(metric, {})[name] = values
+        if name == "sft":  # does this seed's warm-up read the query?
+            gates = {f"warmup_{c}_probe": float(np.mean(verb_probe(policy, val[c], vocab))) for c in ("verb", "object")}
+    return measured, gates
 
 
 def trivial_scores(cfg: Invert4tvgConfig, data_dir, vocab, banks) -> dict[str, dict[str, np.ndarray]]:
