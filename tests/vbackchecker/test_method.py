@@ -18,6 +18,7 @@ from repro.vbackchecker.method import (
     dice_loss,
     paired_loader,
     partners,
+    trim_padding,
 )
 from repro.vbackchecker.models import Checker, SimilarityJudge, check_models
 from repro.vbackchecker.recipes import RECIPES
@@ -146,6 +147,25 @@ def test_decision_does_not_see_the_answer():
     torch.testing.assert_close(a[idx, slot], b[idx, slot])
     torch.testing.assert_close(ma, mb)  # the mask query is the slot's state, like LISA's [SEG] embedding
     assert ma.shape == (2, 32, 32)
+
+
+def test_trimming_the_padding_changes_no_output():
+    """The batch's columns after its longest row are padding no real position reads: cutting them
+    leaves every real position's logits and the mask as they were."""
+    torch.manual_seed(0)
+    vocab = Vocab.build()
+    model = Checker(TINY, len(vocab.words), 32).eval()
+    forced = encode(vocab, SENTENCES, [False, True], ["none", "object"], 40, reasons=["", "the red object is a circle"])
+    inputs, targets = torch.from_numpy(forced.inputs), torch.from_numpy(forced.targets)
+    cut, cut_targets = trim_padding(inputs, targets)
+    used = int((inputs != 0).sum(1).max())
+    assert cut.shape[1] == cut_targets.shape[1] == used < 40 and (targets[:, used:] == IGNORE).all()
+    images = torch.randint(0, 255, (2, 32, 32, 3), dtype=torch.uint8)
+    slot = torch.from_numpy(forced.slot)
+    a, ma = model(images, inputs, slot)
+    b, mb = model(images, cut, slot)
+    torch.testing.assert_close(a[:, :used], b)
+    torch.testing.assert_close(ma, mb)
 
 
 def test_check_rejects_with_an_empty_mask():

@@ -9,7 +9,9 @@ import time
 import numpy as np
 import torch
 
+from repro.core import jobs
 from repro.core.claims import claims_document
+from repro.core.jobs import Job
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, write_json
@@ -122,35 +124,42 @@ def pretrain(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
 @pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data", "pretrain"))
 def train(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     """Train every arm on every seed with the same optimizer steps (the checker arms from the pretrained
-    grounder); keep weights, losses and the ledger."""
-    tables = artifacts.load_tables(ctx.upstream["data"])
-    scenes = scene_tensors(tables["scenes"])
-    images = torch.from_numpy(scenes.images)
-    val = split_rows(tables["val"], scenes, cfg.checker.max_len)
-    val = val.subset(np.asarray(tables["val"]["kind"]) != "easy")  # drawn like the benchmark: no unrelated rows
-    init = artifacts.load_pretrained(
-        ctx.upstream["pretrain"], Checker(cfg.checker, len(Vocab.build().words), cfg.image_size)
-    )
-    accelerator = make_accelerator(cfg)
+    grounder), each (arm, seed) a job (``repro.core.jobs``: side by side on free cores, with the same
+    weights whatever runs them); keep weights, losses and the ledger."""
+    todo = [(arm, seed) for seed in cfg.seeds for arm in cfg.arms]
+    done = jobs.run(
+        [Job(f"{arm} s{seed}", train_one, (cfg, arm, seed, ctx.upstream["data"], ctx.upstream["pretrain"], ctx.dir),
+             seed=seed) for arm, seed in todo],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     history: dict[str, list] = {}
     budgets: dict[str, Budget] = {}
-    for seed in cfg.seeds:
-        for arm in cfg.arms:
-            seed_everything(seed)
-            rows = arm_rows(tables["train"], scenes, arm, cfg.checker.max_len)
-            trained = train_arm(arm, rows, val, images, cfg.checker, cfg.judge, cfg.loss, cfg.optim, seed,
-                                accelerator, cfg.eval_batch, init)  # fmt: skip
-            artifacts.save_trained(ctx.dir, arm, seed, trained.model, trained.threshold)
-            history.setdefault(arm, []).append([round(v, 5) for v in trained.fitted.losses])
-            budgets[arm] = budgets.get(arm, Budget()).merge(trained.fitted.budget)
-            ctx.log(f"seed {seed} {arm}: loss {trained.fitted.losses[0]:.3f} -> {trained.fitted.losses[-1]:.3f} "
-                    f"({trained.fitted.budget.wall_s:.1f} s, {len(rows.image_ids)} rows)")  # fmt: skip
+    for (arm, seed), job in zip(todo, done):
+        losses, budget, n_rows = job.value
+        history.setdefault(arm, []).append(losses)
+        budgets[arm] = budgets.get(arm, Budget()).merge(budget)
+        ctx.log(f"seed {seed} {arm}: loss {losses[0]:.3f} -> {losses[-1]:.3f} ({budget.wall_s:.1f} s, {n_rows} rows)")
     write_json(ctx.dir / artifacts.HISTORY, history)
     ledger = {arm: b.to_dict() for arm, b in budgets.items()}
-    if init is not None:  # the checkpoint's cost, paid once for every checker arm
+    if cfg.pretrain.steps:  # the checkpoint's cost, paid once for every checker arm
         ledger |= artifacts.load_budget(ctx.upstream["pretrain"])
     write_json(ctx.dir / artifacts.BUDGET, ledger)
     return {arm: {"final_loss": round(float(np.mean([h[-1] for h in runs])), 4)} for arm, runs in history.items()}
+
+
+def train_one(cfg: VbackcheckerConfig, arm: str, seed: int, data_dir, pretrain_dir, out_dir) -> tuple:
+    """One (arm, seed) job of :func:`train`: the arm's rows, its training from the pretrained grounder,
+    its weights written to ``out_dir``. Returns its per-epoch losses, its budget and its row count."""
+    tables = artifacts.load_tables(data_dir)
+    scenes = scene_tensors(tables["scenes"])
+    val = split_rows(tables["val"], scenes, cfg.checker.max_len)
+    val = val.subset(np.asarray(tables["val"]["kind"]) != "easy")  # drawn like the benchmark: no unrelated rows
+    init = artifacts.load_pretrained(pretrain_dir, Checker(cfg.checker, len(Vocab.build().words), cfg.image_size))
+    rows = arm_rows(tables["train"], scenes, arm, cfg.checker.max_len)
+    trained = train_arm(arm, rows, val, torch.from_numpy(scenes.images), cfg.checker, cfg.judge, cfg.loss, cfg.optim,
+                        seed, make_accelerator(cfg), cfg.eval_batch, init)  # fmt: skip
+    artifacts.save_trained(out_dir, arm, seed, trained.model, trained.threshold)
+    return [round(v, 5) for v in trained.fitted.losses], trained.fitted.budget, len(rows.image_ids)
 
 
 @pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data", "train"))
