@@ -215,3 +215,29 @@ def test_the_official_schedule_draws_one_task_per_batch():
     rng = torch.Generator().manual_seed(0)
     draws = [sample_tasks(rng, 8, ("tvg", "vc", "ar", "vd"), 0.5, GRPOSpec().task_draw) for _ in range(50)]
     assert all(len(set(d.tolist())) == 1 for d in draws) and len({int(d[0]) for d in draws}) > 1
+
+
+def test_the_cosine_warm_up_ends_at_its_final_learning_rate():
+    from accelerate import Accelerator
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    from repro.invert4tvg.baselines import supervised_warmup
+
+    table = make_videos(
+        16, 0, frames=16, feature_dim=8, min_len=3, max_len=6, distractors=1, noise=0.3, verb_strength=1.0
+    )
+    bank = build_bank(table, VOCAB, 10, 8, seed=0)
+    rates = {"constant": [], "cosine": []}
+    for schedule, seen in rates.items():
+        policy = build_policy(PolicySpec(layers=1, width=16, heads=2), VOCAB, 16, 8)
+        hook = register_optimizer_step_pre_hook(lambda opt, *_, seen=seen: seen.append(opt.param_groups[0]["lr"]))
+        try:
+            supervised_warmup(policy, bank, steps=10, batch_size=4, lr=1e-2, sep=VOCAB.index["<sep>"],
+                              pad=VOCAB.index["<pad>"], seed=0, accelerator=Accelerator(cpu=True),
+                              schedule=schedule, final_lr=0.1)  # fmt: skip
+        finally:
+            hook.remove()
+    assert rates["constant"] == [1e-2] * 10, rates
+    # update k takes 1e-3 + 9e-3 * (1 + cos(pi k / 10)) / 2: from lr down towards lr * final_lr
+    expected = [1e-3 + 9e-3 * (1 + np.cos(np.pi * k / 10)) / 2 for k in range(10)]
+    np.testing.assert_allclose(rates["cosine"], expected, rtol=1e-6)

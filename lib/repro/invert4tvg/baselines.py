@@ -43,9 +43,12 @@ def supervised_warmup(
     seed: int,
     accelerator,
     task_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0),
+    schedule: str = "constant",
+    final_lr: float = 0.05,
 ) -> FitResult:
     """``steps`` Adam updates of teacher forcing on (example, task) pairs, each task drawn with its
-    weight in ``task_weights`` (order of :data:`~repro.invert4tvg.arms.TASKS`), examples uniformly."""
+    weight in ``task_weights`` (order of :data:`~repro.invert4tvg.arms.TASKS`), examples uniformly;
+    ``schedule="cosine"`` lowers the learning rate from ``lr`` to ``lr * final_lr`` along a cosine."""
     n, n_tasks = bank.prompts.shape[:2]
     rows = torch.arange(n).repeat_interleave(n_tasks)
     tasks = torch.arange(n_tasks).repeat(n)
@@ -59,13 +62,19 @@ def supervised_warmup(
     loader = DataLoader(data, batch_size=batch_size, sampler=sampler)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     policy, optimizer, loader = accelerator.prepare(policy, optimizer, loader)
+    scheduler = None
+    if schedule == "cosine":  # on the prepared optimizer: the scheduler steps once per update taken
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer.optimizer, T_max=steps, eta_min=lr * final_lr)
+        scheduler = accelerator.prepare(cosine)
 
     def loss_fn(model, batch):
         prompt, row, task, answer = batch
         frames = bank.video(row.cpu(), task.cpu()).to(accelerator.device)
         return answer_loss(model, prompt, frames, answer, sep, pad)
 
-    return fit(policy, loss_fn, loader, optimizer, epochs=1, accelerator=accelerator, desc="warm-up")
+    return fit(
+        policy, loss_fn, loader, optimizer, epochs=1, accelerator=accelerator, scheduler=scheduler, desc="warm-up"
+    )
 
 
 def verb_blind_oracle(bank: TaskBank) -> torch.Tensor:

@@ -90,6 +90,8 @@ def warm_up(cfg: Invert4tvgConfig, seed: int, data_dir: Path, out_dir: Path) -> 
         seed=seed,
         accelerator=accelerator,
         task_weights=cfg.sft.task_weights,
+        schedule=cfg.sft.schedule,
+        final_lr=cfg.sft.final_lr,
     )
     net = accelerator.unwrap_model(policy)
     save_weights(net, art.warmup_path(out_dir, seed), art.policy_config(cfg.policy, *bank.frames.shape[1:]))
