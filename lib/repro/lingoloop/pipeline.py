@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from repro.core import jobs
 from repro.core.arms import Arm
 from repro.core.claims import claims_document
-from repro.core.runtime import make_accelerator, seed_everything
+from repro.core.jobs import Job
+from repro.core.runtime import make_accelerator
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
 from repro.core.train import Budget
@@ -102,55 +104,20 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Train one victim per seed (saved with save_pretrained), caption the clean attack set, measure
     the victim's own mean p(EOS) per POS (the attack's weights) and its readiness: the share of
     validation captions ending on the right part of speech (a victim below
-    :data:`repro.lingoloop.claims.READY_ENDING` did not learn to read the strip and is not pooled)."""
-    accelerator = make_accelerator(cfg)
-    scenes = artifacts.load_scenes(ctx.upstream["data"], "train")
-    evaluation = artifacts.load_scenes(ctx.upstream["data"], "eval")
-    validation = artifacts.load_scenes(ctx.upstream["data"], "val")
+    :data:`repro.lingoloop.claims.READY_ENDING` did not learn to read the strip and is not pooled).
+    Each seed's victim is a job (``repro.core.jobs``): the victims train side by side on free cores."""
+    done = jobs.run(
+        [Job(f"victim s{seed}", fit_victim, (cfg, ctx.upstream["data"], ctx.dir, seed), seed=seed)
+         for seed in cfg.seeds],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
+    summary = {f"seed{seed}": job.value for seed, job in zip(cfg.seeds, done)}
     victims = {}
-    vocab = Vocab.build()
-    pos_of_id = vocab.pos_of_ids()
-    summary: dict = {}
-    for seed in cfg.seeds:
-        fitted = None
-        if not cfg.victim_path:
-            net, processor, fitted = train_victim(
-                cfg.victim,
-                scenes,
-                seed=seed,
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                accelerator=accelerator,
-            )
-            save_victim(net, processor, artifacts.victim_dir(ctx.dir, seed))
-        vlm = open_victim(cfg, ctx.dir, seed)
-        n = min(POS_TABLE_SCENES, len(scenes))
-        table = victim_eos_table(
-            vlm, torch.from_numpy(scenes.images[:n]), torch.from_numpy(scenes.tokens[:n]), pos_of_id, len(POS_TAGS)
-        )
-        write_json(artifacts.victim_pos_table(ctx.dir, seed), pos_table_document(table, pos_of_id, vocab.words))
-        images = torch.from_numpy(evaluation.images).to(vlm.device)
-        tokens = vlm.generate(images, cfg.hp.max_new_tokens, cfg.hp.repetition_penalty)
-        captions = [vocab.decode(row) for row in tokens.cpu()]
-        val_tokens = vlm.generate(torch.from_numpy(validation.images).to(vlm.device), cfg.hp.max_new_tokens,
-                                  cfg.hp.repetition_penalty)  # fmt: skip
-        ready = ending_match([vocab.decode(row) for row in val_tokens.cpu()], validation.captions)
-        victims[str(seed)] = {"val_ending_match": round(ready, 4), "ready": ready >= READY_ENDING}
-        info = summary[f"seed{seed}"] = {
-            "val_ending_match": round(ready, 4),
-            "ready": ready >= READY_ENDING,
-            "params": vlm.parameters_count(),
-            "losses": [round(v, 4) for v in fitted.losses] if fitted else [],
-            "exact_match": exact_match(captions, evaluation.captions),
-            "ending_match": ending_match(captions, evaluation.captions),
-            "clean_tokens": round(float(vlm.lengths(tokens).float().mean()), 2),
-            "victim_p_eos": {t: round(float(p), 4) for t, p in zip(POS_TAGS, table) if p > 0},
-            "examples": captions[:3],
-        }
+    for seed, info in zip(cfg.seeds, summary.values()):
+        victims[str(seed)] = {"val_ending_match": info["val_ending_match"], "ready": info["ready"]}
         ctx.log(
             f"victim seed {seed}: exact-match captions {info['exact_match']:.2f}, right ending POS "
-            f"{info['ending_match']:.2f} (validation {ready:.2f}: "
+            f"{info['ending_match']:.2f} (validation {info['val_ending_match']:.2f}: "
             f"{'ready' if info['ready'] else 'NOT ready, not pooled'}), "
             f"mean clean length {info['clean_tokens']}"
         )
@@ -158,41 +125,95 @@ def model(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     return summary
 
 
+def fit_victim(cfg: LingoloopConfig, data_dir, model_dir, seed: int) -> dict:
+    """One seed's job of :func:`model`: its victim trained and saved (unless ``victim_path`` names
+    one), its own p(EOS) table written, its clean captions and readiness measured; its summary."""
+    scenes = artifacts.load_scenes(data_dir, "train")
+    fitted = None
+    if not cfg.victim_path:
+        net, processor, fitted = train_victim(
+            cfg.victim, scenes, seed=seed, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+            accelerator=make_accelerator(cfg),
+        )  # fmt: skip
+        save_victim(net, processor, artifacts.victim_dir(model_dir, seed))
+    vlm = open_victim(cfg, model_dir, seed)
+    vocab = Vocab.build()
+    pos_of_id = vocab.pos_of_ids()
+    n = min(POS_TABLE_SCENES, len(scenes))
+    table = victim_eos_table(
+        vlm, torch.from_numpy(scenes.images[:n]), torch.from_numpy(scenes.tokens[:n]), pos_of_id, len(POS_TAGS)
+    )
+    write_json(artifacts.victim_pos_table(model_dir, seed), pos_table_document(table, pos_of_id, vocab.words))
+
+    def captions(split: str) -> tuple[list[str], torch.Tensor, tuple[str, ...]]:
+        references = artifacts.load_scenes(data_dir, split)
+        tokens = vlm.generate(torch.from_numpy(references.images).to(vlm.device), cfg.hp.max_new_tokens,
+                              cfg.hp.repetition_penalty)  # fmt: skip
+        return [vocab.decode(row) for row in tokens.cpu()], tokens, references.captions
+
+    generated, tokens, references = captions("eval")
+    val_generated, _, val_references = captions("val")
+    ready = ending_match(val_generated, val_references)
+    return {
+        "val_ending_match": round(ready, 4),
+        "ready": ready >= READY_ENDING,
+        "params": vlm.parameters_count(),
+        "losses": [round(v, 4) for v in fitted.losses] if fitted else [],
+        "exact_match": exact_match(generated, references),
+        "ending_match": ending_match(generated, references),
+        "clean_tokens": round(float(vlm.lengths(tokens).float().mean()), 2),
+        "victim_p_eos": {t: round(float(p), 4) for t, p in zip(POS_TAGS, table) if p > 0},
+        "examples": generated[:3],
+    }
+
+
 @pipe.step(uses=("hp", "methods", "lambda_sweep", "optimizer", "n_eval", *VICTIM_FIELDS), upstream=("data", "model"))
 def train(cfg: LingoloopConfig, ctx: StepContext) -> dict:
     """Run every attack on the same images for every victim; keep the adversarial images, the
-    lengths after every regeneration, the loss curves and the budget ledger."""
+    lengths after every regeneration, the loss curves and the budget ledger. Each (victim, attack)
+    is a job (``repro.core.jobs``), seeded by the victim's seed whatever runs it."""
+    pooled = artifacts.pooled_seeds(ctx.upstream["model"])  # a victim that did not learn is not attacked
+    todo = [(seed, arm) for seed in pooled for arm in attack_arms(cfg)]
+    done = jobs.run(
+        [Job(f"{arm} s{seed}", attack_arm, (cfg, ctx.upstream["data"], ctx.upstream["model"], seed, arm), seed=seed)
+         for seed, arm in todo],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
     history: dict = {}
     budgets: dict[str, Budget] = {}
-    for seed in artifacts.pooled_seeds(ctx.upstream["model"]):  # a victim that did not learn is not attacked
-        vlm = open_victim(cfg, ctx.upstream["model"], seed)
-        token_weight = artifacts.token_weights(ctx.upstream["model"], seed)
-        images = artifacts.eval_images(ctx.upstream["data"], vlm.device)
-        adversarial = {}
-        for arm in attack_arms(cfg):
-            seed_everything(seed)
-            result = attack(vlm, images, spec_of(arm, cfg.optimizer), cfg.hp, token_weight, seed=seed)
-            adversarial[arm] = result.images.cpu().numpy()
-            history.setdefault(arm.name, []).append(
-                {
-                    "checkpoints": result.checkpoints,
-                    "lengths": result.lengths.tolist(),
-                    "loss": [round(v, 6) for v in result.losses],
-                    "parts": {k: [float(f"{x:.6g}") for x in v] for k, v in result.parts.items()},
-                }
-            )
-            budgets[arm.name] = budgets.get(arm.name, Budget()).merge(result.budget)
-            ctx.log(f"seed {seed} {arm}: tokens {result.lengths[-1].float().mean():.1f} ({result.budget.wall_s:.1f} s)")
-        artifacts.save_adversarial(ctx.dir, seed, adversarial)
+    adversarial: dict[int, dict[Arm, np.ndarray]] = {}
+    for (seed, arm), job in zip(todo, done):
+        images, run, budget = job.value
+        adversarial.setdefault(seed, {})[arm] = images
+        history.setdefault(arm.name, []).append(run)
+        budgets[arm.name] = budgets.get(arm.name, Budget()).merge(budget)
+        ctx.log(f"seed {seed} {arm}: tokens {np.mean(run['lengths'][-1]):.1f} ({budget.wall_s:.1f} s)")
+    for seed, images in adversarial.items():
+        artifacts.save_adversarial(ctx.dir, seed, images)
     write_json(ctx.dir / artifacts.HISTORY, history)
     write_json(ctx.dir / artifacts.BUDGET, {arm: b.to_dict() for arm, b in budgets.items()})
-    pooled = artifacts.pooled_seeds(ctx.upstream["model"])
     return {
         "arms": len(history),
-        "attacks": len(history) * len(pooled),
+        "attacks": len(todo),
         "steps_per_attack": cfg.hp.steps,
         "victims": pooled,
     }
+
+
+def attack_arm(cfg: LingoloopConfig, data_dir, model_dir, seed: int, arm: Arm) -> tuple[np.ndarray, dict, Budget]:
+    """One (victim, attack) job of :func:`train`: the adversarial images, the run's history entry
+    (lengths at every regeneration, loss curves) and its budget."""
+    vlm = open_victim(cfg, model_dir, seed)
+    images = artifacts.eval_images(data_dir, vlm.device)
+    weights = artifacts.token_weights(model_dir, seed)
+    result = attack(vlm, images, spec_of(arm, cfg.optimizer), cfg.hp, weights, seed=seed)
+    run = {
+        "checkpoints": result.checkpoints,
+        "lengths": result.lengths.tolist(),
+        "loss": [round(v, 6) for v in result.losses],
+        "parts": {k: [float(f"{x:.6g}") for x in v] for k, v in result.parts.items()},
+    }
+    return result.images.cpu().numpy(), run, result.budget
 
 
 def arm_metrics(cfg: LingoloopConfig, vlm: VLM, x: torch.Tensor, run: dict | None) -> dict:
