@@ -25,12 +25,13 @@ def run_all(runs: Path, *args: str, cwd: Path | None = None, **popen) -> subproc
 
 
 def stable(claims: dict) -> dict:
-    """claims.json without what legitimately differs between two runs: wall times, and the commit the
+    """claims.json without what legitimately differs between two runs: wall and CPU times, and the commit the
     machine facts name (a checkout may move between the two)."""
     doc = json.loads(json.dumps(claims))
     for entry in doc["budget"].values():
         entry.pop("wall_s")
     doc["run"].pop("step_wall_s", None)
+    doc["run"].pop("step_cpu_s", None)
     doc["run"].get("machine", {}).pop("commit", None)
     return doc
 

@@ -182,10 +182,11 @@ def test_git_commit_reads_a_checkout_without_git_and_tolerates_none(tmp_path):
 
 def test_step_times_reads_each_finished_step(tmp_path):
     write_json(tmp_path / "mmard" / "data" / "step.json", {"wall_s": 1.5})
-    write_json(tmp_path / "mmard" / "train" / "step.json", {"wall_s": 20})
+    write_json(tmp_path / "mmard" / "train" / "step.json", {"wall_s": 20, "cpu_s": 38.5})
     (tmp_path / "mmard" / "model").mkdir()
     (tmp_path / "mmard" / "model" / "step.json").write_text("{truncated")
     assert machine.step_times(tmp_path, "mmard") == {"data": 1.5, "train": 20.0}
+    assert machine.step_times(tmp_path, "mmard", key="cpu_s") == {"train": 38.5}
 
 
 def test_the_same_machine_at_another_commit_says_the_code_moved():

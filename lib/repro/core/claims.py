@@ -669,11 +669,16 @@ def _gate_entries(
 
 def _where(paper: str, run: Mapping[str, Any]) -> dict[str, Any]:
     """Where and how long: the machine the run was made on (:mod:`repro.core.machine`) and the wall
-    time of each step that finished before this evaluate step."""
+    and CPU time of each step that finished before this evaluate step."""
     from .machine import facts, step_times
     from .steps import runs_root
 
-    return {"machine": facts(), "step_wall_s": step_times(runs_root() / str(run.get("run_name", "")), paper)}
+    folder = runs_root() / str(run.get("run_name", ""))
+    return {
+        "machine": facts(),
+        "step_wall_s": step_times(folder, paper),
+        "step_cpu_s": step_times(folder, paper, key="cpu_s"),
+    }
 
 
 def _claim_entry(claim: Claim, result: ClaimResult) -> dict[str, Any]:

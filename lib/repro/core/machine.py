@@ -145,14 +145,15 @@ def numeric_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> l
     return keys
 
 
-def step_times(run_dir: Path, paper: str) -> dict[str, float]:
-    """``{step: wall seconds}`` from each step's ``step.json`` under ``<run_dir>/<paper>/`` (the steps
-    that finished; the evaluate step that is writing claims.json has none yet)."""
+def step_times(run_dir: Path, paper: str, key: str = "wall_s") -> dict[str, float]:
+    """``{step: seconds}`` from each step's ``step.json`` under ``<run_dir>/<paper>/`` (the steps that
+    finished; the evaluate step that is writing claims.json has none yet): wall seconds, or with
+    ``key="cpu_s"`` CPU seconds (steps recorded before the kit kept them are left out)."""
     from . import papers
 
     times = {}
     for step in papers.STEPS:
         meta = read_meta(Path(run_dir) / paper / step / "step.json")
-        if meta and isinstance(meta.get("wall_s"), (int, float)):
-            times[step] = float(meta["wall_s"])
+        if meta and isinstance(meta.get(key), (int, float)):
+            times[step] = float(meta[key])
     return times
