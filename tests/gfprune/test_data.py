@@ -137,3 +137,5 @@ def test_config_refuses_unknown_methods_and_uneven_checkpoints():
         config("smoke", finetune_steps=7)
     with pytest.raises(ConfigError, match="unknown override"):
         config("smoke", pruning_ratio=0.3)
+    with pytest.raises(ConfigError, match="criterion_micro_batch 64: must lie in"):
+        config("cpu", criterion_micro_batch=64)

@@ -75,32 +75,56 @@ def test_a_chosen_channel_is_registered_once_and_pinned(unet):
     assert pinned == n
 
 
-def test_gradient_norm_score_is_theta_times_the_hessian_gradient_product(unet, images, abar):
-    """Against torch.autograd.functional.hvp on the same loss (same t and noise)."""
-    mask = SoftMask(unet)
-    torch.manual_seed(5)
-    images = images[:4]
-    scores = gradient_norm_scores(unet, mask, iter([images]), abar, 1)
+def hvp_reference(unet, images, abar, grid, noise) -> dict[str, torch.Tensor]:
+    """``theta * H g`` by torch.autograd.functional.hvp on the mean DDPM loss at fixed ``grid`` and ``noise``."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     names, values = zip(*[(n, p.detach()) for n, p in unet.named_parameters()])
 
     def loss(*flat):
-        torch.manual_seed(5)
         params = dict(zip(names, flat))
-        grid = torch.linspace(0, len(abar) - 1, len(images)).long()  # the criterion's fixed timestep grid
-        return noise_loss(lambda x, t: functional_call(unet, params, (x, t)).sample, images, abar, grid).mean()
-
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+        return noise_loss(lambda x, t: functional_call(unet, params, (x, t)).sample, images, abar, grid, noise).mean()
 
     leaves = [v.clone().requires_grad_(True) for v in values]
     with sdpa_kernel(SDPBackend.MATH):
         grads = torch.autograd.grad(loss(*leaves), leaves)
         _, hvp = torch.autograd.functional.hvp(loss, tuple(values), tuple(g.detach() for g in grads))
-    for name, value, h in zip(names, values, hvp):
-        assert torch.allclose(scores[name], value.detach() * h, rtol=1e-3, atol=1e-7), name
+    return {name: value * h for name, value, h in zip(names, values, hvp)}
+
+
+def test_gradient_norm_score_is_theta_times_the_hessian_gradient_product(unet, images, abar):
+    """Against torch.autograd.functional.hvp on the same loss (same t and noise)."""
+    mask = SoftMask(unet)
+    images = images[:4]
+    torch.manual_seed(5)
+    scores = gradient_norm_scores(unet, mask, iter([images]), abar, 1)
+    torch.manual_seed(5)
+    noise = torch.randn_like(images)
+    grid = torch.linspace(0, len(abar) - 1, len(images)).long()  # the criterion's fixed timestep grid
+    for name, expected in hvp_reference(unet, images, abar, grid, noise).items():
+        assert torch.allclose(scores[name], expected, rtol=1e-3, atol=1e-7), name
     torch.manual_seed(5)
     unsigned = gradient_norm_scores(unet, mask, iter([images]), abar, 1, absolute=True)
-    for name in names:  # the unsigned reading: |theta * Hg| per element
+    for name in scores:  # the unsigned reading: |theta * Hg| per element
         assert torch.allclose(unsigned[name], scores[name].abs(), rtol=1e-5, atol=1e-8), name
+
+
+def test_micro_batches_sum_one_product_per_interleaved_part(unet, images, abar):
+    """``micro_batch=2`` on 4 images: two products, images (0, 2) and (1, 3) at their points of the
+    batch's timestep grid, each its own g and Hg (not the product of the whole batch's)."""
+    mask = SoftMask(unet)
+    images = images[:4]
+    torch.manual_seed(5)
+    scores = gradient_norm_scores(unet, mask, iter([images]), abar, 1, micro_batch=2)
+    torch.manual_seed(5)
+    noises = [torch.randn_like(images[j::2]) for j in (0, 1)]  # drawn in the order the parts run
+    grid = torch.linspace(0, len(abar) - 1, len(images)).long()
+    parts = [hvp_reference(unet, images[j::2], abar, grid[j::2], noises[j]) for j in (0, 1)]
+    for name in scores:
+        assert torch.allclose(scores[name], parts[0][name] + parts[1][name], rtol=1e-3, atol=1e-7), name
+    torch.manual_seed(5)
+    whole = gradient_norm_scores(unet, mask, iter([images]), abar, 1)
+    assert any(not torch.allclose(scores[n], whole[n], rtol=1e-3, atol=1e-7) for n in scores)
 
 
 def test_the_flow_removes_exactly_the_channels_it_drove_to_zero(unet, images, abar, tiny_cfg):

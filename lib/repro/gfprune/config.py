@@ -62,13 +62,15 @@ DDPM_CIFAR10 = UNetSpec(
 class Schedule:
     """What the two iterative methods (ours and iterative hard Taylor) share: ``stages`` prunes or
     mask stages, ``stage_steps`` Adam steps at ``lr`` after each, ``criterion_batches`` batches per
-    criterion, every batch of ``batch_size`` images."""
+    criterion, every batch of ``batch_size`` images; ours splits each into Hessian-vector products of
+    ``micro_batch`` images (0: one per batch)."""
 
     stages: int
     stage_steps: int
     criterion_batches: int
     batch_size: int
     lr: float
+    micro_batch: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,17 +119,25 @@ class GfpruneConfig(RunConfig):
     classifier_epochs: int = 15  # the digit classifier whose features define the Frechet distance
     # pruning: every method at the same MACs
     methods: tuple[str, ...] = METHODS
-    table_only_methods: tuple[str, ...] = ("taylor",)  # in no claim: first seed only (random is a trivial reference)
+    # in no claim: first seed only (random is a trivial reference). diffpruning_grid, the kit's earlier walk, ends
+    # where the official one does (the previous golden, 3 seeds: plug-in Frechet distance 61.0 both)
+    table_only_methods: tuple[str, ...] = ("taylor", "diffpruning_grid")
     macs_target: float = 0.56  # fraction of the dense model's MACs (Diff-Pruning CIFAR-10: 3.4G / 6.1G)
     macs_tolerance: float = 0.02  # the honesty guard: MACs within 2% of the target
     global_pruning: bool = False
     ratio_search_steps: int = 10  # bisection steps of the ratio search (each prunes a copy and counts MACs)
-    # batches of gradients (Taylor) or gradient + HVP (ours) per criterion; ours draws each batch's
-    # timesteps on a fixed grid over [0, T). At 2 batches with uniform timesteps ours was noise: pairwise
-    # Spearman of 8 draws -0.87 to +0.90 (issue 32). The train step reports the split-half Spearman per
-    # seed. Measured on the cpu dense model (two pairs of draws): the signed score -0.49 / 0.27 at 4
-    # batches, 0.74 / 0.76 at 8, 0.96 / 0.85 at 16, 0.98 at 48; the unsigned one 0.99 at 4.
-    criterion_batches: int = 16
+    # batches of gradients (Taylor) or gradient + HVP (ours) per criterion, the same for every criterion; ours
+    # draws each batch's timesteps on a fixed grid over [0, T). At 2 batches with uniform timesteps ours was
+    # noise: pairwise Spearman of 8 draws -0.87 to +0.90 (issue 32). The train step gates the split-half
+    # Spearman per seed.
+    criterion_batches: int = 8
+    # Ours splits each criterion batch into Hessian-vector products of this many images (0: the whole batch):
+    # the same images and gradient evaluations, a steadier signed score. At a trained model the mean gradient
+    # is ~0, so a product's signal (the per-example term) and its noise (other examples' cross terms) both
+    # scale as 1/size: reliability grows with the number of products, not of images. Split-half Spearman of
+    # the signed score on the cpu dense model, the draws that failed the gate (seed 2's): 16 products of 32
+    # images 0.36, 48 of 32 0.71, 64 of 8 0.94, 64 of 4 0.94, 128 of 4 0.98 (docs/papers/gfprune.md).
+    criterion_micro_batch: int = 4
     magnitude_p: int = 2  # Diff-Pruning's official magnitude criterion (L2); 1 gives the L1 of earlier runs
     taylor_multivariable: bool = True  # one-shot Taylor as Diff-Pruning's --pruner taylor; False: sum |w g|
     # Diff-Pruning walks t = 0, 1, 2, ... (one batch, one fixed noise) until L_t < 0.05 max L (its code's
@@ -178,7 +188,14 @@ class GfpruneConfig(RunConfig):
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self.prune_stages, self.stage_steps, self.criterion_batches, self.batch_size, self.finetune_lr)
+        return Schedule(
+            self.prune_stages,
+            self.stage_steps,
+            self.criterion_batches,
+            self.batch_size,
+            self.finetune_lr,
+            self.criterion_micro_batch,
+        )
 
 
 PROFILES = {
@@ -205,10 +222,10 @@ PROFILES = {
         latency_repeats=2,
         latency_batch=8,
     ),
-    # 3 seeds: with 5 seeds and 3000 pretraining steps the profile took 1353 s (issue 16). Two threads on
-    # quiet cores: one took 733 s (a pretraining step 0.145 s against 0.111 s on two); on shared cores
-    # set threads=1 (docs/troubleshooting.md). Every arm loses the same seeds.
-    "cpu": lambda: GfpruneConfig(profile="cpu", seeds=(0, 1, 2), threads=2),
+    # 3 seeds: with 5 seeds and 3000 pretraining steps the profile took 1353 s (issue 16). One thread per
+    # job, the train step's (arm, seed) runs side by side (repro.core.jobs): two OpenMP threads stalled
+    # 25-36x on shared cores (docs/papers/gfprune.md). Every arm loses the same seeds.
+    "cpu": lambda: GfpruneConfig(profile="cpu", seeds=(0, 1, 2)),
     # gpu: a 1.1M-parameter UNet pretrained at batch 256. Tiny models are launch-bound on a GPU (an H100
     # took ~35 ms per fine-tuning step at batch 256, about what a step at batch 32 costs), so the profile
     # buys larger batches and samples, not more steps. Measured on an H100 with an earlier, larger version
@@ -279,6 +296,8 @@ def config(profile: str = "smoke", **overrides) -> GfpruneConfig:
         raise ConfigError(f"norm_stats {cfg.norm_stats!r}; valid: live, all")
     if cfg.data_source not in ("digits", "cifar10"):
         raise ConfigError(f"data_source {cfg.data_source!r}; valid: digits, cifar10")
+    if not 0 <= cfg.criterion_micro_batch <= cfg.batch_size:
+        raise ConfigError(f"criterion_micro_batch {cfg.criterion_micro_batch}: must lie in [0, {cfg.batch_size}]")
     if cfg.finetune_steps % cfg.eval_every:
         raise ConfigError(f"finetune_steps ({cfg.finetune_steps}) must be a multiple of eval_every ({cfg.eval_every})")
     return cfg

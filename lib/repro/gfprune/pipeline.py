@@ -8,7 +8,9 @@ import copy
 import numpy as np
 import torch
 
+from repro.core import jobs
 from repro.core.claims import claims_document
+from repro.core.jobs import Job
 from repro.core.runtime import make_accelerator, seed_everything
 from repro.core.scores import measured_claims, save_scores
 from repro.core.steps import Pipeline, StepContext, read_json, write_json
@@ -52,6 +54,7 @@ PRUNE_FIELDS = (
     "mask_decay",
     "norm_stats",
     "criterion_batches",
+    "criterion_micro_batch",
     "diffpruning_threshold",
     "diffpruning_grid",
     "diffpruning_max_steps",
@@ -190,110 +193,64 @@ def model(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     upstream=("data", "model"),
 )
 def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
-    """Prune with every method at the same MACs, then fine-tune each pruned model alike."""
-    split = files.load_split(ctx.upstream["data"])
-    accelerator = make_accelerator(cfg)
-    x = split["x_train"].to(accelerator.device)
-    dense, sched = files.load_dense(ctx.upstream["model"])
-    abar = alphas_cumprod(sched)
+    """Prune with every method at the same MACs, then fine-tune each pruned model alike. Each (arm,
+    seed) is a job (``repro.core.jobs``), and so is each seed's control K1 and criterion reliability:
+    side by side on free cores, with the same results whatever runs them (each job seeds itself).
+    Every method at a ratio ends at the same total gradient evaluations, pruning included: a method
+    whose pruning spends fewer fine-tunes longer (its pruning cost is known before it runs, and checked
+    against what it spent)."""
     model_summary = read_json(ctx.upstream["model"] / "step.json")["summary"]
-    dense_macs = model_summary["macs"]
-    val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed).to(accelerator.device)
-    ledger, curves, trajectories, info = {}, {}, {}, {}
-    pruned: dict = {}  # (arm, seed) -> (model, history, pruning budget, MACs fraction)
-    for arm in arms(cfg):
-        ratio = float(arm.condition) if arm.condition is not None else model_summary["ratio"]
-        for seed in arm_seeds(cfg, arm):
-            unet = copy.deepcopy(dense).to(accelerator.device).train()
-            seed_everything(seed)
-            if arm.method in FLOW_METHODS:
-                criterion = FLOW_METHODS[arm.method]
-                flow = gradient_flow_prune(
-                    unet,
-                    x,
-                    abar,
-                    cfg.schedule,
-                    ratio,
-                    seed,
-                    mask_lr=cfg.mask_lr,
-                    mask_decay=cfg.mask_decay,
-                    global_pruning=cfg.global_pruning,
-                    criterion=criterion,
-                    norm_stats=cfg.norm_stats,
-                )
-                history, spent = flow.history, flow.budget
-                trajectories.setdefault(arm.name, []).append(flow.trajectory)
-                info.setdefault(arm.name, []).append(
-                    {
-                        "removal_gap": round(flow.removal_gap, 5),
-                        "residual_mask": flow.residual_mask,
-                        "final_masks": mask_summary(flow.trajectory),
-                    }
-                )
-            elif arm.method == "iterative_taylor":
-                history, spent, extra = iterative_taylor_prune(
-                    unet, x, abar, cfg.schedule, ratio, seed, cfg.global_pruning
-                )
-            else:
-                history, spent, extra = one_shot_prune(arm.method, unet, x, abar, cfg.one_shot, ratio, seed)
-                if extra:
-                    info.setdefault(arm.name, []).append(extra)
-            pruned[arm, seed] = (unet, history, spent, pruning.macs_params(unet)[0] / dense_macs)
-    # Every method at a ratio ends at the same total gradient evaluations (pruning phase included): a
-    # method whose pruning spent fewer fine-tunes longer, to within one batch of the most expensive one.
+    inputs = (ctx.upstream["data"], ctx.upstream["model"])
     mark: dict[str | None, int] = {}
-    for (arm, _seed), (*_, spent, _f) in pruned.items():
-        mark[arm.condition] = max(mark.get(arm.condition, 0), gradient_evaluations(spent))
+    for arm in arms(cfg):
+        mark[arm.condition] = max(mark.get(arm.condition, 0), planned_gradient_evaluations(cfg, arm.method))
+    todo, work = [], []
     for arm in arms(cfg):
         ratio = float(arm.condition) if arm.condition is not None else model_summary["ratio"]
-        budget, runs, fractions = Budget(), [], []
+        steps = cfg.finetune_steps + -(-(mark[arm.condition] - planned_gradient_evaluations(cfg, arm.method))
+                                       // cfg.batch_size)  # fmt: skip
+        for seed in arm_seeds(cfg, arm):
+            todo.append((arm, seed))
+            work.append(Job(f"{arm.name} s{seed}", prune_and_finetune,
+                            (cfg, arm, ratio, steps, seed, *inputs, ctx.dir), seed=seed))  # fmt: skip
+    checks = [Job(f"criteria s{seed}", criterion_checks, (cfg, seed, *inputs), seed=seed) for seed in cfg.seeds]
+    done = jobs.run(work + checks, threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json")
+    runs = {key: job.value for key, job in zip(todo, done)}
+    ledger, curves, trajectories, info = {}, {}, {}, {}
+    for arm in arms(cfg):
         seeds = arm_seeds(cfg, arm)
-        for seed in seeds:
-            unet, history, spent, fraction = pruned.pop((arm, seed))
-            own = gradient_evaluations(spent)
-            steps = cfg.finetune_steps + -(-(mark[arm.condition] - own) // cfg.batch_size)
-            tuned = finetune(
-                unet,
-                x,
-                abar,
-                val,
-                steps=steps,
-                lr=cfg.finetune_lr,
-                warmup=cfg.finetune_warmup,
-                batch_size=cfg.batch_size,
-                eval_every=cfg.eval_every,
-                seed=seed,
-                accelerator=accelerator,
-            )
-            budget = budget.merge(spent).merge(tuned.budget)
-            runs.append(np.stack(tuned.val))
-            fractions.append(fraction)
-            pruning.save_pruned(unet.eval(), dict(dense.config), history, files.pruned_model(ctx.dir, arm, seed))
-        curves[arm.name] = np.stack(runs)  # (seeds, checkpoints, val examples)
-        curves[files.steps_key(arm.name)] = np.array(tuned.steps)
+        results = [runs[arm, seed] for seed in seeds]
+        spent, own = results[-1]["spent"], planned_gradient_evaluations(cfg, arm.method)
+        spent_by_seed = [gradient_evaluations(r["spent"]) for r in results]
+        assert spent_by_seed == [own] * len(seeds), f"{arm.name}: planned {own}, pruning spent {spent_by_seed}"
+        budget = Budget()
+        for r in results:
+            budget = budget.merge(r["spent"]).merge(r["tuned"])
+            if r["info"]:
+                info.setdefault(arm.name, []).append(r["info"])
+            if r["trajectory"] is not None:
+                trajectories.setdefault(arm.name, []).append(r["trajectory"])
+        curves[arm.name] = np.stack([r["val"] for r in results])  # (seeds, checkpoints, val examples)
+        curves[files.steps_key(arm.name)] = np.array(results[-1]["steps"])
+        fractions = [r["macs_fraction"] for r in results]
         ledger[arm.name] = budget.to_dict() | {
             "prune_optimizer_steps": spent.optimizer_steps,
             "prune_gradient_evaluations": own,
-            "finetune_steps": steps,
+            "finetune_steps": int(results[-1]["steps"][-1]),
             "gradient_evaluations": gradient_evaluations(budget),
-            "ratio": round(ratio, 5),
+            "ratio": round(results[-1]["ratio"], 5),
             "macs_fraction": round(float(np.mean(fractions)), 4),
-            "params": sum(p.numel() for p in unet.parameters()),
+            "params": results[-1]["params"],
             "seeds": len(seeds),
         }
+        start, end = results[-1]["val"][0].mean(), np.mean([r["val"][-1].mean() for r in results])
         ctx.log(
-            f"{arm.name}: MACs {np.mean(fractions):.3f} of dense, {steps} fine-tuning steps, val loss "
-            f"{runs[-1][0].mean():.4f} -> {np.mean([r[-1].mean() for r in runs]):.4f} ({budget.wall_s:.1f} s)"
+            f"{arm.name}: MACs {np.mean(fractions):.3f} of dense, {ledger[arm.name]['finetune_steps']} fine-tuning "
+            f"steps, val loss {start:.4f} -> {end:.4f} ({budget.wall_s:.1f} s of jobs)"
         )
-    planted: dict[str, list] = {m: [] for m in cfg.planted_criteria}  # control K1, per seed
-    criteria = tuple(PLANTED_CRITERIA[m] for m in cfg.planted_criteria)
-    for seed in cfg.seeds:
-        found = planted_control(criteria, dense, split["x_train"], abar, cfg.control_ratio, cfg.batch_size,
-                                cfg.criterion_batches, seed)  # fmt: skip
-        for m in cfg.planted_criteria:
-            planted[m].append(found[PLANTED_CRITERIA[m]].tolist())
-    write_json(ctx.dir / files.PLANTED, planted)
-    reliability = criterion_reliability(cfg, dense, split["x_train"], abar, info)
+    per_seed = [job.value for job in done[len(work) :]]
+    write_json(ctx.dir / files.PLANTED, {m: [c["planted"][m] for c in per_seed] for m in cfg.planted_criteria})
+    reliability = criterion_reliability(cfg, [c["spearman"] for c in per_seed], info)
     ctx.log(f"criterion reliability per seed: {reliability}")
     write_json(ctx.dir / files.RELIABILITY, reliability)
     write_json(ctx.dir / files.INFO, info)
@@ -305,10 +262,91 @@ def train(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     within = abs(np.mean(targets) - cfg.macs_target) <= cfg.macs_tolerance * cfg.macs_target
     return {
         "arms": len(ledger),
-        "models": len(ledger) * len(cfg.seeds),
+        "models": len(todo),
         "macs_fraction": round(float(np.mean(targets)), 4),
         "macs_within_tolerance": bool(within),
     }
+
+
+def planned_gradient_evaluations(cfg: GfpruneConfig, method: str) -> int:
+    """Samples through a backward pass (gradients and Hessian-vector products) that ``method``'s pruning
+    spends, known before it runs (the train step checks it against the ledger): ours one gradient and
+    one HVP per criterion batch and a gradient per soft-phase step, every stage; iterative Taylor a
+    gradient per criterion batch and per fine-tuning step, every stage; one-shot Taylor its criterion
+    batches. Magnitude, random and Diff-Pruning's walks (kept apart: ``diffpruning_walk``) spend none."""
+    s = cfg.schedule
+    per_stage = {
+        "gfprune": 2 * s.criterion_batches + s.stage_steps,
+        "gfprune_abs": 2 * s.criterion_batches + s.stage_steps,
+        "flow_magnitude": s.stage_steps,
+        "iterative_taylor": s.criterion_batches + s.stage_steps,
+    }
+    if method in per_stage:
+        return s.stages * per_stage[method] * s.batch_size
+    return cfg.criterion_batches * cfg.batch_size if method == "taylor" else 0
+
+
+def _inputs(data_dir, model_dir) -> tuple[dict[str, torch.Tensor], torch.nn.Module, torch.Tensor]:
+    """What a job reads: the split (on CPU), the dense UNet (on CPU) and the noise schedule's alpha-bar."""
+    dense, sched = files.load_dense(model_dir)
+    return files.load_split(data_dir), dense, alphas_cumprod(sched)
+
+
+def prune_and_finetune(cfg: GfpruneConfig, arm, ratio: float, steps: int, seed: int, data_dir, model_dir, out) -> dict:
+    """One (arm, seed) job of :func:`train`: prune a copy of the dense model with the arm's method at
+    ``ratio``, fine-tune it ``steps`` steps, save it; what the ledger, curves and table need."""
+    split, dense, abar = _inputs(data_dir, model_dir)
+    accelerator = make_accelerator(cfg)
+    x = split["x_train"].to(accelerator.device)
+    val = ValidationSet.make(split["x_test"], cfg.val_examples, len(abar), cfg.data_seed)
+    dense_config, dense_macs = dict(dense.config), pruning.macs_params(dense)[0]
+    unet = dense.to(accelerator.device).train()
+    seed_everything(seed)
+    extra, trajectory = {}, None
+    if arm.method in FLOW_METHODS:
+        flow = gradient_flow_prune(unet, x, abar, cfg.schedule, ratio, seed, mask_lr=cfg.mask_lr,
+                                   mask_decay=cfg.mask_decay, global_pruning=cfg.global_pruning,
+                                   criterion=FLOW_METHODS[arm.method], norm_stats=cfg.norm_stats)  # fmt: skip
+        history, spent, trajectory = flow.history, flow.budget, flow.trajectory
+        extra = {"removal_gap": round(flow.removal_gap, 5), "residual_mask": flow.residual_mask,
+                 "final_masks": mask_summary(flow.trajectory)}  # fmt: skip
+    elif arm.method == "iterative_taylor":
+        history, spent, _ = iterative_taylor_prune(unet, x, abar, cfg.schedule, ratio, seed, cfg.global_pruning)
+    else:
+        history, spent, extra = one_shot_prune(arm.method, unet, x, abar, cfg.one_shot, ratio, seed)
+    fraction = pruning.macs_params(unet)[0] / dense_macs
+    tuned = finetune(unet, x, abar, val.to(accelerator.device), steps=steps, lr=cfg.finetune_lr,
+                     warmup=cfg.finetune_warmup, batch_size=cfg.batch_size, eval_every=cfg.eval_every, seed=seed,
+                     accelerator=accelerator)  # fmt: skip
+    unet = unet.cpu().eval()
+    pruning.save_pruned(unet, dense_config, history, files.pruned_model(out, arm, seed))
+    return {
+        "spent": spent,
+        "tuned": tuned.budget,
+        "val": np.stack(tuned.val),
+        "steps": tuned.steps,
+        "macs_fraction": fraction,
+        "ratio": ratio,
+        "params": sum(p.numel() for p in unet.parameters()),
+        "info": extra,
+        "trajectory": trajectory,
+    }
+
+
+def criterion_checks(cfg: GfpruneConfig, seed: int, data_dir, model_dir) -> dict:
+    """One seed's job of :func:`train` beside the pruning runs: the control K1 (dead channels planted in
+    the dense model; which each criterion picks) and the split-half Spearman of our channel scores
+    under both readings (two independent draws of ``criterion_batches`` batches on the dense model,
+    seeds 1000 + 2s and 1000 + 2s + 1, apart from every pruning run's draws): the gates
+    ``criterion_reliable(_abs)``."""
+    split, dense, abar = _inputs(data_dir, model_dir)
+    x = split["x_train"]
+    criteria = tuple(PLANTED_CRITERIA[m] for m in cfg.planted_criteria)
+    draw = (cfg.batch_size, cfg.criterion_batches)
+    found = planted_control(criteria, dense, x, abar, cfg.control_ratio, *draw, seed, cfg.criterion_micro_batch)
+    readings = ("gradient_norm", "gradient_norm_abs")
+    spearman = split_half_spearman(readings, dense, x, abar, *draw, 1000 + 2 * seed, cfg.criterion_micro_batch)
+    return {"planted": {m: found[PLANTED_CRITERIA[m]].tolist() for m in cfg.planted_criteria}, "spearman": spearman}
 
 
 @pipe.step(
@@ -443,19 +481,13 @@ def figures(cfg: GfpruneConfig, ctx: StepContext) -> dict:
     return {"figures": sorted(p.name for p in written if p.suffix == ".png")}
 
 
-def criterion_reliability(cfg: GfpruneConfig, dense, x: torch.Tensor, abar: torch.Tensor, info: dict) -> dict:
-    """Per seed: the split-half Spearman of our channel scores under both readings (two independent
-    draws of ``criterion_batches`` batches on the dense model, seeds 1000 + 2s and 1000 + 2s + 1, apart
-    from every pruning run's draws), the gates ``criterion_reliable(_abs)``; and how far Diff-Pruning's
-    two timestep walks agree (Spearman of their channel scores on the dense model; the scores are
-    dropped from ``info`` here)."""
+def criterion_reliability(cfg: GfpruneConfig, per_seed: list[dict], info: dict) -> dict:
+    """The split-half Spearman per seed and reading (from :func:`criterion_checks`), and how far
+    Diff-Pruning's two timestep walks agree (Spearman of their channel scores on the dense model, on
+    the seeds both ran; the scores are dropped from ``info`` here)."""
     from scipy.stats import spearmanr
 
     readings = ("gradient_norm", "gradient_norm_abs")
-    per_seed = [
-        split_half_spearman(readings, dense, x, abar, cfg.batch_size, cfg.criterion_batches, 1000 + 2 * s)
-        for s in cfg.seeds
-    ]
     out: dict = {
         "criterion_split_half_spearman": {c: [round(r[c], 4) for r in per_seed] for c in readings},
         "criterion_batches": cfg.criterion_batches,
