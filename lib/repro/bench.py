@@ -248,7 +248,18 @@ def bench_parallel(profile: str, logs: Path, only: tuple[str, ...] = ()) -> dict
         "runs": runs,
         "ratio": round(default["wall_s"] / sequential["wall_s"], 3) if sequential["wall_s"] else None,
         "same_verdicts": sequential["verdicts"] == default["verdicts"],
+        "verdicts_differ": verdict_changes(sequential["verdicts"], default["verdicts"]),
     }
+
+
+def verdict_changes(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> list[str]:
+    """``"<paper> <claim>: <verdict in a> -> <verdict in b>"`` for each claim whose verdict differs."""
+    return [
+        f"{paper} {claim}: {a.get(paper, {}).get(claim, '-')} -> {b.get(paper, {}).get(claim, '-')}"
+        for paper in sorted(set(a) | set(b))
+        for claim in sorted(set(a.get(paper, {})) | set(b.get(paper, {})))
+        if a.get(paper, {}).get(claim) != b.get(paper, {}).get(claim)
+    ]
 
 
 class LoadSampler:
@@ -325,7 +336,13 @@ def parallel_markdown(doc: dict[str, Any]) -> list[str]:
         f"| **all, wall clock** | **{seq['wall_s']:.0f}** | **{par['wall_s']:.0f}** | ratio {doc['ratio'] or 0:.2f} |",
         "",
         f"Load average (1, 5, 15 min) before -> after: `--jobs 1` {load(seq)}; default {load(par)}. "
-        f"Same verdicts in both runs: {'yes' if doc['same_verdicts'] else 'NO'}.",
+        f"Same verdicts in both runs: {'yes' if doc['same_verdicts'] else 'NO'}"
+        + (
+            "."
+            if doc["same_verdicts"]
+            else f" ({'; '.join(doc.get('verdicts_differ', []))}; a claim on wall time "
+            "can legitimately move when papers share the cores)."
+        ),
     ]
     return lines
 

@@ -293,3 +293,15 @@ def test_bench_parallel_runs_only_the_papers_asked_for(tmp_path, monkeypatch):
     assert "`cpu`, mods, dflmoe" in "\n".join(bench.parallel_markdown(doc))
     with pytest.raises(SystemExit):
         bench.main(["--kernels", "", "--parallel", "cpu", "--paper", "nope"])
+
+
+def test_bench_names_the_claims_whose_verdict_differs():
+    from repro import bench
+
+    one = {"videopure": {"C3d": "reproduced", "K1": "reproduced"}, "mods": {"C1": "inconclusive"}}
+    other = {"videopure": {"C3d": "inconclusive", "K1": "reproduced"}, "mods": {}}
+    assert bench.verdict_changes(one, other) == [
+        "mods C1: inconclusive -> -",
+        "videopure C3d: reproduced -> inconclusive",
+    ]
+    assert bench.verdict_changes(one, one) == []
