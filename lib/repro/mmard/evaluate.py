@@ -8,7 +8,7 @@ runs only on the arms the claims compare, on the first ``autoattack_subset`` tes
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,24 +27,11 @@ def points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, batch_siz
     return robust_correct(model, x, y, attack, batch_size).float().mul(100).cpu().numpy()
 
 
-def score_arms(
-    students: Mapping[str, Sequence[nn.Module]],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    eps: float,
-    eps_sweep: Sequence[float],
-    autoattack_arms: Collection[str],
-    autoattack_subset: int,
-    seed: int,
+def arm_scores(
+    per_model: Mapping[str, Sequence[Mapping[str, np.ndarray]]],
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, list[float]]]:
-    """Scores, metric -> arm -> (n_seeds, n_images), for the fast attacks, the eps sweep (PGD-20
-    averaged over eps per image) and AutoAttack (on ``autoattack_arms`` only); and each arm's PGD-20
-    accuracy per eps (seed mean)."""
-    per_model = {
-        arm: [model_scores(m, x, y, eps, eps_sweep, autoattack_subset * (arm in autoattack_arms), seed) for m in models]
-        for arm, models in students.items()
-    }
+    """Scores, metric -> arm -> (n_seeds, n_images), from each arm's per-seed :func:`model_scores`
+    (AutoAttack where it ran); and each arm's PGD-20 accuracy per eps of the sweep (seed mean)."""
     metrics = (*FAST_ATTACKS, "pgd20_sweep", "autoattack")
     scores = {
         metric: {arm: np.stack([s[metric] for s in runs]) for arm, runs in per_model.items() if metric in runs[0]}
@@ -63,9 +50,10 @@ def model_scores(
     autoattack_subset: int,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Every metric of one model (AutoAttack on the first ``autoattack_subset`` images when > 0). The
+    """Every metric of one model: the fast attacks, the eps sweep (PGD-20 averaged over eps per image;
+    ``sweep`` keeps each eps) and AutoAttack on the first ``autoattack_subset`` images when > 0. The
     random starts are reseeded per model, so a model's scores do not depend on which models were
-    attacked before it (or on a resumed run's history)."""
+    attacked before it, in which process (a job), or on a resumed run's history."""
     seed_everything(seed)
     suite = attack_suite(eps, seed=seed)
     scores = {metric: points(model, x, y, suite[metric]) for metric in FAST_ATTACKS}
