@@ -10,7 +10,7 @@ their measured budgets.
 Budget (the same for every attack): the paper runs 300 PGD steps per image with up to 1024 new
 tokens on Qwen2.5-VL-3B. The ``cpu`` profile attacks 12 scenes per victim with 100 steps (target
 regenerated every 10 steps, as in the paper) and a 128-token cap; three victims (seeds) trained from
-scratch on 9600 scenes for 6 epochs. Every attack gets the same eps, step, steps and regenerations;
+scratch on 9600 scenes for 4 epochs. Every attack gets the same eps, step, steps and regenerations;
 the ledger in claims.json shows it.
 
 eps: the paper's 8/255 (on 448x448 images) is raised to 32/255 (step 2/255) for the 32x32 victim:
@@ -172,15 +172,15 @@ PROFILES = {
     # captions an attacked output runs to the 128-token cap, ~5x the earlier victim's, so every step
     # and regeneration costs more; the pilots' outputs were near their final length by step 40), no
     # lambda_rep sweep (C3d is not measurable inside the cap: docs/papers/lingoloop.md), latency timed
-    # on every image, 3 interleaved passes. Victims: 9600 scenes x 6 epochs (at 4, seed 2 stopped at
-    # right ending 0.80 on validation; at 2400 x 15 victims stayed at 0.44-0.86: the page's pilots)
+    # on every image, 3 interleaved passes. Victims: 9600 scenes x 4 epochs (at 2400 x 15 victims
+    # stayed at right ending 0.44-0.86; at 9600 x 6 only seed 1 of 3 was ready: the page's pilots)
     "cpu": lambda: LingoloopConfig(
         profile="cpu",
         threads=1,  # as smoke: on shared cores a second thread made a victim epoch ~100x slower (629 s)
         seeds=(0, 1, 2),
         n_train=9600,
         n_eval=12,
-        epochs=6,
+        epochs=4,
         hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=100),
         lambda_sweep=(),
     ),
