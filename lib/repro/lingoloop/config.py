@@ -8,7 +8,7 @@ their measured budgets.
     True
 
 Budget (the same for every attack): the paper runs 300 PGD steps per image with up to 1024 new
-tokens on Qwen2.5-VL-3B. The ``cpu`` profile attacks 12 scenes per victim with 100 steps (target
+tokens on Qwen2.5-VL-3B. The ``cpu`` profile attacks 12 scenes per victim with 150 steps (target
 regenerated every 10 steps, as in the paper) and a 128-token cap; three victims (seeds) trained from
 scratch on 9600 scenes for 4 epochs. Every attack gets the same eps, step, steps and regenerations;
 the ledger in claims.json shows it.
@@ -168,12 +168,12 @@ PROFILES = {
         probe_step=1,
         latency_repeats=1,
     ),
-    # cpu: the main job: 3 victims x 12 images, 100 steps (a third of the paper's 300: with open-ended
+    # cpu: the main job: 3 victims x 12 images, 150 steps (half the paper's 300: with open-ended
     # captions an attacked output runs to the 128-token cap, ~5x the earlier victim's, so every step
-    # and regeneration costs more; the pilots' outputs were near their final length by step 40), no
-    # lambda_rep sweep (C3d is not measurable inside the cap: docs/papers/lingoloop.md), latency timed
-    # on every image, 3 interleaved passes. Victims: 9600 scenes x 4 epochs (at 2400 x 15 victims
-    # stayed at right ending 0.44-0.86; at 9600 x 6 only seed 1 of 3 was ready: the page's pilots)
+    # and regeneration costs more), latency timed on every image, 3 interleaved passes. Victims: 9600
+    # scenes x 4 epochs (at 2400 x 15 victims stayed at right ending 0.44-0.86; at 9600 x 6 only seed 1
+    # of 3 was ready: the page's pilots). Each victim and each (victim, attack) is a job: ~460 CPU s
+    # in all at 100 steps without the sweep, measured (docs/papers/lingoloop.md, budget)
     "cpu": lambda: LingoloopConfig(
         profile="cpu",
         threads=1,  # as smoke: on shared cores a second thread made a victim epoch ~100x slower (629 s)
@@ -181,8 +181,7 @@ PROFILES = {
         n_train=9600,
         n_eval=12,
         epochs=4,
-        hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=100),
-        lambda_sweep=(),
+        hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150),
     ),
     "gpu": lambda: LingoloopConfig(
         profile="gpu",
