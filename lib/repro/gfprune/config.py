@@ -136,7 +136,8 @@ class GfpruneConfig(RunConfig):
     # is ~0, so a product's signal (the per-example term) and its noise (other examples' cross terms) both
     # scale as 1/size: reliability grows with the number of products, not of images. Split-half Spearman of
     # the signed score on the cpu dense model, the draws that failed the gate (seed 2's): 16 products of 32
-    # images 0.36, 48 of 32 0.71, 64 of 8 0.94, 64 of 4 0.94, 128 of 4 0.98 (docs/papers/gfprune.md).
+    # images 0.36, 48 of 32 0.71, 64 of 8 0.94, 64 of 4 0.94, 128 of 4 0.98; every product on the same
+    # timestep grid (products of 4 on interleaved points of a 32-point grid: -0.54; docs/papers/gfprune.md).
     criterion_micro_batch: int = 4
     magnitude_p: int = 2  # Diff-Pruning's official magnitude criterion (L2); 1 gives the L1 of earlier runs
     taylor_multivariable: bool = True  # one-shot Taylor as Diff-Pruning's --pruner taylor; False: sum |w g|
