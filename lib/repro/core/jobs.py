@@ -125,16 +125,6 @@ def _call(job: Job, threads: int) -> Done:
         torch.set_num_threads(previous)
 
 
-_CPU_ELSEWHERE = [0.0]  # CPU seconds of the jobs this process ran in other processes (workers)
-
-
-def cpu_elsewhere() -> float:
-    """CPU seconds spent so far by jobs this process handed to workers (loky, GPU workers, Dask): a
-    step adds them to its own process time, so ``step.json``'s ``cpu_s`` holds all the work, wherever
-    it ran. A worker runs one job at a time, so its process time over a job is that job's."""
-    return _CPU_ELSEWHERE[0]
-
-
 def run(
     jobs: Sequence[Job], *, threads: int, device: str = "cpu", local: bool = False, record: Path | None = None
 ) -> list[Done]:
@@ -155,8 +145,10 @@ def run(
         # inner_max_num_threads: the workers' OpenMP/BLAS pools start at the job's share, not at all cores
         with parallel_config(backend="loky", inner_max_num_threads=threads):
             done = Parallel(n_jobs=how.at_once)(delayed(_call)(job, threads) for job in jobs)
-    if how.backend != "in-process":
-        _CPU_ELSEWHERE[0] += sum(d.cpu_s for d in done)
+    if how.backend != "in-process":  # so that step.json's cpu_s holds all the work, wherever it ran
+        from .runtime import add_worker_cpu
+
+        add_worker_cpu(sum(d.cpu_s for d in done))
     if record is not None:
         _record(record, done, how)
     return done

@@ -224,8 +224,9 @@ def longest_first(paper_names: list[str], profile: str) -> list[str]:
 
 
 def readme_seconds(profile: str, readme: Path = REPO_ROOT / "README.md") -> dict[str, float]:
-    """``{paper: seconds}`` from the README's table of measured budgets (``| paper | `cpu` | `smoke` |``);
-    empty when the README or the table is missing (the order then stays as given)."""
+    """``{paper: seconds}`` from the README's table of measured budgets (``| paper | `cpu` | `smoke` |``;
+    an estimate reads ``~330 s``); empty when the README or the table is missing (the order then stays
+    as given)."""
     try:
         lines = readme.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -240,7 +241,7 @@ def readme_seconds(profile: str, readme: Path = REPO_ROOT / "README.md") -> dict
         if not line.startswith("|"):
             break
         cells = [c.strip(" `") for c in line.strip("|").split("|")]
-        if len(cells) > column and (number := re.match(r"(\d+(?:\.\d+)?)\s*s\b", cells[column])):
+        if len(cells) > column and (number := re.match(r"~?(\d+(?:\.\d+)?)\s*s\b", cells[column])):
             seconds[cells[0]] = float(number.group(1))
     return seconds
 

@@ -99,3 +99,23 @@ def peak_gpu_mb() -> float | None:
 
 def gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+_WORKER_CPU = [0.0]  # CPU seconds of the jobs this process handed to worker processes
+
+
+def add_worker_cpu(seconds: float) -> None:
+    """Count CPU seconds that jobs handed out by this process spent in other processes (loky, GPU
+    workers, Dask); :func:`cpu_seconds` adds them to this process's own time."""
+    _WORKER_CPU[0] += seconds
+
+
+def cpu_seconds() -> float:
+    """CPU seconds spent so far by this process (every thread) and by the jobs it handed to workers (a
+    worker runs one job at a time, so its process time over a job is that job's). On shared cores wall
+    time says little about the budget on quiet ones; CPU time of one-thread work moves much less with
+    the load. (Not ``RUSAGE_CHILDREN``: loky's reused workers are reaped at random later times and would
+    be counted twice.)"""
+    import time
+
+    return time.process_time() + _WORKER_CPU[0]

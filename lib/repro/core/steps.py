@@ -226,19 +226,9 @@ class PeakMemory:
         self.peak_bytes = max(self.peak_bytes, self._proc.memory_info().rss)
 
 
-def cpu_seconds() -> float:
-    """CPU seconds spent so far by this process (every thread) and by the jobs it handed to workers.
-    On shared cores wall time says little about the budget on quiet ones; CPU time of one-thread work
-    moves much less with the load. (Not ``RUSAGE_CHILDREN``: loky's reused workers are reaped at
-    random later times and would be counted twice.)"""
-    from .jobs import cpu_elsewhere
-
-    return time.process_time() + cpu_elsewhere()
-
-
 @dataclass(frozen=True)
 class Spent:
-    """What a step cost: wall and CPU seconds (see :func:`cpu_seconds`) and peak resident bytes."""
+    """What a step cost: wall and CPU seconds (:func:`repro.core.runtime.cpu_seconds`) and peak resident bytes."""
 
     wall_s: float
     cpu_s: float
@@ -402,6 +392,8 @@ class Pipeline:
         _remove_orphans(final.parent, step.name, old_folders=main)
         tmp = final.parent / f".{step.name}.tmp-{unique_token()}"
         tmp.mkdir(parents=True)
+        from .runtime import cpu_seconds
+
         try:
             started, cpu = time.perf_counter(), cpu_seconds()
             with PeakMemory() as mem:
