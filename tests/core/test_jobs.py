@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
 from repro.core import jobs, papers, runner
 from repro.core.jobs import Job
+from tests import jobs_check as check
 
 
 @pytest.fixture
@@ -138,26 +138,18 @@ def test_the_runner_orders_papers_by_the_readmes_measured_times(tmp_path):
 
 
 def paper_run(runs, monkeypatch, paper="mods", **env) -> dict:
-    """Train and evaluate ``paper`` at smoke in a fresh runs folder; its scores, claims and jobs.json."""
-    monkeypatch.setenv("REPRO_RUNS_DIR", str(runs))
-    for name in (jobs.JOBS_ENV, jobs.SCHEDULER_ENV, "WORLD_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(jobs.CORES_ENV, "2")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    """Train ``paper`` at smoke in a fresh runs folder under ``env``, evaluate it in this process; its
+    scores, claims and jobs.json."""
+    check.two_cores(monkeypatch, runs, **env)
     cfg = papers.package(paper).config("smoke")
     pipe = papers.pipeline(paper)
     train = pipe.run("train", cfg)
-    for name in env:  # evaluate here, one process: only training ran as jobs
-        monkeypatch.delenv(name)
+    check.one_at_a_time(monkeypatch)
     evaluate = pipe.run("evaluate", cfg)
-    claims = json.loads((evaluate.dir / "claims.json").read_text())
-    with np.load(evaluate.dir / "scores.npz") as scores:
-        arrays = {k: scores[k] for k in scores.files}
     return {
-        "scores": arrays,
-        "claims": [(c["id"], c["result"]) for c in claims["claims"]],
-        "jobs": json.loads((train.dir / "jobs.json").read_text()),
+        "scores": check.scores(evaluate.dir),
+        "claims": check.claims(evaluate.dir),
+        "jobs": check.read_json(train.dir / "jobs.json"),
     }
 
 
@@ -168,9 +160,7 @@ def one_job(tmp_path_factory):
 
 
 def assert_same_results(a: dict, b: dict) -> None:
-    assert sorted(a["scores"]) == sorted(b["scores"])
-    differ = [k for k in a["scores"] if not np.array_equal(a["scores"][k], b["scores"][k])]
-    assert not differ, f"per-example scores differ: {differ}"
+    check.assert_same_arrays(a["scores"], b["scores"])
     assert a["claims"] == b["claims"]
 
 

@@ -2,14 +2,12 @@
 student and its attacks give the same teachers, students, per-image scores and claims whether one job
 runs at a time or two side by side."""
 
-import json
-
-import numpy as np
 import pytest
 
 from repro import mmard
-from repro.core import jobs, papers
+from repro.core import papers
 from repro.mmard import artifacts
+from tests import jobs_check as check
 
 STEPS = ("model", "train", "evaluate")
 
@@ -24,22 +22,17 @@ def without_wall_times(summary: dict) -> dict:
 
 def smoke_run(runs, monkeypatch, at_once: str) -> dict:
     """Every step under ``REPRO_JOBS=at_once`` on 2 cores, with two seeds."""
-    monkeypatch.setenv("REPRO_RUNS_DIR", str(runs))
-    monkeypatch.setenv(jobs.CORES_ENV, "2")
-    monkeypatch.delenv(jobs.SCHEDULER_ENV, raising=False)
-    monkeypatch.setenv(jobs.JOBS_ENV, at_once)
+    check.two_cores(monkeypatch, runs, at_once)
     cfg = mmard.config("smoke", seeds=(0, 1))
     evaluate = papers.pipeline("mmard").run("evaluate", cfg)
-    read = lambda step, name: json.loads((evaluate.dir.parent / step / name).read_text())
-    with np.load(evaluate.dir / artifacts.SCORES) as scores:
-        arrays = {k: scores[k] for k in scores.files}
+    read = lambda step, name: check.read_json(evaluate.dir.parent / step / name)
     return {
-        "scores": arrays,
+        "scores": check.scores(evaluate.dir),
         "teachers": without_wall_times(read("model", "step.json")["summary"]),
         "history": read("train", artifacts.HISTORY),
         "sweep": read("evaluate", artifacts.SWEEP),
         "jobs": [read(step, "jobs.json") for step in STEPS],
-        "claims": [(c["id"], c["result"]) for c in read("evaluate", artifacts.CLAIMS)["claims"]],
+        "claims": check.claims(evaluate.dir),
     }
 
 
@@ -50,8 +43,7 @@ def test_teachers_students_and_attacks_are_the_same_with_one_and_two_jobs(tmp_pa
     assert [j["backend"] for j in one["jobs"]] == ["in-process"] * 3
     assert [(j["backend"], j["at_once"]) for j in two["jobs"]] == [("loky", 2)] * 3
     assert len(two["jobs"][1]["jobs"]) == 2 * len(one["history"])  # every (arm, seed) student
-    assert sorted(one["scores"]) == sorted(two["scores"]) and len(one["scores"]) > 20
-    differ = [k for k in one["scores"] if not np.array_equal(one["scores"][k], two["scores"][k])]
-    assert not differ, f"per-image scores differ: {differ}"
+    assert len(one["scores"]) > 20
+    check.assert_same_arrays(one["scores"], two["scores"], "per-image scores")
     assert one["teachers"] == two["teachers"] and one["history"] == two["history"]
     assert one["sweep"] == two["sweep"] and one["claims"] == two["claims"]
