@@ -108,6 +108,27 @@ def test_bounded_fields_state_their_own_range():
         make_config(profiles, "smoke", sweep=[0.5, 1.0])
 
 
+def test_one_of_fields_list_the_valid_names():
+    from dataclasses import dataclass
+
+    from repro.core.config import RunConfig, make_config, one_of
+
+    @dataclass(frozen=True)
+    class Named(RunConfig):
+        source: str = one_of(("digits", "cifar10"), "digits")
+        arms: tuple[str, ...] = one_of(("ours", "random", "magnitude"), ("ours", "random"))
+
+    profiles = {"smoke": Named}
+    assert make_config(profiles, "smoke", arms=["magnitude"]).arms == ("magnitude",)
+    with pytest.raises(ConfigError, match="source='mnist': must be one of digits, cifar10"):
+        make_config(profiles, "smoke", source="mnist")
+    unknown = r"arms=\['ours', 'rand'\]: unknown \['rand'\]; valid: ours, random, magnitude"
+    with pytest.raises(ConfigError, match=unknown):
+        make_config(profiles, "smoke", arms=["ours", "rand"])
+    with pytest.raises(ConfigError, match="device='gpu': must be one of cpu, cuda, auto"):
+        make_config(profiles, "smoke", device="gpu")
+
+
 def _papers():
     from repro.core import papers
 

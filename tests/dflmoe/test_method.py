@@ -181,8 +181,10 @@ def test_heterogeneous_bodies_run_in_turn_and_config_refuses_nonsense(task):
         dflmoe.config("smoke", hetero_methods=["fedavg"])
     with pytest.raises(ConfigError, match="valid keys"):
         dflmoe.config("smoke", nonsense=1)
-    with pytest.raises(ConfigError, match="unknown methods"):
+    with pytest.raises(ConfigError, match=r"methods=\['fedsgd'\]: unknown \['fedsgd'\]; valid: local, fedavg"):
         dflmoe.config("smoke", methods=["fedsgd"])
+    with pytest.raises(ConfigError, match="model.transform='affine': must be one of full, diagonal"):
+        dflmoe.config("smoke", model={"transform": "affine"})
     with pytest.raises(ValueError, match="unknown method"):
         method_of("fedsgd")
     for name, (module, batch) in check_models(dflmoe.config("paper")).items():

@@ -131,8 +131,10 @@ def test_cifar10_batches_give_the_same_typed_features(cifar_fixture):
 
 
 def test_config_refuses_unknown_methods_and_uneven_checkpoints():
-    with pytest.raises(ConfigError, match="unknown methods"):
+    with pytest.raises(ConfigError, match=r"methods=.*: unknown \['obd'\]; valid: "):
         config("smoke", methods=["magnitude", "obd"])
+    with pytest.raises(ConfigError, match="norm_stats='batch': must be one of live, all"):
+        config("smoke", norm_stats="batch")
     with pytest.raises(ConfigError, match="multiple of eval_every"):
         config("smoke", finetune_steps=7)
     with pytest.raises(ConfigError, match="unknown override"):

@@ -85,7 +85,7 @@ def test_backend_errors_are_clear(tmp_path):
 def test_config_is_strict():
     with pytest.raises(ConfigError, match="valid keys"):
         config("smoke", nosie=0.1)
-    with pytest.raises(ConfigError, match="encoder"):
+    with pytest.raises(ConfigError, match="encoder.kind=.biobert.: must be one of minilm, small"):
         config("smoke", encoder={"kind": "biobert"})
     with pytest.raises(ConfigError, match="backend"):
         config("smoke", backend="gpt-4o")

@@ -8,7 +8,8 @@ a config or raises a :class:`ConfigError` that lists what is valid (papermill on
 Values are checked too, not only types (:func:`check_values`): seeds must be a non-empty list of
 distinct seeds, counts and sizes at least 1, learning rates positive. Which fields are counts is
 read from their names (:data:`AT_LEAST_ONE`, :data:`POSITIVE`); a field declared with
-:func:`bounded` states its own range instead.
+:func:`bounded` states its own range instead, and one declared with :func:`one_of` its valid names
+(a data source, an arm, a method list).
 
 Introduced in every paper's ``01_data.ipynb``.
 """
@@ -21,7 +22,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -54,6 +55,18 @@ def bounded(
     if isinstance(default, (list, dict, set)):
         raise TypeError("bounded() takes an immutable default (use a tuple)")
     return field(default=default, metadata={"bounds": bounds})
+
+
+def one_of(valid: Sequence[str], default: Any) -> Any:
+    """A dataclass field whose value (for a tuple: every element) must be one of ``valid``, checked
+    whenever the config is built; the error lists the valid names::
+
+        data_source: str = one_of(DATA_SOURCES, "digits")
+        methods: tuple[str, ...] = one_of(METHODS, ("local", "dflmoe"))
+    """
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("one_of() takes an immutable default (use a tuple)")
+    return field(default=default, metadata={"valid": tuple(valid)})
 
 
 _RELATIONS = {
@@ -99,12 +112,24 @@ def _check_field(f: dataclasses.Field, name: str, value: Any) -> None:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         check_values(value, f"{name}.")
         return
+    if "valid" in f.metadata:
+        _check_names(name, value, f.metadata["valid"])
+        return
     bounds, why = (f.metadata["bounds"], "") if "bounds" in f.metadata else _bounds_by_name(f.name, value)
     for item in value if isinstance(value, tuple) else (value,):
         for relation, bound in bounds.items():
             symbol, holds = _RELATIONS[relation]
             if isinstance(item, (int, float)) and not isinstance(item, bool) and not holds(item, bound):
                 raise ConfigError(f"{name}={jsonable(value)!r}: must be {symbol} {bound:g}{why}")
+
+
+def _check_names(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if isinstance(value, tuple):
+        unknown = [item for item in value if item not in valid]
+        if unknown:
+            raise ConfigError(f"{name}={list(value)!r}: unknown {unknown}; valid: {', '.join(valid)}")
+    elif value not in valid:
+        raise ConfigError(f"{name}={value!r}: must be one of {', '.join(valid)}")
 
 
 @dataclass(frozen=True)
@@ -123,8 +148,8 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)
     data_seed: int = 0
     threads: int = 2
-    device: str = "cpu"  # "cpu" | "cuda" | "auto"
-    mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
+    device: str = one_of(("cpu", "cuda", "auto"), "cpu")
+    mixed_precision: str = one_of(("no", "bf16", "fp16"), "no")
     overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

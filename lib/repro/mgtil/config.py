@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, bounded, make_config
+from repro.core.config import ConfigError, RunConfig, bounded, make_config, one_of
 
 METHODS = (
     "zeroshot",
@@ -69,7 +69,8 @@ class RetrievalSpec:
     k_prime: int = bounded(32, ge=1)  # candidates kept per search: similarity >= the k'-th largest unique value
     rerank_keep: int = bounded(48, ge=1)  # per query, after the VLM rerank
     exemplars: int = bounded(4, ge=1)  # current-task training images used as image queries
-    mode: str = "dynamic"  # dynamic | equal (three equal budgets) | uniform (random database sample)
+    # dynamic | equal (three equal budgets) | uniform (random database sample)
+    mode: str = one_of(REFERENCE_MODES, "dynamic")
     ivf_threshold: int = 20_000  # exact inner-product index below this many pairs, IVF above
 
 
@@ -105,15 +106,15 @@ class MgtilConfig(RunConfig):
     threads: int = 1  # tiny models on a shared 2-core machine: one intra-op thread is faster
     # procedural: the miniature's world (repro.mgtil.world); released: MedMNIST task splits and PMC-OA
     # captions through data_manifests/medmnist.yaml and pmc_oa.yaml (repro.mgtil.data.released_world)
-    data_source: str = "procedural"
+    data_source: str = one_of(DATA_SOURCES, "procedural")
     clip: ClipSpec = field(default_factory=ClipSpec)
     world: WorldSpec = field(default_factory=WorldSpec)
     retrieval: RetrievalSpec = field(default_factory=RetrievalSpec)
     loss: LossSpec = field(default_factory=LossSpec)
     orders: tuple[str, ...] = ("order1",)  # the first is the main stream the claims read
-    methods: tuple[str, ...] = METHODS
-    second_order_methods: tuple[str, ...] = ("l2", "zscl", "ours")  # also run on orders[1:]
-    control_methods: tuple[str, ...] = ()  # also run on the no-shift stream (no claim reads it)
+    methods: tuple[str, ...] = one_of(METHODS, METHODS)
+    second_order_methods: tuple[str, ...] = one_of(METHODS, ("l2", "zscl", "ours"))  # also run on orders[1:]
+    control_methods: tuple[str, ...] = one_of(METHODS, ())  # also run on the no-shift stream (no claim reads it)
     tuning_grid: tuple[float, ...] = UNIFORM_GRID  # every tuned weight, alike (TUNED)
     pilot_seeds: tuple[int, ...] = (
         100,
@@ -128,21 +129,17 @@ class MgtilConfig(RunConfig):
 
     def __post_init__(self) -> None:
         # seeds, counts and sizes (here and in the specs: the name rule or bounded()), lr and
-        # pretrain_lr: repro.core.config.check_values; then what relates fields to each other
+        # pretrain_lr, the one_of() names: repro.core.config.check_values; then what relates fields
         super().__post_init__()
         if self.clip.image_size % self.clip.patch_size or self.clip.width % self.clip.heads:
             raise ConfigError("clip.image_size must be a multiple of patch_size, clip.width of heads")
         if not 1 <= self.clip.mid_layer <= self.clip.layers:
             raise ConfigError(f"clip.mid_layer must lie in [1, {self.clip.layers}]")
-        if self.data_source not in DATA_SOURCES:
-            raise ConfigError(f"data_source {self.data_source!r}; valid: {', '.join(DATA_SOURCES)}")
         released = self.data_source == "released"
         if ("medmnist" in self.orders) != released or (released and self.orders != ("medmnist",)):
             raise ConfigError("the medmnist order is the released data's only order, and it reads released data only")
         if released and self.control_methods:
             raise ConfigError("control_methods need the procedural world (released data have no unshifted stream)")
-        if self.retrieval.mode not in REFERENCE_MODES:
-            raise ConfigError(f"retrieval.mode must be one of {REFERENCE_MODES}")
         from repro.mgtil.world import ORDERS
 
         if not self.orders or set(self.orders) - set(ORDERS):
@@ -153,10 +150,6 @@ class MgtilConfig(RunConfig):
             raise ConfigError("pilot_seeds must differ from seeds: tuning runs are not evaluation runs")
         if not {"zeroshot", "finetune"} <= set(self.methods):
             raise ConfigError("methods must include zeroshot and finetune: the gates are measured on them")
-        for name in ("methods", "second_order_methods", "control_methods"):
-            unknown = sorted(set(getattr(self, name)) - set(METHODS))
-            if unknown:
-                raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHODS)}")
 
 
 PROFILES = {

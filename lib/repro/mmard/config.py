@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, make_config
+from repro.core.config import ConfigError, RunConfig, make_config, one_of
 
 # The training methods (their losses are registered in repro.mmard.method.METHODS, in this order).
 METHOD_NAMES = ("natural", "pgd_at", "trades", "ard", "iad", "kd", "rslad", "adaad", "mmard", "rslad_mmard")
@@ -122,16 +122,17 @@ class MmardConfig(RunConfig):
     main_teacher: str = "large"  # every distillation method learns from it (the paper's WRN-34-10)
     # methods and their shared hyperparameters (eps, step, steps live in hp: one source)
     hp: MethodHP = field(default_factory=MethodHP)
-    teacher_swap_methods: tuple[str, ...] = ("rslad", "mmard")  # also distilled from every swap teacher (C2)
+    # also distilled from every swap teacher (C2)
+    teacher_swap_methods: tuple[str, ...] = one_of(METHOD_NAMES, ("rslad", "mmard"))
     swap_teachers: tuple[str, ...] = ("small", "large")
-    methods: tuple[str, ...] = METHOD_NAMES
+    methods: tuple[str, ...] = one_of(METHOD_NAMES, METHOD_NAMES)
     # sized to the cpu budget (10 minutes on 2 quiet cores): 30 teacher and 25 student epochs took 877 s
     # (teachers 191 s, students 518 s, evaluation 150 s), 20 and 15 took 613 s (121, 338, 136)
     teacher_epochs: int = 20
     student_epochs: int = 12
     # methods that learn from the teacher's logits at T = 30 move slowly (ARD reached 81 clean at 12
     # epochs, seed sd 6, against ~89 for the rest): trained to convergence on clean validation accuracy
-    slow_methods: tuple[str, ...] = ("ard", "kd")
+    slow_methods: tuple[str, ...] = one_of(METHOD_NAMES, ("ard", "kd"))
     slow_epochs: int = 40
     batch_size: int = 128
     lr: float = 3e-3
@@ -140,22 +141,18 @@ class MmardConfig(RunConfig):
     eval_limit: int = 0  # >0 evaluates only the first n test images
     # AutoAttack on every method (with the main teacher) and every swap-teacher arm: C2 and the robustness
     # ranking are decided on it (PGD-20 flatters students trained on soft targets); not on the control arms
-    autoattack_methods: tuple[str, ...] = METHOD_NAMES
+    autoattack_methods: tuple[str, ...] = one_of(METHOD_NAMES, METHOD_NAMES)
     # 12 arms x 60 images: the same AutoAttack work per seed as the earlier 6 arms x 120 (estimated
     # CPU time of the cpu profile at 120: 775 s, over its 600-s budget; docs/papers/mmard.md, Budget)
     autoattack_subset: int = 60
     eps_sweep: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2)
     # control (K1): distillation from the naturally trained teacher (robustness must come from the teacher):
     # clean KD, the path that can carry it, and RSLAD, whose soft labels at T = 1 did not (table row)
-    control_methods: tuple[str, ...] = ("kd", "rslad")
+    control_methods: tuple[str, ...] = one_of(METHOD_NAMES, ("kd", "rslad"))
     control_teacher: str = "natural"
 
     def __post_init__(self):
-        super().__post_init__()  # seeds, counts, sizes and lr (repro.core.config.check_values)
-        for name in ("methods", "teacher_swap_methods", "autoattack_methods", "control_methods", "slow_methods"):
-            unknown = sorted(set(getattr(self, name)) - set(METHOD_NAMES))
-            if unknown:
-                raise ConfigError(f"{name}: unknown methods {unknown}; valid: {', '.join(METHOD_NAMES)}")
+        super().__post_init__()  # seeds, counts, sizes, lr, method names (repro.core.config.check_values)
         names = [t.name for t in self.teachers]
         if len(set(names)) != len(names):
             raise ConfigError(f"teachers: names must be unique, got {names}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from repro.core.config import ConfigError, RunConfig, bounded, make_config
+from repro.core.config import ConfigError, RunConfig, bounded, make_config, one_of
 
 # arm -> (changes to the profile's ModelSpec, whether the loss adds InfoNCE): the method, its
 # ablations and the baselines (repro.mods.method builds and trains them)
@@ -69,7 +69,7 @@ class ModsConfig(RunConfig):
     threads: int = 1
 
     # data: "synthetic" (the generator) or a real MMSA pickle named in data_manifests/<source>.yaml
-    data_source: str = "synthetic"  # synthetic | mosi | mosei
+    data_source: str = one_of(("synthetic", "mosi", "mosei"), "synthetic")
     mmsa_file: str = "unaligned_50.pkl"  # under <SOURCE>/Processed/ (aligned_50.pkl works too)
     n_train: int = 640
     n_valid: int = 128
@@ -88,8 +88,8 @@ class ModsConfig(RunConfig):
     model: ModelSpec = field(default_factory=ModelSpec)
     alpha: float = 0.1  # InfoNCE weight (paper)
     # training, the same for every arm
-    arms: tuple[str, ...] = tuple(ARMS)
-    control_arms: tuple[str, ...] = ("mods", "fixed_l")  # trained on the language-always control set
+    arms: tuple[str, ...] = one_of(ARMS, tuple(ARMS))
+    control_arms: tuple[str, ...] = one_of(ARMS, ("mods", "fixed_l"))  # trained on the language-always control set
     epochs: int = 12
     batch_size: int = 32
     lr: float = 1e-3
@@ -166,12 +166,6 @@ PROFILES = {
 def config(profile: str = "smoke", **overrides) -> ModsConfig:
     """The named profile with ``overrides`` applied strictly (unknown keys raise, listing valid ones)."""
     cfg = make_config(PROFILES, profile, **overrides)
-    for name in ("arms", "control_arms"):
-        unknown = sorted(set(getattr(cfg, name)) - set(ARMS))
-        if unknown:
-            raise ConfigError(f"{name}: unknown arms {unknown}; valid: {', '.join(ARMS)}")
-    if cfg.data_source not in ("synthetic", "mosi", "mosei"):
-        raise ConfigError(f"data_source {cfg.data_source!r}; valid: synthetic, mosi, mosei")
     if cfg.model.d_model % cfg.model.heads:
         raise ConfigError(f"model.d_model {cfg.model.d_model} must be divisible by model.heads {cfg.model.heads}")
     return cfg

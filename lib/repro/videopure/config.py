@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from repro.core.config import ConfigError, RunConfig, bounded, make_config
+from repro.core.config import ConfigError, RunConfig, bounded, make_config, one_of
 
 RUNGS = (
     "none",  # no defence: the identity purifier
@@ -52,7 +52,7 @@ class RecogniserSpec:
     """A video classifier on (B, T, 1, H, W) clips in [0, 1]. ``kind``: ``conv3d`` (the recogniser
     under attack) or ``r2plus1d`` (factorised space/time convolutions: the transfer surrogate)."""
 
-    kind: str = "conv3d"
+    kind: str = one_of(("conv3d", "r2plus1d"), "conv3d")
     width: int = bounded(16, ge=1)
     epochs: int = 12
     lr: float = 3e-3
@@ -76,7 +76,8 @@ class VideopureConfig(RunConfig):
     # One thread: a tiny UNet gains little from a second one on a shared 2-core machine.
     threads: int = 1
 
-    data_source: str = "moving_digits"  # moving_digits | frames (PNG frame folders, data_manifests/ucf101_frames.yaml)
+    # frames: PNG frame folders (data_manifests/ucf101_frames.yaml)
+    data_source: str = one_of(("moving_digits", "frames"), "moving_digits")
     frame_classes: int = 101  # the frame folders' class count (UCF-101); the data step checks it
     video: VideoSpec = field(default_factory=VideoSpec)
     test_fraction: float = 0.25
@@ -96,7 +97,7 @@ class VideopureConfig(RunConfig):
     inversion_steps: int = 6  # grid steps inverted (VideoPure's code: t = 5, loops of t + 1: timesteps 0..100)
     diffpure_steps: int = 11  # DDPM ancestral steps from the same depth (DiffPure's code runs all 101)
     time_full_diffpure: bool = True  # also time DiffPure on every timestep (clean clips; a table row)
-    guidance: str = "official"  # the guided step: official | descent (the kit's earlier reading, an ablation)
+    guidance: str = one_of(GUIDANCE, "official")  # the guided step; descent: the kit's earlier reading (an ablation)
     w_rec: float = 800.0  # VideoPure's code
     w_tc: float = 5.0  # VideoPure's code
     # the element counts VideoPure's code averages its loss over (a ModelScope latent clip: 32 frames of
@@ -109,8 +110,9 @@ class VideopureConfig(RunConfig):
     step_size: float = bounded(2 / 255, gt=0)
     attack_steps: int = 10
     eot_samples: int = bounded(2, ge=1)  # purifications averaged per BPDA gradient (EOT over the purifier's noise)
-    rungs: tuple[str, ...] = RUNGS
-    bpda_rungs: tuple[str, ...] = ("diffpure", "videopure")  # the adaptive attack runs where a claim compares
+    rungs: tuple[str, ...] = one_of(RUNGS, RUNGS)
+    # the adaptive attack runs where a claim compares
+    bpda_rungs: tuple[str, ...] = one_of(RUNGS, ("diffpure", "videopure"))
     bpda_eps: tuple[float, ...] = (16 / 255,)
     transfer_eps: tuple[float, ...] = (16 / 255,)
     # Seed i attacks and purifies the i-th block of n_eval test clips (stratified: the test clips cycle
@@ -119,7 +121,7 @@ class VideopureConfig(RunConfig):
     n_eval: int = 20
 
     def __post_init__(self) -> None:
-        # seeds, counts, sizes, learning rates and the bounded() fields (here and in the specs):
+        # seeds, counts, sizes, learning rates, the bounded() and one_of() fields (here and in the specs):
         # repro.core.config.check_values; then what relates fields to each other
         super().__post_init__()
         if len(self.video.digits) < 1 or len(set(self.video.digits)) != len(self.video.digits):
@@ -136,29 +138,18 @@ class VideopureConfig(RunConfig):
             raise ConfigError(
                 f"diffpure_steps ({self.diffpure_steps}) exceeds the {self.depth + 1} timesteps of depth {self.depth}"
             )
-        if self.guidance not in GUIDANCE:
-            raise ConfigError(f"guidance {self.guidance!r}; valid: {', '.join(GUIDANCE)}")
         if self.reference_frames < 0 or self.reference_frame_elements < 0:
             raise ConfigError("reference_frames and reference_frame_elements must be >= 0 (0: the clip's own)")
         if not 0 < self.validation_fraction < 1 or self.validation_fraction + self.test_fraction >= 1:
             raise ConfigError(f"validation_fraction must lie in (0, 1 - test_fraction), got {self.validation_fraction}")
         if not 0 < self.train_t_max <= self.num_train_timesteps:
             raise ConfigError(f"train_t_max must lie in (0, num_train_timesteps], got {self.train_t_max}")
-        for name in ("rungs", "bpda_rungs"):
-            unknown = sorted(set(getattr(self, name)) - set(RUNGS))
-            if unknown:
-                raise ConfigError(f"{name}: unknown rungs {unknown}; valid: {', '.join(RUNGS)}")
         if not set(self.bpda_rungs) <= set(self.rungs):
             raise ConfigError(f"bpda_rungs {self.bpda_rungs} must be among rungs {self.rungs}")
         if not set(self.bpda_eps) | set(self.transfer_eps) <= set(self.eps):
             raise ConfigError(f"bpda_eps and transfer_eps must be among eps {self.eps}")
         if any(not 0 < e < 1 for e in self.eps):
             raise ConfigError(f"eps must lie in (0, 1), got {self.eps}")
-        for spec in (self.recogniser, self.surrogate):
-            if spec.kind not in ("conv3d", "r2plus1d"):
-                raise ConfigError(f"recogniser kind {spec.kind!r}; valid: conv3d, r2plus1d")
-        if self.data_source not in ("moving_digits", "frames"):
-            raise ConfigError(f"data_source {self.data_source!r}; valid: moving_digits, frames")
 
     @property
     def n_classes(self) -> int:
