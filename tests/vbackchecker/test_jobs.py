@@ -1,5 +1,5 @@
-"""The train step's (arm, seed) runs as jobs: one job at a time or two side by side give the same
-weights, so the same per-example scores and verdicts."""
+"""The pretrain step's seeds and the train step's (arm, seed) runs as jobs: one job at a time or two
+side by side give the same weights, so the same per-example scores and verdicts."""
 
 import json
 
@@ -25,7 +25,8 @@ def run(runs, monkeypatch, n_jobs: str) -> dict:
         arrays = {k: scores[k] for k in scores.files}
     claims = json.loads((evaluate.dir / "claims.json").read_text())
     return {"scores": arrays, "claims": [(c["id"], c["result"]) for c in claims["claims"]],
-            "jobs": json.loads((train.dir / "jobs.json").read_text())}  # fmt: skip
+            "jobs": json.loads((train.dir / "jobs.json").read_text()),
+            "pretrain_jobs": json.loads((train.dir.parent / "pretrain" / "jobs.json").read_text())}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -34,6 +35,7 @@ def test_train_with_two_jobs_gives_the_same_scores_and_claims(tmp_path, monkeypa
     two = run(tmp_path / "two", monkeypatch, "2")
     assert (one["jobs"]["backend"], two["jobs"]["backend"]) == ("in-process", "loky")
     assert len(two["jobs"]["jobs"]) == len(one["jobs"]["jobs"]) == 6
+    assert len(two["pretrain_jobs"]["jobs"]) == len(one["pretrain_jobs"]["jobs"]) == 2  # one grounder per seed
     assert sorted(one["scores"]) == sorted(two["scores"])
     differ = [k for k in one["scores"] if not np.array_equal(one["scores"][k], two["scores"][k])]
     assert not differ, f"per-example scores differ: {differ}"

@@ -2,7 +2,8 @@
 
 ``data/``: ``dataset/`` (the ``DatasetDict``: ``scenes``, ``train``, ``val``, ``bench``, ``refer``) and
 ``formats/`` (the same splits in the real formats: COCO instances, gRefCOCO-style refs, R^2-HalBench).
-``pretrain/``: ``grounder.safetensors`` + ``.json`` (absent when ``pretrain.steps`` is 0), ``budget.json``.
+``pretrain/``: ``grounder_seed<k>.safetensors`` + ``.json`` (absent when ``pretrain.steps`` is 0),
+``budget.json``, ``jobs.json``.
 ``train/``: ``weights/<arm>_seed<k>.safetensors`` + ``.json``, ``history.json``, ``budget.json``.
 ``evaluate/``: ``scores.npz``, ``claims.json``, ``predictions.npz`` (first seed's verdicts and masks).
 """
@@ -53,14 +54,18 @@ def load_trained(train_dir: Path, arm: str, seed: int, model):
     return load_weights(model, path).eval(), meta["threshold"]
 
 
-def save_pretrained(pretrain_dir: Path, model) -> None:
-    save_weights(model, Path(pretrain_dir) / PRETRAINED, {"arm": "pretrain"})
+def pretrained_path(pretrain_dir: Path, seed: int) -> Path:
+    return Path(pretrain_dir) / f"{PRETRAINED}_seed{seed}"
 
 
-def load_pretrained(pretrain_dir: Path, model) -> dict | None:
-    """The pretrained grounder's state dict (loaded into ``model``, an untrained checker of the same
-    spec), or None when the run pretrains nothing."""
-    path = Path(pretrain_dir) / PRETRAINED
+def save_pretrained(pretrain_dir: Path, seed: int, model) -> None:
+    save_weights(model, pretrained_path(pretrain_dir, seed), {"arm": "pretrain", "seed": seed})
+
+
+def load_pretrained(pretrain_dir: Path, seed: int, model) -> dict | None:
+    """Seed ``seed``'s pretrained grounder as a state dict (loaded into ``model``, an untrained checker
+    of the same spec), or None when the run pretrains nothing."""
+    path = pretrained_path(pretrain_dir, seed)
     if not path.with_suffix(".json").exists():
         return None
     return load_weights(model, path).state_dict()

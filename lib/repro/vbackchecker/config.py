@@ -8,7 +8,7 @@
 The paper tunes LLaVA-7B with LoRA (r 8, alpha 16, q/v projections, lr 3e-4) and SAM's mask decoder on
 800k R-Instruct samples. Here every network is trained from scratch on procedural scenes: a ViT with a
 convolutional stem on 64x64 images with 16x16 patches, a decoder of width 64, all arms with the same
-optimizer steps, every checker arm fine-tuning from one grounder pretrained by the kit (the ``pretrain``
+optimizer steps, every checker arm fine-tuning from its seed's grounder pretrained by the kit (the ``pretrain``
 step: referring expressions, head noun phrases first; the paper starts from GSVA). Because nothing is
 pretrained outside the kit there is no LoRA and the learning rate is higher (2e-3, AdamW). The loss weights
 are the paper's (1.0 CE + 2.0 BCE + 0.5 DICE, x10 on [SEG] and [REJ]).
@@ -89,7 +89,6 @@ class PretrainSpec:
     phrase_steps: int = bounded(0, ge=0)  # 0: no curriculum
     batch_size: int = 16
     lr: float = 2e-3
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ PROFILES = {
         checker=CheckerSpec(vision_width=32, width=32, mask_dim=16, heads=2),
         judge=JudgeSpec(width=32, embed_dim=32, heads=2),
     ),
-    # the miniature reproduction: one pretrained grounder (800 steps of 16 rows on referring phrases, then
+    # the miniature reproduction: one pretrained grounder per seed (800 steps of 16 rows on referring phrases, then
     # 800 on full referring expressions), then five claimed arms x three seeds x 600 steps
     # of 16 rows (a smaller batch buys more optimizer steps: a step's cost scales with its rows)
     "cpu": lambda: VbackcheckerConfig(

@@ -102,23 +102,39 @@ def model(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
     return summary
 
 
-@pipe.step(uses=("pretrain", "checker", "loss", "image_size", "device", "mixed_precision"), upstream=("data",))
+@pipe.step(uses=("pretrain", "checker", "loss", "image_size", "seeds", "device", "mixed_precision"),
+           upstream=("data",))  # fmt: skip
 def pretrain(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
-    """The grounder every checker arm fine-tunes from: referring expressions of the
-    training scenes, the checker's network and objective, one checkpoint (``pretrain.steps`` = 0: none)."""
+    """The grounders the checker arms fine-tune from: referring expressions of the training scenes, the
+    checker's network and objective, one checkpoint per seed (each seed's grounder is its own draw; a
+    job each, as in ``train``); ``pretrain.steps`` = 0: none."""
     if cfg.pretrain.steps == 0:
         return {"steps": 0}
-    tables = artifacts.load_tables(ctx.upstream["data"])
+    done = jobs.run(
+        [Job(f"pretrain s{seed}", pretrain_one, (cfg, seed, ctx.upstream["data"], ctx.dir), seed=seed)
+         for seed in cfg.seeds],
+        threads=cfg.threads, device=cfg.device, record=ctx.dir / "jobs.json",
+    )  # fmt: skip
+    budget = Budget()
+    for seed, job in zip(cfg.seeds, done):
+        losses, fitted_budget, n_rows = job.value
+        budget = budget.merge(fitted_budget)
+        ctx.log(f"pretrain s{seed}: loss {losses[0]:.3f} -> {losses[-1]:.3f} ({fitted_budget.wall_s:.1f} s, "
+                f"{n_rows} rows)")  # fmt: skip
+    write_json(ctx.dir / artifacts.BUDGET, {"pretrain": budget.to_dict()})
+    return {"steps": cfg.pretrain.steps, "phrase_steps": cfg.pretrain.phrase_steps, "seeds": list(cfg.seeds),
+            "wall_s": round(budget.wall_s, 1)}  # fmt: skip
+
+
+def pretrain_one(cfg: VbackcheckerConfig, seed: int, data_dir, out_dir) -> tuple:
+    """One seed's job of :func:`pretrain`: its grounder written to ``out_dir``. Returns its losses, its
+    budget and the rows of its last stage."""
+    tables = artifacts.load_tables(data_dir)
     scenes = scene_tensors(tables["scenes"])
-    seed_everything(cfg.pretrain.seed)
     model, fitted, n_rows = pretrain_grounder(tables["train"], scenes, tables["scenes"]["objects"], cfg.checker,
-                                              cfg.loss, cfg.pretrain, make_accelerator(cfg))  # fmt: skip
-    artifacts.save_pretrained(ctx.dir, model)
-    write_json(ctx.dir / artifacts.BUDGET, {"pretrain": fitted.budget.to_dict()})
-    ctx.log(f"pretrain: loss {fitted.losses[0]:.3f} -> {fitted.losses[-1]:.3f} ({fitted.budget.wall_s:.1f} s, "
-            f"{n_rows} rows)")  # fmt: skip
-    return {"steps": cfg.pretrain.steps, "phrase_steps": cfg.pretrain.phrase_steps, "rows": n_rows,
-            "wall_s": round(fitted.budget.wall_s, 1)}  # fmt: skip
+                                              cfg.loss, cfg.pretrain, seed, make_accelerator(cfg))  # fmt: skip
+    artifacts.save_pretrained(out_dir, seed, model)
+    return [round(v, 5) for v in fitted.losses], fitted.budget, n_rows
 
 
 @pipe.step(uses=(*MODEL_FIELDS, "image_size", "eval_batch"), upstream=("data", "pretrain"))
@@ -141,7 +157,7 @@ def train(cfg: VbackcheckerConfig, ctx: StepContext) -> dict:
         ctx.log(f"seed {seed} {arm}: loss {losses[0]:.3f} -> {losses[-1]:.3f} ({budget.wall_s:.1f} s, {n_rows} rows)")
     write_json(ctx.dir / artifacts.HISTORY, history)
     ledger = {arm: b.to_dict() for arm, b in budgets.items()}
-    if cfg.pretrain.steps:  # the checkpoint's cost, paid once for every checker arm
+    if cfg.pretrain.steps:  # the checkpoints' cost, one per seed, shared by the seed's checker arms
         ledger |= artifacts.load_budget(ctx.upstream["pretrain"])
     write_json(ctx.dir / artifacts.BUDGET, ledger)
     return {arm: {"final_loss": round(float(np.mean([h[-1] for h in runs])), 4)} for arm, runs in history.items()}
@@ -154,7 +170,7 @@ def train_one(cfg: VbackcheckerConfig, arm: str, seed: int, data_dir, pretrain_d
     scenes = scene_tensors(tables["scenes"])
     val = split_rows(tables["val"], scenes, cfg.checker.max_len)
     val = val.subset(np.asarray(tables["val"]["kind"]) != "easy")  # drawn like the benchmark: no unrelated rows
-    init = artifacts.load_pretrained(pretrain_dir, Checker(cfg.checker, len(Vocab.build().words), cfg.image_size))
+    init = artifacts.load_pretrained(pretrain_dir, seed, Checker(cfg.checker, len(Vocab.build().words), cfg.image_size))
     rows = arm_rows(tables["train"], scenes, arm, cfg.checker.max_len)
     trained = train_arm(arm, rows, val, torch.from_numpy(scenes.images), cfg.checker, cfg.judge, cfg.loss, cfg.optim,
                         seed, make_accelerator(cfg), cfg.eval_batch, init)  # fmt: skip

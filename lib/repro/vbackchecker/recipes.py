@@ -4,8 +4,8 @@ validate arm names without importing models).
 Every arm gets the same optimizer steps, batch size and learning rate (the ledger in ``claims.json``
 shows it); they differ only in the rows they learn from and the pieces of the objective they use.
 
-Every checker arm (all but ``similarity``) fine-tunes from one pretrained grounder: :data:`PRETRAIN`
-rows, the checker's network and objective (the paper fine-tunes GSVA, a grounder trained on gRefCOCO's
+Every checker arm (all but ``similarity``) fine-tunes from its seed's pretrained grounder (one per seed):
+:data:`PRETRAIN` rows, the checker's network and objective (the paper fine-tunes GSVA, a grounder trained on gRefCOCO's
 referring and no-target expressions; here the no-target expressions come in the ``gsva`` arm's
 fine-tuning, because in the pretraining they cost the grounding the gates need).
 

@@ -54,14 +54,14 @@ def head_phrases(table, scene_objects) -> tuple[np.ndarray, list[str]]:
 
 
 def pretrain_grounder(table, scenes: SceneTensors, scene_objects, checker: CheckerSpec, loss: LossWeights,
-                      spec: PretrainSpec, accelerator) -> tuple[Checker, FitResult, int]:  # fmt: skip
+                      spec: PretrainSpec, seed: int, accelerator) -> tuple[Checker, FitResult, int]:  # fmt: skip
     """The grounder every checker arm fine-tunes from (the paper starts from GSVA trained on gRefCOCO):
     the checker's network and objective on the referring expressions of the training ``table``
-    (:data:`repro.vbackchecker.recipes.PRETRAIN`), one checkpoint for every seed; first
+    (:data:`repro.vbackchecker.recipes.PRETRAIN`), one checkpoint per ``seed``; first
     ``spec.phrase_steps`` on their head noun phrases alone (:func:`head_phrases`), then ``spec.steps``
     on the full expressions. Returns the model, the fit of both stages, and the rows of the last."""
     images = torch.from_numpy(scenes.images)
-    schedule = dict(epochs=1, batch_size=spec.batch_size, lr=spec.lr, weight_decay=0.01, seed=spec.seed,
+    schedule = dict(epochs=1, batch_size=spec.batch_size, lr=spec.lr, weight_decay=0.01, seed=seed,
                     accelerator=accelerator)  # fmt: skip
     init, phrase_fit = None, None
     if spec.phrase_steps:
