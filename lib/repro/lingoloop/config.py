@@ -172,10 +172,8 @@ PROFILES = {
     # captions an attacked output runs to the 128-token cap, ~5x the earlier victim's, so every step
     # and regeneration costs more), latency timed on every image, 3 interleaved passes. Victims: 9600
     # scenes x 4 epochs (at 2400 x 15 victims stayed at right ending 0.44-0.86; at 9600 x 6 only seed 1
-    # of 3 was ready: the page's pilots) at lr 1e-3: at 2e-3 victims 0 and 2 sat on a loss plateau
-    # (final loss 0.36, 0.15; validation right ending 0.94, 0.80), at 1e-3 both reach 0.059 and
-    # 0.95, 0.98 (pilots through the model step's own fit_victim on the stored uint8 scenes). Each
-    # victim and each (victim, attack) is a job (docs/papers/lingoloop.md, budget)
+    # of 3 was ready: the page's pilots). Each victim and each (victim, attack) is a job: ~460 CPU s
+    # in all at 100 steps without the sweep, measured (docs/papers/lingoloop.md, budget)
     "cpu": lambda: LingoloopConfig(
         profile="cpu",
         threads=1,  # as smoke: on shared cores a second thread made a victim epoch ~100x slower (629 s)
@@ -183,7 +181,6 @@ PROFILES = {
         n_train=9600,
         n_eval=12,
         epochs=4,
-        lr=1e-3,
         hp=AttackHP(eps=32 / 255, step_size=2 / 255, steps=150),
     ),
     "gpu": lambda: LingoloopConfig(
