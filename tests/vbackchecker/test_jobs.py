@@ -1,32 +1,25 @@
 """The pretrain step's seeds and the train step's (arm, seed) runs as jobs: one job at a time or two
 side by side give the same weights, so the same per-example scores and verdicts."""
 
-import json
-
-import numpy as np
 import pytest
 
-from repro.core import jobs
 from repro.vbackchecker import config, pipeline
+from tests import jobs_check as check
 
 
 def run(runs, monkeypatch, n_jobs: str) -> dict:
     """Train and evaluate a two-seed smoke run in a fresh runs folder with ``REPRO_JOBS=n_jobs``."""
-    monkeypatch.setenv("REPRO_RUNS_DIR", str(runs))
-    for name in (jobs.SCHEDULER_ENV, "WORLD_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(jobs.CORES_ENV, "2")
-    monkeypatch.setenv(jobs.JOBS_ENV, n_jobs)
+    check.two_cores(monkeypatch, runs, n_jobs)
     cfg = config("smoke", seeds=[0, 1], arms=["checker", "grounder", "similarity"])
     train = pipeline.pipe.run("train", cfg)
-    monkeypatch.setenv(jobs.JOBS_ENV, "1")
+    check.one_at_a_time(monkeypatch)
     evaluate = pipeline.pipe.run("evaluate", cfg)
-    with np.load(evaluate.dir / "scores.npz") as scores:
-        arrays = {k: scores[k] for k in scores.files}
-    claims = json.loads((evaluate.dir / "claims.json").read_text())
-    return {"scores": arrays, "claims": [(c["id"], c["result"]) for c in claims["claims"]],
-            "jobs": json.loads((train.dir / "jobs.json").read_text()),
-            "pretrain_jobs": json.loads((train.dir.parent / "pretrain" / "jobs.json").read_text())}  # fmt: skip
+    return {
+        "scores": check.scores(evaluate.dir),
+        "claims": check.claims(evaluate.dir),
+        "jobs": check.read_json(train.dir / "jobs.json"),
+        "pretrain_jobs": check.read_json(train.dir.parent / "pretrain" / "jobs.json"),
+    }
 
 
 @pytest.mark.slow
@@ -36,7 +29,5 @@ def test_train_with_two_jobs_gives_the_same_scores_and_claims(tmp_path, monkeypa
     assert (one["jobs"]["backend"], two["jobs"]["backend"]) == ("in-process", "loky")
     assert len(two["jobs"]["jobs"]) == len(one["jobs"]["jobs"]) == 6
     assert len(two["pretrain_jobs"]["jobs"]) == len(one["pretrain_jobs"]["jobs"]) == 2  # one grounder per seed
-    assert sorted(one["scores"]) == sorted(two["scores"])
-    differ = [k for k in one["scores"] if not np.array_equal(one["scores"][k], two["scores"][k])]
-    assert not differ, f"per-example scores differ: {differ}"
+    check.assert_same_arrays(one["scores"], two["scores"])
     assert one["claims"] == two["claims"]
